@@ -1,0 +1,7 @@
+"""`python -m epstats_cli`."""
+
+import sys
+
+from epstats_cli.cli import main
+
+sys.exit(main())

@@ -1,0 +1,125 @@
+"""The click layer: global options, lazy command loading, and the one place errors become exit codes.
+
+Nothing here imports psycopg or rich at module level, so `epstats --help` stays as fast as click.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from epstats_cli import __version__
+from epstats_cli.cli.app import App
+from epstats_cli.errors import EpstatsError, ExitCode, from_exception
+
+# name -> (module, attribute, one-line help); modules are imported only when the command runs.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("setup", "init", "Create the epstats schema (and optionally the requests table)."),
+    "config": ("setup", "config", "Show or check the effective configuration."),
+    "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, with help listed from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(f"epstats_cli.cli.{entry[0]}")
+        command: click.Command = getattr(module, entry[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "-c", "config_path", metavar="PATH",
+    help="Config file (else $EPSTATS_CONFIG, ./epstats.yaml, ~/.config/epstats/config.yaml).",
+)
+@click.option(
+    "--dsn", metavar="DSN",
+    help="Connection string, or 'embedded' (else $EPSTATS_DSN, the config, then PG* variables).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+    show_default=True, help="Output format.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@click.option("--verbose", "-v", is_flag=True, help="Say more about what is done and why.")
+@click.option("--no-color", is_flag=True, help="No colours (NO_COLOR is honoured too).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="epstats", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    dsn: str | None,
+    fmt: str,
+    quiet: bool,
+    verbose: bool,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """Tune and maintain a PostgreSQL endpoint-statistics database.
+
+    Creates and repairs the indices on the requests table, keeps a daily per-endpoint
+    rollup, runs VACUUM / ANALYZE / REINDEX from cron without blocking writes, checks
+    health and prints top-N endpoint reports.
+
+    Example: epstats --dsn postgresql://dba@db/endpoint_stats report top --days 7
+    """
+    ctx.obj = App(
+        config_path=config_path, dsn_option=dsn, fmt=fmt, quiet=quiet, verbose=verbose,
+        no_color=no_color, debug=debug,
+    )
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the CLI and turn every outcome into an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        rv: Any = cli.main(args=args, prog_name="epstats", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("epstats: interrupted (the server-side statement was cancelled)", err=True)
+        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("epstats: interrupted (the server-side statement was cancelled)", err=True)
+        return ExitCode.INTERRUPTED
+    except EpstatsError as exc:
+        if debug:
+            raise
+        exc.show()
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        mapped = from_exception(exc)
+        if mapped is None:
+            click.echo(
+                f"epstats: internal error: {type(exc).__name__}: {exc} "
+                "(run again with --debug for the traceback, and please report it)",
+                err=True,
+            )
+            return ExitCode.FAILED
+        mapped.show()
+        return mapped.exit_code
+    return rv if isinstance(rv, int) else 0

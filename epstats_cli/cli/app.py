@@ -1,0 +1,105 @@
+"""Per-invocation state shared by all commands: options, lazily loaded config, console, session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from epstats_cli.config import Config
+    from epstats_cli.db import Session
+    from epstats_cli.render import Result
+
+
+@dataclass
+class App:
+    config_path: str | None = None
+    dsn_option: str | None = None
+    fmt: str = "table"
+    quiet: bool = False
+    verbose: bool = False
+    no_color: bool = False
+    debug: bool = False
+    console_file: Any = None
+    _config: Config | None = field(default=None, repr=False)
+    _console: Console | None = field(default=None, repr=False)
+    _err_console: Console | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Nothing to release yet; sessions are closed by their context managers."""
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from epstats_cli import config
+
+            self._config = config.load(self.config_path)
+        return self._config
+
+    def dsn(self) -> str:
+        """--dsn, else $EPSTATS_DSN, else database.dsn, else "" (libpq's PG* variables)."""
+        dsn = self.dsn_option or os.environ.get("EPSTATS_DSN") or self.config.database.dsn or ""
+        if dsn.strip() == "embedded":
+            from epstats_cli import embedded
+
+            dsn = embedded.ensure_server(log=self.note)
+        return dsn
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        from epstats_cli import db
+
+        with db.session(self.config, self.dsn()) as s:
+            yield s
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from epstats_cli.render import make_console
+
+            self._console = make_console(self.no_color, file=self.console_file)
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from epstats_cli.render import make_console
+
+            self._err_console = make_console(self.no_color, file=sys.stderr)
+        return self._err_console
+
+    def show_progress(self) -> bool:
+        """Progress bars only for a person at a terminal."""
+        return not self.quiet and self.fmt == "table" and sys.stderr.isatty()
+
+    def out(self, result: Result, *, force: bool = False) -> None:
+        """Render a result to stdout; --quiet suppresses it unless `force` (failures)."""
+        from epstats_cli.render import render
+
+        if self.quiet and not force and self.fmt == "table":
+            return
+        render(result, self.fmt, self.console)
+
+    def note(self, message: str) -> None:
+        """A line for people on stderr (suppressed by --quiet)."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def verbose_note(self, message: str) -> None:
+        if self.verbose and not self.quiet:
+            click.echo(message, err=True)
+
+
+def get_app() -> App:
+    """The App of the running command."""
+    app = click.get_current_context().find_object(App)
+    assert app is not None
+    return app

@@ -1,0 +1,88 @@
+"""`epstats init` and `epstats config show|check`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from epstats_cli.cli.app import get_app
+
+
+@click.command()
+@click.option("--with-requests-table", is_flag=True, help="Also create the source table.")
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+def init(with_requests_table: bool, dry_run: bool) -> None:
+    """Create the epstats schema: run history and rollup state. Idempotent.
+
+    With --with-requests-table, also create the guide's requests table (endpoint text,
+    timestamp timestamptz, response_time double precision, status integer) under the
+    configured names, for a new deployment.
+
+    Example: epstats init --with-requests-table --dry-run
+    """
+    from epstats_cli import schema
+    from epstats_cli.render import Column, Result, Table
+
+    app = get_app()
+    with app.session() as s:
+        steps = schema.init(s, with_requests_table, dry_run)
+    verb = "would create" if dry_run else "created"
+    rows = [
+        {"object": st.object, "action": "exists" if st.present else verb, "sql": st.statement}
+        for st in steps
+    ]
+    columns = [Column("object", "Object"), Column("action", "Action")]
+    if dry_run or app.verbose:
+        columns.append(Column("sql", "SQL"))
+    changed = sum(1 for st in steps if not st.present)
+    footer = [
+        "dry run: nothing was changed" if dry_run
+        else (f"{changed} object(s) created" if changed else "nothing to do: all present")
+    ]
+    app.out(Result([Table(columns, rows, "epstats init", footer)], {"objects": rows}))
+
+
+@click.group()
+def config() -> None:
+    """Show or check the effective configuration.
+
+    Example: epstats -c epstats.yaml config check
+    """
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the effective configuration, secrets redacted.
+
+    Example: epstats config show --format json
+    """
+    import yaml
+
+    from epstats_cli.config import as_dict, redact_dsn
+
+    app = get_app()
+    data = as_dict(app.config)
+    env_dsn = app.dsn_option or os.environ.get("EPSTATS_DSN")
+    if env_dsn:
+        data["database"]["dsn"] = redact_dsn(env_dsn)
+    if app.fmt == "json":
+        import json
+
+        click.echo(json.dumps(data, indent=2))
+        return
+    origin = app.config.path or "built-in defaults"
+    click.echo(f"# effective configuration (from {origin})")
+    click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate the configuration: exit 0 when valid, 3 with every problem listed.
+
+    Example: epstats -c config.example.yaml config check
+    """
+    app = get_app()
+    cfg = app.config  # raises ConfigError (exit 3) listing every problem
+    if not app.quiet:
+        click.echo(f"configuration OK ({cfg.path or 'built-in defaults'})")

@@ -1,0 +1,144 @@
+"""Connections: autocommit, application_name, keepalives, timeouts from config, server facts."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg import conninfo
+
+from epstats_cli.config import Config
+from epstats_cli.errors import ConnectError, first_line
+
+APPLICATION_NAME = "epstats"
+
+
+@dataclass(frozen=True)
+class Server:
+    """Facts about the connected server that queries and commands depend on."""
+
+    version_num: int
+    version: str
+    in_recovery: bool
+    database: str
+    user: str
+
+
+@dataclass
+class Session:
+    """An open connection plus what we learned about the server on connecting."""
+
+    conn: psycopg.Connection[Any]
+    server: Server
+    config: Config
+
+
+def _ms(delta: timedelta) -> str:
+    return f"{round(delta.total_seconds() * 1000)}ms"
+
+
+def target(dsn: str, env: Mapping[str, str] | None = None) -> str:
+    """`user@host:port/dbname` for messages: never the password."""
+    env = os.environ if env is None else env
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(unparseable DSN)"
+    host = str(params.get("host") or params.get("hostaddr") or env.get("PGHOST") or "localhost")
+    port = str(params.get("port") or env.get("PGPORT") or "5432")
+    user = str(params.get("user") or env.get("PGUSER") or _login())
+    dbname = str(params.get("dbname") or env.get("PGDATABASE") or user)
+    return f"{user}@{host}:{port}/{dbname}"
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "?"
+
+
+def _reason(exc: BaseException, timeout: timedelta) -> str:
+    text = str(exc)
+    if "password authentication failed" in text:
+        return "password authentication failed (check .pgpass, PGPASSWORD or database.password_env)"
+    if "no password supplied" in text:
+        return "the server wants a password and none was given (.pgpass, PGPASSWORD or password_env)"
+    if "Connection refused" in text:
+        return "connection refused (is the server running and listening on that host and port?)"
+    if "timeout expired" in text:
+        return f"no answer within connect_timeout ({_ms(timeout)}): check host, port and firewall"
+    if "could not translate host name" in text or "Name or service not known" in text:
+        return "unknown host name"
+    if re.search(r'database ".*" does not exist', text):
+        return "the database does not exist"
+    if re.search(r'role ".*" does not exist', text):
+        return "the role does not exist"
+    if "No such file or directory" in text:
+        return "no server socket there (is the server running? set host/port in the DSN)"
+    line = first_line(exc)
+    line = re.sub(r"^connection failed: ", "", line)
+    line = re.sub(r'^connection to server (at|on) .*? failed: ', "", line)
+    return re.sub(r"password=\S+", "password=***", line)
+
+
+def connect(config: Config, dsn: str) -> Session:
+    """Open an autocommit session with our timeouts; ConnectError (exit 4) when that fails."""
+    db = config.database
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": max(1, round(db.connect_timeout.total_seconds())),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    if db.password_env:
+        password = os.environ.get(db.password_env)
+        if password is None:
+            raise ConnectError(
+                f"database.password_env names {db.password_env}, which is not set in the environment"
+            )
+        kwargs["password"] = password
+    where = target(dsn)
+    try:
+        conn = psycopg.connect(dsn, **kwargs)
+    except psycopg.ProgrammingError as exc:
+        raise ConnectError(f"invalid DSN: {first_line(exc)}") from None
+    except psycopg.OperationalError as exc:
+        raise ConnectError(f"cannot connect to {where}: {_reason(exc, db.connect_timeout)}") from None
+    try:
+        row = conn.execute(
+            "SELECT set_config('lock_timeout', %s, false),"
+            " set_config('statement_timeout', %s, false),"
+            " current_setting('server_version_num')::int, current_setting('server_version'),"
+            " pg_is_in_recovery(), current_database(), current_user",
+            (_ms(db.lock_timeout), _ms(db.statement_timeout)),
+        ).fetchone()
+    except psycopg.Error as exc:
+        conn.close()
+        raise ConnectError(f"cannot set up the session on {where}: {first_line(exc)}") from None
+    assert row is not None
+    server = Server(
+        version_num=row[2], version=row[3], in_recovery=row[4], database=row[5], user=row[6]
+    )
+    return Session(conn=conn, server=server, config=config)
+
+
+@contextmanager
+def session(config: Config, dsn: str) -> Iterator[Session]:
+    """A Session that is closed however the block ends."""
+    s = connect(config, dsn)
+    try:
+        yield s
+    finally:
+        s.conn.close()

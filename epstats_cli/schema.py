@@ -1,0 +1,81 @@
+"""`epstats init`: the tool's own schema and, on request, the guide's requests table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from epstats_cli import queries
+from epstats_cli.db import Session
+from epstats_cli.sqltext import as_text
+
+
+@dataclass(frozen=True)
+class InitStep:
+    object: str
+    present: bool
+    statement: str
+
+
+def relation_exists(session: Session, schema: str, name: str) -> bool:
+    """Whether schema.name exists, matched exactly."""
+    q = queries.get("catalog/relation", session.server.version_num)
+    return session.conn.execute(q, {"schema": schema, "name": name}).fetchone() is not None
+
+
+def schema_exists(session: Session, schema: str) -> bool:
+    q = queries.get("catalog/schema_exists", session.server.version_num)
+    row = session.conn.execute(q, {"schema": schema}).fetchone()
+    return bool(row and row[0])
+
+
+def source_identifiers(session: Session) -> dict[str, Any]:
+    """Placeholders for statements over the source table: {table}, {endpoint}, {timestamp}, ..."""
+    src = session.config.source
+    return {
+        "table": (src.table.schema, src.table.name),
+        "schema": src.table.schema,
+        "endpoint": src.columns.endpoint,
+        "timestamp": src.columns.timestamp,
+        "response_time": src.columns.response_time,
+        "status": src.columns.status,
+    }
+
+
+def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitStep, sql.Composed]]:
+    """Every statement init would run, each marked with whether its object already exists."""
+    v = session.server.version_num
+    has_schema = schema_exists(session, "epstats")
+    steps: list[tuple[str, bool, sql.Composed]] = [
+        ("schema epstats", has_schema, queries.get("schema/create_schema", v)),
+        ("table epstats.runs", relation_exists(session, "epstats", "runs"),
+         queries.get("schema/create_runs", v)),
+        ("index epstats.runs_task_started_at",
+         relation_exists(session, "epstats", "runs_task_started_at"),
+         queries.get("schema/create_runs_index", v)),
+        ("table epstats.rollup_state", relation_exists(session, "epstats", "rollup_state"),
+         queries.get("schema/create_rollup_state", v)),
+    ]
+    if with_requests_table:
+        ids = source_identifiers(session)
+        table = session.config.source.table
+        steps.append((f"schema {table.schema}", schema_exists(session, table.schema),
+                      queries.get("schema/create_source_schema", v, **ids)))
+        steps.append((f"table {table}", relation_exists(session, table.schema, table.name),
+                      queries.get("schema/create_requests", v, **ids)))
+    return [
+        (InitStep(obj, present, as_text(session.conn, q)), q) for obj, present, q in steps
+    ]
+
+
+def init(session: Session, with_requests_table: bool, dry_run: bool) -> list[InitStep]:
+    """Create what is missing, in one transaction; a second run changes nothing."""
+    plan = plan_init(session, with_requests_table)
+    missing = [(step, q) for step, q in plan if not step.present]
+    if not dry_run and missing:
+        with session.conn.transaction():
+            for _, q in missing:
+                session.conn.execute(q)
+    return [step for step, _ in plan]

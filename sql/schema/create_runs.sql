@@ -1,0 +1,13 @@
+-- One row per maintenance task run: what `maintain` schedules from and `status` shows.
+CREATE TABLE IF NOT EXISTS epstats.runs (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task text NOT NULL,
+    target text NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    status text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped')),
+    reason text,
+    sql text,
+    error text,
+    pid integer NOT NULL DEFAULT pg_backend_pid()
+)
