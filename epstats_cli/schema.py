@@ -50,24 +50,40 @@ def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitSte
     has_schema = schema_exists(session, "epstats")
     steps: list[tuple[str, bool, sql.Composed]] = [
         ("schema epstats", has_schema, queries.get("schema/create_schema", v)),
-        ("table epstats.runs", relation_exists(session, "epstats", "runs"),
-         queries.get("schema/create_runs", v)),
-        ("index epstats.runs_task_started_at",
-         relation_exists(session, "epstats", "runs_task_started_at"),
-         queries.get("schema/create_runs_index", v)),
-        ("table epstats.rollup_state", relation_exists(session, "epstats", "rollup_state"),
-         queries.get("schema/create_rollup_state", v)),
+        (
+            "table epstats.runs",
+            relation_exists(session, "epstats", "runs"),
+            queries.get("schema/create_runs", v),
+        ),
+        (
+            "index epstats.runs_task_started_at",
+            relation_exists(session, "epstats", "runs_task_started_at"),
+            queries.get("schema/create_runs_index", v),
+        ),
+        (
+            "table epstats.rollup_state",
+            relation_exists(session, "epstats", "rollup_state"),
+            queries.get("schema/create_rollup_state", v),
+        ),
     ]
     if with_requests_table:
         ids = source_identifiers(session)
         table = session.config.source.table
-        steps.append((f"schema {table.schema}", schema_exists(session, table.schema),
-                      queries.get("schema/create_source_schema", v, **ids)))
-        steps.append((f"table {table}", relation_exists(session, table.schema, table.name),
-                      queries.get("schema/create_requests", v, **ids)))
-    return [
-        (InitStep(obj, present, as_text(session.conn, q)), q) for obj, present, q in steps
-    ]
+        steps.append(
+            (
+                f"schema {table.schema}",
+                schema_exists(session, table.schema),
+                queries.get("schema/create_source_schema", v, **ids),
+            )
+        )
+        steps.append(
+            (
+                f"table {table}",
+                relation_exists(session, table.schema, table.name),
+                queries.get("schema/create_requests", v, **ids),
+            )
+        )
+    return [(InitStep(obj, present, as_text(session.conn, q)), q) for obj, present, q in steps]
 
 
 def init(session: Session, with_requests_table: bool, dry_run: bool) -> list[InitStep]:

@@ -1,4 +1,4 @@
-"""Fixtures: real PostgreSQL servers (15 and 18 by default), a fresh database per test, a CLI runner."""
+"""Fixtures: real PostgreSQL servers (15 and 18 by default), a fresh database per test."""
 
 from __future__ import annotations
 
@@ -101,7 +101,11 @@ class Run:
 def run_cli(*args: str, env: dict[str, str | None] | None = None, cwd: str | None = None) -> Run:
     """Run the epstats CLI in-process through its real entry point and capture everything."""
     runner = CliRunner()
-    base_env: dict[str, str | None] = {"EPSTATS_CONFIG": None, "EPSTATS_DSN": None, "COLUMNS": "200"}
+    base_env: dict[str, str | None] = {
+        "EPSTATS_CONFIG": None,
+        "EPSTATS_DSN": None,
+        "COLUMNS": "200",
+    }
     base_env.update(env or {})
     old = os.getcwd()
     try:

@@ -51,8 +51,16 @@ def _server_user() -> str | None:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
-            check=True, capture_output=True,
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
+            check=True,
+            capture_output=True,
         )
     return SERVER_USER
 
@@ -89,7 +97,9 @@ class Cluster:
             f"password={SUPERUSER_PASSWORD} dbname=postgres"
         )
 
-    def dsn_for(self, dbname: str, user: str = "postgres", password: str = SUPERUSER_PASSWORD) -> str:
+    def dsn_for(
+        self, dbname: str, user: str = "postgres", password: str = SUPERUSER_PASSWORD
+    ) -> str:
         return f"host=127.0.0.1 port={self.port} user={user} password={password} dbname={dbname}"
 
     def _run(self, *args: str) -> None:
@@ -97,8 +107,15 @@ class Cluster:
 
     def start(self) -> None:
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir / "data"), "-w", "-t", "60",
-            "-l", str(self.datadir / "log"), "-o",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir / "data"),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.datadir / "log"),
+            "-o",
             f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c autovacuum=off "
             "-c max_connections=60 -c shared_buffers=256MB -c max_wal_size=4GB",
@@ -107,9 +124,19 @@ class Cluster:
 
     def stop(self) -> None:
         subprocess.run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir / "data"), "-m", "immediate",
-             "-w", "stop"],
-            capture_output=True, user=self.user, cwd="/", check=False,
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir / "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            capture_output=True,
+            user=self.user,
+            cwd="/",
+            check=False,
         )
 
     def destroy(self) -> None:
@@ -131,9 +158,18 @@ def create_cluster(version: int, bindir: Path) -> Cluster:
         os.chown(pwfile, entry.pw_uid, entry.pw_gid)
     cluster = Cluster(version, bindir, datadir, _free_port(), user)
     cluster._run(
-        str(bindir / "initdb"), "-D", str(datadir / "data"), "-U", "postgres",
-        "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
-        "-E", "UTF8", "--locale=C", "--no-sync",
+        str(bindir / "initdb"),
+        "-D",
+        str(datadir / "data"),
+        "-U",
+        "postgres",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        f"--pwfile={pwfile}",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
     )
     cluster.start()
     return cluster

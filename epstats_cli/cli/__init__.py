@@ -1,4 +1,4 @@
-"""The click layer: global options, lazy command loading, and the one place errors become exit codes.
+"""The click layer: global options, lazy command loading, and where errors become exit codes.
 
 Nothing here imports psycopg or rich at module level, so `epstats --help` stays as fast as click.
 """
@@ -47,16 +47,24 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "-c", "config_path", metavar="PATH",
+    "--config",
+    "-c",
+    "config_path",
+    metavar="PATH",
     help="Config file (else $EPSTATS_CONFIG, ./epstats.yaml, ~/.config/epstats/config.yaml).",
 )
 @click.option(
-    "--dsn", metavar="DSN",
+    "--dsn",
+    metavar="DSN",
     help="Connection string, or 'embedded' (else $EPSTATS_DSN, the config, then PG* variables).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-    show_default=True, help="Output format.",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @click.option("--verbose", "-v", is_flag=True, help="Say more about what is done and why.")
@@ -83,8 +91,13 @@ def cli(
     Example: epstats --dsn postgresql://dba@db/endpoint_stats report top --days 7
     """
     ctx.obj = App(
-        config_path=config_path, dsn_option=dsn, fmt=fmt, quiet=quiet, verbose=verbose,
-        no_color=no_color, debug=debug,
+        config_path=config_path,
+        dsn_option=dsn,
+        fmt=fmt,
+        quiet=quiet,
+        verbose=verbose,
+        no_color=no_color,
+        debug=debug,
     )
     ctx.call_on_close(ctx.obj.close)
 

@@ -37,7 +37,8 @@ def init(with_requests_table: bool, dry_run: bool) -> None:
         columns.append(Column("sql", "SQL"))
     changed = sum(1 for st in steps if not st.present)
     footer = [
-        "dry run: nothing was changed" if dry_run
+        "dry run: nothing was changed"
+        if dry_run
         else (f"{changed} object(s) created" if changed else "nothing to do: all present")
     ]
     app.out(Result([Table(columns, rows, "epstats init", footer)], {"objects": rows}))
