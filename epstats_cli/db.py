@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +37,17 @@ class Session:
     conn: psycopg.Connection[Any]
     server: Server
     config: Config
+    dsn: str = ""
+    connect_kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def another(self, application_name: str = APPLICATION_NAME) -> psycopg.Connection[Any]:
+        """A second autocommit connection with the same target and credentials."""
+        kwargs = {**self.connect_kwargs, "application_name": application_name}
+        return psycopg.connect(self.dsn, **kwargs)
+
+    @property
+    def pid(self) -> int:
+        return int(self.conn.info.backend_pid)
 
 
 def _ms(delta: timedelta) -> str:
@@ -133,7 +144,7 @@ def connect(config: Config, dsn: str) -> Session:
     server = Server(
         version_num=row[2], version=row[3], in_recovery=row[4], database=row[5], user=row[6]
     )
-    return Session(conn=conn, server=server, config=config)
+    return Session(conn=conn, server=server, config=config, dsn=dsn, connect_kwargs=kwargs)
 
 
 @contextmanager

@@ -26,11 +26,6 @@ class EpstatsError(click.ClickException):
 
     exit_code = ExitCode.FAILED
 
-    def __init__(self, message: str, exit_code: int | None = None) -> None:
-        super().__init__(message)
-        if exit_code is not None:
-            self.exit_code = exit_code
-
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"epstats: error: {self.format_message()}", file=file or sys.stderr)
 

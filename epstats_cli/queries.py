@@ -71,7 +71,7 @@ def get(name: str, server_version_num: int = 999999, **identifiers: Any) -> sql.
             filled[key] = sql.Identifier(*value)
         else:
             filled[key] = sql.Identifier(str(value))
-    return sql.SQL(text).format(**filled)  # type: ignore[arg-type]
+    return sql.SQL(text).format(**filled)
 
 
 def all_names() -> list[str]:

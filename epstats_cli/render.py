@@ -27,6 +27,7 @@ class Column:
     key: str
     header: str
     kind: str = "text"  # text | int | float | ms | pct | bytes | seconds | ts | bool
+    wrap: bool = True  # False for names people copy: never cut or folded
 
 
 @dataclass
@@ -60,7 +61,7 @@ def make_console(no_color: bool = False, file: Any = None, width: int | None = N
     target = file if file is not None else sys.stdout
     is_tty = hasattr(target, "isatty") and target.isatty()
     if width is None and not is_tty:
-        width = max(120, int(os.environ.get("COLUMNS", "0") or 0))
+        width = max(160, int(os.environ.get("COLUMNS", "0") or 0))
     return Console(
         file=target,
         no_color=no_color or "NO_COLOR" in os.environ,
@@ -151,8 +152,11 @@ def render(result: Result, fmt: str, console: Console) -> None:
             box=box.SIMPLE_HEAD,
         )
         for col in table.columns:
-            justify = "right" if col.kind in NUMERIC else "left"
-            rich_table.add_column(col.header, justify=justify, no_wrap=col.kind in NUMERIC)
+            rich_table.add_column(
+                col.header,
+                justify="right" if col.kind in NUMERIC else "left",
+                no_wrap=col.kind in NUMERIC or not col.wrap,
+            )
         for row in table.rows:
             rich_table.add_row(*(Text(format_cell(row.get(c.key), c.kind)) for c in table.columns))
         console.print(rich_table)

@@ -11,7 +11,7 @@ from psycopg import sql
 
 def as_text(
     conn: psycopg.Connection[Any],
-    query: sql.Composable,
+    query: sql.Composed | sql.SQL,
     params: Mapping[str, Any] | None = None,
 ) -> str:
     """The statement with identifiers quoted and values bound client-side."""

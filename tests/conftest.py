@@ -36,7 +36,7 @@ class Server:
     def execute(self, sql: str, dbname: str | None = None) -> None:
         dsn = self.admin_dsn if dbname is None else self.dsn_for(dbname)
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[call-overload]
+            conn.execute(sql)
 
     def dsn_for(self, dbname: str, **kw: str) -> str:
         params = psycopg.conninfo.conninfo_to_dict(self.admin_dsn)

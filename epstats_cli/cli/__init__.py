@@ -19,6 +19,7 @@ from epstats_cli.errors import EpstatsError, ExitCode, from_exception
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("setup", "init", "Create the epstats schema (and optionally the requests table)."),
     "config": ("setup", "config", "Show or check the effective configuration."),
+    "indexes": ("indexes", "indexes", "Plan, apply and inspect the recommended indices."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 

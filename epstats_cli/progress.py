@@ -1,0 +1,78 @@
+"""Progress bars from pg_stat_progress_*, polled on a second connection while a statement runs.
+
+Only for a person at a terminal: callers pass enabled=False for pipes, cron and --quiet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from epstats_cli import queries
+from epstats_cli.db import Session
+
+
+def _fraction(row: dict[str, Any]) -> tuple[float, float]:
+    for done_key, total_key in (
+        ("blocks_done", "blocks_total"),
+        ("tuples_done", "tuples_total"),
+        ("heap_blks_scanned", "heap_blks_total"),
+        ("sample_blks_scanned", "sample_blks_total"),
+    ):
+        total = row.get(total_key) or 0
+        if total:
+            return float(row.get(done_key) or 0), float(total)
+    return 0.0, 0.0
+
+
+@contextmanager
+def watch(session: Session, query: str, label: str, enabled: bool) -> Iterator[None]:
+    """Show a bar for `query` (params: pid) about session's backend until the block ends."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    stop = threading.Event()
+    pid = session.pid
+    text = queries.get(query, session.server.version_num)
+
+    def poll(progress: Progress, task: Any) -> None:
+        try:
+            with session.another("epstats-progress") as c:
+                cur = c.cursor(row_factory=psycopg.rows.dict_row)
+                while not stop.wait(0.5):
+                    row = cur.execute(text, {"pid": pid}).fetchone()
+                    if row is None:
+                        continue
+                    done, total = _fraction(row)
+                    progress.update(
+                        task,
+                        completed=done,
+                        total=total or None,
+                        description=f"{label}: {row.get('phase', '')}",
+                    )
+        except psycopg.Error:
+            return  # a progress bar is never worth failing the work for
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        thread = threading.Thread(target=poll, args=(progress, task), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=2)
