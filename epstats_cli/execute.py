@@ -97,18 +97,43 @@ def run_with_retries(
     relation_oid: int | None,
     modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     retries: int | None = None,
-    backoff: float = 0.5,
     after_timeout: Callable[[], None] | None = None,
+) -> None:
+    """Run one statement under lock_timeout, retried with backoff (see retry_on_lock)."""
+
+    def run() -> None:
+        session.conn.execute(query, params)
+
+    retry_on_lock(
+        session,
+        run,
+        relation_oid=relation_oid,
+        modes=modes,
+        retries=retries,
+        after_timeout=after_timeout,
+    )
+
+
+def retry_on_lock(
+    session: Session,
+    fn: Callable[[], None],
+    *,
+    relation_oid: int | None,
+    modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
+    retries: int | None = None,
+    after_timeout: Callable[[], None] | None = None,
+    backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Run one statement; when lock_timeout expires, retry with doubling backoff, then give up.
+    """Run a unit of work (a statement or a short transaction); when lock_timeout expires,
+    retry with doubling backoff, then give up naming the blocker.
 
     `after_timeout` runs after each failed try (e.g. to drop an invalid half-built index).
     """
     tries = 1 + (session.config.maintenance.lock_retries if retries is None else retries)
     for attempt in range(tries):
         try:
-            session.conn.execute(query, params)
+            fn()
             return
         except psycopg.errors.LockNotAvailable as exc:
             who = describe_blockers(session, relation_oid, modes)

@@ -53,7 +53,13 @@ def path_for(name: str, server_version_num: int) -> Path:
 
 @functools.cache
 def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8").strip().rstrip(";")
+    # Whole-line comments document the file; they are not sent (nor shown by --dry-run).
+    lines = [
+        ln
+        for ln in path.read_text(encoding="utf-8").splitlines()
+        if not ln.lstrip().startswith("--")
+    ]
+    return "\n".join(lines).strip().rstrip(";")
 
 
 def get(name: str, server_version_num: int = 999999, **identifiers: Any) -> sql.Composed:

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("setup", "init", "Create the epstats schema (and optionally the requests table)."),
     "config": ("setup", "config", "Show or check the effective configuration."),
     "indexes": ("indexes", "indexes", "Plan, apply and inspect the recommended indices."),
+    "view": ("view", "view", "Build, refresh, inspect and verify the daily-stats rollup."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 

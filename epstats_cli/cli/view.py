@@ -1,0 +1,201 @@
+"""`epstats view build|refresh|status|verify`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from epstats_cli.cli.app import get_app
+
+STRATEGIES = ("materialized", "incremental")
+
+
+@click.group()
+def view() -> None:
+    """Build, refresh, inspect and verify the daily-stats rollup (endpoint_daily_stats).
+
+    Example: epstats view status
+    """
+
+
+@view.command("build")
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    help="materialized (the guide's view) or incremental (a table refreshed by day). "
+    "Default: view.strategy.",
+)
+@click.option(
+    "--replace", is_flag=True, help="Build a new rollup beside the existing one and swap it in."
+)
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+def build_cmd(strategy: str | None, replace: bool, dry_run: bool) -> None:
+    """Create the rollup from the raw rows, in one transaction.
+
+    An existing view (for example the guide's, made by hand) is left alone unless
+    --replace: then the new one is built beside it and swapped in within one short
+    transaction, so readers always see a complete view.
+
+    Example: epstats view build --strategy incremental --replace
+    """
+    from epstats_cli import view as core
+    from epstats_cli.cli.tasks import show_tasks
+
+    app = get_app()
+    with app.session() as s:
+        results = core.build(s, strategy, replace, dry_run)
+    show_tasks(app, results, "view build", dry_run)
+
+
+@view.command("refresh")
+@click.option("--full", is_flag=True, help="Incremental: recompute every day.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="Incremental: recompute from this day on (backfills).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+def refresh_cmd(full: bool, since: dt.datetime | None, dry_run: bool) -> None:
+    """Bring the rollup up to date.
+
+    materialized: REFRESH MATERIALIZED VIEW CONCURRENTLY (plain the first time).
+    incremental: recompute only the days that can still change (view.lookback), in one
+    short transaction. Concurrent refreshes run one after the other.
+
+    Example: epstats view refresh --since 2026-11-01
+    """
+    from epstats_cli import view as core
+    from epstats_cli.cli.tasks import show_tasks
+
+    if full and since:
+        raise click.UsageError("--full and --since exclude each other")
+    app = get_app()
+    with app.session() as s:
+        result = core.refresh(s, full=full, since=since.date() if since else None, dry_run=dry_run)
+    show_tasks(app, [result], "view refresh", dry_run)
+
+
+@view.command("status")
+def status_cmd() -> None:
+    """What the rollup is, what it lacks, how fresh it is. Read-only.
+
+    Example: epstats view status --format json
+    """
+    from epstats_cli import view as core
+    from epstats_cli.render import Column, Result, Table, format_cell
+
+    app = get_app()
+    with app.session() as s:
+        info = core.inspect(s)
+        now_row = s.conn.execute("SELECT now()").fetchone()
+    now = now_row[0] if now_row else None
+    d = info.as_dict()
+    d["configured_strategy"] = app.config.view.strategy
+    d["age_seconds"] = (now - info.watermark).total_seconds() if info.watermark and now else None
+    rows = [
+        ("name", d["name"], "text"),
+        ("exists", info.exists, "bool"),
+        ("kind", d["kind"], "text"),
+        ("built by epstats", info.ours, "bool"),
+        ("strategy", info.strategy, "text"),
+        ("time zone of days", info.timezone, "text"),
+        ("populated", info.populated, "bool"),
+        ("rows", info.row_count, "int"),
+        ("days", f"{info.first_day} .. {info.last_day}" if info.first_day else None, "text"),
+        ("size", info.size_bytes, "bytes"),
+        ("watermark (newest row aggregated)", info.watermark, "ts"),
+        ("last refresh by epstats", info.refreshed_at, "ts"),
+        ("last refresh took", info.refresh_seconds, "seconds"),
+    ]
+    footer = []
+    if not info.exists:
+        footer.append("build it with: epstats view build")
+    elif info.lacks:
+        footer.append("lacks: " + "; ".join(info.lacks))
+        footer.append("fix with: epstats view build --replace")
+    if info.exists and info.strategy != app.config.view.strategy:
+        footer.append(
+            f"view.strategy is {app.config.view.strategy}: epstats view build --replace switches it"
+        )
+    table = Table(
+        [Column("item", "Item"), Column("value", "Value")],
+        [{"item": k, "value": format_cell(v, kind)} for k, v, kind in rows],
+        f"Rollup {info.name}",
+        footer,
+    )
+    app.out(Result([table], d))
+
+
+@view.command("verify")
+@click.option(
+    "--days", type=click.IntRange(1, 36600), help="Window: the last N days (default: reports.days)."
+)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="Window: from this day to today.",
+)
+def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
+    """Prove the rollup equals a from-scratch aggregation of the raw rows; exit 1 if not.
+
+    Counts, errors, minimum and maximum must match exactly and sums within 1e-9
+    relative, for every endpoint and day of the window. Raw rows newer than the
+    rollup's watermark are not expected in it and are only counted.
+
+    Example: epstats view verify --days 7
+    """
+    import zoneinfo
+
+    from epstats_cli import view as core
+    from epstats_cli.render import Column, Result, Table
+
+    app = get_app()
+    tz = zoneinfo.ZoneInfo(app.config.source.timezone)
+    today = dt.datetime.now(tz).date()
+    from_day = (
+        since.date() if since else today - dt.timedelta(days=(days or app.config.reports.days) - 1)
+    )
+    with app.session() as s:
+        result = core.verify(s, from_day, today)
+    cols = [
+        Column("endpoint", "Endpoint"),
+        Column("day", "Day"),
+        Column("view_requests", "View requests", "int"),
+        Column("raw_requests", "Raw requests", "int"),
+        Column("view_errors", "View errors", "int"),
+        Column("raw_errors", "Raw errors", "int"),
+        Column("view_min", "View min ms", "ms"),
+        Column("raw_min", "Raw min ms", "ms"),
+        Column("view_max", "View max ms", "ms"),
+        Column("raw_max", "Raw max ms", "ms"),
+        Column("view_total", "View total ms", "ms"),
+        Column("raw_total", "Raw total ms", "ms"),
+    ]
+    ok = not result.differences
+    footer = [
+        f"window {from_day} .. {today} ({app.config.source.timezone}); "
+        f"watermark {result.watermark}; {result.pending_rows:,} raw rows newer than it",
+        "OK: the rollup equals the raw rows"
+        if ok
+        else f"{len(result.differences)} endpoint-days differ: run `epstats view refresh` "
+        "(--since DATE for days outside the lookback)",
+    ]
+    doc = {
+        "ok": ok,
+        "window": {"from": from_day, "to": today},
+        "watermark": result.watermark,
+        "pending_rows": result.pending_rows,
+        "differences": result.differences,
+    }
+    tables = [Table(cols, result.differences, "view verify: differences", footer)] if not ok else []
+    app.out(Result(tables, doc, messages=[] if not ok else footer), force=not ok)
+    if not ok:
+        click.echo(
+            f"epstats: error: {len(result.differences)} endpoint-days of the rollup "
+            "differ from the raw rows",
+            err=True,
+        )
+        raise click.exceptions.Exit(1)

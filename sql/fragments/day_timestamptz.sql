@@ -1,0 +1,1 @@
+(({timestamp} AT TIME ZONE {tz})::date)

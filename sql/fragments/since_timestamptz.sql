@@ -1,0 +1,1 @@
+{timestamp} >= ({from_day}::date::timestamp AT TIME ZONE {tz})

@@ -1,0 +1,1 @@
+{since} AND {day} <= %(to_day)s AND {timestamp} <= %(watermark)s

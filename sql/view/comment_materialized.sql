@@ -1,0 +1,1 @@
+COMMENT ON MATERIALIZED VIEW {view} IS {comment}

@@ -1,0 +1,1 @@
+CREATE MATERIALIZED VIEW {view} AS {definition} WITH NO DATA

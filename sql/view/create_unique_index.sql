@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX {index} ON {view} (endpoint, day)

@@ -1,0 +1,1 @@
+DELETE FROM {view} WHERE day >= %(from_day)s

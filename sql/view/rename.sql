@@ -1,0 +1,1 @@
+ALTER {kind} {view} RENAME TO {new_name}

@@ -1,0 +1,1 @@
+DELETE FROM epstats.rollup_state WHERE view_name = %(view)s

@@ -1,0 +1,27 @@
+-- Compare the rollup with a from-scratch aggregation of the raw rows for days in a window.
+-- Rows newer than the rollup's watermark are not expected in it and are left out.
+WITH fresh AS (
+    {definition}
+), stored AS (
+    SELECT * FROM {view} WHERE day >= %(from_day)s AND day <= %(to_day)s
+)
+SELECT coalesce(f.endpoint, s.endpoint) AS endpoint,
+       coalesce(f.day, s.day) AS day,
+       s.request_count AS view_requests, f.request_count AS raw_requests,
+       s.error_count AS view_errors, f.error_count AS raw_errors,
+       s.min_response_time AS view_min, f.min_response_time AS raw_min,
+       s.max_response_time AS view_max, f.max_response_time AS raw_max,
+       s.total_response_time AS view_total, f.total_response_time AS raw_total,
+       s.response_count AS view_responses, f.response_count AS raw_responses
+FROM fresh f
+FULL JOIN stored s ON s.endpoint = f.endpoint AND s.day = f.day
+WHERE f.endpoint IS NULL OR s.endpoint IS NULL
+   OR s.request_count <> f.request_count
+   OR s.error_count <> f.error_count
+   OR s.response_count <> f.response_count
+   OR s.min_response_time IS DISTINCT FROM f.min_response_time
+   OR s.max_response_time IS DISTINCT FROM f.max_response_time
+   OR (s.total_response_time IS NULL) <> (f.total_response_time IS NULL)
+   OR abs(s.total_response_time - f.total_response_time)
+      > 1e-9 * greatest(abs(f.total_response_time), 1e-300)
+ORDER BY 2, 1
