@@ -165,7 +165,7 @@ def render(result: Result, fmt: str, console: Console) -> None:
         if table.footer:
             console.print()
     for message in result.messages:
-        console.print(Text(message))
+        console.print(Text(message), soft_wrap=True)  # never fold SQL people copy
 
 
 def _csv_value(value: Any) -> Any:

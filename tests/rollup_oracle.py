@@ -40,7 +40,7 @@ def raw_rollup(
     zone = zoneinfo.ZoneInfo(tz)
     out: dict[tuple[str, dt.date], Agg] = {}
     rows = conn.execute(
-        f"SELECT endpoint, timestamp, response_time, status FROM {table}"  # type: ignore[arg-type]
+        f"SELECT endpoint, timestamp, response_time, status FROM {table}"
     ).fetchall()
     for endpoint, ts, rt, status in rows:
         if until is not None and ts > until:
@@ -60,7 +60,7 @@ def compare_view(conn: psycopg.Connection[Any], view: str, expected: dict[Any, A
     """Every difference between the rollup's rows and the oracle, as readable lines."""
     rows = conn.execute(
         "SELECT endpoint, day, request_count, error_count, min_response_time, max_response_time, "
-        f"total_response_time, response_count, avg_response_time FROM {view}"  # type: ignore[arg-type]
+        f"total_response_time, response_count, avg_response_time FROM {view}"
     ).fetchall()
     problems = []
     seen = set()

@@ -205,7 +205,7 @@ def test_guide_view_is_recognised_and_replaced(
     cfg = _config(tmp_path, strategy)
     assert run_cli("-c", cfg, "--dsn", dsn, "init", "--with-requests-table").code == 0
     fill(conn, 5000)
-    conn.execute(GUIDE_VIEW)  # type: ignore[arg-type]
+    conn.execute(GUIDE_VIEW)
     r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "view", "status")
     doc = json.loads(r.stdout)
     assert doc["built_by_epstats"] is False

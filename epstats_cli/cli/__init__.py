@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("setup", "config", "Show or check the effective configuration."),
     "indexes": ("indexes", "indexes", "Plan, apply and inspect the recommended indices."),
     "view": ("view", "view", "Build, refresh, inspect and verify the daily-stats rollup."),
+    "generate": ("generate", "generate", "Load synthetic request data, generated in the server."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 

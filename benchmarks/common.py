@@ -1,0 +1,65 @@
+"""Shared benchmark plumbing: a throwaway server (or $EPSTATS_BENCH_DSN) and timing helpers."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def server(version: int = 18) -> Iterator[str]:
+    """A DSN: $EPSTATS_BENCH_DSN, or a fresh local server that is removed afterwards."""
+    if os.environ.get("EPSTATS_BENCH_DSN"):
+        yield os.environ["EPSTATS_BENCH_DSN"]
+        return
+    from tests.pgcluster import bin_dirs, create_cluster
+
+    cluster = create_cluster(version, bin_dirs()[version])
+    try:
+        yield cluster.dsn
+    finally:
+        cluster.destroy()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def epstats(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real epstats command line (the console script next to this Python)."""
+    script = Path(sys.executable).parent / "epstats"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "epstats_cli"]
+    return subprocess.run(
+        [*cmd, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}"
