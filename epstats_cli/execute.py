@@ -116,7 +116,7 @@ def run_with_retries(
 
 def retry_on_lock(
     session: Session,
-    fn: Callable[[], None],
+    fn: Callable[[], object],
     *,
     relation_oid: int | None,
     modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE,

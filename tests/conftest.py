@@ -70,6 +70,42 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         cluster.destroy()
 
 
+@pytest.fixture(scope="session")
+def standby(server: Server) -> Iterator[Server]:
+    """A hot standby of the server under test (replicates every database)."""
+    if server.cluster is None:
+        pytest.skip("no standby for an external EPSTATS_TEST_DSN")
+    from tests.pgcluster import create_standby
+
+    replica = create_standby(server.cluster)
+    try:
+        yield Server(replica.dsn, server.version, replica)
+    finally:
+        replica.destroy()
+
+
+def wait_for_replay(primary_dsn: str, standby: Server, dbname: str) -> str:
+    """Wait until the standby has replayed everything the primary wrote; its DSN for dbname."""
+    import time
+
+    with psycopg.connect(primary_dsn, autocommit=True) as p:
+        row = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        lsn = row[0]
+    dsn = standby.dsn_for(dbname)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as s:
+                done = s.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()
+                if done and done[0]:
+                    return dsn
+        except psycopg.OperationalError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the standby did not catch up")
+
+
 _counter = itertools.count()
 
 

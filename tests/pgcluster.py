@@ -173,3 +173,37 @@ def create_cluster(version: int, bindir: Path) -> Cluster:
     )
     cluster.start()
     return cluster
+
+
+def create_standby(primary: Cluster) -> Cluster:
+    """A streaming hot standby of `primary` (pg_basebackup -R), started on its own port."""
+    datadir = Path(tempfile.mkdtemp(prefix=f"epstats-pg{primary.version}-standby-"))
+    datadir.chmod(0o755)
+    if primary.user:
+        entry = pwd.getpwnam(primary.user)
+        os.chown(datadir, entry.pw_uid, entry.pw_gid)
+    standby = Cluster(primary.version, primary.bindir, datadir, _free_port(), primary.user)
+    subprocess.run(
+        [
+            str(primary.bindir / "pg_basebackup"),
+            "-D",
+            str(datadir / "data"),
+            "-R",
+            "-X",
+            "stream",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        user=primary.user,
+        cwd="/",
+        env={**os.environ, "PGPASSWORD": SUPERUSER_PASSWORD},
+    )
+    standby.start()
+    return standby

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "indexes": ("indexes", "indexes", "Plan, apply and inspect the recommended indices."),
     "view": ("view", "view", "Build, refresh, inspect and verify the daily-stats rollup."),
     "generate": ("generate", "generate", "Load synthetic request data, generated in the server."),
+    "vacuum": ("maintain", "vacuum", "VACUUM the source table and rollup (SKIP_LOCKED)."),
+    "analyze": ("maintain", "analyze", "ANALYZE the source table and rollup."),
+    "reindex": ("maintain", "reindex", "REINDEX CONCURRENTLY the table's indices."),
+    "maintain": ("maintain", "maintain", "Cron entry point: run whatever maintenance is due."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 

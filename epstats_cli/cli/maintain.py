@@ -1,0 +1,138 @@
+"""`epstats vacuum|analyze|reindex|maintain`."""
+
+from __future__ import annotations
+
+import click
+
+from epstats_cli.cli.app import get_app
+from epstats_cli.durations import parse_duration
+
+
+@click.command()
+@click.option("--analyze", "with_analyze", is_flag=True, help="Also update planner statistics.")
+@click.option("--freeze", is_flag=True, help="Freeze tuples (as VACUUM FREEZE).")
+@click.option("--full", is_flag=True, hidden=True)
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
+    """VACUUM the source table and the rollup, with SKIP_LOCKED and lock_timeout.
+
+    A table whose lock is held elsewhere is retried with backoff, then reported with the
+    pid holding it. VACUUM FULL is refused: it locks out every INSERT for the whole rewrite.
+
+    Example: epstats vacuum --analyze
+    """
+    from epstats_cli import maintenance
+    from epstats_cli.cli.tasks import show_tasks
+
+    if full:
+        raise click.UsageError(
+            "VACUUM FULL is refused: it takes an ACCESS EXCLUSIVE lock and rewrites the table, "
+            "so every INSERT of the API waits until it ends. Plain `epstats vacuum` makes dead "
+            "space reusable without blocking; to give space back to the OS online, use "
+            "pg_repack."
+        )
+    app = get_app()
+    with app.session() as s:
+        results = maintenance.vacuum(s, with_analyze, freeze, dry_run, app.show_progress())
+        if not dry_run:
+            maintenance.record_all(s, results)
+    show_tasks(app, results, "vacuum", dry_run)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+def analyze(dry_run: bool) -> None:
+    """ANALYZE the source table and the rollup (SKIP_LOCKED, lock_timeout).
+
+    Example: epstats analyze
+    """
+    from epstats_cli import maintenance
+    from epstats_cli.cli.tasks import show_tasks
+
+    app = get_app()
+    with app.session() as s:
+        results = maintenance.analyze(s, dry_run, app.show_progress())
+        if not dry_run:
+            maintenance.record_all(s, results)
+    show_tasks(app, results, "analyze", dry_run)
+
+
+@click.command()
+@click.option("--index", "index_name", metavar="NAME", help="Only this index.")
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
+def reindex(index_name: str | None, dry_run: bool) -> None:
+    """REINDEX CONCURRENTLY the indices of the source table and the rollup.
+
+    Writes go on while it runs; if a rebuild fails, the invalid `_ccnew` copy it left is
+    dropped. (`maintain` rebuilds only indices whose estimated bloat passes
+    maintenance.reindex_bloat_ratio.)
+
+    Example: epstats reindex --index idx_requests_timestamp
+    """
+    from epstats_cli import maintenance
+    from epstats_cli.cli.tasks import show_tasks
+
+    app = get_app()
+    with app.session() as s:
+        results = maintenance.reindex(s, index_name, None, dry_run, app.show_progress())
+        if not dry_run:
+            maintenance.record_all(s, results)
+    show_tasks(app, results, "reindex", dry_run)
+
+
+def _tasks(value: str | None, option: str) -> set[str]:
+    from epstats_cli.schedule import parse_tasks
+
+    try:
+        return parse_tasks(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+@click.command()
+@click.option(
+    "--dry-run", is_flag=True, help="Show every task, due or not, why, and its SQL; change nothing."
+)
+@click.option("--only", metavar="TASKS", help="Only these tasks (comma-separated).")
+@click.option("--skip", metavar="TASKS", help="Not these tasks.")
+@click.option("--force", metavar="TASKS", help="Run these even if not due.")
+@click.option(
+    "--max-runtime",
+    metavar="DUR",
+    help="Start no task that would not finish within this (default: the config).",
+)
+def maintain(
+    dry_run: bool, only: str | None, skip: str | None, force: str | None, max_runtime: str | None
+) -> None:
+    """Run whatever maintenance is due: the cron entry point.
+
+    Tasks: cleanup (invalid index leftovers, old history), vacuum (weekly, or early on
+    dead tuples; FREEZE near wraparound), analyze (daily), reindex (monthly, bloated
+    indices only), refresh (the rollup, hourly). One run at a time: a second exits 75.
+    Exit 0 all done, 1 a task failed (the rest still ran), 75 another run holds the lock.
+
+    Example: */10 * * * * epstats -q maintain
+    """
+    from epstats_cli import maintenance
+    from epstats_cli.cli.tasks import show_tasks
+
+    app = get_app()
+    opts = maintenance.MaintainOptions(
+        dry_run=dry_run,
+        only=_tasks(only, "--only"),
+        skip=_tasks(skip, "--skip"),
+        force=_tasks(force, "--force"),
+        show_progress=app.show_progress(),
+    )
+    if max_runtime:
+        try:
+            opts.max_runtime = parse_duration(max_runtime)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-runtime") from None
+    with app.session() as s:
+        report = maintenance.maintain(s, opts)
+    if report.standby:
+        if not app.quiet:
+            click.echo("epstats maintain: skipped: the server is a hot standby (read-only)")
+        return
+    show_tasks(app, report.results, "maintain", dry_run)

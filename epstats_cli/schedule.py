@@ -1,0 +1,146 @@
+"""What maintenance is due: pure logic over the run history, the schedule, measured need and
+the clock, all passed in, so it is tested without a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from epstats_cli.config import TASKS, MaintenanceConfig
+from epstats_cli.durations import human_seconds
+
+ORDER = ("cleanup", "vacuum", "analyze", "reindex", "refresh")
+assert set(ORDER) == set(TASKS)
+
+
+@dataclass(frozen=True)
+class Need:
+    """Measurements that can make a task due before its schedule says so."""
+
+    dead_tuples: int = 0
+    live_tuples: int = 0
+    xid_age: int = 0
+    freeze_max_age: int = 200_000_000
+    last_vacuum: dt.datetime | None = None  # from pg_stat (manual or autovacuum)
+    last_analyze: dt.datetime | None = None
+
+    @property
+    def dead_ratio(self) -> float:
+        total = self.dead_tuples + self.live_tuples
+        return self.dead_tuples / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    task: str
+    due: bool
+    reason: str
+    last_run: dt.datetime | None
+    next_due: dt.datetime | None
+    freeze: bool = False
+
+
+def parse_tasks(text: str | None) -> set[str]:
+    """`vacuum,analyze` -> {"vacuum", "analyze"}; ValueError naming an unknown task."""
+    if not text:
+        return set()
+    tasks = {t.strip() for t in text.split(",") if t.strip()}
+    unknown = tasks - set(TASKS)
+    if unknown:
+        raise ValueError(f"unknown task {', '.join(sorted(unknown))} (tasks: {', '.join(ORDER)})")
+    return tasks
+
+
+def _latest(*stamps: dt.datetime | None) -> dt.datetime | None:
+    present = [s for s in stamps if s is not None]
+    return max(present) if present else None
+
+
+def due_tasks(
+    last_ok: Mapping[str, dt.datetime],
+    config: MaintenanceConfig,
+    now: dt.datetime,
+    need: Need,
+    *,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    force: Iterable[str] = (),
+) -> list[Decision]:
+    """One Decision per task, in the order maintain runs them."""
+    only, skip, force = set(only), set(skip), set(force)
+    decisions = []
+    for task in ORDER:
+        every = getattr(config.schedule, task)
+        last = last_ok.get(task)
+        if task == "vacuum":
+            last = _latest(last, need.last_vacuum)
+        elif task == "analyze":
+            # VACUUM (ANALYZE) and autovacuum's analyze count as an analyze
+            last = _latest(last, last_ok.get("vacuum"), need.last_analyze)
+        next_due = last + every if last else None
+        freeze = (
+            task == "vacuum"
+            and need.freeze_max_age > 0
+            and need.xid_age >= config.freeze_age_ratio * need.freeze_max_age
+        )
+        if (only and task not in only) or task in skip:
+            decisions.append(Decision(task, False, "not selected", last, next_due))
+            continue
+        if task in force:
+            decisions.append(Decision(task, True, "forced", last, next_due, freeze))
+        elif freeze:
+            decisions.append(
+                Decision(
+                    task,
+                    True,
+                    f"transaction ID age {need.xid_age:,} is at least "
+                    f"{config.freeze_age_ratio:.0%} of autovacuum_freeze_max_age "
+                    f"{need.freeze_max_age:,}: VACUUM FREEZE",
+                    last,
+                    next_due,
+                    True,
+                )
+            )
+        elif task == "vacuum" and need.dead_ratio >= config.dead_tuple_ratio > 0:
+            decisions.append(
+                Decision(
+                    task,
+                    True,
+                    f"dead tuples {need.dead_ratio:.1%} passed dead_tuple_ratio "
+                    f"{config.dead_tuple_ratio:.0%}",
+                    last,
+                    next_due,
+                )
+            )
+        elif last is None:
+            decisions.append(Decision(task, True, "never run", None, None))
+        elif now >= last + every:
+            decisions.append(
+                Decision(
+                    task,
+                    True,
+                    f"last run {human_seconds((now - last).total_seconds())} ago "
+                    f"(every {human_seconds(every.total_seconds())})",
+                    last,
+                    next_due,
+                )
+            )
+        else:
+            decisions.append(
+                Decision(
+                    task,
+                    False,
+                    f"next due in {human_seconds((last + every - now).total_seconds())}",
+                    last,
+                    next_due,
+                )
+            )
+    return decisions
+
+
+def fits(estimate: float | None, elapsed: float, max_runtime: float) -> bool:
+    """Whether a task whose past runs took `estimate` seconds fits in what is left."""
+    if elapsed >= max_runtime:
+        return False
+    return estimate is None or elapsed + estimate <= max_runtime

@@ -1,0 +1,4 @@
+UPDATE epstats.runs
+SET finished_at = clock_timestamp(), status = %(status)s, reason = %(reason)s,
+    sql = %(sql)s, error = %(error)s
+WHERE id = %(id)s

@@ -1,0 +1,1 @@
+DELETE FROM epstats.runs WHERE started_at < now() - %(retention)s

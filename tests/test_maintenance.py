@@ -1,0 +1,297 @@
+"""vacuum / analyze / reindex / maintain against real servers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from epstats_cli.maintenance import LOCK_CLASS
+from tests.conftest import Server, run_cli, wait_for_replay
+from tests.helpers import Writer, catalog, fill, invalid_indexes
+from tests.test_indexes import _cancel_build_halfway
+
+
+def _ready(
+    dsn: str,
+    conn: psycopg.Connection[Any],
+    rows: int = 20000,
+    strategy: str = "incremental",
+    tmp_path: Path | None = None,
+    extra: str = "",
+) -> str:
+    assert tmp_path is not None
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"view: {{strategy: {strategy}}}\n" + extra)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, rows)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "indexes", "apply").code == 0
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+    return str(cfg)
+
+
+def _maintain(cfg: str, dsn: str, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "maintain", *args)
+    doc = json.loads(r.stdout) if r.stdout.strip() else {"tasks": []}
+    return r.code, doc["tasks"], r.stderr
+
+
+def test_one_off_commands(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    cfg = _ready(dsn, conn, tmp_path=tmp_path)
+    conn.execute("DELETE FROM requests WHERE status = 404")
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "vacuum", "--analyze")
+    assert r.code == 0, r.stderr
+    tasks = json.loads(r.stdout)["tasks"]
+    assert {t["target"] for t in tasks} == {"public.requests", "public.endpoint_daily_stats"}
+    assert all(t["status"] == "ok" and "SKIP_LOCKED, ANALYZE" in t["sql"] for t in tasks)
+    stats = conn.execute(
+        "SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL, n_dead_tup "
+        "FROM pg_stat_user_tables WHERE relname = 'requests'"
+    ).fetchone()
+    assert stats is not None and stats[0] and stats[1]
+    assert run_cli("-c", cfg, "--dsn", dsn, "analyze").code == 0
+    r = run_cli(
+        "-c", cfg, "--dsn", dsn, "--format", "json", "reindex", "--index", "idx_requests_timestamp"
+    )
+    assert r.code == 0, r.stderr
+    tasks = json.loads(r.stdout)["tasks"]
+    assert [t["sql"] for t in tasks] == [
+        'REINDEX INDEX CONCURRENTLY "public"."idx_requests_timestamp"'
+    ]
+    assert invalid_indexes(conn) == []
+    r = run_cli("-c", cfg, "--dsn", dsn, "reindex", "--index", "nope")
+    assert r.code == 1 and "no index named nope" in r.stderr
+    r = run_cli("-c", cfg, "--dsn", dsn, "vacuum", "--full")
+    assert r.code == 2 and "ACCESS EXCLUSIVE" in r.stderr and "pg_repack" in r.stderr
+    # one-off runs are recorded, so the schedule knows about them
+    runs = conn.execute("SELECT task, status FROM epstats.runs ORDER BY id").fetchall()
+    assert ("vacuum", "ok") in runs and ("reindex", "ok") in runs
+
+
+def test_maintain_runs_what_is_due_and_records_it(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path=tmp_path)
+    code, tasks, err = _maintain(cfg, dsn)
+    assert code == 0, err
+    by_task = {t["task"]: t for t in tasks}
+    assert by_task["vacuum"]["status"] == "ok"
+    assert by_task["analyze"]["status"] == "skipped"  # done by VACUUM (ANALYZE)
+    assert by_task["refresh"]["status"] == "ok"
+    per_index = [t for t in tasks if t["task"] == "reindex" and ".idx_" in t["target"]]
+    assert per_index and all(t["status"] == "skipped" for t in per_index)  # fresh: not bloated
+    assert all("estimated bloat" in t["reason"] for t in per_index)
+    summary = [t for t in tasks if t["task"] == "reindex" and t["target"].startswith("indices")]
+    assert [t["status"] for t in summary] == ["ok"]
+    rows = conn.execute(
+        "SELECT task, target, started_at, finished_at, status, reason, sql FROM epstats.runs"
+    ).fetchall()
+    assert rows and all(r[2] is not None and r[3] is not None and r[3] >= r[2] for r in rows)
+    assert all(r[4] in ("ok", "skipped") and r[5] for r in rows)
+    assert any(r[0] == "vacuum" and "VACUUM" in r[6] for r in rows)
+    # a second run right after: nothing due
+    code, tasks, _ = _maintain(cfg, dsn)
+    assert code == 0
+    assert all(t["status"] == "skipped" and t["reason"].startswith("not due") for t in tasks)
+    r = run_cli("-c", cfg, "--dsn", dsn, "-q", "maintain")
+    assert r.code == 0 and r.stdout == "" and r.stderr == ""
+
+
+def test_dry_run_changes_nothing(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    cfg = _ready(dsn, conn, tmp_path=tmp_path)
+    before = catalog(conn)
+    history = conn.execute("SELECT count(*) FROM epstats.runs").fetchone()
+    stats = conn.execute("SELECT last_vacuum, last_analyze FROM pg_stat_user_tables").fetchall()
+    r = run_cli(
+        "-c",
+        cfg,
+        "--dsn",
+        dsn,
+        "maintain",
+        "--dry-run",
+        "--force",
+        "vacuum,analyze,reindex,refresh,cleanup",
+    )
+    assert r.code == 0, r.stderr
+    for text in (
+        "VACUUM (SKIP_LOCKED, ANALYZE)",
+        "ANALYZE (SKIP_LOCKED)",
+        "REINDEX INDEX CONCURRENTLY",
+        "DELETE FROM epstats.runs",
+        "INSERT INTO",
+    ):
+        assert text in r.stdout, text
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--dry-run")
+    assert r.code == 0 and "due" in r.stdout
+    assert catalog(conn) == before
+    assert conn.execute("SELECT count(*) FROM epstats.runs").fetchone() == history
+    assert (
+        conn.execute("SELECT last_vacuum, last_analyze FROM pg_stat_user_tables").fetchall()
+        == stats
+    )
+
+
+def test_two_maintains_at_once(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    cfg = _ready(dsn, conn, tmp_path=tmp_path)
+    with psycopg.connect(dsn, autocommit=True) as holder:
+        holder.execute(
+            "SELECT pg_advisory_lock(%s, hashtext('epstats.maintain:public.requests'))",
+            (LOCK_CLASS,),
+        )
+        start = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, "maintain"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.monotonic() - start
+        assert proc.returncode == 75, proc.stderr
+        assert f"pid {holder.info.backend_pid}" in proc.stderr and "started" in proc.stderr
+        assert proc.stderr.count("\n") == 1
+        assert elapsed < 5  # it does not wait for the lock (a whole process start included)
+    # and for real: two processes started together, one runs and one exits 75
+    fill(conn, 300_000)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "epstats_cli",
+                "-c",
+                cfg,
+                "--dsn",
+                dsn,
+                "maintain",
+                "--force",
+                "vacuum,reindex",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    codes = sorted(p.wait() for p in procs)
+    for p in procs:
+        p.communicate()
+    assert codes in ([0, 75], [0, 0])  # [0, 0] only if the first finished before the second
+    assert 0 in codes
+
+
+def test_conflicting_lock_fails_that_task_only(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(
+        dsn,
+        conn,
+        tmp_path=tmp_path,
+        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 1}\n",
+    )
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE requests IN SHARE MODE")
+        pid = holder.info.backend_pid
+        code, tasks, err = _maintain(cfg, dsn, "--force", "vacuum,analyze,refresh")
+        holder.rollback()
+    assert code == 1
+    failed = [t for t in tasks if t["status"] == "failed"]
+    assert {t["task"] for t in failed} >= {"vacuum"}
+    assert all(f"pid {pid}" in t["reason"] for t in failed)
+    assert any(t["task"] == "refresh" and t["status"] == "ok" for t in tasks)
+    assert f"pid {pid}" in err
+    recorded = conn.execute(
+        "SELECT task, status, error FROM epstats.runs WHERE status = 'failed'"
+    ).fetchall()
+    assert recorded and all(f"pid {pid}" in (r[2] or "") for r in recorded)
+    code, tasks, err = _maintain(cfg, dsn)
+    assert code == 0, err
+    assert any(t["task"] == "vacuum" and t["status"] == "ok" for t in tasks)
+
+
+def test_writer_is_never_blocked_by_maintain(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, rows=400_000, tmp_path=tmp_path, extra="database: {lock_timeout: 1s}\n")
+    conn.execute("DELETE FROM requests WHERE status = 404")
+    with Writer(dsn) as writer:
+        time.sleep(0.2)
+        code, tasks, err = _maintain(cfg, dsn, "--force", "vacuum,analyze,reindex,refresh")
+        time.sleep(0.2)
+    assert code == 0, err
+    assert {t["task"] for t in tasks if t["status"] == "ok"} >= {"vacuum", "reindex", "refresh"}
+    assert writer.errors == [] and writer.count > 10
+    assert writer.max_wait < 1.0, f"an insert waited {writer.max_wait:.3f}s"
+    assert invalid_indexes(conn) == []
+
+
+def test_cleanup_drops_reindex_leftovers(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, rows=600_000, tmp_path=tmp_path)
+    _cancel_build_halfway(dsn, conn, "REINDEX INDEX CONCURRENTLY idx_requests_endpoint_timestamp")
+    assert any("_ccnew" in n for n in invalid_indexes(conn))
+    code, tasks, err = _maintain(cfg, dsn, "--only", "cleanup")
+    assert code == 0, err
+    assert any(t["task"] == "cleanup" and "_ccnew" in t["target"] for t in tasks)
+    assert invalid_indexes(conn) == []
+
+
+def test_max_runtime_skips_what_would_not_fit(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path=tmp_path)
+    conn.execute(
+        "INSERT INTO epstats.runs (task, target, started_at, finished_at, status) "
+        "VALUES ('vacuum', 'public.requests', now() - interval '30 days 2 hours', "
+        "now() - interval '30 days', 'ok')"
+    )
+    code, tasks, _ = _maintain(cfg, dsn, "--only", "vacuum,refresh", "--max-runtime", "10m")
+    assert code == 0
+    vac = next(t for t in tasks if t["task"] == "vacuum")
+    assert vac["status"] == "skipped" and "would not fit" in vac["reason"]
+    assert next(t for t in tasks if t["task"] == "refresh")["status"] == "ok"
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--max-runtime", "soon")
+    assert r.code == 2 and "--max-runtime" in r.stderr
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "vacum")
+    assert r.code == 2 and "unknown task vacum" in r.stderr
+
+
+def test_maintain_needs_init(dsn: str, conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        "CREATE TABLE requests (endpoint text, timestamp timestamptz, "
+        "response_time float8, status int)"
+    )
+    r = run_cli("--dsn", dsn, "maintain")
+    assert r.code == 1 and "epstats init" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_standby_is_skipped(
+    server: Server, standby: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path=tmp_path)
+    replica = wait_for_replay(server.admin_dsn, standby, conn.info.dbname)
+    r = run_cli("-c", cfg, "--dsn", replica, "maintain")
+    assert r.code == 0, r.stderr
+    assert "hot standby" in r.stdout
+    r = run_cli("-c", cfg, "--dsn", replica, "status")
+    assert r.code == 0 and "standby" in r.stdout
+
+
+@pytest.mark.parametrize("strategy", ["materialized"])
+def test_maintain_refreshes_materialized(
+    strategy: str, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, strategy=strategy, tmp_path=tmp_path)
+    conn.execute("INSERT INTO requests VALUES ('/fresh', now(), 1, 200)")
+    code, tasks, err = _maintain(cfg, dsn, "--only", "refresh", "--force", "refresh")
+    assert code == 0, err
+    assert tasks[0]["reason"].endswith("REFRESH CONCURRENTLY")
+    assert conn.execute(
+        "SELECT count(*) FROM endpoint_daily_stats WHERE endpoint = '/fresh'"
+    ).fetchone() == (1,)

@@ -1,0 +1,106 @@
+"""What is due when: the schedule with an injected clock, no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from epstats_cli.config import MaintenanceConfig
+from epstats_cli.schedule import Need, due_tasks, fits, parse_tasks
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+CFG = MaintenanceConfig()
+DAY = dt.timedelta(days=1)
+SEC = dt.timedelta(seconds=1)
+
+
+def decisions(
+    last_ok: dict[str, dt.datetime],
+    need: Need | None = None,
+    now: dt.datetime = NOW,
+    **kw: set[str],
+) -> dict[str, tuple[bool, str]]:
+    return {d.task: (d.due, d.reason) for d in due_tasks(last_ok, CFG, now, need or Need(), **kw)}
+
+
+def test_never_run_is_due_in_order() -> None:
+    ds = due_tasks({}, CFG, NOW, Need())
+    assert [d.task for d in ds] == ["cleanup", "vacuum", "analyze", "reindex", "refresh"]
+    assert all(d.due and d.reason == "never run" for d in ds)
+
+
+@pytest.mark.parametrize(
+    ("task", "every"),
+    [
+        ("analyze", DAY),
+        ("vacuum", 7 * DAY),
+        ("reindex", 30 * DAY),
+        ("refresh", dt.timedelta(hours=1)),
+        ("cleanup", DAY),
+    ],
+)
+def test_due_exactly_at_the_interval(task: str, every: dt.timedelta) -> None:
+    last = {t: NOW for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh")}
+    last[task] = NOW - every + SEC
+    if task == "analyze":  # a VACUUM (ANALYZE) counts as an analyze: make it older
+        last["vacuum"] = NOW - 3 * DAY
+    assert decisions(last)[task][0] is False
+    last[task] = NOW - every
+    assert decisions(last)[task][0] is True
+    last[task] = NOW - every - SEC
+    assert decisions(last)[task][0] is True
+
+
+def test_next_due_and_reason() -> None:
+    d = {x.task: x for x in due_tasks({"analyze": NOW - dt.timedelta(hours=20)}, CFG, NOW, Need())}
+    assert d["analyze"].next_due == NOW + dt.timedelta(hours=4)
+    assert d["analyze"].reason == "next due in 4h 0m"
+
+
+def test_vacuum_and_autoanalyze_count_as_analyze() -> None:
+    assert decisions({"vacuum": NOW - dt.timedelta(hours=2)})["analyze"][0] is False
+    need = Need(last_analyze=NOW - dt.timedelta(hours=2))
+    assert decisions({}, need)["analyze"][0] is False
+    need = Need(last_vacuum=NOW - DAY)
+    assert decisions({}, need)["vacuum"][0] is False
+
+
+def test_vacuum_early_on_dead_tuples() -> None:
+    recent = {"vacuum": NOW - dt.timedelta(hours=1)}
+    assert decisions(recent, Need(dead_tuples=19, live_tuples=81))["vacuum"][0] is False
+    due, reason = decisions(recent, Need(dead_tuples=20, live_tuples=80))["vacuum"]
+    assert due and "dead tuples 20.0%" in reason
+
+
+def test_freeze_near_wraparound() -> None:
+    recent = {"vacuum": NOW - dt.timedelta(hours=1)}
+    need = Need(xid_age=99_999_999, freeze_max_age=200_000_000)
+    assert decisions(recent, need)["vacuum"][0] is False
+    need = Need(xid_age=100_000_000, freeze_max_age=200_000_000)
+    d = {x.task: x for x in due_tasks(recent, CFG, NOW, need)}
+    assert d["vacuum"].due and d["vacuum"].freeze and "FREEZE" in d["vacuum"].reason
+
+
+def test_only_skip_force() -> None:
+    recent = {t: NOW for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh")}
+    d = decisions(recent, force={"reindex"})
+    assert d["reindex"] == (True, "forced") and not d["vacuum"][0]
+    d = decisions({}, only={"vacuum"})
+    assert d["vacuum"][0] and not d["analyze"][0] and d["analyze"][1] == "not selected"
+    d = decisions({}, skip={"refresh"})
+    assert not d["refresh"][0] and d["cleanup"][0]
+
+
+def test_parse_tasks() -> None:
+    assert parse_tasks("vacuum, analyze") == {"vacuum", "analyze"}
+    assert parse_tasks(None) == set()
+    with pytest.raises(ValueError, match="unknown task vacum"):
+        parse_tasks("vacum")
+
+
+def test_fits() -> None:
+    assert fits(None, 0, 60)
+    assert fits(30, 30, 60)
+    assert not fits(31, 30, 60)
+    assert not fits(None, 60, 60)
