@@ -124,6 +124,7 @@ def generate(
         batches.append((n, size))
         done += size
         n += 1
+    first = 0
     for number, size in batches:
         statements.append(("seed", seed_q, {"seed": batch_seed(opts.seed, number)}))
         statements.append(
@@ -140,9 +141,12 @@ def generate(
                     "days": opts.days,
                     "endpoints": opts.endpoints,
                     "rows": size,
+                    "first": first,
+                    "total": opts.rows,
                 },
             )
         )
+        first += size
     texts = [as_text(session.conn, q, p or None) for _k, q, p in statements]
     if dry_run:
         return GenerateResult(0, 0.0, start, until, texts)

@@ -2,7 +2,8 @@
 -- Per-endpoint names, median latencies and 5xx rates come in as small arrays, so each row
 -- costs a few lookups: skewed popularity (index = K * u^3: a few hot endpoints, a long
 -- tail), log-normal latencies (Box-Muller) around each endpoint's median, a daily cycle
--- (a flat base plus a midday peak in UTC), and 2xx / 4xx / 5xx statuses.
+-- (a flat base plus a midday peak in UTC), and 2xx / 4xx / 5xx statuses. Rows come day by
+-- day in time order, as an API appends them, so the table's physical order follows time.
 INSERT INTO {table} ({endpoint}, {timestamp}, {response_time}, {status})
 SELECT (%(names)s::text[])[s.k],
        to_timestamp(%(start_epoch)s + 86400.0 * (
@@ -18,10 +19,10 @@ SELECT (%(names)s::text[])[s.k],
        END
 FROM (
     SELECT 1 + (%(endpoints)s * s0.r * s0.r * s0.r)::int %% %(endpoints)s AS k,
-           (random() * %(days)s)::int %% %(days)s AS day_index,
+           floor((%(first)s + s0.g - 0.5) * %(days)s / %(total)s)::int AS day_index,
            CASE WHEN random() < 0.4 THEN random() ELSE (random() + random()) * 0.5 END AS tod,
            1.0 - random() AS u1,
            random() AS u2,
            random() AS u3
-    FROM (SELECT random() AS r FROM generate_series(1, %(rows)s)) s0
+    FROM (SELECT g, random() AS r FROM generate_series(1, %(rows)s) AS g) s0
 ) s
