@@ -180,7 +180,7 @@ def _qn(name: QualifiedName) -> tuple[str, str]:
     return (name.schema, name.name)
 
 
-def _source_oid(session: Session) -> int:
+def source_oid(session: Session) -> int:
     table = session.config.source.table
     row = session.conn.execute(
         queries.get("catalog/relation", _v(session)), {"schema": table.schema, "name": table.name}
@@ -193,7 +193,7 @@ def _source_oid(session: Session) -> int:
     return int(row[0])
 
 
-def _timestamp_type(session: Session, oid: int) -> str:
+def timestamp_type(session: Session, oid: int) -> str:
     cols = dict(
         session.conn.execute(
             queries.get("catalog/column_type", _v(session)), {"oid": oid}
@@ -348,8 +348,8 @@ def build(
     """Create the rollup (in one transaction), or build a new one beside it and swap it in."""
     strategy = strategy or session.config.view.strategy
     name = session.config.view_name
-    src_oid = _source_oid(session)
-    ts_type = _timestamp_type(session, src_oid)
+    src_oid = source_oid(session)
+    ts_type = timestamp_type(session, src_oid)
     info = inspect(session, name)
     if info.exists and not replace:
         if info.ours and info.strategy == strategy and not info.lacks:
@@ -559,8 +559,8 @@ def refresh(
         ]
         reason = "REFRESH CONCURRENTLY" if concurrently else "first population (plain REFRESH)"
     else:
-        src_oid = _source_oid(session)
-        ts_type = _timestamp_type(session, src_oid)
+        src_oid = source_oid(session)
+        ts_type = timestamp_type(session, src_oid)
         if full:
             from_day = None
         elif since is not None:
@@ -671,8 +671,8 @@ def verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification
         raise OperationFailed(f"{name} cannot be verified: it lacks {', '.join(missing_cols)}")
     if not info.populated:
         raise OperationFailed(f"{name} is not populated yet: run `epstats view refresh`")
-    src_oid = _source_oid(session)
-    ts_type = _timestamp_type(session, src_oid)
+    src_oid = source_oid(session)
+    ts_type = timestamp_type(session, src_oid)
     ts = session.config.source.columns.timestamp
     where = queries.get(
         "fragments/verify_window",

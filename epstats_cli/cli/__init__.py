@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "analyze": ("maintain", "analyze", "ANALYZE the source table and rollup."),
     "reindex": ("maintain", "reindex", "REINDEX CONCURRENTLY the table's indices."),
     "maintain": ("maintain", "maintain", "Cron entry point: run whatever maintenance is due."),
+    "report": ("report", "report", "Top-N endpoints and one endpoint's days."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 

@@ -1,0 +1,193 @@
+"""`epstats report top` and `epstats report endpoint NAME`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+
+from epstats_cli.cli.app import App, get_app
+
+SORTS = ("requests", "avg", "max", "errors", "error_rate")
+SOURCES = ("auto", "view", "raw")
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def _window_options(fn: Any) -> Any:
+    fn = click.option(
+        "--until",
+        type=click.DateTime(["%Y-%m-%d"]),
+        metavar="DATE",
+        help="Last day of the window (with --since).",
+    )(fn)
+    fn = click.option(
+        "--since",
+        type=click.DateTime(["%Y-%m-%d"]),
+        metavar="DATE",
+        help="First day of the window.",
+    )(fn)
+    fn = click.option(
+        "--days",
+        type=click.IntRange(1, 36600),
+        help="The last N days, today included (default: reports.days).",
+    )(fn)
+    return click.option(
+        "--source",
+        type=click.Choice(SOURCES),
+        default="auto",
+        show_default=True,
+        help="view: the rollup only; raw: the requests table; auto: the rollup plus raw "
+        "rows newer than it, in one statement.",
+    )(fn)
+
+
+def _dates(
+    days: int | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[dt.date | None, dt.date | None]:
+    if days is not None and (since or until):
+        raise click.UsageError("--days excludes --since/--until")
+    if until and not since:
+        raise click.UsageError("--until needs --since")
+    return (since.date() if since else None), (until.date() if until else None)
+
+
+def _footer(app: App, report: Any, view_name: str) -> list[str]:
+    tz = app.config.source.timezone
+    win = report.window
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    if report.source == "raw":
+        source = f"raw rows of {app.config.source.table}"
+    elif report.source == "view":
+        source = f"rollup {view_name}"
+    else:
+        source = f"rollup {view_name} + {report.newer_rows or 0:,} raw rows newer than it"
+    lines = [
+        f"source: {source}",
+        f"window: {win.from_ts.astimezone(zone):%Y-%m-%d %H:%M} .. "
+        f"{win.to_ts.astimezone(zone):%Y-%m-%d %H:%M} {tz}",
+        f"as of {win.as_of.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}; "
+        f"query {report.seconds * 1000:,.1f} ms",
+    ]
+    if report.source == "view" and report.watermark is not None:
+        age = (win.as_of - report.watermark).total_seconds()
+        from epstats_cli.durations import human_seconds
+
+        lines.append(
+            f"the rollup holds rows up to {report.watermark.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+            f" ({human_seconds(age)} old): {report.newer_rows or 0:,} newer raw rows are not "
+            "included (--source auto adds them)"
+        )
+    return lines + list(report.notes)
+
+
+@click.group()
+def report() -> None:
+    """Top-N endpoints and one endpoint's days, as tables, JSON or CSV.
+
+    Example: epstats report top --days 7 --sort error_rate
+    """
+
+
+@report.command("top")
+@_window_options
+@click.option("--limit", type=click.IntRange(1, 100000), help="Rows (default: reports.limit).")
+@click.option("--sort", type=click.Choice(SORTS), default="requests", show_default=True)
+@click.option(
+    "--endpoint",
+    "pattern",
+    metavar="LIKE-PATTERN",
+    help="Only endpoints matching this SQL LIKE pattern, e.g. '/api/v1/%'.",
+)
+def top_cmd(
+    source: str,
+    days: int | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int | None,
+    sort: str,
+    pattern: str | None,
+) -> None:
+    """The busiest, slowest or most failing endpoints of a window.
+
+    Averages over several days are weighted by the number of response times, never
+    averages of daily averages. Read-only: works on a standby.
+
+    Example: epstats report top --days 30 --limit 10 --sort avg
+    """
+    from epstats_cli import reports
+    from epstats_cli.render import Column, Result, Table
+
+    app = get_app()
+    first, last = _dates(days, since, until)
+    with app.session() as s:
+        rep = reports.top(
+            s,
+            days=days,
+            since=first,
+            until=last,
+            limit=limit,
+            sort=sort,
+            pattern=pattern,
+            source=source,
+        )
+    view_name = str(app.config.view_name)
+    cols = [
+        Column("endpoint", "Endpoint", wrap=False),
+        Column("requests", "Requests", "int"),
+        Column("avg_ms", "Avg ms", "ms"),
+        Column("min_ms", "Min ms", "ms"),
+        Column("max_ms", "Max ms", "ms"),
+        Column("errors", "Errors", "int"),
+        Column("error_rate", "Error rate", "pct"),
+    ]
+    title = f"Top {len(rep.rows)} endpoints by {sort.replace('_', ' ')}"
+    footer = _footer(app, rep, view_name)
+    label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
+    app.out(Result([Table(cols, rep.rows, title, footer)], rep.document(label)))
+
+
+@report.command("endpoint")
+@click.argument("name")
+@_window_options
+def endpoint_cmd(
+    name: str, source: str, days: int | None, since: dt.datetime | None, until: dt.datetime | None
+) -> None:
+    """One endpoint, day by day, with a bar of requests per day and a totals row.
+
+    Example: epstats report endpoint /api/v1/orders --days 14
+    """
+    from epstats_cli import reports
+    from epstats_cli.render import Column, Result, Table
+
+    app = get_app()
+    first, last = _dates(days, since, until)
+    with app.session() as s:
+        rep = reports.endpoint_days(s, name, days=days, since=first, until=last, source=source)
+    peak = max(r["requests"] for r in rep.rows) or 1
+    rows = [dict(r, trend=_bar(r["requests"], peak)) for r in rep.rows]
+    assert rep.totals is not None
+    rows.append(dict(rep.totals, day="total", trend=""))
+    cols = [
+        Column("day", "Day", wrap=False),
+        Column("trend", "Requests/day", wrap=False),
+        Column("requests", "Requests", "int"),
+        Column("avg_ms", "Avg ms", "ms"),
+        Column("min_ms", "Min ms", "ms"),
+        Column("max_ms", "Max ms", "ms"),
+        Column("errors", "Errors", "int"),
+        Column("error_rate", "Error rate", "pct"),
+    ]
+    footer = _footer(app, rep, str(app.config.view_name))
+    label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
+    doc = rep.document(label)
+    doc["endpoint"] = name
+    app.out(Result([Table(cols, rows, f"Endpoint {name}", footer)], doc))
+
+
+def _bar(value: int, peak: int, width: int = 20) -> str:
+    """A horizontal bar in eighths of a character."""
+    eighths = round(value / peak * width * 8)
+    return "█" * (eighths // 8) + (BARS[eighths % 8] if eighths % 8 else "")

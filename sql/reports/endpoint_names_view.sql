@@ -1,0 +1,1 @@
+SELECT DISTINCT endpoint FROM {view} WHERE day >= %(from_day)s

@@ -1,0 +1,14 @@
+-- Top endpoints from the raw rows: exact, and it scans the window (the guide's query, done right).
+SELECT {endpoint}::text AS endpoint,
+       count(*) AS requests,
+       avg({response_time})::double precision AS avg_ms,
+       min({response_time})::double precision AS min_ms,
+       max({response_time})::double precision AS max_ms,
+       count(*) FILTER (WHERE {status} >= %(error_min)s) AS errors,
+       (count(*) FILTER (WHERE {status} >= %(error_min)s))::double precision / count(*) AS error_rate
+FROM {table}
+WHERE {timestamp} >= %(from_ts)s AND {timestamp} < %(to_ts)s
+  AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
+GROUP BY 1
+ORDER BY {order}
+LIMIT %(limit)s

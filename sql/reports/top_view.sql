@@ -1,0 +1,14 @@
+-- Top endpoints from the rollup alone: whole days, averages weighted by response counts.
+SELECT endpoint,
+       sum(request_count)::bigint AS requests,
+       sum(total_response_time) / nullif(sum(response_count), 0) AS avg_ms,
+       min(min_response_time) AS min_ms,
+       max(max_response_time) AS max_ms,
+       sum(error_count)::bigint AS errors,
+       sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate
+FROM {view}
+WHERE day >= %(from_day)s AND day <= %(to_day)s
+  AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
+GROUP BY 1
+ORDER BY {order}
+LIMIT %(limit)s

@@ -1,0 +1,249 @@
+"""Reports against real servers: every number checked against a Python computation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import Server, run_cli, wait_for_replay
+from tests.rollup_oracle import Agg, close
+
+TZ = "America/New_York"
+ZONE = zoneinfo.ZoneInfo(TZ)
+NASTY = "/x'; DROP TABLE requests; --%_\"\\"
+
+
+def _rows(
+    rng: random.Random, n: int, now: dt.datetime, days: float, endpoints: list[str]
+) -> list[tuple[Any, ...]]:
+    out = []
+    for _ in range(n):
+        ts = now - dt.timedelta(hours=2, seconds=rng.uniform(0, days * 86400))
+        rt = None if rng.random() < 0.05 else round(rng.lognormvariate(3, 1), 3)
+        out.append((rng.choice(endpoints), ts, rt, rng.choice([200, 200, 201, 404, 500, 503])))
+    return out
+
+
+def _copy(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY requests (endpoint, timestamp, response_time, status) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _expected(
+    conn: psycopg.Connection[Any],
+    from_ts: dt.datetime,
+    to_ts: dt.datetime,
+    until: dt.datetime | None = None,
+) -> dict[str, Agg]:
+    out: dict[str, Agg] = {}
+    for ep, ts, rt, status in conn.execute(
+        "SELECT endpoint, timestamp, response_time, status FROM requests"
+    ).fetchall():
+        if from_ts <= ts < to_ts and (until is None or ts <= until):
+            out.setdefault(ep, Agg()).add(rt, status)
+    return out
+
+
+def _check_rows(rows: list[dict[str, Any]], expected: dict[str, Agg]) -> None:
+    assert {r["endpoint"] for r in rows} == set(expected)
+    for r in rows:
+        e = expected[r["endpoint"]]
+        assert (r["requests"], r["errors"], r["min_ms"], r["max_ms"]) == (
+            e.requests,
+            e.errors,
+            e.min,
+            e.max,
+        ), r["endpoint"]
+        assert close(r["avg_ms"], e.total / e.responses if e.responses else None)
+        assert close(r["error_rate"], e.errors / e.requests)
+
+
+@pytest.fixture
+def loaded(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> tuple[str, dt.datetime]:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"source: {{timezone: {TZ}}}\nview: {{strategy: materialized}}\nreports: {{limit: 100}}\n"
+    )
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    rng = random.Random(7)
+    now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    endpoints = ["/a", "/b", "/c", NASTY, "/api/v1/%literal_"]
+    _copy(conn, _rows(rng, 6000, now, 40, endpoints))
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+    # an hour of rows that arrived after the last refresh
+    _copy(
+        conn,
+        [
+            (rng.choice(endpoints), now - dt.timedelta(seconds=3600 - i * 100), 1.0 + i, 200)
+            for i in range(25)
+        ],
+    )
+    return str(cfg), now
+
+
+def _report(cfg: str, dsn: str, *args: str) -> dict[str, Any]:
+    r = run_cli(
+        "-c", cfg, "--dsn", dsn, "--format", "json", "report", *args, env={"PGTZ": "Asia/Kolkata"}
+    )
+    assert r.code == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("source", ["auto", "view", "raw"])
+@pytest.mark.parametrize("window", [("--days", "30"), ("--since", "MID", "--until", "MID2")])
+def test_top_equals_raw_computation(
+    source: str,
+    window: tuple[str, ...],
+    loaded: tuple[str, dt.datetime],
+    dsn: str,
+    conn: psycopg.Connection[Any],
+) -> None:
+    cfg, loaded_at = loaded
+    today = dt.datetime.now(ZONE).date()
+    args = [
+        a.replace("MID2", str(today - dt.timedelta(days=3))).replace(
+            "MID", str(today - dt.timedelta(days=20))
+        )
+        for a in window
+    ]
+    doc = _report(cfg, dsn, "top", "--source", source, *args)
+    from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
+    to_ts = dt.datetime.fromisoformat(doc["window"]["to"])
+    first_day = (
+        (today - dt.timedelta(days=29))
+        if window[0] == "--days"
+        else (today - dt.timedelta(days=20))
+    )
+    assert from_ts == dt.datetime.combine(first_day, dt.time(), ZONE)
+    watermark = conn.execute("SELECT max(max_timestamp) FROM endpoint_daily_stats").fetchone()[0]  # type: ignore[index]
+    if source == "view":
+        expected = _expected(conn, from_ts, to_ts, until=watermark)
+        assert doc["source"] == "view"
+        if window[0] == "--days":
+            assert doc["rows_newer_than_watermark"] == 25
+    else:
+        expected = _expected(conn, from_ts, to_ts)
+    _check_rows(doc["rows"], expected)
+    if source == "auto" and window[0] == "--days":
+        assert (
+            sum(r["requests"] for r in doc["rows"])
+            == sum(e.requests for e in _expected(conn, from_ts, to_ts, until=watermark).values())
+            + 25
+        )
+
+
+def test_sorting_limit_and_pattern(loaded: tuple[str, dt.datetime], dsn: str) -> None:
+    cfg, _ = loaded
+    for sort, key in (
+        ("requests", "requests"),
+        ("avg", "avg_ms"),
+        ("max", "max_ms"),
+        ("errors", "errors"),
+        ("error_rate", "error_rate"),
+    ):
+        rows = _report(cfg, dsn, "top", "--sort", sort)["rows"]
+        values = [r[key] for r in rows]
+        assert values == sorted(values, reverse=True), sort
+    assert len(_report(cfg, dsn, "top", "--limit", "2")["rows"]) == 2
+    rows = _report(cfg, dsn, "top", "--endpoint", "/api/v1/%")["rows"]
+    assert [r["endpoint"] for r in rows] == ["/api/v1/%literal_"]
+    rows = _report(cfg, dsn, "top", "--endpoint", "/_")["rows"]
+    assert {r["endpoint"] for r in rows} == {"/a", "/b", "/c"}
+
+
+@pytest.mark.parametrize("source", ["auto", "view", "raw"])
+def test_endpoint_days(
+    source: str, loaded: tuple[str, dt.datetime], dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    cfg, _ = loaded
+    doc = _report(cfg, dsn, "endpoint", NASTY, "--days", "40", "--source", source)
+    assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] > 0  # type: ignore[index]
+    from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
+    to_ts = dt.datetime.fromisoformat(doc["window"]["to"])
+    watermark = conn.execute("SELECT max(max_timestamp) FROM endpoint_daily_stats").fetchone()[0]  # type: ignore[index]
+    per_day: dict[str, Agg] = {}
+    for ts, rt, status in conn.execute(
+        "SELECT timestamp, response_time, status FROM requests WHERE endpoint = %s", (NASTY,)
+    ).fetchall():
+        if from_ts <= ts < to_ts and (source != "view" or ts <= watermark):
+            per_day.setdefault(ts.astimezone(ZONE).date().isoformat(), Agg()).add(rt, status)
+    assert [r["day"] for r in doc["rows"]] == sorted(per_day)
+    for r in doc["rows"]:
+        e = per_day[r["day"]]
+        assert (r["requests"], r["errors"], r["min_ms"], r["max_ms"]) == (
+            e.requests,
+            e.errors,
+            e.min,
+            e.max,
+        )
+        assert close(r["avg_ms"], e.total / e.responses if e.responses else None)
+    total = doc["totals"]
+    assert total["requests"] == sum(e.requests for e in per_day.values())
+    assert close(
+        total["avg_ms"],
+        sum(e.total for e in per_day.values()) / sum(e.responses for e in per_day.values()),
+    )
+
+
+def test_unknown_endpoint(loaded: tuple[str, dt.datetime], dsn: str) -> None:
+    cfg, _ = loaded
+    r = run_cli("-c", cfg, "--dsn", dsn, "report", "endpoint", "/b/")
+    assert r.code == 1 and "no requests for endpoint '/b/'" in r.stderr and "/b" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_table_output(loaded: tuple[str, dt.datetime], dsn: str) -> None:
+    cfg, _ = loaded
+    r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--source", "view")
+    assert r.code == 0
+    assert "Error rate" in r.stdout and "%" in r.stdout
+    assert "25 newer raw rows are not included" in r.stdout
+    assert TZ in r.stdout and "query" in r.stdout
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "csv", "report", "top")
+    assert r.stdout.splitlines()[0] == ("endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate")
+
+
+def test_falls_back_to_raw_without_view(dsn: str, conn: psycopg.Connection[Any]) -> None:
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    conn.execute("INSERT INTO requests VALUES ('/only', now(), 3, 200)")
+    doc = json.loads(run_cli("--dsn", dsn, "--format", "json", "report", "top").stdout)
+    assert doc["source"] == "raw" and doc["rows"][0]["requests"] == 1
+    assert any("raw rows" in n for n in doc["notes"])
+    r = run_cli("--dsn", dsn, "report", "top", "--source", "view")
+    assert r.code == 1 and "--source raw" in r.stderr
+
+
+def test_read_only_role_and_standby(
+    server: Server,
+    standby: Server,
+    loaded: tuple[str, dt.datetime],
+    dsn: str,
+    conn: psycopg.Connection[Any],
+) -> None:
+    cfg, _ = loaded
+    conn.execute("DROP ROLE IF EXISTS epstats_reader")
+    conn.execute("CREATE ROLE epstats_reader LOGIN PASSWORD 'reader-pw'")
+    conn.execute("GRANT SELECT ON requests, endpoint_daily_stats TO epstats_reader")
+    conn.execute("ALTER ROLE epstats_reader SET default_transaction_read_only = on")
+    try:
+        ro = server.dsn_for(conn.info.dbname, user="epstats_reader", password="reader-pw")
+        for source in ("auto", "view", "raw"):
+            assert _report(cfg, ro, "top", "--source", source)["rows"]
+        assert _report(cfg, ro, "endpoint", "/a")["rows"]
+        replica = wait_for_replay(server.admin_dsn, standby, conn.info.dbname)
+        for source in ("auto", "view", "raw"):
+            assert _report(cfg, replica, "top", "--source", source)["rows"]
+    finally:
+        conn.execute("DROP OWNED BY epstats_reader")
+        conn.execute("DROP ROLE epstats_reader")
