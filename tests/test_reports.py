@@ -109,7 +109,7 @@ def test_top_equals_raw_computation(
     dsn: str,
     conn: psycopg.Connection[Any],
 ) -> None:
-    cfg, loaded_at = loaded
+    cfg, _ = loaded
     today = dt.datetime.now(ZONE).date()
     args = [
         a.replace("MID2", str(today - dt.timedelta(days=3))).replace(
