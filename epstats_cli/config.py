@@ -22,6 +22,7 @@ LOGICAL_COLUMNS = ("endpoint", "timestamp", "response_time", "status")
 STRATEGIES = ("materialized", "incremental")
 INDEX_METHODS = ("btree", "brin")
 TASKS = ("refresh", "analyze", "vacuum", "reindex", "cleanup")
+SEVERITIES = ("ok", "warning", "critical")
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,28 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class Levels:
+    """A WARNING and a CRITICAL threshold."""
+
+    warning: float
+    critical: float
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
+    dead_tuple_ratio: Levels = Levels(0.2, 0.5)
+    xid_age_ratio: Levels = Levels(0.8, 1.2)  # x autovacuum_freeze_max_age
+    table_bloat: Levels = Levels(0.5, 0.8)
+    index_bloat: Levels = Levels(0.5, 0.8)
+    bloat_min_size: int = 8 * 1024 * 1024  # smaller relations are never reported as bloated
+    missing_index: str = "warning"
+    redundant_index: str = "warning"
+    invalid_index: str = "critical"
+    maintain_failed: str = "critical"
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -118,6 +141,7 @@ class Config:
     view: ViewConfig = field(default_factory=ViewConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
     path: str | None = None
 
     @property
@@ -292,6 +316,18 @@ SCHEMA: dict[str, Any] = {
         "lock_retries": _int_range(0, 100),
     },
     "reports": {"days": _int_range(1, 3660), "limit": _int_range(1, 100000)},
+    "check": {
+        "overdue": "levels",
+        "dead_tuple_ratio": "levels",
+        "xid_age_ratio": "levels",
+        "table_bloat": "levels",
+        "index_bloat": "levels",
+        "bloat_min_size": _int_range(0, 2**62),
+        "missing_index": _one_of(SEVERITIES),
+        "redundant_index": _one_of(SEVERITIES),
+        "invalid_index": _one_of(SEVERITIES),
+        "maintain_failed": _one_of(SEVERITIES),
+    },
 }
 
 
@@ -321,6 +357,8 @@ def _walk(spec: dict[str, Any], data: Any, path: str, errors: list[str]) -> dict
             errors.append(_unknown(path, key, list(spec)))
         elif sub == "indexes":
             out[key] = _indexes(value, f"{path}{key}", errors)
+        elif sub == "levels":
+            out[key] = _levels(value, f"{path}{key}", errors)
         elif isinstance(sub, dict):
             out[key] = _walk(sub, value, f"{path}{key}.", errors)
         else:
@@ -358,6 +396,24 @@ def _indexes(value: Any, path: str, errors: list[str]) -> tuple[IndexSpec, ...] 
                 IndexSpec(parsed["name"], parsed["columns"], parsed.get("method", "btree"))
             )
     return tuple(specs)
+
+
+def _levels(value: Any, path: str, errors: list[str]) -> Levels | None:
+    parsed = _walk({"warning": _nonneg, "critical": _nonneg}, value, path + ".", errors)
+    if not isinstance(value, Mapping) or set(parsed) != {"warning", "critical"}:
+        if isinstance(value, Mapping) and not any(e.startswith(path + ".") for e in errors):
+            errors.append(f"{path}: needs both warning and critical")
+        return None
+    if parsed["critical"] < parsed["warning"]:
+        errors.append(f"{path}.critical: {parsed['critical']} is below warning {parsed['warning']}")
+        return None
+    return Levels(parsed["warning"], parsed["critical"])
+
+
+def _nonneg(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("is not a number >= 0")
+    return float(value)
 
 
 def _index_columns(value: Any) -> tuple[str, ...]:
@@ -406,6 +462,7 @@ def build(data: Any, path: str | None = None) -> Config:
             schedule=Schedule(**mnt.get("schedule", {})),
         ),
         reports=ReportsConfig(**parsed.get("reports", {})),
+        check=CheckConfig(**parsed.get("check", {})),
         path=path,
     )
 
@@ -498,4 +555,8 @@ def as_dict(config: Config) -> dict[str, Any]:
             "lock_retries": m.lock_retries,
         },
         "reports": {"days": config.reports.days, "limit": config.reports.limit},
+        "check": {
+            k: ({"warning": v.warning, "critical": v.critical} if isinstance(v, Levels) else v)
+            for k, v in vars(config.check).items()
+        },
     }

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reindex": ("maintain", "reindex", "REINDEX CONCURRENTLY the table's indices."),
     "maintain": ("maintain", "maintain", "Cron entry point: run whatever maintenance is due."),
     "report": ("report", "report", "Top-N endpoints and one endpoint's days."),
+    "check": ("health", "check", "Health checks with Nagios exit codes."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 

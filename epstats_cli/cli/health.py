@@ -85,4 +85,160 @@ def status() -> None:
                 ["estimated rows come from the catalog (reltuples)"],
             )
         )
+        tables += _more_tables(data)
     app.out(Result(tables, data))
+
+
+def _more_tables(data: dict[str, Any]) -> list[Any]:
+    """Indices, rollup and maintenance sections of `status`."""
+    from epstats_cli.render import Column, Table, format_cell
+
+    tables = []
+    idx = data.get("indexes")
+    if isinstance(idx, list):
+        rows = [
+            dict(r, valid="MISSING" if r.get("missing") else format_cell(r["valid"], "bool"))
+            for r in idx
+        ]
+        tables.append(
+            Table(
+                [
+                    Column("name", "Index", wrap=False),
+                    Column("columns", "Columns"),
+                    Column("method", "Method"),
+                    Column("valid", "Valid"),
+                    Column("size_bytes", "Size", "bytes"),
+                    Column("scans", "Scans", "int"),
+                    Column("redundant_of", "Redundant of", wrap=False),
+                    Column("recommended", "Recommended", "bool"),
+                ],
+                rows,
+                "Indices",
+            )
+        )
+    elif idx:
+        tables.append(Table([Column("item", "Indices")], [{"item": idx}]))
+    rollup = data.get("rollup")
+    if isinstance(rollup, dict):
+        if not rollup["usable"]:
+            kv = [("rollup", rollup["why"], "text")]
+        else:
+            now = data["server"]["now"]
+            lag = rollup["oldest_unaggregated"]
+            kv = [
+                ("strategy", rollup["strategy"], "text"),
+                ("built by epstats", rollup["built_by_epstats"], "bool"),
+                ("rows", rollup["rows"], "int"),
+                ("size", rollup["size_bytes"], "bytes"),
+                ("watermark", rollup["watermark"], "ts"),
+                (
+                    "freshness",
+                    "up to date"
+                    if lag is None
+                    else f"rows from {format_cell(lag, 'ts')} on not aggregated "
+                    f"({(now - lag).total_seconds() / 60:,.0f} min)",
+                    "text",
+                ),
+            ]
+        tables.append(
+            Table(
+                [Column("item", "Item"), Column("value", "Value")],
+                _kv(kv),
+                f"Rollup {rollup['name']}",
+            )
+        )
+    elif rollup:
+        tables.append(Table([Column("item", "Rollup")], [{"item": rollup}]))
+    maint = data.get("maintenance")
+    if isinstance(maint, list):
+        tables.append(
+            Table(
+                [
+                    Column("task", "Task"),
+                    Column("last_run", "Last run", "ts"),
+                    Column("last_status", "Status"),
+                    Column("next_due", "Next due", "ts"),
+                    Column("why", "Due?"),
+                ],
+                [dict(m, why=("due now: " if m["due_now"] else "") + m["why"]) for m in maint],
+                "Maintenance",
+            )
+        )
+    elif maint:
+        tables.append(Table([Column("item", "Maintenance")], [{"item": maint}]))
+    return tables
+
+
+@click.command()
+@click.option(
+    "--only",
+    metavar="NAMES",
+    help="Only these checks (comma-separated): connect, analyze_age, vacuum_age, "
+    "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
+    "view_staleness, maintain_failed, table_bloat, index_bloat.",
+)
+def check(only: str | None) -> None:
+    """Health checks for monitoring, with Nagios exit codes and performance data.
+
+    Prints one line (EPSTATS OK|WARNING|CRITICAL|UNKNOWN - ... | perfdata), then the
+    detail table on a terminal. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; a server
+    that cannot be reached is CRITICAL. Thresholds: the check: section of the config.
+
+    Example: epstats check --only analyze_age,invalid_indexes
+    """
+    import sys
+
+    from epstats_cli import health
+    from epstats_cli.errors import ConfigError, ConnectError, EpstatsError
+    from epstats_cli.render import Column, Result, Table
+
+    app = get_app()
+    names = [n.strip() for n in (only or "").split(",") if n.strip()]
+    unknown = sorted(set(names) - set(health.CHECKS))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown check {', '.join(unknown)} (checks: {', '.join(health.CHECKS)})",
+            param_hint="--only",
+        )
+    try:
+        with app.session() as s:
+            results = health.run_checks(s, names)
+    except ConfigError as exc:
+        results = [health.CheckResult("config", health.UNKNOWN, "; ".join(exc.problems))]
+    except ConnectError as exc:
+        results = [health.CheckResult("connect", health.CRITICAL, exc.message)]
+    except EpstatsError as exc:
+        results = [health.CheckResult("epstats", health.UNKNOWN, exc.message)]
+    state = health.overall(results)
+    line = health.nagios_line(results)
+    if app.fmt == "json":
+        app.out(
+            Result(
+                [],
+                {
+                    "status": health.STATE_NAMES[state],
+                    "line": line,
+                    "checks": [r.as_dict() for r in results],
+                },
+            ),
+            force=True,
+        )
+    else:
+        click.echo(line)
+        if sys.stdout.isatty() or app.verbose:
+            rows = [r.as_dict() for r in results]
+            app.out(
+                Result(
+                    [
+                        Table(
+                            [
+                                Column("name", "Check", wrap=False),
+                                Column("state", "State", wrap=False),
+                                Column("summary", "Detail"),
+                            ],
+                            rows,
+                        )
+                    ]
+                )
+            )
+    raise click.exceptions.Exit(state)
