@@ -581,3 +581,75 @@ _CHECKS: dict[str, Callable[[Session, dt.datetime, dict[str, Any]], CheckResult]
     "table_bloat": _check_table_bloat,
     "index_bloat": _check_index_bloat,
 }
+
+
+# --- measurements for advise -------------------------------------------------------------------
+
+
+def measure_for_advice(session: Session) -> Any:
+    """Size, growth, traffic, read/write mix and connection limits, for advise.Measured."""
+    from epstats_cli import advise, indexes, reports
+
+    v = session.server.version_num
+    src = session.config.source
+    name = session.config.view_name
+    facts = table_facts(session)
+    if facts is None:
+        from epstats_cli.errors import OperationFailed
+
+        raise OperationFailed(f"source table {src.table} does not exist")
+    server = server_facts(session)
+    ids = {
+        "table": (src.table.schema, src.table.name),
+        "timestamp": src.columns.timestamp,
+        "view": (name.schema, name.name),
+    }
+    cur = session.conn.cursor(row_factory=psycopg.rows.dict_row)
+    raw = cur.execute(queries.get("advise/traffic_raw", v, **ids)).fetchone()
+    assert raw is not None
+    seconds = 7 * 86400.0
+    if raw["first_seen"] is not None:
+        seconds = min(seconds, max(3600.0, (server["now"] - raw["first_seen"]).total_seconds()))
+    avg_rps = raw["requests"] / seconds
+    traffic_source = "raw rows"
+    usable, _ = reports.rollup_usable(session)
+    strategy = refresh_seconds = rollup_bytes = None
+    if usable:
+        row = cur.execute(
+            queries.get("advise/traffic_view", v, **ids), {"tz": src.timezone}
+        ).fetchone()
+        if row and row["days"]:
+            avg_rps = row["requests"] / (row["days"] * 86400.0)
+            traffic_source = "rollup"
+        info = cur.execute(
+            queries.get("view/info", v), {"schema": name.schema, "name": name.name}
+        ).fetchone()
+        assert info is not None
+        strategy = "incremental" if info["relkind"] == "r" else "materialized"
+        rollup_bytes = info["size_bytes"]
+        from epstats_cli import maintenance
+
+        if maintenance.history_available(session):
+            state = cur.execute(queries.get("view/state_get", v), {"view": str(name)}).fetchone()
+            refresh_seconds = state["refresh_seconds"] if state else None
+    activity = cur.execute(queries.get("advise/activity", v)).fetchone()
+    conns = cur.execute(queries.get("advise/connections", v)).fetchone()
+    assert activity is not None and conns is not None
+    plan = indexes.make_plan(session)
+    return advise.Measured(
+        database_bytes=int(server["database_bytes"]),
+        table_bytes=int(facts["total_bytes"]),
+        table_rows=int(facts["estimated_rows"] or facts["live_tuples"] or 0),
+        rows_per_day=avg_rps * 86400,
+        avg_rps=avg_rps,
+        peak_rps=raw["peak_hour_requests"] / 3600.0,
+        reads=int(activity["reads"] or 0),
+        writes=int(activity["writes"] or 0),
+        max_connections=int(conns["max_connections"]),
+        reserved_connections=int(conns["reserved_connections"]),
+        rollup_bytes=rollup_bytes,
+        rollup_strategy=strategy,
+        refresh_seconds=refresh_seconds,
+        redundant_indexes=tuple(sorted(plan.redundant)),
+        traffic_source=traffic_source,
+    )

@@ -1,7 +1,7 @@
 -- Synthetic requests, generated inside the server (no rows travel from the client).
 -- Per-endpoint names, median latencies and 5xx rates come in as small arrays, so each row
--- costs a few lookups: skewed popularity (index = K * u^3: a few hot endpoints, a long
--- tail), log-normal latencies (Box-Muller) around each endpoint's median, a daily cycle
+-- costs a few lookups: skewed popularity (index = K * u1 * u2 * u3: a few hot endpoints, a
+-- long tail), log-normal latencies (Box-Muller) around each endpoint's median, a daily cycle
 -- (a flat base plus a midday peak in UTC), and 2xx / 4xx / 5xx statuses. Rows come day by
 -- day in time order, as an API appends them, so the table's physical order follows time.
 INSERT INTO {table} ({endpoint}, {timestamp}, {response_time}, {status})
@@ -18,11 +18,11 @@ SELECT (%(names)s::text[])[s.k],
             ELSE (ARRAY[200, 200, 200, 200, 200, 200, 200, 200, 201, 204])[1 + (s.u3 * 1000)::int %% 10]
        END
 FROM (
-    SELECT 1 + (%(endpoints)s * s0.r * s0.r * s0.r)::int %% %(endpoints)s AS k,
-           floor((%(first)s + s0.g - 0.5) * %(days)s / %(total)s)::int AS day_index,
+    SELECT 1 + (%(endpoints)s * random() * random() * random())::int %% %(endpoints)s AS k,
+           floor((%(first)s::float8 + g - 0.5) * %(days)s / %(total)s)::int AS day_index,
            CASE WHEN random() < 0.4 THEN random() ELSE (random() + random()) * 0.5 END AS tod,
            1.0 - random() AS u1,
            random() AS u2,
            random() AS u3
-    FROM (SELECT g, random() AS r FROM generate_series(1, %(rows)s) AS g) s0
+    FROM generate_series(1, %(rows)s) AS g
 ) s

@@ -1,0 +1,370 @@
+"""Resource, pool and layout advice: the guide's sizing rules as data plus pure functions,
+applied to measured size and traffic."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+GIB = 1024**3
+
+# The guide's rules, as data.
+API_BASE_CPU_M = 100
+API_CPU_STEP_M = 50  # per 100 req/s of a pod's peak load
+API_RPS_STEP = 100
+API_MEMORY_MI = 128
+API_HEAVY_MEMORY_MI = 256
+API_MIN_PODS, API_MAX_PODS = 3, 5
+HPA_CPU_TARGET = 70
+# (upper bound in bytes, inclusive; cpu millicores; memory Mi)
+POSTGRES_TIERS = ((10 * GIB - 1, 500, 1024), (50 * GIB, 1000, 2048), (math.inf, 2000, 4096))
+READ_REPLICA_RATIO = 20  # reads per write at which replicas pay off
+REDIS_CACHE = (100, 256)
+REDIS_PERSISTENT = (200, 512)
+REDIS_CLUSTER_BYTES = 2 * GIB
+DB_POOL = (5, 20)
+REDIS_POOL = (2, 10)
+ADMIN_CONNECTIONS = 5  # kept free for epstats, psql and replication tools
+CACHE_TTLS = (
+    ("high-change: today's stats, the top-N of the last hour", "1-5 min", 300),
+    ("medium-change: stats of the last few days (still refreshed)", "30-60 min", 3600),
+    ("reference: settled days, endpoint lists", "12-24 h", 86400),
+)
+INCREMENTAL_REFRESH_SECONDS = 60
+INCREMENTAL_TABLE_BYTES = 5 * GIB
+PARTITION_TABLE_BYTES = 100 * GIB
+
+
+@dataclass(frozen=True)
+class Measured:
+    database_bytes: int
+    table_bytes: int
+    table_rows: int
+    rows_per_day: float
+    avg_rps: float
+    peak_rps: float
+    reads: int
+    writes: int
+    max_connections: int
+    reserved_connections: int
+    rollup_bytes: int | None = None
+    rollup_strategy: str | None = None
+    refresh_seconds: float | None = None
+    redundant_indexes: tuple[str, ...] = ()
+    traffic_source: str = "raw"
+
+
+@dataclass(frozen=True)
+class Options:
+    heavy_analysis: bool = False
+    redis_persistence: bool = False
+    pods: int = API_MIN_PODS
+
+
+@dataclass
+class Advice:
+    area: str
+    rule: str
+    measured: str
+    recommendation: str
+    level: str = "info"  # info | warning
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def api_cpu_millicores(rps_per_pod: float) -> int:
+    """100m, plus 50m for every (whole) 100 req/s a pod serves at peak."""
+    return API_BASE_CPU_M + API_CPU_STEP_M * int(max(0.0, rps_per_pod) // API_RPS_STEP)
+
+
+def api_memory_mi(heavy_analysis: bool) -> int:
+    return API_HEAVY_MEMORY_MI if heavy_analysis else API_MEMORY_MI
+
+
+def postgres_tier(database_bytes: int) -> tuple[int, int]:
+    """(cpu millicores, memory Mi): under 10 GB, 10-50 GB, over 50 GB (GB = 1024^3 bytes)."""
+    for upper, cpu, mem in POSTGRES_TIERS:
+        if database_bytes <= upper:
+            return cpu, mem
+    raise AssertionError("unreachable")
+
+
+def reads_dominate(reads: int, writes: int) -> bool:
+    return reads >= READ_REPLICA_RATIO * max(writes, 1)
+
+
+def redis_resources(persistence: bool, dataset_bytes: int) -> tuple[int, int, bool]:
+    """(cpu m, memory Mi, use Redis Cluster)."""
+    cpu, mem = REDIS_PERSISTENT if persistence else REDIS_CACHE
+    return cpu, mem, dataset_bytes > REDIS_CLUSTER_BYTES
+
+
+def pool_fits(
+    max_pods: int, pool_max: int, max_connections: int, reserved: int
+) -> tuple[bool, int]:
+    """Whether max_pods x pool_max connections fit, and the largest per-pod pool that does."""
+    available = max_connections - reserved - ADMIN_CONNECTIONS
+    return max_pods * pool_max <= available, max(0, available // max(max_pods, 1))
+
+
+def _gib(n: float) -> str:
+    """GB for thresholds and big sizes, MB below 1 GB (1024-based, as pg_size_pretty)."""
+    if n >= GIB or n == 0:
+        return f"{n / GIB:,.2f} GB"
+    return f"{n / 1024**2:,.1f} MB"
+
+
+def advise(m: Measured, opts: Options = Options()) -> list[Advice]:
+    """Every rule applied to the measurements."""
+    out: list[Advice] = []
+    pods = max(API_MIN_PODS, opts.pods)
+    per_pod = m.peak_rps / pods
+    cpu = api_cpu_millicores(per_pod)
+    mem = api_memory_mi(opts.heavy_analysis)
+    out.append(
+        Advice(
+            "api",
+            "100m CPU and 128Mi per pod, +50m CPU per 100 req/s; 256Mi for heavy analysis",
+            f"peak {m.peak_rps:,.1f} req/s over {pods} pods = {per_pod:,.1f} req/s per pod"
+            f" (average {m.avg_rps:,.1f} req/s, from the {m.traffic_source})",
+            f"requests: cpu {cpu}m, memory {mem}Mi per pod",
+            values={"cpu_m": cpu, "memory_mi": mem, "rps_per_pod": per_pod},
+        )
+    )
+    out.append(
+        Advice(
+            "api",
+            "3-5 pods; HPA at 70% CPU",
+            f"{pods} pods at peak",
+            f"HorizontalPodAutoscaler: min {API_MIN_PODS}, max {max(API_MAX_PODS, pods)}, "
+            f"target {HPA_CPU_TARGET}% CPU",
+            values={"min": API_MIN_PODS, "max": max(API_MAX_PODS, pods), "cpu": HPA_CPU_TARGET},
+        )
+    )
+    out.append(
+        Advice(
+            "api",
+            "a PodDisruptionBudget for critical components",
+            f"min {API_MIN_PODS} pods",
+            f"PodDisruptionBudget: minAvailable {API_MIN_PODS - 1}",
+            values={"min_available": API_MIN_PODS - 1},
+        )
+    )
+    pg_cpu, pg_mem = postgres_tier(m.database_bytes)
+    out.append(
+        Advice(
+            "postgresql",
+            "under 10 GB 500m/1Gi; 10-50 GB 1000m/2Gi; over 50 GB 2000m/4Gi",
+            f"database {_gib(m.database_bytes)}",
+            f"cpu {pg_cpu}m, memory {pg_mem}Mi",
+            values={"cpu_m": pg_cpu, "memory_mi": pg_mem},
+        )
+    )
+    replicas = reads_dominate(m.reads, m.writes)
+    ratio = m.reads / max(m.writes, 1)
+    out.append(
+        Advice(
+            "postgresql",
+            f"read replicas when reads dominate ({READ_REPLICA_RATIO}:1 or more)",
+            f"{m.reads:,} tuples read, {m.writes:,} written ({ratio:,.1f}:1)",
+            "add a read replica for reports and dashboards"
+            if replicas
+            else "no read replica needed yet",
+            values={"read_replica": replicas},
+        )
+    )
+    dataset = m.rollup_bytes or 0
+    r_cpu, r_mem, cluster = redis_resources(opts.redis_persistence, dataset)
+    out.append(
+        Advice(
+            "redis",
+            "caching 100m/256Mi; with persistence 200m/512Mi; Redis Cluster above 2 GB",
+            f"cached data ~ the rollup, {_gib(dataset)}; persistence "
+            f"{'on' if opts.redis_persistence else 'off'}",
+            f"cpu {r_cpu}m, memory {r_mem}Mi" + ("; use Redis Cluster" if cluster else ""),
+            values={"cpu_m": r_cpu, "memory_mi": r_mem, "cluster": cluster},
+        )
+    )
+    for what, ttl, seconds in CACHE_TTLS:
+        out.append(
+            Advice(
+                "redis",
+                "cache TTL by how often the data changes",
+                what,
+                f"TTL {ttl}",
+                values={"ttl_seconds": seconds},
+            )
+        )
+    max_pods = max(API_MAX_PODS, pods)
+    fits, largest = pool_fits(max_pods, DB_POOL[1], m.max_connections, m.reserved_connections)
+    out.append(
+        Advice(
+            "pools",
+            "database pool 5-20 per pod, within max_connections",
+            f"max_connections {m.max_connections} ({m.reserved_connections} reserved, "
+            f"{ADMIN_CONNECTIONS} kept for admin); up to {max_pods} pods x {DB_POOL[1]}",
+            f"pool min {DB_POOL[0]}, max {DB_POOL[1]} per pod"
+            if fits
+            else f"{max_pods} x {DB_POOL[1]} = {max_pods * DB_POOL[1]} would exhaust "
+            "max_connections: "
+            f"cap the pool at {largest} per pod, raise max_connections, or put PgBouncer in front",
+            level="info" if fits else "warning",
+            values={"min": DB_POOL[0], "max": DB_POOL[1] if fits else largest, "fits": fits},
+        )
+    )
+    out.append(
+        Advice(
+            "pools",
+            "Redis pool 2-10 per pod",
+            f"up to {max_pods} pods",
+            f"pool min {REDIS_POOL[0]}, max {REDIS_POOL[1]} per pod",
+            values={"min": REDIS_POOL[0], "max": REDIS_POOL[1]},
+        )
+    )
+    slow = m.refresh_seconds is not None and m.refresh_seconds > INCREMENTAL_REFRESH_SECONDS
+    big = m.table_bytes > INCREMENTAL_TABLE_BYTES
+    if m.rollup_strategy == "materialized" and (slow or big):
+        out.append(
+            Advice(
+                "epstats",
+                f"incremental rollup when a full refresh takes over "
+                f"{INCREMENTAL_REFRESH_SECONDS}s or the table passes "
+                f"{_gib(INCREMENTAL_TABLE_BYTES)}",
+                f"last refresh {m.refresh_seconds or 0:,.1f}s, table {_gib(m.table_bytes)}",
+                "set view.strategy: incremental and run epstats view build --replace",
+                level="warning",
+            )
+        )
+    elif m.rollup_strategy is None:
+        out.append(
+            Advice(
+                "epstats",
+                "reports read a daily rollup",
+                "no rollup",
+                "epstats view build",
+                level="warning",
+            )
+        )
+    else:
+        out.append(
+            Advice(
+                "epstats",
+                "keep the rollup's refresh cheap",
+                f"{m.rollup_strategy} rollup, table {_gib(m.table_bytes)}",
+                "no change",
+            )
+        )
+    growth = m.rows_per_day * (m.table_bytes / m.table_rows) if m.table_rows else 0.0
+    if m.table_bytes > PARTITION_TABLE_BYTES:
+        out.append(
+            Advice(
+                "epstats",
+                f"partition the table by month above {_gib(PARTITION_TABLE_BYTES)}",
+                f"table {_gib(m.table_bytes)}, growing {_gib(growth)}/day",
+                "range-partition requests by timestamp (monthly); drop old months instead of "
+                "DELETE",
+                level="warning",
+            )
+        )
+    else:
+        days_left = ((PARTITION_TABLE_BYTES - m.table_bytes) / growth) if growth else None
+        out.append(
+            Advice(
+                "epstats",
+                f"partition the table by month above {_gib(PARTITION_TABLE_BYTES)}",
+                f"table {_gib(m.table_bytes)}, growing {_gib(growth)}/day",
+                "no partitioning needed"
+                + (f" (about {days_left:,.0f} days until it is)" if days_left else ""),
+            )
+        )
+    out.append(
+        Advice(
+            "epstats",
+            "drop indices that another index covers",
+            f"{len(m.redundant_indexes)} redundant",
+            "epstats indexes apply --prune-redundant (" + ", ".join(m.redundant_indexes) + ")"
+            if m.redundant_indexes
+            else "nothing to drop",
+            level="warning" if m.redundant_indexes else "info",
+        )
+    )
+    return out
+
+
+def kubernetes(advice: list[Advice], name: str = "endpoint-stats") -> list[dict[str, Any]]:
+    """Kubernetes manifests carrying the advice (resources, HPA, PDB)."""
+    api = next(a.values for a in advice if a.area == "api" and "cpu_m" in a.values)
+    hpa = next(a.values for a in advice if a.area == "api" and "cpu" in a.values)
+    pdb = next(a.values for a in advice if a.area == "api" and "min_available" in a.values)
+    pg = next(a.values for a in advice if a.area == "postgresql" and "cpu_m" in a.values)
+    redis = next(a.values for a in advice if a.area == "redis" and "cpu_m" in a.values)
+
+    def resources(cpu: int, mem: int) -> dict[str, Any]:
+        return {
+            "requests": {"cpu": f"{cpu}m", "memory": f"{mem}Mi"},
+            "limits": {"memory": f"{mem}Mi"},
+        }
+
+    def workload(
+        kind: str, app: str, image: str, cpu: int, mem: int, replicas: int
+    ) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": app}},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {
+                    "containers": [{"name": app, "image": image, "resources": resources(cpu, mem)}]
+                },
+            },
+        }
+        if kind == "StatefulSet":
+            spec["serviceName"] = app
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": app, "labels": {"app": app}},
+            "spec": spec,
+        }
+
+    api_name = f"{name}-api"
+    return [
+        workload(
+            "Deployment",
+            api_name,
+            "registry.example.com/endpoint-stats-api:latest",
+            api["cpu_m"],
+            api["memory_mi"],
+            hpa["min"],
+        ),
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": api_name},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api_name},
+                "minReplicas": hpa["min"],
+                "maxReplicas": hpa["max"],
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": hpa["cpu"]},
+                        },
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": api_name},
+            "spec": {
+                "minAvailable": pdb["min_available"],
+                "selector": {"matchLabels": {"app": api_name}},
+            },
+        },
+        workload("StatefulSet", f"{name}-postgres", "postgres:16", pg["cpu_m"], pg["memory_mi"], 1),
+        workload("Deployment", f"{name}-redis", "redis:7", redis["cpu_m"], redis["memory_mi"], 1),
+    ]

@@ -1,0 +1,4 @@
+-- Requests per whole day over the last 7 complete days, from the rollup.
+SELECT coalesce(sum(request_count), 0)::bigint AS requests, count(DISTINCT day) AS days
+FROM {view}
+WHERE day >= (now() AT TIME ZONE %(tz)s)::date - 7 AND day < (now() AT TIME ZONE %(tz)s)::date
