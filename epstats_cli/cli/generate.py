@@ -125,3 +125,224 @@ def generate(
             f"{result.until:%Y-%m-%d %H:%M %Z}"
         ]
     app.out(Result([], doc, messages))
+
+
+@click.command()
+@click.option(
+    "--rows",
+    type=click.IntRange(1000),
+    default=1_000_000,
+    show_default=True,
+    help="Synthetic requests to load.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=60,
+    show_default=True,
+    help="Spread over this many days.",
+)
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Wipe the demo (the embedded server and its data, or with --dsn the "
+    "epstats_demo schema) and stop.",
+)
+def demo(rows: int, days: int, reset: bool) -> None:
+    """The whole job on an embedded PostgreSQL, no set-up.
+
+    Starts (or reuses) a local server, then: init, generate data, build the indices
+    and the daily rollup, run maintenance, print the top endpoints and the health
+    check, each step with its time. With --dsn it runs against that server instead,
+    in its own schema epstats_demo, and never touches your tables.
+
+    Example: epstats demo --rows 200000
+    """
+    import os
+    import time
+    from dataclasses import replace
+
+    from epstats_cli import config as config_mod
+    from epstats_cli import embedded
+
+    app = get_app()
+    target = app.dsn_option or os.environ.get("EPSTATS_DSN") or "embedded"
+    on_embedded = target.strip() == "embedded"
+    if reset:
+        if on_embedded:
+            wiped = embedded.reset()
+            click.echo(
+                f"embedded server in {embedded.pgdata()} "
+                + ("stopped and deleted" if wiped else "was not there")
+            )
+        else:
+            with app.session() as s:
+                s.conn.execute("DROP SCHEMA IF EXISTS epstats_demo CASCADE")
+            click.echo("dropped schema epstats_demo")
+        return
+    cfg = app.config
+    if not on_embedded:
+        # never the user's own table: a schema of the demo's own
+        cfg = replace(
+            cfg,
+            source=replace(cfg.source, table=config_mod.QualifiedName("epstats_demo", "requests")),
+        )
+        app._config = cfg
+    app.dsn_option = target
+    steps: list[tuple[str, float, str]] = []
+
+    def step(name: str, fn: Callable[[], str]) -> None:
+        start = time.monotonic()
+        detail = fn()
+        seconds = time.monotonic() - start
+        steps.append((name, seconds, detail))
+        click.echo(f"  ✓ {name:<16} {seconds:6.1f}s  {detail}")
+
+    click.echo(
+        "epstats demo"
+        + (
+            " on the embedded PostgreSQL"
+            if on_embedded
+            else f" in schema epstats_demo of {_where(target)}"
+        )
+    )
+    started = time.monotonic()
+    dsn_holder: list[str] = []
+    step("server", lambda: _start(app, dsn_holder))
+    app.dsn_option = dsn_holder[0]
+    with app.session() as s:
+        _run_demo(app, s, rows, days, step)
+    total = time.monotonic() - started
+    click.echo(f"\ndone in {total:.1f}s.")
+    _next_steps(app, dsn_holder[0], on_embedded)
+
+
+def _where(dsn: str) -> str:
+    from epstats_cli.db import target
+
+    return target(dsn)
+
+
+def _start(app: App, holder: list[str]) -> str:
+    dsn = app.dsn()  # starts or reuses the embedded server when asked for
+    holder.append(dsn)
+    from epstats_cli import db
+
+    with db.session(app.config, dsn) as s:
+        return f"PostgreSQL {s.server.version}"
+
+
+def _run_demo(
+    app: App, s: object, rows: int, days: int, step: Callable[[str, Callable[[], str]], None]
+) -> None:
+    from epstats_cli import health, indexes, maintenance, reports, schema, synth
+    from epstats_cli import view as rollup
+    from epstats_cli.cli.report import top_result
+    from epstats_cli.db import Session
+    from epstats_cli.errors import OperationFailed
+    from epstats_cli.render import Column, Result, Table
+
+    assert isinstance(s, Session)
+    table = str(app.config.source.table)
+
+    def fail_on(results: list[object]) -> None:
+        bad = [r for r in results if getattr(r, "status", "") == "failed"]
+        if bad:
+            raise OperationFailed(
+                "; ".join(
+                    f"{r.task} {r.target}: {r.reason}"  # type: ignore[attr-defined]
+                    for r in bad
+                )
+            )
+
+    def do_init() -> str:
+        created = [st.object for st in schema.init(s, True, False) if not st.present]
+        return "created " + ", ".join(created) if created else "schema and table present"
+
+    def do_generate() -> str:
+        res = synth.generate(s, synth.GenerateOptions(rows, days, truncate=True))
+        return f"{res.rows:,} requests over {days} days into {table}"
+
+    def do_indexes() -> str:
+        _plan, results = indexes.apply(s)
+        fail_on(list(results))
+        built = [r.target for r in results if r.task == "create"]
+        return "built " + ", ".join(built) + " CONCURRENTLY" if built else "already present"
+
+    def do_view() -> str:
+        exists = rollup.inspect(s).exists
+        results = rollup.build(s, replace=exists)
+        fail_on(list(results))
+        info = rollup.inspect(s)
+        return f"{info.name}: {info.row_count:,} endpoint-days ({info.strategy})"
+
+    def do_maintain() -> str:
+        report = maintenance.maintain(s, maintenance.MaintainOptions())
+        fail_on(list(report.results))
+        done = sorted({r.task for r in report.results if r.status == "ok"})
+        return "ran " + ", ".join(done) if done else "nothing due (it ran a moment ago)"
+
+    report_holder: list[object] = []
+
+    def do_report() -> str:
+        rep = reports.top(s, days=30)
+        report_holder.append(rep)
+        return f"top {len(rep.rows)} endpoints in {rep.seconds * 1000:.1f} ms ({rep.source})"
+
+    check_holder: list[health.CheckResult] = []
+
+    def do_check() -> str:
+        check_holder.extend(health.run_checks(s))
+        return health.nagios_line(check_holder).split(" | ")[0]
+
+    step("init", do_init)
+    step("generate", do_generate)
+    step("indexes apply", do_indexes)
+    step("view build", do_view)
+    step("maintain", do_maintain)
+    step("report top", do_report)
+    step("check", do_check)
+    click.echo()
+    app.out(top_result(app, report_holder[0], "requests"))
+    rows_ = [r.as_dict() for r in check_holder]
+    app.out(
+        Result(
+            [
+                Table(
+                    [
+                        Column("name", "Check", wrap=False),
+                        Column("state", "State"),
+                        Column("summary", "Detail"),
+                    ],
+                    rows_,
+                    "epstats check",
+                )
+            ]
+        )
+    )
+
+
+def _next_steps(app: App, dsn: str, on_embedded: bool) -> None:
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(dsn)
+    params.pop("password", None)  # never printed: psql finds it where libpq does
+    from epstats_cli import embedded
+
+    binary = embedded.psql_path() if on_embedded else "psql"
+    psql = f"{binary} '{conninfo.make_conninfo(**params)}'"  # type: ignore[arg-type]
+    flag = "--dsn embedded" if on_embedded else "--dsn '$EPSTATS_DSN'"
+    cfg = "" if on_embedded else " -c <config with source.table: epstats_demo.requests>"
+    click.echo("Connect with psql:\n  " + psql)
+    click.echo("Try next:")
+    for line in (
+        f"epstats {flag}{cfg} report top --sort error_rate",
+        f"epstats {flag}{cfg} report endpoint /api/v1/orders --days 14",
+        f"epstats {flag}{cfg} status",
+        f"epstats {flag}{cfg} maintain --dry-run",
+        f"epstats {flag}{cfg} advise",
+        "epstats demo --reset"
+        + ("" if on_embedded else " --dsn '$EPSTATS_DSN'")
+        + "   (wipe the demo)",
+    ):
+        click.echo("  " + line)

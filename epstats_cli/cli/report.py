@@ -83,6 +83,25 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
     return lines + list(report.notes)
 
 
+def top_result(app: App, rep: Any, sort: str) -> Any:
+    """The top-N report as a Result (also used by `epstats demo`)."""
+    from epstats_cli.render import Column, Result, Table
+
+    cols = [
+        Column("endpoint", "Endpoint", wrap=False),
+        Column("requests", "Requests", "int"),
+        Column("avg_ms", "Avg ms", "ms"),
+        Column("min_ms", "Min ms", "ms"),
+        Column("max_ms", "Max ms", "ms"),
+        Column("errors", "Errors", "int"),
+        Column("error_rate", "Error rate", "pct"),
+    ]
+    title = f"Top {len(rep.rows)} endpoints by {sort.replace('_', ' ')}"
+    footer = _footer(app, rep, str(app.config.view_name))
+    label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
+    return Result([Table(cols, rep.rows, title, footer)], rep.document(label))
+
+
 @click.group()
 def report() -> None:
     """Top-N endpoints and one endpoint's days, as tables, JSON or CSV.
@@ -118,7 +137,6 @@ def top_cmd(
     Example: epstats report top --days 30 --limit 10 --sort avg
     """
     from epstats_cli import reports
-    from epstats_cli.render import Column, Result, Table
 
     app = get_app()
     first, last = _dates(days, since, until)
@@ -133,20 +151,7 @@ def top_cmd(
             pattern=pattern,
             source=source,
         )
-    view_name = str(app.config.view_name)
-    cols = [
-        Column("endpoint", "Endpoint", wrap=False),
-        Column("requests", "Requests", "int"),
-        Column("avg_ms", "Avg ms", "ms"),
-        Column("min_ms", "Min ms", "ms"),
-        Column("max_ms", "Max ms", "ms"),
-        Column("errors", "Errors", "int"),
-        Column("error_rate", "Error rate", "pct"),
-    ]
-    title = f"Top {len(rep.rows)} endpoints by {sort.replace('_', ' ')}"
-    footer = _footer(app, rep, view_name)
-    label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
-    app.out(Result([Table(cols, rep.rows, title, footer)], rep.document(label)))
+    app.out(top_result(app, rep, sort))
 
 
 @report.command("endpoint")
