@@ -41,14 +41,19 @@ def identifiers(session: Session) -> dict[str, Any]:
         method=sql.SQL("btree"),
         columns=sql.SQL("{}").format(sql.Identifier("endpoint")),
         tz=sql.Literal("UTC"),
+        options=sql.SQL("SKIP_LOCKED, ANALYZE"),
+        order=sql.SQL("requests DESC, endpoint"),
         error_min=sql.Literal(500),
         day=sql.SQL("current_date"),
         where=sql.SQL(""),
         since=sql.SQL("true"),
         from_day=sql.Literal("2020-01-01"),
         definition=sql.SQL(
-            "SELECT 'e'::text, current_date, 1::bigint, 1.0::float8, 1.0::float8, 1.0::float8, "
-            "0::bigint, 1.0::float8, 1::bigint, now()"
+            "SELECT 'e'::text AS endpoint, current_date AS day, 1::bigint AS request_count, "
+            "1.0::float8 AS avg_response_time, 1.0::float8 AS max_response_time, "
+            "1.0::float8 AS min_response_time, 0::bigint AS error_count, "
+            "1.0::float8 AS total_response_time, 1::bigint AS response_count, "
+            "now() AS max_timestamp"
         ),
     )
     return ids

@@ -6,11 +6,11 @@
 -- day in time order, as an API appends them, so the table's physical order follows time.
 INSERT INTO {table} ({endpoint}, {timestamp}, {response_time}, {status})
 SELECT (%(names)s::text[])[s.k],
-       to_timestamp(%(start_epoch)s + 86400.0 * (
-           s.day_index + CASE WHEN s.tod >= %(offset)s THEN s.tod - %(offset)s
-                              ELSE s.tod - %(offset)s + 1 END)),
+       to_timestamp(%(start_epoch)s::float8 + 86400.0 * (
+           s.day_index + CASE WHEN s.tod >= %(offset)s::float8 THEN s.tod - %(offset)s::float8
+                              ELSE s.tod - %(offset)s::float8 + 1 END)),
        (%(medians)s::float8[])[s.k]
-         * exp(%(sigma)s * sqrt(-2.0 * ln(s.u1)) * cos(6.283185307179586 * s.u2)),
+         * exp(%(sigma)s::float8 * sqrt(-2.0 * ln(s.u1)) * cos(6.283185307179586 * s.u2)),
        CASE WHEN s.u3 < (%(errors)s::float8[])[s.k]
               THEN (ARRAY[500, 500, 502, 503, 504])[1 + (s.u3 / (%(errors)s::float8[])[s.k] * 5)::int %% 5]
             WHEN s.u3 >= 0.96
@@ -18,11 +18,11 @@ SELECT (%(names)s::text[])[s.k],
             ELSE (ARRAY[200, 200, 200, 200, 200, 200, 200, 200, 201, 204])[1 + (s.u3 * 1000)::int %% 10]
        END
 FROM (
-    SELECT 1 + (%(endpoints)s * random() * random() * random())::int %% %(endpoints)s AS k,
-           floor((%(first)s::float8 + g - 0.5) * %(days)s / %(total)s)::int AS day_index,
+    SELECT 1 + (%(endpoints)s::int * random() * random() * random())::int %% %(endpoints)s::int AS k,
+           floor((%(first)s::float8 + g - 0.5) * %(days)s::int / %(total)s::float8)::int AS day_index,
            CASE WHEN random() < 0.4 THEN random() ELSE (random() + random()) * 0.5 END AS tod,
            1.0 - random() AS u1,
            random() AS u2,
            random() AS u3
-    FROM generate_series(1, %(rows)s) AS g
+    FROM generate_series(1, %(rows)s::int) AS g
 ) s

@@ -1,1 +1,1 @@
-DELETE FROM epstats.runs WHERE started_at < now() - %(retention)s
+DELETE FROM epstats.runs WHERE started_at < now() - %(retention)s::interval
