@@ -52,23 +52,21 @@ def watch(session: Session, query: str, label: str, enabled: bool) -> Iterator[N
                         continue
                     done, total = _fraction(row)
                     progress.update(
-                        task,
-                        completed=done,
-                        total=total or None,
-                        description=f"{label}: {row.get('phase', '')}",
+                        task, completed=done, total=total or None, phase=row.get("phase", "")
                     )
         except psycopg.Error:
             return  # a progress bar is never worth failing the work for
 
     with Progress(
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         TextColumn("{task.percentage:>5.1f}%"),
         TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[phase]}"),
         console=Console(stderr=True),
         transient=True,
     ) as progress:
-        task = progress.add_task(label, total=None)
+        task = progress.add_task(label, total=None, phase="starting")
         thread = threading.Thread(target=poll, args=(progress, task), daemon=True)
         thread.start()
         try:
