@@ -328,31 +328,26 @@ def _has_data(facts: dict[str, Any]) -> bool:
     )
 
 
-def _latest(*stamps: dt.datetime | None) -> dt.datetime | None:
-    present = [s for s in stamps if s is not None]
-    return max(present) if present else None
-
-
 def _check_analyze(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> CheckResult:
-    f = _facts(session, ctx)
-    return _age_check(
-        "analyze_age",
-        "analyzed",
-        _latest(f["last_analyze"], f["last_autoanalyze"]),
-        session.config.maintenance.schedule.analyze,
-        session.config.check.overdue,
-        now,
-        _has_data(f),
-    )
+    return _maintenance_age(session, now, ctx, "analyze")
 
 
 def _check_vacuum(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> CheckResult:
+    return _maintenance_age(session, now, ctx, "vacuum")
+
+
+def _maintenance_age(
+    session: Session, now: dt.datetime, ctx: dict[str, Any], task: str
+) -> CheckResult:
+    """Time since the last (auto)analyze or (auto)vacuum, against the schedule."""
+    from epstats_cli.schedule import latest
+
     f = _facts(session, ctx)
     return _age_check(
-        "vacuum_age",
-        "vacuumed",
-        _latest(f["last_vacuum"], f["last_autovacuum"]),
-        session.config.maintenance.schedule.vacuum,
+        f"{task}_age",
+        {"analyze": "analyzed", "vacuum": "vacuumed"}[task],
+        latest(f[f"last_{task}"], f[f"last_auto{task}"]),
+        getattr(session.config.maintenance.schedule, task),
         session.config.check.overdue,
         now,
         _has_data(f),
@@ -540,9 +535,9 @@ def _check_table_bloat(session: Session, now: dt.datetime, ctx: dict[str, Any]) 
 
 
 def _check_index_bloat(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> CheckResult:
-    from epstats_cli import indexes
+    from epstats_cli.schema import source_oid
 
-    oid = indexes.table_oid(session)
+    oid = source_oid(session)
     cur = session.conn.cursor(row_factory=psycopg.rows.dict_row)
     rows = cur.execute(
         queries.get("catalog/index_bloat", session.server.version_num), {"oid": oid}

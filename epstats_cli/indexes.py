@@ -25,6 +25,7 @@ from epstats_cli.execute import (
     run_with_retries,
 )
 from epstats_cli.progress import watch
+from epstats_cli.schema import source_oid
 from epstats_cli.sqltext import as_text
 
 LEFTOVER = re.compile(r"_cc(new|old)\d*$")
@@ -191,20 +192,6 @@ def leftovers(indexes: Sequence[IndexInfo], building: set[int]) -> list[IndexInf
 # --- catalog -------------------------------------------------------------------------------
 
 
-def table_oid(session: Session) -> int:
-    table = session.config.source.table
-    row = session.conn.execute(
-        queries.get("catalog/relation", session.server.version_num),
-        {"schema": table.schema, "name": table.name},
-    ).fetchone()
-    if row is None:
-        raise OperationFailed(
-            f"source table {table} does not exist "
-            "(check source.table, or create it: epstats init --with-requests-table)"
-        )
-    return int(row[0])
-
-
 def load_indexes(session: Session, oid: int) -> list[IndexInfo]:
     cur = session.conn.cursor(row_factory=dict_row)
     rows = cur.execute(
@@ -238,7 +225,7 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
     """Everything `indexes plan` shows and `indexes apply` would do."""
     v = session.server.version_num
     table = session.config.source.table
-    oid = table_oid(session)
+    oid = source_oid(session)
     indexes = load_indexes(session, oid)
     builds = builds_running(session, oid)
     building = {int(b["index_relid"]) for b in builds if b["index_relid"]}

@@ -34,6 +34,7 @@ from epstats_cli.execute import (
     retry_on_lock,
 )
 from epstats_cli.progress import watch
+from epstats_cli.schema import missing_source, relation, relation_exists
 from epstats_cli.sqltext import as_text
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -54,20 +55,15 @@ def targets(session: Session) -> list[Target]:
     """The source table and, when it exists, the rollup (a table or materialized view)."""
     out = []
     for qn in (session.config.source.table, session.config.view_name):
-        row = session.conn.execute(
-            queries.get("catalog/relation", _v(session)), {"schema": qn.schema, "name": qn.name}
-        ).fetchone()
-        if row is not None and row[1] in ("r", "m", "p"):
-            if qn == session.config.view_name and row[1] == "m":
+        found = relation(session, qn.schema, qn.name)
+        if found is not None and found[1] in ("r", "m", "p"):
+            if qn == session.config.view_name and found[1] == "m":
                 info = rollup.inspect(session, qn)
                 if not info.populated:
                     continue
-            out.append(Target(str(qn), qn, int(row[0])))
+            out.append(Target(str(qn), qn, found[0]))
         elif qn == session.config.source.table:
-            raise OperationFailed(
-                f"source table {qn} does not exist "
-                "(check source.table, or create it: epstats init --with-requests-table)"
-            )
+            raise missing_source(session)
     return out
 
 
@@ -75,10 +71,7 @@ def targets(session: Session) -> list[Target]:
 
 
 def history_available(session: Session) -> bool:
-    row = session.conn.execute(
-        queries.get("catalog/relation", _v(session)), {"schema": "epstats", "name": "runs"}
-    ).fetchone()
-    return row is not None
+    return relation_exists(session, "epstats", "runs")
 
 
 def record_start(session: Session, task: str, target: str, reason: str, text: str | None) -> int:
@@ -452,17 +445,13 @@ def measure_need(session: Session) -> schedule.Need:
     facts = health.table_facts(session) or {}
     server = health.server_facts(session)
 
-    def latest(*keys: str) -> dt.datetime | None:
-        stamps: list[dt.datetime] = [facts[k] for k in keys if facts.get(k) is not None]
-        return max(stamps) if stamps else None
-
     return schedule.Need(
         dead_tuples=int(facts.get("dead_tuples") or 0),
         live_tuples=int(facts.get("live_tuples") or 0),
         xid_age=int(facts.get("xid_age") or 0),
         freeze_max_age=int(server["autovacuum_freeze_max_age"]),
-        last_vacuum=latest("last_vacuum", "last_autovacuum"),
-        last_analyze=latest("last_analyze", "last_autoanalyze"),
+        last_vacuum=schedule.latest(facts.get("last_vacuum"), facts.get("last_autovacuum")),
+        last_analyze=schedule.latest(facts.get("last_analyze"), facts.get("last_autoanalyze")),
     )
 
 

@@ -250,7 +250,8 @@ def _finish(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timestamp_type(session: Session) -> str:
-    from epstats_cli.view import source_oid, timestamp_type
+    from epstats_cli.schema import source_oid
+    from epstats_cli.view import timestamp_type
 
     return timestamp_type(session, source_oid(session))
 

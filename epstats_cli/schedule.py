@@ -52,7 +52,8 @@ def parse_tasks(text: str | None) -> set[str]:
     return tasks
 
 
-def _latest(*stamps: dt.datetime | None) -> dt.datetime | None:
+def latest(*stamps: dt.datetime | None) -> dt.datetime | None:
+    """The most recent of some optional timestamps."""
     present = [s for s in stamps if s is not None]
     return max(present) if present else None
 
@@ -74,10 +75,10 @@ def due_tasks(
         every = getattr(config.schedule, task)
         last = last_ok.get(task)
         if task == "vacuum":
-            last = _latest(last, need.last_vacuum)
+            last = latest(last, need.last_vacuum)
         elif task == "analyze":
             # VACUUM (ANALYZE) and autovacuum's analyze count as an analyze
-            last = _latest(last, last_ok.get("vacuum"), need.last_analyze)
+            last = latest(last, last_ok.get("vacuum"), need.last_analyze)
         next_due = last + every if last else None
         freeze = (
             task == "vacuum"

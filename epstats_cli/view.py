@@ -30,6 +30,7 @@ from epstats_cli.execute import (
     error_text,
     retry_on_lock,
 )
+from epstats_cli.schema import relation_exists, source_oid
 from epstats_cli.sqltext import as_text
 
 COMMENT_PREFIX = "epstats rollup:"
@@ -170,27 +171,11 @@ def inspect(session: Session, name: QualifiedName | None = None) -> ViewInfo:
 
 
 def _state_table_exists(session: Session) -> bool:
-    row = session.conn.execute(
-        queries.get("catalog/relation", _v(session)), {"schema": "epstats", "name": "rollup_state"}
-    ).fetchone()
-    return row is not None
+    return relation_exists(session, "epstats", "rollup_state")
 
 
 def _qn(name: QualifiedName) -> tuple[str, str]:
     return (name.schema, name.name)
-
-
-def source_oid(session: Session) -> int:
-    table = session.config.source.table
-    row = session.conn.execute(
-        queries.get("catalog/relation", _v(session)), {"schema": table.schema, "name": table.name}
-    ).fetchone()
-    if row is None:
-        raise OperationFailed(
-            f"source table {table} does not exist "
-            "(check source.table, or create it: epstats init --with-requests-table)"
-        )
-    return int(row[0])
 
 
 def timestamp_type(session: Session, oid: int) -> str:
