@@ -38,7 +38,7 @@ ENDPOINT_NAMES = [
     "/api/v1/logout",
     "/api/v1/admin/audit",
 ]
-BATCH_ROWS = 500_000
+BATCH_ROWS = 2_000_000
 SIGMA = 0.55  # log-normal shape of every endpoint's latency
 
 

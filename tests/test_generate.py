@@ -138,18 +138,23 @@ def test_ctrl_c_cancels_on_the_server_and_leaves_nothing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'epstats' "
-            "AND state = 'active' AND query LIKE 'INSERT%%'"
-        ).fetchone()
-        if row:
-            break
-        time.sleep(0.02)
-    assert row, "the load never started"
-    os.kill(proc.pid, signal.SIGINT)
-    _out, err = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'epstats' "
+                "AND state = 'active' AND query LIKE 'WITH shape%%'"
+            ).fetchone()
+            if row:
+                break
+            time.sleep(0.02)
+        assert row, "the load never started"
+        os.kill(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     for _ in range(100):  # the server-side statement is gone, not left running
