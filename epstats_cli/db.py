@@ -14,7 +14,7 @@ import psycopg
 from psycopg import conninfo
 
 from epstats_cli.config import Config
-from epstats_cli.errors import ConnectError, first_line
+from epstats_cli.errors import ConfigError, ConnectError, first_line
 
 APPLICATION_NAME = "epstats"
 
@@ -103,6 +103,16 @@ def _reason(exc: BaseException, timeout: timedelta) -> str:
     return re.sub(r"password=\S+", "password=***", line)
 
 
+def _safe_parse_error(exc: BaseException) -> str:
+    """libpq's parse error without the DSN fragments it quotes (one could be a password),
+    except option names, which are keys."""
+    line = first_line(exc)
+    keep = re.match(r'(invalid connection option|invalid URI query parameter:) "[A-Za-z_]+"', line)
+    if keep:
+        return keep.group(0)
+    return re.sub(r'"[^"]*"', '"…"', line)
+
+
 def connect(config: Config, dsn: str) -> Session:
     """Open an autocommit session with our timeouts; ConnectError (exit 4) when that fails."""
     db = config.database
@@ -124,7 +134,9 @@ def connect(config: Config, dsn: str) -> Session:
     try:
         conn = psycopg.connect(dsn, **kwargs)
     except psycopg.ProgrammingError as exc:
-        raise ConnectError(f"invalid DSN: {first_line(exc)}") from None
+        raise ConfigError(
+            [f"invalid DSN: {_safe_parse_error(exc)} (see --dsn, $EPSTATS_DSN, database.dsn)"]
+        ) from None
     except psycopg.OperationalError as exc:
         raise ConnectError(
             f"cannot connect to {where}: {_reason(exc, db.connect_timeout)}"

@@ -186,3 +186,15 @@ def test_embedded_without_extra_says_how(tmp_path: Path) -> None:
     assert r.returncode == 3
     assert "pip install 'epstats-cli[embedded]'" in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_unparseable_dsn_never_echoes_its_parts() -> None:
+    r = run_cli("--dsn", "hunter2 password", "status")
+    assert r.code == 3 and "invalid DSN" in r.stderr and "hunter2" not in r.stderr
+    r = run_cli("--dsn", "bogus=1", "status")
+    assert r.code == 3 and 'invalid connection option "bogus"' in r.stderr
+
+
+def test_since_after_until_is_a_usage_error() -> None:
+    r = run_cli("report", "top", "--since", "2026-11-10", "--until", "2026-11-01")
+    assert r.code == 2 and "before --since" in r.stderr

@@ -49,6 +49,8 @@ def _dates(
         raise click.UsageError("--days excludes --since/--until")
     if until and not since:
         raise click.UsageError("--until needs --since")
+    if since and until and until < since:
+        raise click.UsageError(f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}")
     return (since.date() if since else None), (until.date() if until else None)
 
 
