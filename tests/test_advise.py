@@ -175,3 +175,23 @@ def test_kubernetes_yaml_documents() -> None:
         "memory": "128Mi",
     }
     assert parsed[3]["spec"]["serviceName"] == "endpoint-stats-postgres"
+
+
+def test_kubernetes_yaml_matches_the_official_api_models() -> None:
+    """What kubectl would accept: each document validates against the Kubernetes API models
+    (types and required fields); a document missing a required field does not."""
+    k8s = pytest.importorskip("kubernetes.client")
+    models = {
+        ("apps/v1", "Deployment"): k8s.V1Deployment,
+        ("apps/v1", "StatefulSet"): k8s.V1StatefulSet,
+        ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.V2HorizontalPodAutoscaler,
+        ("policy/v1", "PodDisruptionBudget"): k8s.V1PodDisruptionBudget,
+    }
+    docs = list(yaml.safe_load_all(yaml.safe_dump_all(rules.kubernetes(rules.advise(BASE)))))
+    for doc in docs:
+        obj = models[(doc["apiVersion"], doc["kind"])].from_dict(doc)
+        assert obj.metadata.name == doc["metadata"]["name"]
+    broken = yaml.safe_load(yaml.safe_dump(docs[0]))
+    del broken["spec"]["selector"]
+    with pytest.raises(Exception, match="selector"):
+        k8s.V1Deployment.from_dict(broken)
