@@ -158,3 +158,10 @@ def test_demo_with_dsn_keeps_to_its_schema(dsn: str, conn: psycopg.Connection[An
     r = run_cli("--dsn", dsn, "demo", "--reset")
     assert r.code == 0
     assert conn.execute("SELECT to_regnamespace('epstats_demo')").fetchone() == (None,)
+
+
+def test_demo_dry_run_starts_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    r = run_cli("demo", "--dry-run", "--rows", "5000", env={"EPSTATS_HOME": str(home)})
+    assert r.code == 0 and "generate --rows 5000" in r.stdout
+    assert not home.exists()

@@ -148,7 +148,13 @@ def generate(
     help="Wipe the demo (the embedded server and its data, or with --dsn the "
     "epstats_demo schema) and stop.",
 )
-def demo(rows: int, days: int, reset: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="List the steps (as epstats commands) and where they would run; "
+    "start nothing, change nothing.",
+)
+def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
     """The whole job on an embedded PostgreSQL, no set-up.
 
     Starts (or reuses) a local server, then: init, generate data, build the indices
@@ -168,6 +174,26 @@ def demo(rows: int, days: int, reset: bool) -> None:
     app = get_app()
     target = app.dsn_option or os.environ.get("EPSTATS_DSN") or "embedded"
     on_embedded = target.strip() == "embedded"
+    if dry_run:
+        where = (
+            f"the embedded server in {embedded.pgdata()}"
+            if on_embedded
+            else f"schema epstats_demo of {_where(target)}"
+        )
+        flag = "--dsn embedded" if on_embedded else "--dsn $EPSTATS_DSN"
+        click.echo(f"epstats demo would run, on {where}:")
+        for line in (
+            "init --with-requests-table",
+            f"generate --rows {rows} --days {days} --truncate",
+            "indexes apply",
+            "view build (--replace when it exists)",
+            "maintain",
+            "report top --days 30",
+            "check",
+        ):
+            click.echo(f"  epstats {flag} {line}")
+        click.echo("dry run: nothing was started or changed")
+        return
     if reset:
         if on_embedded:
             wiped = embedded.reset()
