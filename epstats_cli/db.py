@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -13,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
+from epstats_cli import queries
 from epstats_cli.config import Config
 from epstats_cli.errors import ConfigError, ConnectError, first_line
 
@@ -143,11 +145,8 @@ def connect(config: Config, dsn: str) -> Session:
         ) from None
     try:
         row = conn.execute(
-            "SELECT set_config('lock_timeout', %s, false),"
-            " set_config('statement_timeout', %s, false),"
-            " current_setting('server_version_num')::int, current_setting('server_version'),"
-            " pg_is_in_recovery(), current_database(), current_user",
-            (_ms(db.lock_timeout), _ms(db.statement_timeout)),
+            queries.get("catalog/session_setup"),
+            {"lock_timeout": _ms(db.lock_timeout), "statement_timeout": _ms(db.statement_timeout)},
         ).fetchone()
     except psycopg.Error as exc:
         conn.close()
@@ -167,3 +166,10 @@ def session(config: Config, dsn: str) -> Iterator[Session]:
         yield s
     finally:
         s.conn.close()
+
+
+def now(session: Session) -> tuple[dt.datetime, dt.datetime]:
+    """The server's clock: (now, the start of the current hour)."""
+    row = session.conn.execute(queries.get("catalog/now", session.server.version_num)).fetchone()
+    assert row is not None
+    return row[0], row[1]

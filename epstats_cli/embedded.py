@@ -68,12 +68,12 @@ def ensure_server(log: Callable[[str], None] = lambda _m: None) -> str:
     uri = str(server.get_uri())
     import psycopg
 
+    from epstats_cli import queries
+
     with psycopg.connect(uri, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
-        ).fetchone()
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+        row = conn.execute(queries.get("schema/database_exists"), {"name": DATABASE}).fetchone()
+        if not (row and row[0]):
+            conn.execute(queries.get("schema/create_database", database=DATABASE))
     return str(server.get_uri(database=DATABASE))
 
 

@@ -76,9 +76,7 @@ def describe_blockers(session: Session, relation_oid: int | None, modes: Sequenc
     if not rows:
         # CONCURRENTLY builds also wait for older transactions to finish.
         rows = conn.execute(
-            "SELECT pid, 'an open transaction', true, state, xact_start, left(query, 80) "
-            "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend' ORDER BY xact_start LIMIT 1"
+            queries.get("catalog/oldest_transaction", session.server.version_num)
         ).fetchall()
     if not rows:
         return "no blocker visible any more"

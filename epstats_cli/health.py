@@ -288,9 +288,9 @@ def run_checks(
     """Every check (or those in `only`); a check that cannot run is UNKNOWN, never an error."""
     wanted = [c for c in CHECKS if not only or c in set(only)]
     if now is None:
-        row = session.conn.execute("SELECT now()").fetchone()
-        assert row is not None
-        now = row[0]
+        from epstats_cli.db import now as db_now
+
+        now, _hour = db_now(session)
     assert now is not None
     ctx: dict[str, Any] = {}
     results = []

@@ -23,6 +23,7 @@ from epstats_cli import health, indexes, queries, schedule
 from epstats_cli import view as rollup
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
 from epstats_cli.durations import format_duration, human_seconds
 from epstats_cli.errors import LockedError, OperationFailed
 from epstats_cli.execute import (
@@ -497,9 +498,7 @@ def _maintain_locked(
 ) -> MaintainReport:
     m = session.config.maintenance
     if now is None:
-        row = session.conn.execute("SELECT now()").fetchone()
-        assert row is not None
-        now = row[0]
+        now, _hour = db_now(session)
     assert now is not None
     history = last_runs(session)
     last_ok = {t: h["last_ok"] for t, h in history.items() if h["last_ok"] is not None}
@@ -602,9 +601,8 @@ def _record(session: Session, result: TaskResult) -> None:
     """Write a finished task to the run history (start and end around its real duration)."""
     run_id = record_start(session, result.task, result.target, result.reason, result.sql)
     session.conn.execute(
-        "UPDATE epstats.runs SET started_at = clock_timestamp() - make_interval(secs => %s) "
-        "WHERE id = %s",
-        (result.seconds, run_id),
+        queries.get("maintenance/history_backdate", _v(session)),
+        {"seconds": result.seconds, "id": run_id},
     )
     record_finish(session, run_id, result)
 

@@ -118,3 +118,8 @@ def init(session: Session, with_requests_table: bool, dry_run: bool) -> list[Ini
             for _, q in missing:
                 session.conn.execute(q)
     return [step for step, _ in plan]
+
+
+def drop_demo(session: Session) -> None:
+    """Remove what `epstats demo --dsn` made: its own schema, nothing else."""
+    session.conn.execute(queries.get("schema/drop_demo", session.server.version_num))

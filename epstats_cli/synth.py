@@ -12,6 +12,7 @@ from psycopg import sql
 
 from epstats_cli import queries
 from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
 from epstats_cli.errors import OperationFailed
 from epstats_cli.schema import plan_init, relation_exists, source_identifiers
 from epstats_cli.sqltext import as_text
@@ -104,9 +105,7 @@ def generate(
         statements.append(("truncate", queries.get("generate/truncate", v, **ids), {}))
     until = opts.until
     if until is None:
-        row = session.conn.execute("SELECT date_trunc('hour', now())").fetchone()
-        assert row is not None
-        until = row[0]
+        _now, until = db_now(session)
     assert until is not None
     start = until - dt.timedelta(days=opts.days)
     offset = (

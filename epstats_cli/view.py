@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from epstats_cli import queries
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
 from epstats_cli.durations import format_duration
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import (
@@ -413,7 +414,7 @@ def build(
                 error_text(exc),
             )
         ]
-    built_at = session.conn.execute("SELECT now()").fetchone()
+    built_at = db_now(session)
     seconds = time.monotonic() - start
 
     def swap_in() -> None:
@@ -423,7 +424,7 @@ def build(
             if _state_table_exists(session):
                 session.conn.execute(
                     queries.get("view/state_put", _v(session)),
-                    _state_params(session, strategy, built_at[0] if built_at else None, seconds),
+                    _state_params(session, strategy, built_at[0], seconds),
                 )
 
     try:
@@ -522,9 +523,7 @@ def refresh(
         ),
         Statement(queries.get("view/set_lock_timeout", v), {"timeout": lock_timeout}),
     ]
-    now_row = session.conn.execute("SELECT now()").fetchone()
-    assert now_row is not None
-    now: dt.datetime = now_row[0]
+    now, _hour = db_now(session)
     reason: str
     if strategy == "materialized":
         if since is not None:
@@ -605,13 +604,11 @@ def refresh(
         with session.conn.transaction():
             for st in statements:
                 session.conn.execute(st.query, st.params or None)
-            stamp = session.conn.execute("SELECT now()").fetchone()
+            stamp = db_now(session)
             if _state_table_exists(session):
                 session.conn.execute(
                     queries.get("view/state_put", v),
-                    _state_params(
-                        session, strategy, stamp[0] if stamp else None, time.monotonic() - start
-                    ),
+                    _state_params(session, strategy, stamp[0], time.monotonic() - start),
                 )
 
     try:

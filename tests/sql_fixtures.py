@@ -36,6 +36,7 @@ def identifiers(session: Session) -> dict[str, Any]:
         view=("public", "endpoint_daily_stats"),
         index="sqltest_index",
         new_name="sqltest_new",
+        database="sqltest_db",
         kind=sql.SQL("MATERIALIZED VIEW"),
         comment=sql.Literal("sqltest"),
         method=sql.SQL("btree"),

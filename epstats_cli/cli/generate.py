@@ -202,8 +202,10 @@ def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
                 + ("stopped and deleted" if wiped else "was not there")
             )
         else:
+            from epstats_cli import schema
+
             with app.session() as s:
-                s.conn.execute("DROP SCHEMA IF EXISTS epstats_demo CASCADE")
+                schema.drop_demo(s)
             click.echo("dropped schema epstats_demo")
         return
     cfg = app.config

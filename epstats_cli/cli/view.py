@@ -84,13 +84,13 @@ def status_cmd() -> None:
     Example: epstats view status --format json
     """
     from epstats_cli import view as core
+    from epstats_cli.db import now as db_now
     from epstats_cli.render import Column, Result, Table, format_cell
 
     app = get_app()
     with app.session() as s:
         info = core.inspect(s)
-        now_row = s.conn.execute("SELECT now()").fetchone()
-    now = now_row[0] if now_row else None
+        now, _hour = db_now(s)
     d = info.as_dict()
     d["configured_strategy"] = app.config.view.strategy
     d["age_seconds"] = (now - info.watermark).total_seconds() if info.watermark and now else None
