@@ -71,6 +71,7 @@ class ViewInfo:
     last_day: dt.date | None = None
     refreshed_at: dt.datetime | None = None
     refresh_seconds: float | None = None
+    settled_through: dt.date | None = None
     oid: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -92,6 +93,7 @@ class ViewInfo:
             "watermark": self.watermark,
             "refreshed_at": self.refreshed_at,
             "refresh_seconds": self.refresh_seconds,
+            "settled_through": self.settled_through,
         }
 
 
@@ -168,6 +170,7 @@ def inspect(session: Session, name: QualifiedName | None = None) -> ViewInfo:
         if state:
             info.refreshed_at = state[0]["refreshed_at"]
             info.refresh_seconds = state[0]["refresh_seconds"]
+            info.settled_through = state[0]["settled_through"]
     return info
 
 
@@ -315,15 +318,21 @@ def _build_statements(
 
 
 def _state_params(
-    session: Session, strategy: str, refreshed_at: Any, seconds: float
+    session: Session, strategy: str, refreshed_at: dt.datetime, seconds: float
 ) -> dict[str, Any]:
+    """The state row's values; settled_through is the last day routine refreshes no longer
+    recompute (the day before the lookback window), for the incremental strategy."""
+    settled = None
+    if strategy == "incremental":
+        lookback, tz = session.config.view.lookback, session.config.source.timezone
+        settled = refresh_from_day(refreshed_at, None, lookback, tz) - dt.timedelta(days=1)
     return {
         "view": str(session.config.view_name),
         "strategy": strategy,
         "timezone": session.config.source.timezone,
         "lookback": session.config.view.lookback,
         "refreshed_at": refreshed_at,
-        "refreshed_through": None,
+        "settled_through": settled,
         "refresh_seconds": seconds,
     }
 
@@ -423,7 +432,7 @@ def build(
                 session.conn.execute(st.query, st.params or None)
             if _state_table_exists(session):
                 session.conn.execute(
-                    queries.get("view/state_put", _v(session)),
+                    queries.get("view/state_put", _v(session), view=_qn(name)),
                     _state_params(session, strategy, built_at[0], seconds),
                 )
 
@@ -607,7 +616,7 @@ def refresh(
             stamp = db_now(session)
             if _state_table_exists(session):
                 session.conn.execute(
-                    queries.get("view/state_put", v),
+                    queries.get("view/state_put", v, view=view),
                     _state_params(session, strategy, stamp[0], time.monotonic() - start),
                 )
 

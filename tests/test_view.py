@@ -158,6 +158,15 @@ def test_incremental_refresh_touches_only_recent_days(
     assert r.code == 0
     task = json.loads(r.stdout)["tasks"][0]
     assert task["status"] == "ok" and "days from" in task["reason"]
+    status = json.loads(
+        run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "view", "status").stdout
+    )
+    first_recomputed = task["reason"].split("days from ")[1][:10]
+    assert (
+        status["settled_through"]
+        == (dt.date.fromisoformat(first_recomputed) - dt.timedelta(days=1)).isoformat()
+    )
+    assert status["watermark"] is not None
     assert (
         conn.execute(
             "SELECT day, xmin::text FROM endpoint_daily_stats WHERE day < current_date - 5"

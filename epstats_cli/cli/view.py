@@ -108,6 +108,7 @@ def status_cmd() -> None:
         ("watermark (newest row aggregated)", info.watermark, "ts"),
         ("last refresh by epstats", info.refreshed_at, "ts"),
         ("last refresh took", info.refresh_seconds, "seconds"),
+        ("days settled through", info.settled_through, "text"),
     ]
     footer = []
     if not info.exists:

@@ -1,2 +1,2 @@
-SELECT strategy, timezone, lookback, refreshed_at, refreshed_through, refresh_seconds
+SELECT strategy, timezone, lookback, refreshed_at, watermark, settled_through, refresh_seconds
 FROM epstats.rollup_state WHERE view_name = %(view)s
