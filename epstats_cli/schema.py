@@ -67,6 +67,44 @@ def source_identifiers(session: Session) -> dict[str, Any]:
     }
 
 
+# Columns added to epstats's own tables after their first release, with their types: `init`
+# adds them to older installations.
+LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "rollup_state": [("watermark", "timestamptz"), ("settled_through", "date")],
+}
+
+
+def _upgrades(session: Session) -> list[tuple[str, bool, sql.Composed]]:
+    v = session.server.version_num
+    steps = []
+    for table, columns in LATER_COLUMNS.items():
+        found = relation(session, "epstats", table)
+        if found is None:
+            continue  # created below with every column
+        have = {
+            r[0]
+            for r in session.conn.execute(
+                queries.get("catalog/columns", v), {"oid": found[0]}
+            ).fetchall()
+        }
+        for column, type_ in columns:
+            if column not in have:
+                steps.append(
+                    (
+                        f"column epstats.{table}.{column}",
+                        False,
+                        queries.get(
+                            "schema/add_column",
+                            v,
+                            table=("epstats", table),
+                            column=column,
+                            type=sql.SQL(type_),
+                        ),
+                    )
+                )
+    return steps
+
+
 def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitStep, sql.Composed]]:
     """Every statement init would run, each marked with whether its object already exists."""
     v = session.server.version_num
@@ -89,6 +127,7 @@ def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitSte
             queries.get("schema/create_rollup_state", v),
         ),
     ]
+    steps += _upgrades(session)
     if with_requests_table:
         ids = source_identifiers(session)
         table = session.config.source.table

@@ -37,6 +37,8 @@ def identifiers(session: Session) -> dict[str, Any]:
         index="sqltest_index",
         new_name="sqltest_new",
         database="sqltest_db",
+        column="sqltest_column",
+        type=sql.SQL("integer"),
         kind=sql.SQL("MATERIALIZED VIEW"),
         comment=sql.Literal("sqltest"),
         method=sql.SQL("btree"),

@@ -179,3 +179,23 @@ def test_wheel_ships_the_sql_files(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in (ROOT / "sql").rglob("*.sql"):
         assert f"epstats_cli/sql/{path.relative_to(ROOT / 'sql').as_posix()}" in names
+
+
+def test_init_upgrades_older_epstats_tables(dsn: str, conn: psycopg.Connection[Any]) -> None:
+    conn.execute("CREATE SCHEMA epstats")
+    conn.execute(
+        "CREATE TABLE epstats.rollup_state (view_name text PRIMARY KEY, strategy text NOT NULL, "
+        "timezone text NOT NULL, lookback interval NOT NULL, refreshed_at timestamptz, "
+        "refresh_seconds double precision)"
+    )
+    conn.execute("INSERT INTO epstats.rollup_state VALUES ('v', 'incremental', 'UTC', '2 days')")
+    r = run_cli("--dsn", dsn, "--format", "json", "init")
+    assert r.code == 0, r.stderr
+    actions = {o["object"]: o["action"] for o in json.loads(r.stdout)["objects"]}
+    assert actions["column epstats.rollup_state.watermark"] == "created"
+    assert actions["column epstats.rollup_state.settled_through"] == "created"
+    assert conn.execute("SELECT view_name, watermark FROM epstats.rollup_state").fetchall() == [
+        ("v", None)
+    ]
+    r = run_cli("--dsn", dsn, "--format", "json", "init")
+    assert {o["action"] for o in json.loads(r.stdout)["objects"]} == {"exists"}
