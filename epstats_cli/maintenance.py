@@ -35,7 +35,7 @@ from epstats_cli.execute import (
     retry_on_lock,
 )
 from epstats_cli.progress import watch
-from epstats_cli.schema import missing_source, relation, relation_exists
+from epstats_cli.schema import missing_source, relation, relation_exists, require_current
 from epstats_cli.sqltext import as_text
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -483,6 +483,7 @@ def maintain(
         return MaintainReport([], [], standby=True)
     if not history_available(session):
         raise OperationFailed("the epstats schema is missing: run `epstats init` once")
+    require_current(session)
     targets(session)  # a missing source table is an error before anything runs
     if not opts.dry_run:
         acquire_lock(session)

@@ -105,6 +105,16 @@ def _upgrades(session: Session) -> list[tuple[str, bool, sql.Composed]]:
     return steps
 
 
+def require_current(session: Session) -> None:
+    """OperationFailed when epstats's own tables predate this version (init upgrades them)."""
+    missing = [name for name, _present, _q in _upgrades(session)]
+    if missing:
+        raise OperationFailed(
+            f"epstats's schema is older than this version (missing {', '.join(missing)}): "
+            "run `epstats init` to upgrade it"
+        )
+
+
 def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitStep, sql.Composed]]:
     """Every statement init would run, each marked with whether its object already exists."""
     v = session.server.version_num

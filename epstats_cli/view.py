@@ -31,7 +31,7 @@ from epstats_cli.execute import (
     error_text,
     retry_on_lock,
 )
-from epstats_cli.schema import relation_exists, source_oid
+from epstats_cli.schema import relation_exists, require_current, source_oid
 from epstats_cli.sqltext import as_text
 
 COMMENT_PREFIX = "epstats rollup:"
@@ -343,6 +343,7 @@ def build(
     """Create the rollup (in one transaction), or build a new one beside it and swap it in."""
     strategy = strategy or session.config.view.strategy
     name = session.config.view_name
+    require_current(session)
     src_oid = source_oid(session)
     ts_type = timestamp_type(session, src_oid)
     info = inspect(session, name)
@@ -503,6 +504,7 @@ def refresh(
 ) -> TaskResult:
     """Bring the rollup up to date: CONCURRENTLY, or only the days that can have changed."""
     name = session.config.view_name
+    require_current(session)
     info = inspect(session, name)
     if not info.exists:
         raise OperationFailed(f"{name} does not exist: build it with `epstats view build`")

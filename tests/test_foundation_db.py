@@ -189,6 +189,16 @@ def test_init_upgrades_older_epstats_tables(dsn: str, conn: psycopg.Connection[A
         "refresh_seconds double precision)"
     )
     conn.execute("INSERT INTO epstats.rollup_state VALUES ('v', 'incremental', 'UTC', '2 days')")
+    conn.execute(
+        "CREATE TABLE requests (endpoint text, timestamp timestamptz, "
+        "response_time float8, status int)"
+    )
+    conn.execute("CREATE TABLE epstats.runs (id int)")  # maintain gets as far as the check
+    r = run_cli("--dsn", dsn, "view", "build")
+    assert r.code == 1 and "run `epstats init` to upgrade it" in r.stderr
+    r = run_cli("--dsn", dsn, "maintain")
+    assert r.code == 1 and "run `epstats init` to upgrade it" in r.stderr
+    conn.execute("DROP TABLE epstats.runs")
     r = run_cli("--dsn", dsn, "--format", "json", "init")
     assert r.code == 0, r.stderr
     actions = {o["object"]: o["action"] for o in json.loads(r.stdout)["objects"]}
