@@ -115,6 +115,22 @@ def _status_indexes(session: Session) -> list[dict[str, Any]] | str:
     return rows
 
 
+def oldest_unaggregated(session: Session) -> dt.datetime | None:
+    """The timestamp of the oldest raw row the rollup has not aggregated (None: up to date)."""
+    src = session.config.source
+    name = session.config.view_name
+    row = session.conn.execute(
+        queries.get(
+            "catalog/oldest_unaggregated",
+            session.server.version_num,
+            table=(src.table.schema, src.table.name),
+            timestamp=src.columns.timestamp,
+            view=(name.schema, name.name),
+        )
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _status_rollup(session: Session) -> dict[str, Any] | str:
     from epstats_cli import reports
 
@@ -128,16 +144,7 @@ def _status_rollup(session: Session) -> dict[str, Any] | str:
             queries.get("view/info", session.server.version_num),
             {"schema": name.schema, "name": name.name},
         ).fetchone()
-        src = session.config.source
-        row = session.conn.execute(
-            queries.get(
-                "catalog/oldest_unaggregated",
-                session.server.version_num,
-                table=(src.table.schema, src.table.name),
-                timestamp=src.columns.timestamp,
-                view=(name.schema, name.name),
-            )
-        ).fetchone()
+        oldest = oldest_unaggregated(session)
         mark = session.conn.execute(
             queries.get("view/contents", session.server.version_num, view=(name.schema, name.name))
         ).fetchone()
@@ -154,7 +161,7 @@ def _status_rollup(session: Session) -> dict[str, Any] | str:
         "size_bytes": info["size_bytes"],
         "watermark": mark[0],
         "rows": mark[1],
-        "oldest_unaggregated": row[0] if row else None,
+        "oldest_unaggregated": oldest,
     }
 
 
@@ -438,18 +445,7 @@ def _check_view(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> Chec
     usable, why = reports.rollup_usable(session)
     if not usable:
         return CheckResult("view_staleness", WARNING, f"{why}; reports read the raw rows")
-    src = session.config.source
-    name = session.config.view_name
-    row = session.conn.execute(
-        queries.get(
-            "catalog/oldest_unaggregated",
-            session.server.version_num,
-            table=(src.table.schema, src.table.name),
-            timestamp=src.columns.timestamp,
-            view=(name.schema, name.name),
-        )
-    ).fetchone()
-    oldest = row[0] if row else None
+    oldest = oldest_unaggregated(session)
     every = session.config.maintenance.schedule.refresh
     levels = session.config.check.overdue
     if oldest is None:
