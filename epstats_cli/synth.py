@@ -44,13 +44,14 @@ SIGMA = 0.55  # log-normal shape of every endpoint's latency
 
 
 def endpoint_profile(count: int, error_rate: float) -> tuple[list[str], list[float], list[float]]:
-    """Names, median latencies (ms) and 5xx rates of `count` endpoints, hottest first."""
+    """Names and median latencies (ms) of `count` endpoints, hottest first, and the 5xx rates
+    of the (up to five) classes they cycle through: half to 1.5 times the average rate."""
     names = [
         ENDPOINT_NAMES[i] if i < len(ENDPOINT_NAMES) else f"/api/v1/resource/{i}"
         for i in range(count)
     ]
     medians = [round(15 * 1.4 ** (i % 10) * (1 + (i % 7) * 0.1), 3) for i in range(count)]
-    errors = [error_rate * (0.5 + (i % 5) * 0.25) for i in range(count)]
+    errors = [error_rate * (0.5 + i * 0.25) for i in range(min(count, 5))]
     return names, medians, errors
 
 
@@ -134,6 +135,7 @@ def generate(
                     "names": names,
                     "medians": medians,
                     "errors": errors,
+                    "classes": len(errors),
                     "sigma": SIGMA,
                     "start_epoch": start.timestamp(),
                     "offset": offset,

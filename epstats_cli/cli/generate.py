@@ -47,7 +47,7 @@ def _batch_progress(app: App, total: int) -> Iterator[Callable[[int, int], None]
 )
 @click.option(
     "--endpoints",
-    type=click.IntRange(1, 100000),
+    type=click.IntRange(1, 10000),
     default=20,
     show_default=True,
     help="How many distinct endpoints.",
