@@ -44,6 +44,10 @@ class App:
             self._config = config.load(self.config_path)
         return self._config
 
+    def use_config(self, config: Config) -> None:
+        """Run with this configuration instead of the loaded one (e.g. demo's own schema)."""
+        self._config = config
+
     def dsn(self) -> str:
         """--dsn, else $EPSTATS_DSN, else database.dsn, else "" (libpq's PG* variables)."""
         dsn = self.dsn_option or os.environ.get("EPSTATS_DSN") or self.config.database.dsn or ""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from epstats_cli.cli.app import App, get_app
+
+if TYPE_CHECKING:
+    from epstats_cli.db import Session
+    from epstats_cli.execute import TaskResult
 
 
 @contextmanager
@@ -215,7 +220,7 @@ def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
             cfg,
             source=replace(cfg.source, table=config_mod.QualifiedName("epstats_demo", "requests")),
         )
-        app._config = cfg
+        app.use_config(cfg)
     app.dsn_option = target
     steps: list[tuple[str, float, str]] = []
 
@@ -261,27 +266,20 @@ def _start(app: App, holder: list[str]) -> str:
 
 
 def _run_demo(
-    app: App, s: object, rows: int, days: int, step: Callable[[str, Callable[[], str]], None]
+    app: App, s: Session, rows: int, days: int, step: Callable[[str, Callable[[], str]], None]
 ) -> None:
     from epstats_cli import health, indexes, maintenance, reports, schema, synth
     from epstats_cli import view as rollup
     from epstats_cli.cli.report import top_result
-    from epstats_cli.db import Session
     from epstats_cli.errors import OperationFailed
     from epstats_cli.render import Column, Result, Table
 
-    assert isinstance(s, Session)
     table = str(app.config.source.table)
 
-    def fail_on(results: list[object]) -> None:
-        bad = [r for r in results if getattr(r, "status", "") == "failed"]
+    def fail_on(results: Sequence[TaskResult]) -> None:
+        bad = [r for r in results if r.status == "failed"]
         if bad:
-            raise OperationFailed(
-                "; ".join(
-                    f"{r.task} {r.target}: {r.reason}"  # type: ignore[attr-defined]
-                    for r in bad
-                )
-            )
+            raise OperationFailed("; ".join(f"{r.task} {r.target}: {r.reason}" for r in bad))
 
     def do_init() -> str:
         created = [st.object for st in schema.init(s, True, False) if not st.present]
@@ -293,20 +291,20 @@ def _run_demo(
 
     def do_indexes() -> str:
         _plan, results = indexes.apply(s)
-        fail_on(list(results))
+        fail_on(results)
         built = [r.target for r in results if r.task == "create"]
         return "built " + ", ".join(built) + " CONCURRENTLY" if built else "already present"
 
     def do_view() -> str:
         exists = rollup.inspect(s).exists
         results = rollup.build(s, replace=exists)
-        fail_on(list(results))
+        fail_on(results)
         info = rollup.inspect(s)
         return f"{info.name}: {info.row_count:,} endpoint-days ({info.strategy})"
 
     def do_maintain() -> str:
         report = maintenance.maintain(s, maintenance.MaintainOptions())
-        fail_on(list(report.results))
+        fail_on(report.results)
         done = sorted({r.task for r in report.results if r.status == "ok"})
         return "ran " + ", ".join(done) if done else "nothing due (it ran a moment ago)"
 
