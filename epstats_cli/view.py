@@ -556,21 +556,23 @@ def refresh(
     else:
         src_oid = source_oid(session)
         ts_type = timestamp_type(session, src_oid)
+        routine = (
+            refresh_from_day(
+                now,
+                info.refreshed_at,
+                session.config.view.lookback,
+                session.config.source.timezone,
+            )
+            if info.refreshed_at is not None
+            else None
+        )
         if full:
             from_day = None
         elif since is not None:
-            from_day = since
+            # a backfill never skips the days a routine refresh would recompute
+            from_day = since if routine is None else min(since, routine)
         else:
-            from_day = (
-                refresh_from_day(
-                    now,
-                    info.refreshed_at if info.refreshed_at else None,
-                    session.config.view.lookback,
-                    session.config.source.timezone,
-                )
-                if info.refreshed_at is not None
-                else None
-            )
+            from_day = routine
         if from_day is None:
             body = [
                 Statement(

@@ -167,6 +167,13 @@ def test_incremental_refresh_touches_only_recent_days(
         == (dt.date.fromisoformat(first_recomputed) - dt.timedelta(days=1)).isoformat()
     )
     assert status["watermark"] is not None
+    # a backfill from a recent day still covers the whole lookback window
+    today = conn.execute("SELECT (now() AT TIME ZONE %s)::date", (TZ,)).fetchone()[0]  # type: ignore[index]
+    r = run_cli(
+        "-c", cfg, "--dsn", dsn, "--format", "json", "view", "refresh", "--since", today.isoformat()
+    )
+    reason = json.loads(r.stdout)["tasks"][0]["reason"]
+    assert reason.split("days from ")[1][:10] <= first_recomputed
     assert (
         conn.execute(
             "SELECT day, xmin::text FROM endpoint_daily_stats WHERE day < current_date - 5"

@@ -148,18 +148,17 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
 
     Example: epstats view verify --days 7
     """
-    import zoneinfo
-
+    from epstats_cli import reports
     from epstats_cli import view as core
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
-    tz = zoneinfo.ZoneInfo(app.config.source.timezone)
-    today = dt.datetime.now(tz).date()
-    from_day = (
-        since.date() if since else today - dt.timedelta(days=(days or app.config.reports.days) - 1)
-    )
+    if days is not None and since is not None:
+        raise click.UsageError("--days excludes --since")
     with app.session() as s:
+        # the same window as reports: whole days in source.timezone, by the server's clock
+        win = reports.window(s, days, since.date() if since else None, None)
+        from_day, today = win.from_day, win.to_day
         result = core.verify(s, from_day, today)
     cols = [
         Column("endpoint", "Endpoint"),
