@@ -117,15 +117,13 @@ def _status_indexes(session: Session) -> list[dict[str, Any]] | str:
 
 def oldest_unaggregated(session: Session) -> dt.datetime | None:
     """The timestamp of the oldest raw row the rollup has not aggregated (None: up to date)."""
-    src = session.config.source
-    name = session.config.view_name
+    from epstats_cli.schema import rollup_identifiers
+
     row = session.conn.execute(
         queries.get(
             "catalog/oldest_unaggregated",
             session.server.version_num,
-            table=(src.table.schema, src.table.name),
-            timestamp=src.columns.timestamp,
-            view=(name.schema, name.name),
+            **rollup_identifiers(session),
         )
     ).fetchone()
     return row[0] if row else None
@@ -590,11 +588,9 @@ def measure_for_advice(session: Session) -> Any:
 
         raise OperationFailed(f"source table {src.table} does not exist")
     server = server_facts(session)
-    ids = {
-        "table": (src.table.schema, src.table.name),
-        "timestamp": src.columns.timestamp,
-        "view": (name.schema, name.name),
-    }
+    from epstats_cli.schema import rollup_identifiers
+
+    ids = rollup_identifiers(session)
     cur = session.conn.cursor(row_factory=psycopg.rows.dict_row)
     raw = cur.execute(queries.get("advise/traffic_raw", v, **ids)).fetchone()
     assert raw is not None

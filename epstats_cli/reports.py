@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from epstats_cli import queries
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
+from epstats_cli.schema import rollup_identifiers
 
 SORTS = {
     "requests": "requests DESC, endpoint",
@@ -71,16 +72,7 @@ def _v(session: Session) -> int:
 
 
 def _ids(session: Session) -> dict[str, Any]:
-    src = session.config.source
-    name = session.config.view_name
-    return {
-        "table": (src.table.schema, src.table.name),
-        "endpoint": src.columns.endpoint,
-        "timestamp": src.columns.timestamp,
-        "response_time": src.columns.response_time,
-        "status": src.columns.status,
-        "view": (name.schema, name.name),
-    }
+    return rollup_identifiers(session)
 
 
 def window(

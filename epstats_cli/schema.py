@@ -67,6 +67,12 @@ def source_identifiers(session: Session) -> dict[str, Any]:
     }
 
 
+def rollup_identifiers(session: Session) -> dict[str, Any]:
+    """source_identifiers plus {view}: for statements over the raw rows and the rollup."""
+    view = session.config.view_name
+    return {**source_identifiers(session), "view": (view.schema, view.name)}
+
+
 # Columns added to epstats's own tables after their first release, with their types: `init`
 # adds them to older installations.
 LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {

@@ -31,7 +31,12 @@ from epstats_cli.execute import (
     error_text,
     retry_on_lock,
 )
-from epstats_cli.schema import relation_exists, require_current, source_oid
+from epstats_cli.schema import (
+    relation_exists,
+    require_current,
+    source_identifiers,
+    source_oid,
+)
 from epstats_cli.sqltext import as_text
 
 COMMENT_PREFIX = "epstats rollup:"
@@ -235,11 +240,7 @@ def definition(session: Session, ts_type: str, where: sql.Composable | None = No
     return queries.get(
         "view/aggregate",
         _v(session),
-        table=_qn(src.table),
-        endpoint=src.columns.endpoint,
-        timestamp=src.columns.timestamp,
-        response_time=src.columns.response_time,
-        status=src.columns.status,
+        **source_identifiers(session),
         day=day_expression(session, ts_type),
         error_min=sql.Literal(src.error_status_min),
         where=sql.SQL("WHERE ") + where if where is not None else sql.SQL(""),
