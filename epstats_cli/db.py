@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from psycopg import conninfo
+from psycopg import conninfo, sql
+from psycopg.rows import dict_row
 
 from epstats_cli import queries
 from epstats_cli.config import Config
@@ -50,6 +51,39 @@ class Session:
     @property
     def pid(self) -> int:
         return int(self.conn.info.backend_pid)
+
+    def statement(self, name: str, **identifiers: Any) -> sql.Composed:
+        """The statement `name` in the variant for this server, with identifiers filled."""
+        return queries.get(name, self.server.version_num, **identifiers)
+
+    def all(
+        self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any
+    ) -> list[dict[str, Any]]:
+        """Every row of statement `name`, as dicts."""
+        cur = self.conn.cursor(row_factory=dict_row)
+        try:
+            return cur.execute(self.statement(name, **identifiers), params).fetchall()
+        finally:
+            cur.close()
+
+    def one(
+        self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any
+    ) -> dict[str, Any] | None:
+        """The first row of statement `name` as a dict, or None."""
+        cur = self.conn.cursor(row_factory=dict_row)
+        try:
+            return cur.execute(self.statement(name, **identifiers), params).fetchone()
+        finally:
+            cur.close()
+
+    def value(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> Any:
+        """The first column of the first row of statement `name`, or None."""
+        row = self.conn.execute(self.statement(name, **identifiers), params).fetchone()
+        return None if row is None else row[0]
+
+    def run(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
+        """Execute statement `name`, discarding any rows."""
+        self.conn.execute(self.statement(name, **identifiers), params)
 
 
 def _ms(delta: timedelta) -> str:
@@ -170,6 +204,6 @@ def session(config: Config, dsn: str) -> Iterator[Session]:
 
 def now(session: Session) -> tuple[dt.datetime, dt.datetime]:
     """The server's clock: (now, the start of the current hour)."""
-    row = session.conn.execute(queries.get("catalog/now", session.server.version_num)).fetchone()
+    row = session.conn.execute(session.statement("catalog/now")).fetchone()
     assert row is not None
     return row[0], row[1]
