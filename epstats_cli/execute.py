@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -29,34 +28,6 @@ ALL_MODES = (
     "RowExclusiveLock",
     *CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
 )
-
-
-@dataclass
-class TaskResult:
-    """One task's outcome, in SPEC.md's maintenance JSON shape."""
-
-    task: str
-    target: str
-    status: str  # ok | failed | skipped | planned
-    reason: str = ""
-    seconds: float = 0.0
-    sql: str | None = None
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "task": self.task,
-            "target": self.target,
-            "status": self.status,
-            "reason": self.reason,
-            "seconds": round(self.seconds, 3),
-            "sql": self.sql,
-        }
-        if self.error:
-            d["error"] = self.error
-        d.update(self.extra)
-        return d
 
 
 class LockNotGranted(Exception):

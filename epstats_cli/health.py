@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from epstats_cli import queries
+from epstats_cli import history, queries
 from epstats_cli.config import Levels
 from epstats_cli.db import Session
 from epstats_cli.durations import human_seconds
@@ -167,9 +167,9 @@ def _status_maintenance(session: Session, now: dt.datetime) -> list[dict[str, An
     from epstats_cli import maintenance, schedule
 
     try:
-        if not maintenance.history_available(session):
+        if not history.available(session):
             return "no run history (epstats init)"
-        runs = maintenance.last_runs(session)
+        runs = history.last_runs(session)
         need = maintenance.measure_need(session)
     except psycopg.Error as exc:
         return f"unavailable: {str(exc).splitlines()[0]}"
@@ -469,11 +469,9 @@ def _check_view(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> Chec
 
 
 def _check_maintain(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> CheckResult:
-    from epstats_cli import maintenance
-
-    if not maintenance.history_available(session):
+    if not history.available(session):
         return CheckResult("maintain_failed", UNKNOWN, "no run history (run epstats init)")
-    runs = maintenance.last_runs(session)
+    runs = history.last_runs(session)
     failed = {t: r for t, r in runs.items() if r["last_status"] == "failed"}
     if not failed:
         return CheckResult(
@@ -614,9 +612,7 @@ def measure_for_advice(session: Session) -> Any:
         assert info is not None
         strategy = "incremental" if info["relkind"] == "r" else "materialized"
         rollup_bytes = info["size_bytes"]
-        from epstats_cli import maintenance
-
-        if maintenance.history_available(session):
+        if history.available(session):
             state = cur.execute(queries.get("view/state_get", v), {"view": str(name)}).fetchone()
             refresh_seconds = state["refresh_seconds"] if state else None
     activity = cur.execute(queries.get("advise/activity", v)).fetchone()

@@ -20,10 +20,10 @@ from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import (
     LockNotGranted,
-    TaskResult,
     error_text,
     run_with_retries,
 )
+from epstats_cli.history import TaskResult
 from epstats_cli.progress import watch
 from epstats_cli.schema import source_oid
 from epstats_cli.sqltext import as_text

@@ -10,16 +10,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from epstats_cli import health, indexes, queries, schedule
+from epstats_cli import health, history, indexes, queries, schedule
 from epstats_cli import view as rollup
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -29,13 +28,13 @@ from epstats_cli.errors import LockedError, OperationFailed
 from epstats_cli.execute import (
     CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     LockNotGranted,
-    TaskResult,
     describe_blockers,
     error_text,
     retry_on_lock,
 )
+from epstats_cli.history import TaskResult
 from epstats_cli.progress import watch
-from epstats_cli.schema import missing_source, relation, relation_exists, require_current
+from epstats_cli.schema import missing_source, relation, require_current
 from epstats_cli.sqltext import as_text
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -66,42 +65,6 @@ def targets(session: Session) -> list[Target]:
         elif qn == session.config.source.table:
             raise missing_source(session)
     return out
-
-
-# --- history -----------------------------------------------------------------------------------
-
-
-def history_available(session: Session) -> bool:
-    return relation_exists(session, "epstats", "runs")
-
-
-def record_start(session: Session, task: str, target: str, reason: str, text: str | None) -> int:
-    row = session.conn.execute(
-        queries.get("maintenance/history_start", _v(session)),
-        {"task": task, "target": target, "reason": reason, "sql": text},
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def record_finish(session: Session, run_id: int, result: TaskResult) -> None:
-    session.conn.execute(
-        queries.get("maintenance/history_finish", _v(session)),
-        {
-            "id": run_id,
-            "status": result.status,
-            "reason": result.reason,
-            "sql": result.sql,
-            "error": result.error,
-        },
-    )
-
-
-def last_runs(session: Session) -> dict[str, dict[str, Any]]:
-    """Per task, the history of its primary target (what the schedule is about)."""
-    cur = session.conn.cursor(row_factory=dict_row)
-    rows = cur.execute(queries.get("maintenance/history_last", _v(session))).fetchall()
-    return {r["task"]: r for r in rows if r["target"] == _task_target(session, r["task"])}
 
 
 # --- running one statement safely ------------------------------------------------------------
@@ -228,9 +191,7 @@ def vacuum(
 
 
 def _bloat(session: Session, oid: int) -> dict[str, dict[str, Any]]:
-    cur = session.conn.cursor(row_factory=dict_row)
-    rows = cur.execute(queries.get("catalog/index_bloat", _v(session)), {"oid": oid}).fetchall()
-    return {r["name"]: r for r in rows}
+    return {r["name"]: r for r in session.all("catalog/index_bloat", {"oid": oid})}
 
 
 def _drop_reindex_leftovers(session: Session, t: Target, index: str) -> None:
@@ -346,7 +307,7 @@ def cleanup(session: Session, dry_run: bool = False) -> list[TaskResult]:
                     ),
                 )
             )
-    if history_available(session):
+    if history.available(session):
         retention = session.config.maintenance.history_retention
         q = queries.get("maintenance/history_prune", _v(session))
         params = {"retention": retention}
@@ -481,7 +442,7 @@ def maintain(
     """Run whatever is due (see schedule.due_tasks), recording every task."""
     if session.server.in_recovery:
         return MaintainReport([], [], standby=True)
-    if not history_available(session):
+    if not history.available(session):
         raise OperationFailed("the epstats schema is missing: run `epstats init` once")
     require_current(session)
     targets(session)  # a missing source table is an error before anything runs
@@ -501,8 +462,8 @@ def _maintain_locked(
     if now is None:
         now, _hour = db_now(session)
     assert now is not None
-    history = last_runs(session)
-    last_ok = {t: h["last_ok"] for t, h in history.items() if h["last_ok"] is not None}
+    runs = history.last_runs(session)
+    last_ok = {t: h["last_ok"] for t, h in runs.items() if h["last_ok"] is not None}
     decisions = schedule.due_tasks(
         last_ok, m, now, measure_need(session), only=opts.only, skip=opts.skip, force=opts.force
     )
@@ -515,7 +476,7 @@ def _maintain_locked(
             results.append(
                 TaskResult(
                     "analyze",
-                    _task_target(session, "analyze"),
+                    history.task_target(session.config, "analyze"),
                     "skipped",
                     "done by VACUUM (ANALYZE) in this run",
                 )
@@ -529,7 +490,7 @@ def _maintain_locked(
             results.append(
                 TaskResult(
                     decision.task,
-                    _task_target(session, decision.task),
+                    history.task_target(session.config, decision.task),
                     "skipped",
                     f"not due: {decision.reason}",
                     0,
@@ -538,7 +499,7 @@ def _maintain_locked(
             )
             continue
         elapsed = clock() - start
-        estimate = history.get(decision.task, {}).get("p90_seconds")
+        estimate = runs.get(decision.task, {}).get("p90_seconds")
         if not opts.dry_run and not schedule.fits(estimate, elapsed, budget):
             why = (
                 f"stopped: max-runtime {human_seconds(budget)} used up"
@@ -547,9 +508,9 @@ def _maintain_locked(
                 f"{human_seconds(budget - elapsed)} left)"
             )
             skipped = TaskResult(
-                decision.task, _task_target(session, decision.task), "skipped", why
+                decision.task, history.task_target(session.config, decision.task), "skipped", why
             )
-            _record(session, skipped)
+            history.record(session, skipped)
             results.append(skipped)
             continue
         if opts.dry_run:
@@ -563,11 +524,11 @@ def _maintain_locked(
         for r in task_results:
             if r.status == "ok" and r.reason != decision.reason:
                 r.reason = f"{decision.reason}: {r.reason}"
-            _record(session, r)
+            history.record(session, r)
             results.append(r)
         if decision.task == "vacuum" and task_results:
             vacuumed = all(r.status == "ok" for r in task_results)
-        primary = _task_target(session, decision.task)
+        primary = history.task_target(session.config, decision.task)
         if not any(r.target == primary for r in task_results):
             # The task as a whole, which the schedule reads (e.g. "indices of ..." for reindex:
             # checking and finding nothing to rebuild is this month's reindex done).
@@ -583,35 +544,6 @@ def _maintain_locked(
                 None,
                 "; ".join(r.error or "" for r in failed) or None,
             )
-            _record(session, summary)
+            history.record(session, summary)
             results.append(summary)
     return MaintainReport(decisions, results)
-
-
-def _task_target(session: Session, task: str) -> str:
-    if task == "refresh":
-        return str(session.config.view_name)
-    if task == "reindex":
-        return f"indices of {session.config.source.table}"
-    if task == "cleanup":
-        return f"leftovers of {session.config.source.table}"
-    return str(session.config.source.table)
-
-
-def _record(session: Session, result: TaskResult) -> None:
-    """Write a finished task to the run history (start and end around its real duration)."""
-    run_id = record_start(session, result.task, result.target, result.reason, result.sql)
-    session.conn.execute(
-        queries.get("maintenance/history_backdate", _v(session)),
-        {"seconds": result.seconds, "id": run_id},
-    )
-    record_finish(session, run_id, result)
-
-
-def record_all(session: Session, results: Iterable[TaskResult]) -> None:
-    """Record one-off runs too, so the schedule knows about them (when epstats is initialised)."""
-    if not history_available(session) or session.server.in_recovery:
-        return
-    for r in results:
-        if r.status in ("ok", "failed"):
-            _record(session, r)

@@ -27,10 +27,10 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import (
     CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     LockNotGranted,
-    TaskResult,
     error_text,
     retry_on_lock,
 )
+from epstats_cli.history import TaskResult
 from epstats_cli.schema import (
     relation_exists,
     require_current,

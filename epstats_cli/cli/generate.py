@@ -13,7 +13,7 @@ from epstats_cli.cli.app import App, get_app
 
 if TYPE_CHECKING:
     from epstats_cli.db import Session
-    from epstats_cli.execute import TaskResult
+    from epstats_cli.history import TaskResult
 
 
 @contextmanager

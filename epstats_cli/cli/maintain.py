@@ -21,7 +21,7 @@ def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
 
     Example: epstats vacuum --analyze
     """
-    from epstats_cli import maintenance
+    from epstats_cli import history, maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     if full:
@@ -35,7 +35,7 @@ def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
     with app.session() as s:
         results = maintenance.vacuum(s, with_analyze, freeze, dry_run, app.show_progress())
         if not dry_run:
-            maintenance.record_all(s, results)
+            history.record_all(s, results)
     show_tasks(app, results, "vacuum", dry_run)
 
 
@@ -46,14 +46,14 @@ def analyze(dry_run: bool) -> None:
 
     Example: epstats analyze
     """
-    from epstats_cli import maintenance
+    from epstats_cli import history, maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
         results = maintenance.analyze(s, dry_run, app.show_progress())
         if not dry_run:
-            maintenance.record_all(s, results)
+            history.record_all(s, results)
     show_tasks(app, results, "analyze", dry_run)
 
 
@@ -69,14 +69,14 @@ def reindex(index_name: str | None, dry_run: bool) -> None:
 
     Example: epstats reindex --index idx_requests_timestamp
     """
-    from epstats_cli import maintenance
+    from epstats_cli import history, maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
         results = maintenance.reindex(s, index_name, None, dry_run, app.show_progress())
         if not dry_run:
-            maintenance.record_all(s, results)
+            history.record_all(s, results)
     show_tasks(app, results, "reindex", dry_run)
 
 

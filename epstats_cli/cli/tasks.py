@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import click
 
 from epstats_cli.cli.app import App
-from epstats_cli.execute import TaskResult
+from epstats_cli.history import TaskResult
 
 
 def show_tasks(app: App, results: Sequence[TaskResult], title: str, dry_run: bool) -> None:

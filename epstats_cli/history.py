@@ -1,0 +1,90 @@
+"""The run history `epstats.runs`: what each task did, when, and how long it takes.
+
+Every changing command's results land here (through the step executor); `maintain`'s schedule
+and `check`'s maintain_failed read it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from epstats_cli.config import Config
+from epstats_cli.db import Session
+
+
+@dataclass
+class TaskResult:
+    """One task's outcome, in SPEC.md's maintenance JSON shape."""
+
+    task: str
+    target: str
+    status: str  # ok | failed | skipped | planned
+    reason: str = ""
+    seconds: float = 0.0
+    sql: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "task": self.task,
+            "target": self.target,
+            "status": self.status,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 3),
+            "sql": self.sql,
+        }
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+def available(session: Session) -> bool:
+    """Whether `epstats init` has created the history table."""
+    return session.one("catalog/relation", {"schema": "epstats", "name": "runs"}) is not None
+
+
+def task_target(config: Config, task: str) -> str:
+    """The primary target of a maintenance task: the one its schedule is about."""
+    if task == "refresh":
+        return str(config.view_name)
+    if task == "reindex":
+        return f"indices of {config.source.table}"
+    if task == "cleanup":
+        return f"leftovers of {config.source.table}"
+    return str(config.source.table)
+
+
+def last_runs(session: Session) -> dict[str, dict[str, Any]]:
+    """Per task, the history of its primary target: last_ok, last_status, last_error,
+    last_started, p90_seconds."""
+    rows = session.all("maintenance/history_last")
+    return {r["task"]: r for r in rows if r["target"] == task_target(session.config, r["task"])}
+
+
+def record(session: Session, result: TaskResult) -> None:
+    """Write a finished task (start and end around its real duration)."""
+    run_id = session.value(
+        "maintenance/history_start",
+        {"task": result.task, "target": result.target, "reason": result.reason, "sql": result.sql},
+    )
+    session.run("maintenance/history_backdate", {"seconds": result.seconds, "id": run_id})
+    session.run(
+        "maintenance/history_finish",
+        {
+            "id": run_id,
+            "status": result.status,
+            "reason": result.reason,
+            "sql": result.sql,
+            "error": result.error,
+        },
+    )
+
+
+def record_all(session: Session, results: list[TaskResult]) -> None:
+    """Record one-off runs too, so the schedule knows about them (when epstats is initialised)."""
+    if session.server.in_recovery or not available(session):
+        return
+    for r in results:
+        if r.status in ("ok", "failed"):
+            record(session, r)
