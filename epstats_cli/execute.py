@@ -1,17 +1,31 @@
-"""Running DDL and maintenance statements safely: lock_timeout, bounded retries, named blockers."""
+"""The step executor: every change epstats makes runs through `Executor.run(step)`.
+
+A planner (maintenance, indexes, rollup, init, generate) describes a change as `Step`s: the
+task and target, the reason, the statements and how they run (`Mode`). The executor alone
+does dry-run, progress, timing, lock retries with named blockers, repair of invalid leftovers,
+history and the result, so `--dry-run` prints exactly the statements a real run executes.
+"""
 
 from __future__ import annotations
 
+import enum
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
-from epstats_cli import queries
+from epstats_cli import history
 from epstats_cli.db import Session
 from epstats_cli.errors import first_line
+from epstats_cli.history import TaskResult
+from epstats_cli.sqltext import as_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Lock modes that conflict with SHARE UPDATE EXCLUSIVE (CREATE/DROP INDEX CONCURRENTLY,
 # REINDEX CONCURRENTLY, VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW CONCURRENTLY).
@@ -22,65 +36,97 @@ CONFLICTS_SHARE_UPDATE_EXCLUSIVE = (
     "ExclusiveLock",
     "AccessExclusiveLock",
 )
-ALL_MODES = (
-    "AccessShareLock",
-    "RowShareLock",
-    "RowExclusiveLock",
-    *CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
-)
+
+
+class Mode(enum.Enum):
+    """How a step's statements run."""
+
+    AUTOCOMMIT = "autocommit"  # one after another, each retried alone on a lock timeout
+    TRANSACTION = "transaction"  # all in one BEGIN ... COMMIT, retried whole
+    CONCURRENTLY = "concurrently"  # a CONCURRENTLY statement; `repair` after a failed try
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement and its parameters, as sent to the server."""
+
+    query: sql.Composed | sql.SQL
+    params: Mapping[str, Any] | None = None
+
+
+@dataclass
+class Step:
+    """One change: what, on what, why, the statements, and how they run."""
+
+    task: str
+    target: str
+    reason: str
+    statements: Sequence[Statement]
+    mode: Mode = Mode.AUTOCOMMIT
+    done: str | None = None  # the reason shown on success (default: reason)
+    relation_oid: int | None = None  # whose lock holders to name when a lock is not granted
+    lock_modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE
+    skip_locked: bool = False  # a "skipping ... lock" notice counts as a lock not granted
+    # The index this step builds or rebuilds: (schema, name). Checked after the run; while it
+    # exists and is invalid after a failed or interrupted try, `repair` runs (best effort).
+    index: tuple[str, str] | None = None
+    repair: Sequence[Statement] = ()
+    leftover_hint: str = "`epstats maintain --only cleanup` drops it"
+    progress: str | None = None  # a catalog/*_progress statement to draw a bar from
+    skip: str | None = None  # planned but not run, for this reason
+    retries: int | None = None  # default: maintenance.lock_retries
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A statement the executor sent: `run` (the plan), `retry` (again after a lock timeout)
+    or `repair` (after a failed or interrupted try)."""
+
+    kind: str
+    text: str
 
 
 class LockNotGranted(Exception):
     """lock_timeout expired on every try; the message names who held the lock."""
 
 
+class _SkippedForLock(Exception):
+    """A SKIP_LOCKED statement skipped its table: retried like a lock timeout."""
+
+
+def statement_texts(session: Session, step: Step) -> list[str]:
+    """The statements of a step as the server receives them, with BEGIN/COMMIT if any."""
+    texts = [as_text(session.conn, st.query, st.params) for st in step.statements]
+    if step.mode is Mode.TRANSACTION:
+        return ["BEGIN", *texts, "COMMIT"]
+    return texts
+
+
+def plan_text(session: Session, step: Step) -> str:
+    """What --dry-run prints for a step: its statements, then the repair it may need."""
+    text = ";\n".join(statement_texts(session, step))
+    for st in step.repair:
+        repair = as_text(session.conn, st.query, st.params)
+        text += f";\n-- only if a try fails and leaves the index invalid: {repair}"
+    return text
+
+
 def describe_blockers(session: Session, relation_oid: int | None, modes: Sequence[str]) -> str:
     """`pid 123 (ShareLock, idle in transaction since 12:00:01)` for whoever blocks us now."""
-    conn = session.conn
-    rows: list[tuple[Any, ...]] = []
+    rows: list[dict[str, Any]] = []
     if relation_oid is not None:
-        rows = conn.execute(
-            queries.get("catalog/lock_holders", session.server.version_num),
-            {"oid": relation_oid, "modes": list(modes)},
-        ).fetchall()
-        rows = [r for r in rows if r[2]]  # granted: the holders, not the other waiters
+        found = session.all("catalog/lock_holders", {"oid": relation_oid, "modes": list(modes)})
+        rows = [r for r in found if r["granted"]]  # the holders, not the other waiters
     if not rows:
         # CONCURRENTLY builds also wait for older transactions to finish.
-        rows = conn.execute(
-            queries.get("catalog/oldest_transaction", session.server.version_num)
-        ).fetchall()
+        rows = session.all("catalog/oldest_transaction")
     if not rows:
         return "no blocker visible any more"
     parts = []
-    for pid, mode, _granted, state, xact_start, _query in rows[:3]:
-        since = f" since {xact_start:%H:%M:%S}" if xact_start else ""
-        parts.append(f"pid {pid} ({mode}, {state or 'unknown state'}{since})")
+    for r in rows[:3]:
+        since = f" since {r['xact_start']:%H:%M:%S}" if r["xact_start"] else ""
+        parts.append(f"pid {r['pid']} ({r['mode']}, {r['state'] or 'unknown state'}{since})")
     return "blocked by " + ", ".join(parts)
-
-
-def run_with_retries(
-    session: Session,
-    query: sql.Composed | sql.SQL,
-    params: Mapping[str, Any] | None = None,
-    *,
-    relation_oid: int | None,
-    modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
-    retries: int | None = None,
-    after_timeout: Callable[[], None] | None = None,
-) -> None:
-    """Run one statement under lock_timeout, retried with backoff (see retry_on_lock)."""
-
-    def run() -> None:
-        session.conn.execute(query, params)
-
-    retry_on_lock(
-        session,
-        run,
-        relation_oid=relation_oid,
-        modes=modes,
-        retries=retries,
-        after_timeout=after_timeout,
-    )
 
 
 def retry_on_lock(
@@ -94,8 +140,8 @@ def retry_on_lock(
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Run a unit of work (a statement or a short transaction); when lock_timeout expires,
-    retry with doubling backoff, then give up naming the blocker.
+    """Run fn (a statement or a short transaction); when lock_timeout expires or a
+    SKIP_LOCKED statement skips, retry with doubling backoff, then give up naming the blocker.
 
     `after_timeout` runs after each failed try (e.g. to drop an invalid half-built index).
     """
@@ -104,11 +150,15 @@ def retry_on_lock(
         try:
             fn()
             return
-        except psycopg.errors.LockNotAvailable as exc:
+        except (psycopg.errors.LockNotAvailable, _SkippedForLock) as exc:
             who = describe_blockers(session, relation_oid, modes)
             if after_timeout is not None:
                 after_timeout()
             if attempt + 1 == tries:
+                if isinstance(exc, _SkippedForLock):
+                    raise LockNotGranted(
+                        f"lock not available (SKIP_LOCKED) after {tries} tries: {who}"
+                    ) from exc
                 ms = round(session.config.database.lock_timeout.total_seconds() * 1000)
                 raise LockNotGranted(
                     f"lock not granted within lock_timeout ({ms}ms) after {tries} tries: {who}"
@@ -116,15 +166,173 @@ def retry_on_lock(
             sleep(backoff * (2**attempt))
 
 
-def timed(fn: Callable[[], None]) -> tuple[float, BaseException | None]:
-    """Run fn; return (seconds, the expected exception or None)."""
-    start = time.monotonic()
-    try:
-        fn()
-    except (LockNotGranted, psycopg.Error) as exc:
-        return time.monotonic() - start, exc
-    return time.monotonic() - start, None
+def run_with_retries(
+    session: Session,
+    query: sql.Composed | sql.SQL,
+    params: Mapping[str, Any] | None = None,
+    *,
+    relation_oid: int | None,
+    retries: int | None = None,
+    after_timeout: Callable[[], None] | None = None,
+) -> None:
+    """Temporary: one statement under retry_on_lock, until every caller uses Executor."""
+    retry_on_lock(
+        session,
+        lambda: session.conn.execute(query, params),
+        relation_oid=relation_oid,
+        retries=retries,
+        after_timeout=after_timeout,
+    )
 
 
 def error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LockNotGranted) else first_line(exc)
+
+
+@dataclass
+class Executor:
+    """Runs steps (or, with dry_run, only describes them); records results in epstats.runs
+    when `record` is set and the history table exists."""
+
+    session: Session
+    dry_run: bool = False
+    console: Console | None = None  # progress bars go here (None: no bars)
+    record: bool = False
+    log: list[Logged] = field(default_factory=list)
+    _history: bool | None = field(default=None, repr=False)
+
+    def run_all(self, steps: Iterable[Step], stop_on_failure: bool = False) -> list[TaskResult]:
+        """Run steps in order; with stop_on_failure, the rest are skipped after a failure."""
+        results: list[TaskResult] = []
+        failed = False
+        for step in steps:
+            if failed and stop_on_failure:
+                results.append(
+                    TaskResult(
+                        step.task,
+                        step.target,
+                        "skipped",
+                        "not run: an earlier step failed",
+                        0,
+                        plan_text(self.session, step),
+                    )
+                )
+                continue
+            result = self.run(step)
+            failed = failed or result.status == "failed"
+            results.append(result)
+        return results
+
+    def run(self, step: Step) -> TaskResult:
+        """Run one step and return (and record) its result."""
+        text = plan_text(self.session, step)
+        if step.skip is not None:
+            return TaskResult(step.task, step.target, "skipped", step.skip, 0, text)
+        if self.dry_run:
+            return TaskResult(step.task, step.target, "planned", step.reason, 0, text)
+        start = time.monotonic()
+        error: str | None = None
+        attempts = iter(range(1 << 30))
+        try:
+            with self._progress(step):
+                retry_on_lock(
+                    self.session,
+                    lambda: self._try(step, next(attempts)),
+                    relation_oid=step.relation_oid,
+                    modes=step.lock_modes,
+                    retries=step.retries,
+                    after_timeout=lambda: self._repair(step),
+                )
+            if step.index is not None and self._index_valid(step) is False:
+                error = "the build finished but the index is not valid"
+                self._repair(step)
+        except (LockNotGranted, psycopg.Error) as exc:
+            error = error_text(exc)
+            if step.index is not None:
+                self._repair(step)
+                if self._index_valid(step) is False:
+                    error += (
+                        f"; an invalid index {step.index[1]} was left behind (it cannot be "
+                        f"dropped while that transaction runs): {step.leftover_hint}"
+                    )
+        except BaseException:
+            self._repair(step)  # interrupted: leave nothing half-built that we can remove
+            raise
+        seconds = time.monotonic() - start
+        if error is None:
+            result = TaskResult(
+                step.task, step.target, "ok", step.done or step.reason, seconds, text
+            )
+        else:
+            result = TaskResult(step.task, step.target, "failed", error, seconds, text, error)
+        self._record(result)
+        return result
+
+    def _try(self, step: Step, attempt: int) -> None:
+        conn = self.session.conn
+        kind = "run" if attempt == 0 else "retry"
+        if step.mode is Mode.TRANSACTION:
+            with conn.transaction():
+                self.log.append(Logged(kind, "BEGIN"))
+                for st in step.statements:
+                    self._execute(st, kind)
+            self.log.append(Logged(kind, "COMMIT"))
+            return
+        for st in step.statements:
+            self._execute(st, kind, step.skip_locked)
+
+    def _execute(self, st: Statement, kind: str, skip_locked: bool = False) -> None:
+        conn = self.session.conn
+        self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
+        if not skip_locked:
+            conn.execute(st.query, st.params)
+            return
+        notices: list[str] = []
+
+        def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+            notices.append(diag.message_primary or "")
+
+        conn.add_notice_handler(on_notice)
+        try:
+            conn.execute(st.query, st.params)
+        finally:
+            conn.remove_notice_handler(on_notice)
+        if any("skipping" in n and "lock" in n for n in notices):
+            raise _SkippedForLock(notices[0])
+
+    def _index_valid(self, step: Step) -> bool | None:
+        assert step.index is not None
+        schema, name = step.index
+        try:
+            value = self.session.value("indexes/is_valid", {"schema": schema, "name": name})
+        except psycopg.Error:
+            return None
+        return None if value is None else bool(value)
+
+    def _repair(self, step: Step) -> None:
+        """Drop what a failed try left invalid (best effort, bounded by lock_timeout)."""
+        if not step.repair or step.index is None or self._index_valid(step) is not False:
+            return
+        conn = self.session.conn
+        for st in step.repair:
+            self.log.append(Logged("repair", as_text(conn, st.query, st.params)))
+            with suppress(LockNotGranted, psycopg.Error):
+                run_with_retries(self.session, st.query, st.params, relation_oid=None, retries=2)
+
+    @contextmanager
+    def _progress(self, step: Step) -> Iterator[None]:
+        if self.console is None or step.progress is None:
+            yield
+            return
+        from epstats_cli.progress import watch
+
+        with watch(self.session, step.progress, f"{step.task} {step.target}", self.console):
+            yield
+
+    def _record(self, result: TaskResult) -> None:
+        if not self.record or self.session.server.in_recovery:
+            return
+        if self._history is None:
+            self._history = history.available(self.session)
+        if self._history:
+            history.record(self.session, result)

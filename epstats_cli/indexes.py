@@ -24,6 +24,7 @@ from epstats_cli.execute import (
     run_with_retries,
 )
 from epstats_cli.history import TaskResult
+from epstats_cli.progress import bars as _bars
 from epstats_cli.progress import watch
 from epstats_cli.schema import source_oid
 from epstats_cli.sqltext import as_text
@@ -402,7 +403,7 @@ def _run_steps(
                     session,
                     "catalog/index_build_progress",
                     f"building {step.target}",
-                    show_progress,
+                    _bars(show_progress),
                 ):
                     run_with_retries(
                         session, step.query, relation_oid=plan.table_oid, after_timeout=cleanup

@@ -33,6 +33,7 @@ from epstats_cli.execute import (
     retry_on_lock,
 )
 from epstats_cli.history import TaskResult
+from epstats_cli.progress import bars as _bars
 from epstats_cli.progress import watch
 from epstats_cli.schema import missing_source, relation, require_current
 from epstats_cli.sqltext import as_text
@@ -88,7 +89,7 @@ def _run_skip_locked(
     try:
         for attempt in range(tries):
             notices.clear()
-            with watch(session, progress, label, show):
+            with watch(session, progress, label, _bars(show)):
                 retry_on_lock(session, lambda: session.conn.execute(query), relation_oid=oid)
             if not any("skipping" in n and "lock" in n for n in notices):
                 return
@@ -259,7 +260,9 @@ def reindex(
 
             def run(q: sql.Composed = q, t: Target = t, name: str = name) -> None:
                 try:
-                    with watch(session, "catalog/index_build_progress", f"reindex {name}", show):
+                    with watch(
+                        session, "catalog/index_build_progress", f"reindex {name}", _bars(show)
+                    ):
                         retry_on_lock(session, lambda: session.conn.execute(q), relation_oid=t.oid)
                 except BaseException:
                     _drop_reindex_leftovers(session, t, name)

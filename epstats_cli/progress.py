@@ -1,6 +1,7 @@
 """Progress bars from pg_stat_progress_*, polled on a second connection while a statement runs.
 
-Only for a person at a terminal: callers pass enabled=False for pipes, cron and --quiet.
+Only for a person at a terminal: callers pass no console for pipes, cron and --quiet. The
+console is the command's own (stderr, honouring --no-color and NO_COLOR).
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from epstats_cli import queries
 from epstats_cli.db import Session
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _fraction(row: dict[str, Any]) -> tuple[float, float]:
@@ -30,17 +33,16 @@ def _fraction(row: dict[str, Any]) -> tuple[float, float]:
 
 
 @contextmanager
-def watch(session: Session, query: str, label: str, enabled: bool) -> Iterator[None]:
+def watch(session: Session, query: str, label: str, console: Console | None) -> Iterator[None]:
     """Show a bar for `query` (params: pid) about session's backend until the block ends."""
-    if not enabled:
+    if console is None:
         yield
         return
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     stop = threading.Event()
     pid = session.pid
-    text = queries.get(query, session.server.version_num)
+    text = session.statement(query)
 
     def poll(progress: Progress, task: Any) -> None:
         try:
@@ -63,7 +65,7 @@ def watch(session: Session, query: str, label: str, enabled: bool) -> Iterator[N
         TextColumn("{task.percentage:>5.1f}%"),
         TimeElapsedColumn(),
         TextColumn("[dim]{task.fields[phase]}"),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     ) as progress:
         task = progress.add_task(label, total=None, phase="starting")
@@ -74,3 +76,10 @@ def watch(session: Session, query: str, label: str, enabled: bool) -> Iterator[N
         finally:
             stop.set()
             thread.join(timeout=2)
+
+
+def bars(show: bool) -> Console | None:
+    """Temporary: a stderr console when `show`, until every caller passes the App's console."""
+    from rich.console import Console
+
+    return Console(stderr=True) if show else None
