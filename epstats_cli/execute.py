@@ -71,6 +71,9 @@ class Step:
     # exists and is invalid after a failed or interrupted try, `repair` runs (best effort).
     index: tuple[str, str] | None = None
     repair: Sequence[Statement] = ()
+    # Run (best effort) once the step has finally failed or been interrupted, e.g. to drop a
+    # half-done replacement; idempotent statements (IF EXISTS).
+    on_failure: Sequence[Statement] = ()
     leftover_hint: str = "`epstats maintain --only cleanup` drops it"
     progress: str | None = None  # a catalog/*_progress statement to draw a bar from
     skip: str | None = None  # planned but not run, for this reason
@@ -79,8 +82,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Logged:
-    """A statement the executor sent: `run` (the plan), `retry` (again after a lock timeout)
-    or `repair` (after a failed or interrupted try)."""
+    """A statement the executor sent: `run` (the plan), `retry` (again after a lock timeout),
+    `repair` (after a failed or interrupted try) or `on_failure` (after the step failed)."""
 
     kind: str
     text: str
@@ -108,6 +111,9 @@ def plan_text(session: Session, step: Step) -> str:
     for st in step.repair:
         repair = as_text(session.conn, st.query, st.params)
         text += f";\n-- only if a try fails and leaves the index invalid: {repair}"
+    for st in step.on_failure:
+        undo = as_text(session.conn, st.query, st.params)
+        text += f";\n-- only if the step fails: {undo}"
     return text
 
 
@@ -257,8 +263,11 @@ class Executor:
                     )
         except BaseException:
             self._repair(step)  # interrupted: leave nothing half-built that we can remove
+            self._undo(step)
             raise
         seconds = time.monotonic() - start
+        if error is not None:
+            self._undo(step)
         if error is None:
             result = TaskResult(
                 step.task, step.target, "ok", step.done or step.reason, seconds, text
@@ -316,6 +325,14 @@ class Executor:
         conn = self.session.conn
         for st in step.repair:
             self.log.append(Logged("repair", as_text(conn, st.query, st.params)))
+            with suppress(LockNotGranted, psycopg.Error):
+                run_with_retries(self.session, st.query, st.params, relation_oid=None, retries=2)
+
+    def _undo(self, step: Step) -> None:
+        """The step's on_failure statements (best effort)."""
+        conn = self.session.conn
+        for st in step.on_failure:
+            self.log.append(Logged("on_failure", as_text(conn, st.query, st.params)))
             with suppress(LockNotGranted, psycopg.Error):
                 run_with_retries(self.session, st.query, st.params, relation_oid=None, retries=2)
 
