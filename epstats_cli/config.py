@@ -560,11 +560,6 @@ def load(explicit: str | None = None, env: Mapping[str, str] | None = None) -> C
     return build(data, str(path))
 
 
-def with_overrides(config: Config, **database: Any) -> Config:
-    """A copy with database settings overridden (e.g. from command-line options)."""
-    return replace(config, database=replace(config.database, **database))
-
-
 def redact_dsn(dsn: str | None) -> str | None:
     """The DSN with any password replaced by ***."""
     if dsn is None:
