@@ -1,7 +1,11 @@
 """Configuration: YAML file + environment + options -> frozen dataclasses.
 
-Validation collects every problem with its dotted path, the bad value and what was expected,
-and raises them together as one ConfigError.
+The dataclasses are the one description of the configuration. A leaf key is a field whose
+metadata is `leaf(parser)` (the parser validates a raw value), a nested mapping is a field whose
+default is another such dataclass, a list of mappings is a field with `records(...)` metadata.
+Validation (`build`) and `config show` (`as_dict`) both walk these fields, so a key cannot be
+known to one and forgotten by the other. Validation collects every problem with its dotted
+path, the bad value and what was expected, and raises them together as one ConfigError.
 """
 
 from __future__ import annotations
@@ -10,18 +14,16 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from epstats_cli.durations import format_duration, parse_duration
 from epstats_cli.errors import ConfigError
 
-LOGICAL_COLUMNS = ("endpoint", "timestamp", "response_time", "status")
 STRATEGIES = ("materialized", "incremental")
 INDEX_METHODS = ("btree", "brin")
-TASKS = ("refresh", "analyze", "vacuum", "reindex", "cleanup")
 SEVERITIES = ("ok", "warning", "critical")
 
 
@@ -34,120 +36,6 @@ class QualifiedName:
 
     def __str__(self) -> str:
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    dsn: str | None = None
-    password_env: str | None = None
-    connect_timeout: timedelta = timedelta(seconds=10)
-    lock_timeout: timedelta = timedelta(seconds=5)
-    statement_timeout: timedelta = timedelta(0)
-
-
-@dataclass(frozen=True)
-class Columns:
-    endpoint: str = "endpoint"
-    timestamp: str = "timestamp"
-    response_time: str = "response_time"
-    status: str = "status"
-
-    def physical(self, logical: str) -> str:
-        """The real column name behind a logical one (endpoint, timestamp, ...)."""
-        return str(getattr(self, logical))
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    table: QualifiedName = QualifiedName("public", "requests")
-    columns: Columns = field(default_factory=Columns)
-    error_status_min: int = 500
-    timezone: str = "UTC"
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    name: str
-    columns: tuple[str, ...]
-    method: str = "btree"
-
-
-DEFAULT_INDEXES = (
-    IndexSpec("idx_requests_timestamp", ("timestamp",)),
-    IndexSpec("idx_requests_endpoint_timestamp", ("endpoint", "timestamp")),
-)
-
-
-@dataclass(frozen=True)
-class ViewConfig:
-    name: str = "endpoint_daily_stats"
-    strategy: str = "materialized"
-    lookback: timedelta = timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    analyze: timedelta = timedelta(days=1)
-    vacuum: timedelta = timedelta(days=7)
-    reindex: timedelta = timedelta(days=30)
-    refresh: timedelta = timedelta(hours=1)
-    cleanup: timedelta = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class MaintenanceConfig:
-    schedule: Schedule = field(default_factory=Schedule)
-    max_runtime: timedelta = timedelta(minutes=30)
-    history_retention: timedelta = timedelta(days=90)
-    dead_tuple_ratio: float = 0.2
-    freeze_age_ratio: float = 0.5
-    reindex_bloat_ratio: float = 0.3
-    lock_retries: int = 3
-
-
-@dataclass(frozen=True)
-class ReportsConfig:
-    days: int = 30
-    limit: int = 10
-
-
-@dataclass(frozen=True)
-class Levels:
-    """A WARNING and a CRITICAL threshold."""
-
-    warning: float
-    critical: float
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
-    dead_tuple_ratio: Levels = Levels(0.2, 0.5)
-    xid_age_ratio: Levels = Levels(0.8, 1.2)  # x autovacuum_freeze_max_age
-    table_bloat: Levels = Levels(0.5, 0.8)
-    index_bloat: Levels = Levels(0.5, 0.8)
-    bloat_min_size: int = 8 * 1024 * 1024  # smaller relations are never reported as bloated
-    missing_index: str = "warning"
-    redundant_index: str = "warning"
-    invalid_index: str = "critical"
-    maintain_failed: str = "critical"
-
-
-@dataclass(frozen=True)
-class Config:
-    database: DatabaseConfig = field(default_factory=DatabaseConfig)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    indexes: tuple[IndexSpec, ...] = DEFAULT_INDEXES
-    view: ViewConfig = field(default_factory=ViewConfig)
-    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
-    reports: ReportsConfig = field(default_factory=ReportsConfig)
-    check: CheckConfig = field(default_factory=CheckConfig)
-    path: str | None = None
-
-    @property
-    def view_name(self) -> QualifiedName:
-        """The rollup's relation: `view.name`, in the source table's schema unless qualified."""
-        return parse_qualified(self.view.name, self.source.table.schema)
 
 
 # --- identifiers -------------------------------------------------------------------------------
@@ -191,7 +79,7 @@ def parse_qualified(text: str, default_schema: str = "public") -> QualifiedName:
     raise ValueError("has too many dots (expected table or schema.table)")
 
 
-# --- validation --------------------------------------------------------------------------------
+# --- leaf parsers: a raw YAML value -> the field's value, or ValueError("is not ...") ----------
 
 Leaf = Callable[[Any], Any]
 
@@ -256,11 +144,17 @@ def _ratio(value: Any) -> float:
     return float(value)
 
 
+def _nonneg(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("is not a number >= 0")
+    return float(value)
+
+
 def _one_of(choices: tuple[str, ...]) -> Leaf:
     def check(value: Any) -> str:
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise ValueError("is not one of " + ", ".join(choices))
-        return str(value)
+        return value
 
     return check
 
@@ -286,49 +180,206 @@ def _timezone(value: Any) -> str:
     return name
 
 
-SCHEMA: dict[str, Any] = {
-    "database": {
-        "dsn": _opt_str,
-        "password_env": _env_name,
-        "connect_timeout": _positive_duration,
-        "lock_timeout": _positive_duration,
-        "statement_timeout": _duration,
-    },
-    "source": {
-        "table": _table,
-        "columns": {name: _identifier for name in LOGICAL_COLUMNS},
-        "error_status_min": _int_range(100, 599),
-        "timezone": _timezone,
-    },
-    "indexes": "indexes",
-    "view": {
-        "name": _relation_name,
-        "strategy": _one_of(STRATEGIES),
-        "lookback": _positive_duration,
-    },
-    "maintenance": {
-        "schedule": {task: _positive_duration for task in TASKS},
-        "max_runtime": _positive_duration,
-        "history_retention": _positive_duration,
-        "dead_tuple_ratio": _ratio,
-        "freeze_age_ratio": _ratio,
-        "reindex_bloat_ratio": _ratio,
-        "lock_retries": _int_range(0, 100),
-    },
-    "reports": {"days": _int_range(1, 3660), "limit": _int_range(1, 100000)},
-    "check": {
-        "overdue": "levels",
-        "dead_tuple_ratio": "levels",
-        "xid_age_ratio": "levels",
-        "table_bloat": "levels",
-        "index_bloat": "levels",
-        "bloat_min_size": _int_range(0, 2**62),
-        "missing_index": _one_of(SEVERITIES),
-        "redundant_index": _one_of(SEVERITIES),
-        "invalid_index": _one_of(SEVERITIES),
-        "maintain_failed": _one_of(SEVERITIES),
-    },
-}
+def _index_columns(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("is not a non-empty list of columns (" + ", ".join(LOGICAL_COLUMNS) + ")")
+    for column in value:
+        if column not in LOGICAL_COLUMNS:
+            raise ValueError(
+                f"names {_show(column)}, which is not one of " + ", ".join(LOGICAL_COLUMNS)
+            )
+    if len(set(value)) != len(value):
+        raise ValueError("lists a column twice")
+    return tuple(value)
+
+
+# --- how a field is described ------------------------------------------------------------------
+
+
+def leaf(parse: Leaf, *, secret: bool = False) -> dict[str, Any]:
+    """A leaf key's metadata: the parser of its raw value; `secret` values are redacted."""
+    return {"parse": parse, "secret": secret}
+
+
+def records(item: type[Any], *, unique: str, shape: str) -> dict[str, Any]:
+    """A list key's metadata: a non-empty list of mappings, each described by dataclass `item`."""
+    return {"records": item, "unique": unique, "shape": shape}
+
+
+NOT_A_KEY: dict[str, Any] = {"key": False}  # a field that is not in the file (where it came from)
+
+
+# --- the configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
+    password_env: str | None = field(default=None, metadata=leaf(_env_name))
+    connect_timeout: timedelta = field(
+        default=timedelta(seconds=10), metadata=leaf(_positive_duration)
+    )
+    lock_timeout: timedelta = field(default=timedelta(seconds=5), metadata=leaf(_positive_duration))
+    statement_timeout: timedelta = field(default=timedelta(0), metadata=leaf(_duration))
+
+
+@dataclass(frozen=True)
+class Columns:
+    endpoint: str = field(default="endpoint", metadata=leaf(_identifier))
+    timestamp: str = field(default="timestamp", metadata=leaf(_identifier))
+    response_time: str = field(default="response_time", metadata=leaf(_identifier))
+    status: str = field(default="status", metadata=leaf(_identifier))
+
+    def physical(self, logical: str) -> str:
+        """The real column name behind a logical one (endpoint, timestamp, ...)."""
+        return str(getattr(self, logical))
+
+
+LOGICAL_COLUMNS = tuple(f.name for f in fields(Columns))
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    table: QualifiedName = field(default=QualifiedName("public", "requests"), metadata=leaf(_table))
+    columns: Columns = field(default_factory=Columns)
+    error_status_min: int = field(default=500, metadata=leaf(_int_range(100, 599)))
+    timezone: str = field(default="UTC", metadata=leaf(_timezone))
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    REQUIRED: ClassVar[str] = "every index needs a name and columns"
+
+    name: str = field(metadata=leaf(_identifier))
+    columns: tuple[str, ...] = field(metadata=leaf(_index_columns))
+    method: str = field(default="btree", metadata=leaf(_one_of(INDEX_METHODS)))
+
+
+DEFAULT_INDEXES = (
+    IndexSpec("idx_requests_timestamp", ("timestamp",)),
+    IndexSpec("idx_requests_endpoint_timestamp", ("endpoint", "timestamp")),
+)
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    name: str = field(default="endpoint_daily_stats", metadata=leaf(_relation_name))
+    strategy: str = field(default="materialized", metadata=leaf(_one_of(STRATEGIES)))
+    lookback: timedelta = field(default=timedelta(days=2), metadata=leaf(_positive_duration))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    refresh: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
+    analyze: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+    vacuum: timedelta = field(default=timedelta(days=7), metadata=leaf(_positive_duration))
+    reindex: timedelta = field(default=timedelta(days=30), metadata=leaf(_positive_duration))
+    cleanup: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+
+
+TASKS = tuple(f.name for f in fields(Schedule))
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    schedule: Schedule = field(default_factory=Schedule)
+    max_runtime: timedelta = field(default=timedelta(minutes=30), metadata=leaf(_positive_duration))
+    history_retention: timedelta = field(
+        default=timedelta(days=90), metadata=leaf(_positive_duration)
+    )
+    dead_tuple_ratio: float = field(default=0.2, metadata=leaf(_ratio))
+    freeze_age_ratio: float = field(default=0.5, metadata=leaf(_ratio))
+    reindex_bloat_ratio: float = field(default=0.3, metadata=leaf(_ratio))
+    lock_retries: int = field(default=3, metadata=leaf(_int_range(0, 100)))
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    days: int = field(default=30, metadata=leaf(_int_range(1, 3660)))
+    limit: int = field(default=10, metadata=leaf(_int_range(1, 100000)))
+
+
+@dataclass(frozen=True)
+class Levels:
+    """A WARNING and a CRITICAL threshold."""
+
+    REQUIRED: ClassVar[str] = "a threshold needs both warning and critical"
+
+    warning: float = field(metadata=leaf(_nonneg))
+    critical: float = field(metadata=leaf(_nonneg))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the pair as a whole, by key."""
+        if self.critical < self.warning:
+            return {"critical": f"{self.critical} is below warning {self.warning}"}
+        return {}
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
+    dead_tuple_ratio: Levels = Levels(0.2, 0.5)
+    xid_age_ratio: Levels = Levels(0.8, 1.2)  # x autovacuum_freeze_max_age
+    table_bloat: Levels = Levels(0.5, 0.8)
+    index_bloat: Levels = Levels(0.5, 0.8)
+    # smaller relations are never reported as bloated
+    bloat_min_size: int = field(default=8 * 1024 * 1024, metadata=leaf(_int_range(0, 2**62)))
+    missing_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
+    redundant_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
+    invalid_index: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+    maintain_failed: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    indexes: tuple[IndexSpec, ...] = field(
+        default=DEFAULT_INDEXES, metadata=records(IndexSpec, unique="name", shape="{name, columns}")
+    )
+    view: ViewConfig = field(default_factory=ViewConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
+    path: str | None = field(default=None, metadata=NOT_A_KEY)
+
+    @property
+    def view_name(self) -> QualifiedName:
+        """The rollup's relation: `view.name`, in the source table's schema unless qualified."""
+        return parse_qualified(self.view.name, self.source.table.schema)
+
+
+# --- walking the description: validation and `config show` -------------------------------------
+
+
+def keys(cls: type[Any]) -> list[Field[Any]]:
+    """The fields of a configuration dataclass that are keys in the file, in file order."""
+    return [f for f in fields(cls) if f.metadata.get("key", True)]
+
+
+def _section_class(f: Field[Any]) -> type[Any]:
+    """The dataclass describing a nested mapping (a field that is neither leaf nor list)."""
+    if f.default is not MISSING:
+        cls: Any = type(f.default)
+    elif f.default_factory is not MISSING:
+        cls = f.default_factory
+    else:
+        cls = None
+    if not (isinstance(cls, type) and is_dataclass(cls)):
+        raise TypeError(f"configuration field {f.name} is not described (give it leaf() metadata)")
+    return cls
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return None
+
+
+def _is_required(f: Field[Any]) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
 
 
 def _show(value: Any) -> str:
@@ -343,90 +394,79 @@ def _unknown(path: str, key: Any, known: list[str]) -> str:
     return f"{path}{key}: unknown key{hint}"
 
 
-def _walk(spec: dict[str, Any], data: Any, path: str, errors: list[str]) -> dict[str, Any]:
-    """Validate one mapping against its spec; returns parsed values for the keys present."""
+class _Invalid:
+    """A value that failed validation (its error is already recorded)."""
+
+
+_INVALID = _Invalid()
+
+
+def _parse_section(cls: type[Any], data: Any, path: str, errors: list[str], base: Any) -> Any:
+    """Validate one mapping against dataclass `cls`: an instance with `base`'s values for the
+    keys that are absent, or _INVALID."""
     if data is None:
-        return {}
+        data = {}
     if not isinstance(data, Mapping):
         errors.append(f"{path.rstrip('.') or '(top level)'}: {_show(data)} is not a mapping")
-        return {}
-    out: dict[str, Any] = {}
+        return _INVALID
+    known = {f.name: f for f in keys(cls)}
+    values: dict[str, Any] = {}
+    complete = True
     for key, value in data.items():
-        sub = spec.get(key) if isinstance(key, str) else None
-        if sub is None:
-            errors.append(_unknown(path, key, list(spec)))
-        elif sub == "indexes":
-            out[key] = _indexes(value, f"{path}{key}", errors)
-        elif sub == "levels":
-            out[key] = _levels(value, f"{path}{key}", errors)
-        elif isinstance(sub, dict):
-            out[key] = _walk(sub, value, f"{path}{key}.", errors)
+        f = known.get(key) if isinstance(key, str) else None
+        if f is None:
+            errors.append(_unknown(path, key, list(known)))
+            continue
+        parsed = _parse_field(f, value, f"{path}{key}", errors)
+        if parsed is _INVALID:
+            complete = False
         else:
-            try:
-                out[key] = sub(value)
-            except ValueError as exc:
-                errors.append(f"{path}{key}: {_show(value)} {exc}")
-    return out
+            values[key] = parsed
+    for f in known.values():
+        if _is_required(f) and f.name not in data:
+            errors.append(f"{path}{f.name}: missing ({getattr(cls, 'REQUIRED', 'required')})")
+            complete = False
+    if not complete:
+        return _INVALID
+    instance = cls(**values) if base is None else replace(base, **values)
+    problems = instance.problems() if hasattr(instance, "problems") else {}
+    for key, problem in problems.items():
+        errors.append(f"{path}{key}: {problem}")
+    return _INVALID if problems else instance
 
 
-def _indexes(value: Any, path: str, errors: list[str]) -> tuple[IndexSpec, ...] | None:
+def _parse_field(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any:
+    if "parse" in f.metadata:
+        try:
+            return f.metadata["parse"](value)
+        except ValueError as exc:
+            errors.append(f"{path}: {_show(value)} {exc}")
+            return _INVALID
+    if "records" in f.metadata:
+        return _parse_records(f, value, path, errors)
+    cls = _section_class(f)
+    # a pair of thresholds is given whole; any other section keeps its defaults for absent keys
+    base = None if any(_is_required(k) for k in keys(cls)) else _default(f)
+    return _parse_section(cls, value, path + ".", errors, base)
+
+
+def _parse_records(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, list) or not value:
-        errors.append(f"{path}: {_show(value)} is not a non-empty list of {{name, columns}}")
-        return None
-    specs: list[IndexSpec] = []
-    names: set[str] = set()
+        errors.append(f"{path}: {_show(value)} is not a non-empty list of {f.metadata['shape']}")
+        return _INVALID
+    unique = f.metadata["unique"]
+    items: list[Any] = []
+    seen: set[Any] = set()
     for i, item in enumerate(value):
         here = f"{path}[{i}]"
-        parsed = _walk(
-            {"name": _identifier, "columns": _index_columns, "method": _one_of(INDEX_METHODS)},
-            item,
-            here + ".",
-            errors,
-        )
-        if not isinstance(item, Mapping):
+        parsed = _parse_section(f.metadata["records"], item, here + ".", errors, None)
+        if parsed is _INVALID:
             continue
-        for required in ("name", "columns"):
-            if required not in item:
-                errors.append(f"{here}.{required}: missing (every index needs a name and columns)")
-        if "name" in parsed and "columns" in parsed:
-            if parsed["name"] in names:
-                errors.append(f"{here}.name: {parsed['name']!r} is listed twice")
-            names.add(parsed["name"])
-            specs.append(
-                IndexSpec(parsed["name"], parsed["columns"], parsed.get("method", "btree"))
-            )
-    return tuple(specs)
-
-
-def _levels(value: Any, path: str, errors: list[str]) -> Levels | None:
-    parsed = _walk({"warning": _nonneg, "critical": _nonneg}, value, path + ".", errors)
-    if not isinstance(value, Mapping) or set(parsed) != {"warning", "critical"}:
-        if isinstance(value, Mapping) and not any(e.startswith(path + ".") for e in errors):
-            errors.append(f"{path}: needs both warning and critical")
-        return None
-    if parsed["critical"] < parsed["warning"]:
-        errors.append(f"{path}.critical: {parsed['critical']} is below warning {parsed['warning']}")
-        return None
-    return Levels(parsed["warning"], parsed["critical"])
-
-
-def _nonneg(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError("is not a number >= 0")
-    return float(value)
-
-
-def _index_columns(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise ValueError("is not a non-empty list of columns (" + ", ".join(LOGICAL_COLUMNS) + ")")
-    for column in value:
-        if column not in LOGICAL_COLUMNS:
-            raise ValueError(
-                f"names {_show(column)}, which is not one of " + ", ".join(LOGICAL_COLUMNS)
-            )
-    if len(set(value)) != len(value):
-        raise ValueError("lists a column twice")
-    return tuple(value)
+        if getattr(parsed, unique) in seen:
+            errors.append(f"{here}.{unique}: {getattr(parsed, unique)!r} is listed twice")
+        seen.add(getattr(parsed, unique))
+        items.append(parsed)
+    return tuple(items)
 
 
 def _dsn_has_password(dsn: str) -> bool:
@@ -438,33 +478,48 @@ def _dsn_has_password(dsn: str) -> bool:
 def build(data: Any, path: str | None = None) -> Config:
     """Validate raw YAML data and build a Config; raises ConfigError listing every problem."""
     errors: list[str] = []
-    parsed = _walk(SCHEMA, data, "", errors)
-    db = parsed.get("database", {})
-    if db.get("dsn") and _dsn_has_password(db["dsn"]):
+    config = _parse_section(Config, data, "", errors, Config())
+    dsn = config.database.dsn if isinstance(config, Config) else None
+    if dsn and _dsn_has_password(dsn):
         errors.append(
             "database.dsn: contains a password; keep it out of the file and use .pgpass, "
             "PGPASSWORD or the variable named by database.password_env"
         )
-    if errors:
+    if errors or not isinstance(config, Config):
         raise ConfigError(errors)
-    src = parsed.get("source", {})
-    mnt = parsed.get("maintenance", {})
-    return Config(
-        database=DatabaseConfig(**db),
-        source=SourceConfig(
-            **{k: v for k, v in src.items() if k != "columns"},
-            columns=Columns(**src.get("columns", {})),
-        ),
-        indexes=parsed.get("indexes") or DEFAULT_INDEXES,
-        view=ViewConfig(**parsed.get("view", {})),
-        maintenance=MaintenanceConfig(
-            **{k: v for k, v in mnt.items() if k != "schedule"},
-            schedule=Schedule(**mnt.get("schedule", {})),
-        ),
-        reports=ReportsConfig(**parsed.get("reports", {})),
-        check=CheckConfig(**parsed.get("check", {})),
-        path=path,
-    )
+    return replace(config, path=path)
+
+
+def _shown(instance: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in keys(type(instance)):
+        value = getattr(instance, f.name)
+        if f.metadata.get("secret"):
+            out[f.name] = redact_dsn(value)
+        elif "parse" in f.metadata:
+            out[f.name] = _plain(value)
+        elif "records" in f.metadata:
+            out[f.name] = [_shown(item) for item in value]
+        else:
+            _section_class(f)
+            out[f.name] = _shown(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A leaf value as it is written in the file."""
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, QualifiedName):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """The configuration as plain data in the file's shape, with secrets redacted."""
+    return _shown(config)
 
 
 def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -505,11 +560,6 @@ def load(explicit: str | None = None, env: Mapping[str, str] | None = None) -> C
     return build(data, str(path))
 
 
-def with_overrides(config: Config, **database: Any) -> Config:
-    """A copy with database settings overridden (e.g. from command-line options)."""
-    return replace(config, database=replace(config.database, **database))
-
-
 def redact_dsn(dsn: str | None) -> str | None:
     """The DSN with any password replaced by ***."""
     if dsn is None:
@@ -517,46 +567,3 @@ def redact_dsn(dsn: str | None) -> str | None:
     dsn = re.sub(r"^(postgres(?:ql)?://[^/@:]*):[^/@]*@", r"\1:***@", dsn)
     dsn = re.sub(r"((?:^|\s)password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", dsn)
-
-
-def as_dict(config: Config) -> dict[str, Any]:
-    """The configuration as plain data in the file's shape, with secrets redacted."""
-    d = config.database
-    m = config.maintenance
-    return {
-        "database": {
-            "dsn": redact_dsn(d.dsn),
-            "password_env": d.password_env,
-            "connect_timeout": format_duration(d.connect_timeout),
-            "lock_timeout": format_duration(d.lock_timeout),
-            "statement_timeout": format_duration(d.statement_timeout),
-        },
-        "source": {
-            "table": str(config.source.table),
-            "columns": {c: config.source.columns.physical(c) for c in LOGICAL_COLUMNS},
-            "error_status_min": config.source.error_status_min,
-            "timezone": config.source.timezone,
-        },
-        "indexes": [
-            {"name": i.name, "columns": list(i.columns), "method": i.method} for i in config.indexes
-        ],
-        "view": {
-            "name": config.view.name,
-            "strategy": config.view.strategy,
-            "lookback": format_duration(config.view.lookback),
-        },
-        "maintenance": {
-            "schedule": {t: format_duration(getattr(m.schedule, t)) for t in TASKS},
-            "max_runtime": format_duration(m.max_runtime),
-            "history_retention": format_duration(m.history_retention),
-            "dead_tuple_ratio": m.dead_tuple_ratio,
-            "freeze_age_ratio": m.freeze_age_ratio,
-            "reindex_bloat_ratio": m.reindex_bloat_ratio,
-            "lock_retries": m.lock_retries,
-        },
-        "reports": {"days": config.reports.days, "limit": config.reports.limit},
-        "check": {
-            k: ({"warning": v.warning, "critical": v.critical} if isinstance(v, Levels) else v)
-            for k, v in vars(config.check).items()
-        },
-    }

@@ -13,7 +13,7 @@ from epstats_cli import history, queries
 from epstats_cli.config import Levels
 from epstats_cli.db import Session
 from epstats_cli.durations import human_seconds
-from epstats_cli.errors import EpstatsError
+from epstats_cli.errors import EpstatsError, first_line
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
@@ -82,7 +82,7 @@ def _status_indexes(session: Session) -> list[dict[str, Any]] | str:
     try:
         plan = indexes.make_plan(session)
     except psycopg.Error as exc:
-        return f"unavailable: {str(exc).splitlines()[0]}"
+        return f"unavailable: {first_line(exc)}"
     recommended = {r.existing for r in plan.recommendations if r.existing}
     rows: list[dict[str, Any]] = [
         {
@@ -147,7 +147,7 @@ def _status_rollup(session: Session) -> dict[str, Any] | str:
             queries.get("view/contents", session.server.version_num, view=(name.schema, name.name))
         ).fetchone()
     except psycopg.Error as exc:
-        return f"unavailable: {str(exc).splitlines()[0]}"
+        return f"unavailable: {first_line(exc)}"
     assert info is not None and mark is not None
     comment = info["comment"] or ""
     strategy = "incremental" if info["relkind"] == "r" else "materialized"
@@ -172,7 +172,7 @@ def _status_maintenance(session: Session, now: dt.datetime) -> list[dict[str, An
         runs = history.last_runs(session)
         need = maintenance.measure_need(session)
     except psycopg.Error as exc:
-        return f"unavailable: {str(exc).splitlines()[0]}"
+        return f"unavailable: {first_line(exc)}"
     last_ok = {t: r["last_ok"] for t, r in runs.items() if r["last_ok"] is not None}
     out = []
     for d in schedule.due_tasks(last_ok, session.config.maintenance, now, need):
@@ -304,7 +304,7 @@ def run_checks(
         try:
             results.append(fn(session, now, ctx))
         except (psycopg.Error, EpstatsError) as exc:
-            message = exc.message if isinstance(exc, EpstatsError) else str(exc).splitlines()[0]
+            message = exc.message if isinstance(exc, EpstatsError) else first_line(exc)
             results.append(CheckResult(name, UNKNOWN, f"cannot check: {message}"))
     return results
 

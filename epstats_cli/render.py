@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-FORMATS = ("table", "json", "csv")
 NUMERIC = ("int", "float", "ms", "pct", "bytes", "seconds")
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from epstats_cli.cli import COMMANDS, cli
 from tests.conftest import Server, run_cli
+from tests.pgcluster import SUPERUSER_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,9 +150,15 @@ def test_wrong_password_is_exit_4(server: Server) -> None:
     assert r.stderr.count("\n") == 1
 
 
-def test_password_env(server: Server) -> None:
-    from tests.pgcluster import SUPERUSER_PASSWORD
+def test_missing_database_is_exit_4(server: Server) -> None:
+    r = run_cli("--dsn", server.dsn_for("no_such_db_xyz"), "status")
+    assert r.code == 4, r.stderr
+    assert "the database does not exist" in r.stderr and "/no_such_db_xyz" in r.stderr
+    assert r.stderr.count("\n") == 1
+    assert SUPERUSER_PASSWORD not in r.stderr + r.stdout
 
+
+def test_password_env(server: Server) -> None:
     cfg_dsn = server.dsn_for("postgres", password="")
     import psycopg
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from epstats_cli import config
 from epstats_cli.config import QualifiedName, build, parse_qualified, redact_dsn
@@ -57,23 +60,97 @@ def test_defaults_match_spec() -> None:
     assert c.maintenance.schedule.reindex == timedelta(days=30)
 
 
+def _field_paths(obj: object, prefix: str = "") -> set[str]:
+    """Every leaf key of a configuration, read from the dataclasses themselves."""
+    paths: set[str] = set()
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        if not prefix and f.name == "path":  # where the file came from, not a key
+            continue
+        value = getattr(obj, f.name)
+        here = prefix + f.name
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            for item in value:
+                paths |= _field_paths(item, here + "[].")
+        elif dataclasses.is_dataclass(value) and not isinstance(value, QualifiedName):
+            paths |= _field_paths(value, here + ".")
+        else:
+            paths.add(here)
+    return paths
+
+
+def _data_paths(data: object, prefix: str = "") -> set[str]:
+    """Every leaf key of plain YAML-shaped data; list items that are mappings as `key[].`."""
+    if isinstance(data, dict):
+        return set().union(*(_data_paths(v, f"{prefix}{k}.") for k, v in data.items()))
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        return set().union(*(_data_paths(item, prefix[:-1] + "[].") for item in data))
+    return {prefix[:-1]}
+
+
+LEAF_PATHS = sorted(_field_paths(config.Config()))
+
+
+def test_every_field_is_shown_by_config_show() -> None:
+    shown = config.as_dict(config.Config())
+    assert _data_paths(shown) == set(LEAF_PATHS)
+    r = run_cli("--format", "json", "config", "show")
+    assert r.code == 0, r.stderr
+    assert _data_paths(json.loads(r.stdout)) == set(LEAF_PATHS)
+    r = run_cli("config", "show")
+    assert _data_paths(yaml.safe_load(r.stdout)) == set(LEAF_PATHS)
+
+
+def _nested(path: str, value: object) -> dict[str, object]:
+    """`a.b.c` -> {a: {b: {c: value}}}; a list key gets one otherwise valid item."""
+    head, _, rest = path.partition(".")
+    if head.endswith("[]"):
+        item: dict[str, object] = {"name": "i", "columns": ["endpoint"]}
+        item.update(_nested(rest, value))
+        return {head[:-2]: [item]}
+    return {head: _nested(rest, value) if rest else value}
+
+
+@pytest.mark.parametrize("path", LEAF_PATHS)
+def test_every_leaf_is_validated_with_its_dotted_path(path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build(_nested(path, {"wrong": "type"}))
+    where = path.replace("[]", "[0]")
+    assert any(p.startswith(f"{where}: ") for p in info.value.problems), info.value.problems
+
+
 def test_example_file_is_valid_and_complete() -> None:
-    import yaml
-
     data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
-    cfg = build(data)
-    # every key the schema knows is documented in the example
-    shown = config.as_dict(cfg)
-
-    def keys(d: object, prefix: str = "") -> set[str]:
-        if isinstance(d, dict):
-            return set().union(*(keys(v, f"{prefix}{k}.") for k, v in d.items())) | {
-                prefix + k for k in d
-            }
-        return set()
-
-    assert keys(shown) <= keys(data) | {"indexes"}
+    build(data)
+    # every key the configuration knows is documented in the example, list items included
+    assert set(LEAF_PATHS) <= _data_paths(data)
     assert run_cli("-c", str(ROOT / "config.example.yaml"), "config", "check").code == 0
+
+
+def test_empty_sections_keep_defaults_but_thresholds_are_given_whole() -> None:
+    assert build({"database": None, "check": None}) == config.Config()
+    with pytest.raises(ConfigError) as info:
+        build({"check": {"overdue": {"warning": 2}, "table_bloat": None}})
+    assert info.value.problems == [
+        "check.overdue.critical: missing (a threshold needs both warning and critical)",
+        "check.table_bloat.warning: missing (a threshold needs both warning and critical)",
+        "check.table_bloat.critical: missing (a threshold needs both warning and critical)",
+    ]
+    with pytest.raises(ConfigError) as info:
+        build({"check": {"overdue": {"warning": 2, "critical": 1}}})
+    assert info.value.problems == ["check.overdue.critical: 1.0 is below warning 2.0"]
+    with pytest.raises(ConfigError) as info:
+        build({"indexes": [None]})
+    assert "indexes[0].name: missing (every index needs a name and columns)" in (
+        info.value.problems
+    )
+
+
+def test_values_round_trip_through_config_show() -> None:
+    data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    data["database"]["lock_timeout"] = "1500ms"
+    data["source"]["table"] = 'Logs."Req"'
+    cfg = build(data)
+    assert build(config.as_dict(cfg)) == cfg
 
 
 def test_five_mistakes_five_lines(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import click
 
 from epstats_cli import __version__
 from epstats_cli.cli.app import App
-from epstats_cli.errors import EpstatsError, ExitCode, from_exception
+from epstats_cli.errors import EpstatsError, ExitCode, from_exception, interrupted, noted_signal
 
 # name -> (module, attribute, one-line help); modules are imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     try:
         rv: Any = cli.main(args=args, prog_name="epstats", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("epstats: interrupted (the server-side statement was cancelled)", err=True)
-        return ExitCode.INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("epstats: interrupted (the server-side statement was cancelled)", err=True)
-        return ExitCode.INTERRUPTED
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # SIGINT arrives as KeyboardInterrupt; a handler for SIGTERM/SIGHUP notes its signal
+        # (errors.note_signal) before interrupting, so the exit code says which one it was.
+        stopped = interrupted(noted_signal())
+        stopped.show()
+        return stopped.exit_code
     except EpstatsError as exc:
         if debug:
             raise
