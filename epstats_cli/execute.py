@@ -74,6 +74,9 @@ class Step:
     # Run (best effort) once the step has finally failed or been interrupted, e.g. to drop a
     # half-done replacement; idempotent statements (IF EXISTS).
     on_failure: Sequence[Statement] = ()
+    # The message for an error this step expects, by SQLSTATE (e.g. "2BP01"): what to do about
+    # it; "{error}" in the text stands for the server's message.
+    error_hints: Mapping[str, str] = field(default_factory=dict)
     leftover_hint: str = "`epstats maintain --only cleanup` drops it"
     progress: str | None = None  # a catalog/*_progress statement to draw a bar from
     skip: str | None = None  # planned but not run, for this reason
@@ -254,6 +257,9 @@ class Executor:
                 self._repair(step)
         except (LockNotGranted, psycopg.Error) as exc:
             error = error_text(exc)
+            hint = step.error_hints.get(getattr(exc, "sqlstate", None) or "")
+            if hint is not None:
+                error = hint.replace("{error}", error)
             if step.index is not None:
                 self._repair(step)
                 if self._index_valid(step) is False:

@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import health, history, indexes, queries, schedule
-from epstats_cli import view as rollup
+from epstats_cli import health, history, indexes, queries, rollup, schedule
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
@@ -59,7 +58,7 @@ def targets(session: Session) -> list[Target]:
         found = relation(session, qn.schema, qn.name)
         if found is not None and found[1] in ("r", "m", "p"):
             if qn == session.config.view_name and found[1] == "m":
-                info = rollup.inspect(session, qn)
+                info = rollup.facts(session, qn)
                 if not info.populated:
                     continue
             out.append(Target(str(qn), qn, found[0]))
@@ -332,7 +331,7 @@ def cleanup(session: Session, dry_run: bool = False) -> list[TaskResult]:
 
 
 def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
-    info = rollup.inspect(session)
+    info = rollup.facts(session)
     if not info.exists:
         return [
             TaskResult(

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from epstats_cli import queries
+from epstats_cli import rollup
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
+from epstats_cli.rollup.aggregate import day_expression, timestamp_type
 from epstats_cli.schema import rollup_identifiers
 
 SORTS = {
@@ -26,8 +26,6 @@ SORTS = {
     "errors": "errors DESC, endpoint",
     "error_rate": "error_rate DESC NULLS LAST, errors DESC, endpoint",
 }
-SOURCES = ("auto", "view", "raw")
-ROLLUP_COLUMNS = {"total_response_time", "response_count", "max_timestamp", "day"}
 
 
 @dataclass
@@ -67,57 +65,28 @@ class Report:
         return doc
 
 
-def _v(session: Session) -> int:
-    return session.server.version_num
-
-
-def _ids(session: Session) -> dict[str, Any]:
-    return rollup_identifiers(session)
-
-
 def window(
     session: Session, days: int | None, since: dt.date | None, until: dt.date | None
 ) -> Window:
     if since is not None and until is not None and until < since:
         raise OperationFailed(f"--until {until} is before --since {since}")
-    cur = session.conn.cursor(row_factory=dict_row)
-    row = cur.execute(
-        queries.get("reports/window", _v(session)),
+    row = session.one(
+        "reports/window",
         {
             "tz": session.config.source.timezone,
             "days": days or session.config.reports.days,
             "from_day": since,
             "to_day": until,
         },
-    ).fetchone()
+    )
     assert row is not None
     return Window(**row)
 
 
 def rollup_usable(session: Session) -> tuple[bool, str]:
     """Whether the rollup exists with the columns reports need (catalog only: read-only safe)."""
-    name = session.config.view_name
-    cur = session.conn.cursor(row_factory=dict_row)
-    rows = cur.execute(
-        queries.get("view/info", _v(session)), {"schema": name.schema, "name": name.name}
-    ).fetchall()
-    if not rows:
-        return False, f"no rollup {name} (epstats view build creates it)"
-    row = rows[0]
-    if row["relkind"] == "m" and not row["populated"]:
-        return False, f"the rollup {name} is not populated yet (epstats view refresh)"
-    have = {c.partition(" ")[0] for c in row["columns"]}
-    missing = ROLLUP_COLUMNS - have
-    if missing:
-        return False, (
-            f"the rollup {name} lacks {', '.join(sorted(missing))} (epstats view build --replace)"
-        )
-    return True, ""
-
-
-def _dicts(session: Session, query: sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = session.conn.cursor(row_factory=dict_row)
-    return cur.execute(query, params).fetchall()
+    why = rollup.facts(session, contents=False, state=False).unreadable()
+    return why is None, why or ""
 
 
 def _choose(session: Session, source: str) -> tuple[str, list[str]]:
@@ -132,12 +101,13 @@ def _choose(session: Session, source: str) -> tuple[str, list[str]]:
 
 
 def _freshness(session: Session, win: Window) -> tuple[dt.datetime | None, int]:
-    rows = _dicts(
-        session,
-        queries.get("reports/freshness", _v(session), **_ids(session)),
+    row = session.one(
+        "reports/freshness",
         {"from_ts": win.from_ts, "to_ts": win.to_ts},
+        **rollup_identifiers(session),
     )
-    return rows[0]["watermark"], int(rows[0]["newer_rows"])
+    assert row is not None
+    return row["watermark"], int(row["newer_rows"])
 
 
 def top(
@@ -163,11 +133,9 @@ def top(
         "limit": limit or session.config.reports.limit,
         "error_min": session.config.source.error_status_min,
     }
-    query = queries.get(
-        f"reports/top_{used}", _v(session), order=sql.SQL(SORTS[sort]), **_ids(session)
-    )
+    ids = dict(rollup_identifiers(session), order=sql.SQL(SORTS[sort]))
     start = time.perf_counter()
-    rows = _dicts(session, query, params)
+    rows = session.all(f"reports/top_{used}", params, **ids)
     seconds = time.perf_counter() - start
     report = Report(used, win, rows, seconds, notes=notes)
     if used in ("view", "auto"):
@@ -187,10 +155,7 @@ def endpoint_days(
     """One endpoint's days with totals; OperationFailed (with close names) when it has none."""
     win = window(session, days, since, until)
     used, notes = _choose(session, source)
-    from epstats_cli.view import day_expression
-
-    ts_type = _timestamp_type(session)
-    ids = dict(_ids(session), day=day_expression(session, ts_type))
+    ids = dict(rollup_identifiers(session), day=day_expression(session, timestamp_type(session)))
     params = {
         "endpoint": name,
         "from_day": win.from_day,
@@ -200,7 +165,7 @@ def endpoint_days(
         "error_min": session.config.source.error_status_min,
     }
     start = time.perf_counter()
-    raw_rows = _dicts(session, queries.get(f"reports/endpoint_{used}", _v(session), **ids), params)
+    raw_rows = session.all(f"reports/endpoint_{used}", params, **ids)
     seconds = time.perf_counter() - start
     if not raw_rows:
         names = _names(session, used, win)
@@ -241,17 +206,11 @@ def _finish(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _timestamp_type(session: Session) -> str:
-    from epstats_cli.schema import source_oid
-    from epstats_cli.view import timestamp_type
-
-    return timestamp_type(session, source_oid(session))
-
-
 def _names(session: Session, used: str, win: Window) -> list[str]:
     name = "reports/endpoint_names_raw" if used == "raw" else "reports/endpoint_names_view"
-    rows = session.conn.execute(
-        queries.get(name, _v(session), **_ids(session)),
+    rows = session.all(
+        name,
         {"from_day": win.from_day, "from_ts": win.from_ts, "to_ts": win.to_ts},
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+        **rollup_identifiers(session),
+    )
+    return [str(next(iter(r.values()))) for r in rows]

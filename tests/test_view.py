@@ -14,24 +14,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from epstats_cli.view import refresh_from_day
 from tests.conftest import run_cli
 from tests.helpers import catalog, fill
 from tests.rollup_oracle import compare_view, raw_rollup
 
 TZ = "America/New_York"
 UTC = dt.timezone.utc
-
-
-def test_refresh_from_day_covers_gaps() -> None:
-    now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    two = dt.timedelta(days=2)
-    assert refresh_from_day(now, now - dt.timedelta(minutes=5), two, "UTC") == dt.date(2026, 11, 25)
-    assert refresh_from_day(now, now - dt.timedelta(days=7), two, "UTC") == dt.date(2026, 11, 18)
-    assert refresh_from_day(now, None, two, "UTC") == dt.date(2026, 11, 25)
-    # 03:00 UTC on the 27th is still the 26th in New York
-    early = dt.datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-    assert refresh_from_day(early, early, two, TZ) == dt.date(2026, 11, 24)
 
 
 def _config(tmp_path: Path, strategy: str, extra: str = "") -> str:

@@ -268,8 +268,7 @@ def _start(app: App, holder: list[str]) -> str:
 def _run_demo(
     app: App, s: Session, rows: int, days: int, step: Callable[[str, Callable[[], str]], None]
 ) -> None:
-    from epstats_cli import health, indexes, maintenance, reports, schema, synth
-    from epstats_cli import view as rollup
+    from epstats_cli import health, indexes, maintenance, reports, rollup, schema, synth
     from epstats_cli.cli.report import top_result
     from epstats_cli.errors import OperationFailed
     from epstats_cli.render import Column, Result, Table
@@ -296,10 +295,10 @@ def _run_demo(
         return "built " + ", ".join(built) + " CONCURRENTLY" if built else "already present"
 
     def do_view() -> str:
-        exists = rollup.inspect(s).exists
+        exists = rollup.facts(s).exists
         results = rollup.build(s, replace=exists)
         fail_on(results)
-        info = rollup.inspect(s)
+        info = rollup.facts(s)
         return f"{info.name}: {info.row_count:,} endpoint-days ({info.strategy})"
 
     def do_maintain() -> str:

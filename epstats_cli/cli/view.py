@@ -39,12 +39,12 @@ def build_cmd(strategy: str | None, replace: bool, dry_run: bool) -> None:
 
     Example: epstats view build --strategy incremental --replace
     """
-    from epstats_cli import view as core
+    from epstats_cli import rollup
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
-        results = core.build(s, strategy, replace, dry_run)
+        results = rollup.build(s, strategy, replace, dry_run)
     show_tasks(app, results, "view build", dry_run)
 
 
@@ -66,14 +66,16 @@ def refresh_cmd(full: bool, since: dt.datetime | None, dry_run: bool) -> None:
 
     Example: epstats view refresh --since 2026-11-01
     """
-    from epstats_cli import view as core
+    from epstats_cli import rollup
     from epstats_cli.cli.tasks import show_tasks
 
     if full and since:
         raise click.UsageError("--full and --since exclude each other")
     app = get_app()
     with app.session() as s:
-        result = core.refresh(s, full=full, since=since.date() if since else None, dry_run=dry_run)
+        result = rollup.refresh(
+            s, full=full, since=since.date() if since else None, dry_run=dry_run
+        )
     show_tasks(app, [result], "view refresh", dry_run)
 
 
@@ -83,13 +85,13 @@ def status_cmd() -> None:
 
     Example: epstats view status --format json
     """
-    from epstats_cli import view as core
+    from epstats_cli import rollup
     from epstats_cli.db import now as db_now
     from epstats_cli.render import Column, Result, Table, format_cell
 
     app = get_app()
     with app.session() as s:
-        info = core.inspect(s)
+        info = rollup.facts(s)
         now, _hour = db_now(s)
     d = info.as_dict()
     d["configured_strategy"] = app.config.view.strategy
@@ -148,8 +150,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
 
     Example: epstats view verify --days 7
     """
-    from epstats_cli import reports
-    from epstats_cli import view as core
+    from epstats_cli import reports, rollup
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
@@ -159,7 +160,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         # the same window as reports: whole days in source.timezone, by the server's clock
         win = reports.window(s, days, since.date() if since else None, None)
         from_day, today = win.from_day, win.to_day
-        result = core.verify(s, from_day, today)
+        result = rollup.verify(s, from_day, today)
     cols = [
         Column("endpoint", "Endpoint"),
         Column("day", "Day"),

@@ -1,0 +1,159 @@
+"""`view build`: create the rollup in one transaction, or build a new one beside the old one
+and swap it in with a second, short transaction (`--replace`)."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from epstats_cli.config import QualifiedName
+from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
+from epstats_cli.errors import OperationFailed
+from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
+from epstats_cli.history import TaskResult
+from epstats_cli.rollup import state
+from epstats_cli.rollup.aggregate import definition, timestamp_type
+from epstats_cli.rollup.inspect import KIND_SQL, RollupFacts, comment, facts, strategy_of
+from epstats_cli.schema import require_current, source_oid
+
+# SQLSTATE 2BP01: the old rollup cannot be dropped while views of its own depend on it.
+DEPENDENT_OBJECTS = "2BP01"
+
+
+def index_names(name: str) -> tuple[str, str]:
+    """The rollup's (endpoint, day) key and day index."""
+    base = name[:40]
+    return f"{base}_endpoint_day_key", f"{base}_day_idx"
+
+
+def new_name(name: QualifiedName) -> QualifiedName:
+    """Where --replace builds the new rollup, beside the old one."""
+    return QualifiedName(name.schema, f"{name.name[:48]}_epstats_new")
+
+
+def _create(
+    session: Session, strategy: str, target: QualifiedName, ts_type: str
+) -> list[Statement]:
+    view = (target.schema, target.name)
+    key_index, day_index = index_names(target.name)
+    remark = sql.Literal(comment(strategy, session.config.source.timezone))
+    st = session.statement
+    if strategy == "materialized":
+        return [
+            # the guide's view, with weighted-average columns and a watermark
+            Statement(
+                st("view/create_materialized", view=view, definition=definition(session, ts_type))
+            ),
+            # REFRESH ... CONCURRENTLY needs a unique index
+            Statement(st("view/create_unique_index", index=key_index, view=view)),
+            Statement(st("view/create_day_index", index=day_index, view=view)),
+            Statement(st("view/refresh_plain", view=view)),  # first population
+            Statement(st("view/comment_materialized", view=view, comment=remark)),
+        ]
+    return [
+        Statement(st("view/create_table", view=view)),  # a table, so single days can be replaced
+        Statement(st("view/insert_days", view=view, definition=definition(session, ts_type))),
+        Statement(st("view/create_unique_index", index=key_index, view=view)),
+        Statement(st("view/create_day_index", index=day_index, view=view)),
+        Statement(st("view/comment_table", view=view, comment=remark)),
+    ]
+
+
+def _swap(session: Session, info: RollupFacts, strategy: str) -> Step:
+    """Drop the old rollup and rename the new one into its place, in one transaction; after a
+    final failure, drop the new one so no half-done replacement is left behind."""
+    name, target = info.name, new_name(info.name)
+    key_tmp, day_tmp = index_names(target.name)
+    key_final, day_final = index_names(name.name)
+    # Anything but a materialized view is dropped as a table: a hand-made plain VIEW makes the
+    # swap fail (and undo itself).
+    old_kind = sql.SQL(KIND_SQL[strategy_of(info.relkind) or "incremental"])
+    new_kind = sql.SQL(KIND_SQL[strategy])
+    st = session.statement
+    statements = [
+        Statement(st("view/drop", kind=old_kind, view=(name.schema, name.name))),
+        Statement(
+            st("view/rename", kind=new_kind, view=(target.schema, target.name), new_name=name.name)
+        ),
+        Statement(st("view/rename_index", index=(name.schema, key_tmp), new_name=key_final)),
+        Statement(st("view/rename_index", index=(name.schema, day_tmp), new_name=day_final)),
+    ]
+    undo = [Statement(st("view/drop_if_exists", kind=new_kind, view=(target.schema, target.name)))]
+    if info.state_table:
+        statements.append(state.move(session, target, name))
+        undo.append(state.delete(session, target))
+    return Step(
+        "swap",
+        str(name),
+        "the new rollup replaces the old one in one short transaction",
+        statements,
+        mode=Mode.TRANSACTION,
+        done="replaced the old one",
+        relation_oid=info.oid,
+        lock_modes=("AccessShareLock", *CONFLICTS_SHARE_UPDATE_EXCLUSIVE),
+        on_failure=undo,
+        error_hints={
+            DEPENDENT_OBJECTS: f"other objects depend on {name}: " + "{error}; drop or repoint them"
+        },
+    )
+
+
+def plan_build(
+    session: Session, strategy: str, info: RollupFacts, src_oid: int, ts_type: str
+) -> list[Step]:
+    """The build step (one transaction, the state row included) and, when a rollup exists
+    already, the swap step."""
+    replacing = info.exists
+    target = new_name(info.name) if replacing else info.name
+    statements = _create(session, strategy, target, ts_type)
+    if info.state_table:
+        now, _hour = db_now(session)
+        statements.append(state.put(session, target, strategy, now))
+    build_step = Step(
+        "build",
+        str(info.name),
+        strategy + (" beside the old one, then swap" if replacing else ""),
+        statements,
+        mode=Mode.TRANSACTION,
+        done=strategy + (" beside the old one" if replacing else ""),
+        relation_oid=src_oid,
+        lock_modes=("AccessExclusiveLock",),  # the aggregate reads the source table
+    )
+    return [build_step, _swap(session, info, strategy)] if replacing else [build_step]
+
+
+def _already_built(info: RollupFacts, strategy: str, replace: bool) -> str | None:
+    """Why there is nothing to build (None: build); OperationFailed when a rollup exists that
+    only --replace may take the place of."""
+    if not info.exists or replace:
+        return None
+    if info.ours and info.strategy == strategy and not info.lacks:
+        return f"already built ({strategy}); --replace rebuilds it"
+    what = "built by epstats" if info.ours else "made by hand"
+    lacks = f"; lacks {', '.join(info.lacks)}" if info.lacks else ""
+    raise OperationFailed(
+        f"{info.name} already exists ({info.as_dict()['kind']} {what}, strategy "
+        f"{info.strategy}{lacks}): `epstats view build --replace` builds the new one "
+        "beside it and swaps it in"
+    )
+
+
+def build(
+    session: Session,
+    strategy: str | None = None,
+    replace: bool = False,
+    dry_run: bool = False,
+    *,
+    executor: Executor | None = None,
+) -> list[TaskResult]:
+    """Create the rollup (in one transaction), or build a new one beside it and swap it in."""
+    strategy = strategy or session.config.view.strategy
+    require_current(session)
+    src_oid = source_oid(session)
+    ts_type = timestamp_type(session, src_oid)
+    info = facts(session, contents=False)
+    skip = _already_built(info, strategy, replace)
+    if skip is not None:
+        return [TaskResult("build", str(info.name), "skipped", skip)]
+    steps = plan_build(session, strategy, info, src_oid, ts_type)
+    return (executor or Executor(session, dry_run)).run_all(steps, stop_on_failure=True)

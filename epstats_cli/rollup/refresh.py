@@ -1,0 +1,148 @@
+"""`view refresh`: the rollup brought up to date in one short transaction.
+
+materialized: REFRESH MATERIALIZED VIEW CONCURRENTLY (plain on first population).
+incremental: the days that can still change (days.first_day_to_recompute) deleted and
+re-aggregated. Either way one refresh of a rollup runs at a time, and the state row is
+written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
+from epstats_cli.errors import OperationFailed
+from epstats_cli.execute import Executor, Mode, Statement, Step
+from epstats_cli.history import TaskResult
+from epstats_cli.rollup import state
+from epstats_cli.rollup.aggregate import definition, since_filter, timestamp_type
+from epstats_cli.rollup.days import first_day_to_recompute
+from epstats_cli.rollup.inspect import RollupFacts, facts
+from epstats_cli.schema import require_current
+
+# Who can hold up a refresh: DDL on the rollup, or a plain REFRESH of it.
+BLOCKING_MODES = ("ExclusiveLock", "AccessExclusiveLock")
+
+
+def _ms(delta: dt.timedelta) -> str:
+    return f"{round(delta.total_seconds() * 1000)}ms"
+
+
+def refreshable(session: Session) -> RollupFacts:
+    """The rollup's facts; OperationFailed when refresh cannot or must not run on it."""
+    name = session.config.view_name
+    require_current(session)
+    info = facts(session, name, contents=False)
+    if not info.exists:
+        raise OperationFailed(f"{name} does not exist: build it with `epstats view build`")
+    if not info.ours:
+        raise OperationFailed(
+            f"{name} was not built by epstats (lacks {', '.join(info.lacks)}): "
+            "`epstats view build --replace` builds the new one and swaps it in"
+        )
+    configured = session.config.view.strategy
+    if (info.strategy or "materialized") != configured:
+        raise OperationFailed(
+            f"{name} is {info.strategy} but view.strategy is {configured}: "
+            "`epstats view build --replace` switches it"
+        )
+    return info
+
+
+def _prologue(session: Session) -> list[Statement]:
+    """Wait (up to max_runtime, holding nothing the API needs) for any other refresh of this
+    rollup, then run under the usual lock_timeout."""
+    cfg = session.config
+    key = f"epstats.rollup:{cfg.view_name}"
+    return [
+        Statement(
+            session.statement("view/set_lock_timeout"),
+            {"timeout": _ms(cfg.maintenance.max_runtime)},
+        ),
+        Statement(session.statement("view/serialize"), {"key": key}),
+        Statement(
+            session.statement("view/set_lock_timeout"),
+            {"timeout": _ms(cfg.database.lock_timeout)},
+        ),
+    ]
+
+
+def _materialized(session: Session, info: RollupFacts) -> tuple[list[Statement], str]:
+    view = (info.name.schema, info.name.name)
+    if info.populated and "a unique index on (endpoint, day)" not in info.lacks:
+        return [Statement(session.statement("view/refresh_concurrently", view=view))], (
+            "REFRESH CONCURRENTLY"
+        )
+    return [Statement(session.statement("view/refresh_plain", view=view))], (
+        "first population (plain REFRESH)"
+    )
+
+
+def _incremental(session: Session, info: RollupFacts, first_day: dt.date | None) -> list[Statement]:
+    view = (info.name.schema, info.name.name)
+    ts_type = timestamp_type(session)
+    if first_day is None:
+        return [
+            Statement(session.statement("view/delete_days", view=view), {"from_day": dt.date.min}),
+            Statement(
+                session.statement(
+                    "view/insert_days", view=view, definition=definition(session, ts_type)
+                )
+            ),
+        ]
+    where = since_filter(session, ts_type)
+    return [
+        Statement(session.statement("view/delete_days", view=view), {"from_day": first_day}),
+        Statement(
+            session.statement(
+                "view/insert_days", view=view, definition=definition(session, ts_type, where)
+            ),
+            {"from_day": first_day},
+        ),
+    ]
+
+
+def plan_refresh(session: Session, full: bool = False, since: dt.date | None = None) -> Step:
+    """The refresh as one transaction step; OperationFailed when it cannot run."""
+    info = refreshable(session)
+    strategy = info.strategy or "materialized"
+    now, _hour = db_now(session)
+    if strategy == "materialized":
+        if since is not None:
+            raise OperationFailed(
+                "--since applies to the incremental strategy; "
+                "a materialized refresh always recomputes all days"
+            )
+        body, reason = _materialized(session, info)
+    else:
+        cfg = session.config
+        first_day, reason = first_day_to_recompute(
+            now, info.refreshed_at, cfg.view.lookback, cfg.source.timezone, since, full
+        )
+        body = _incremental(session, info, first_day)
+    statements = _prologue(session) + body
+    if info.state_table:
+        statements.append(state.put(session, info.name, strategy, now))
+    return Step(
+        "refresh",
+        str(info.name),
+        f"{strategy}: {reason}",
+        statements,
+        mode=Mode.TRANSACTION,
+        relation_oid=info.oid,
+        lock_modes=BLOCKING_MODES,
+    )
+
+
+def refresh(
+    session: Session,
+    full: bool = False,
+    since: dt.date | None = None,
+    dry_run: bool = False,
+    *,
+    executor: Executor | None = None,
+) -> TaskResult:
+    """Bring the rollup up to date: CONCURRENTLY, or only the days that can have changed."""
+    step = plan_refresh(session, full, since)
+    return (executor or Executor(session, dry_run)).run(step)

@@ -1,0 +1,43 @@
+"""Statements on epstats.rollup_state, the rollup's bookkeeping, for the steps that change it.
+
+The row is written in the transaction that built or refreshed the rollup: that transaction's
+start (`now()`) and duration come from the server, so the statement is known at plan time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from epstats_cli.config import QualifiedName
+from epstats_cli.db import Session
+from epstats_cli.execute import Statement
+from epstats_cli.rollup import days
+
+
+def put(session: Session, view: QualifiedName, strategy: str, now: dt.datetime) -> Statement:
+    """Record a build or refresh of `view`; settled_through (incremental only) from `now`."""
+    cfg = session.config
+    settled = None
+    if strategy == "incremental":
+        settled = days.settled_through(now, cfg.view.lookback, cfg.source.timezone)
+    return Statement(
+        session.statement("view/state_put", view=(view.schema, view.name)),
+        {
+            "view": str(view),
+            "strategy": strategy,
+            "timezone": cfg.source.timezone,
+            "lookback": cfg.view.lookback,
+            "settled_through": settled,
+        },
+    )
+
+
+def move(session: Session, old: QualifiedName, new: QualifiedName) -> Statement:
+    """The row of a relation renamed to `new` (replacing the row of the one dropped there)."""
+    return Statement(
+        session.statement("view/state_rename"), {"from_view": str(old), "view": str(new)}
+    )
+
+
+def delete(session: Session, view: QualifiedName) -> Statement:
+    return Statement(session.statement("view/state_delete"), {"view": str(view)})
