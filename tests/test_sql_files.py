@@ -18,10 +18,13 @@ def _literal_names() -> dict[str, list[str]]:
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if NAME.match(node.value):
-                    where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
-                    found.setdefault(node.value, []).append(where)
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and NAME.match(node.value)
+            ):
+                where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+                found.setdefault(node.value, []).append(where)
     return found
 
 
