@@ -27,6 +27,14 @@ SORTS = {
     "error_rate": "error_rate DESC NULLS LAST, errors DESC, endpoint",
 }
 
+# The statement behind each source, by literal name (so every file's use can be found).
+TOP = {"view": "reports/top_view", "raw": "reports/top_raw", "auto": "reports/top_auto"}
+ENDPOINT = {
+    "view": "reports/endpoint_view",
+    "raw": "reports/endpoint_raw",
+    "auto": "reports/endpoint_auto",
+}
+
 
 @dataclass
 class Window:
@@ -135,7 +143,7 @@ def top(
     }
     ids = dict(rollup_identifiers(session), order=sql.SQL(SORTS[sort]))
     start = time.perf_counter()
-    rows = session.all(f"reports/top_{used}", params, **ids)
+    rows = session.all(TOP[used], params, **ids)
     seconds = time.perf_counter() - start
     report = Report(used, win, rows, seconds, notes=notes)
     if used in ("view", "auto"):
@@ -165,7 +173,7 @@ def endpoint_days(
         "error_min": session.config.source.error_status_min,
     }
     start = time.perf_counter()
-    raw_rows = session.all(f"reports/endpoint_{used}", params, **ids)
+    raw_rows = session.all(ENDPOINT[used], params, **ids)
     seconds = time.perf_counter() - start
     if not raw_rows:
         names = _names(session, used, win)
