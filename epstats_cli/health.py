@@ -527,7 +527,7 @@ def _check_table_bloat(session: Session, now: dt.datetime, ctx: dict[str, Any]) 
 
 
 def _check_index_bloat(session: Session, now: dt.datetime, ctx: dict[str, Any]) -> CheckResult:
-    from epstats_cli.schema import source_oid
+    from epstats_cli.catalog import source_oid
 
     oid = source_oid(session)
     cur = session.conn.cursor(row_factory=psycopg.rows.dict_row)

@@ -20,6 +20,7 @@ from psycopg import sql
 
 from epstats_cli import health, history, indexes, queries, schedule
 from epstats_cli import view as rollup
+from epstats_cli.catalog import missing_source, relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
@@ -34,7 +35,7 @@ from epstats_cli.execute import (
 )
 from epstats_cli.history import TaskResult
 from epstats_cli.progress import watch
-from epstats_cli.schema import missing_source, relation, require_current
+from epstats_cli.schema import require_current
 from epstats_cli.sqltext import as_text
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats

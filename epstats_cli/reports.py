@@ -242,7 +242,7 @@ def _finish(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timestamp_type(session: Session) -> str:
-    from epstats_cli.schema import source_oid
+    from epstats_cli.catalog import source_oid
     from epstats_cli.view import timestamp_type
 
     return timestamp_type(session, source_oid(session))

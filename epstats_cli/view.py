@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from epstats_cli import queries
+from epstats_cli.catalog import relation_exists, source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
@@ -32,10 +33,8 @@ from epstats_cli.execute import (
 )
 from epstats_cli.history import TaskResult
 from epstats_cli.schema import (
-    relation_exists,
     require_current,
     source_identifiers,
-    source_oid,
 )
 from epstats_cli.sqltext import as_text
 
