@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from epstats_cli import advise as rules
-from epstats_cli.advise import GIB, Measured, Options
+from epstats_cli.advise import rules
+from epstats_cli.advise.rules import GIB, Measured, Options
 
 GB = GIB
 

@@ -137,16 +137,3 @@ def test_unreachable_is_critical_and_bad_config_unknown(tmp_path: Path) -> None:
 def test_missing_table_is_unknown(dsn: str) -> None:
     r = run_cli("--dsn", dsn, "check", "--only", "dead_tuples")
     assert r.code == 3 and "EPSTATS UNKNOWN - dead_tuples: cannot check" in r.stdout
-
-
-def test_state_logic() -> None:
-    from epstats_cli.config import Levels
-
-    lv = Levels(1, 2)
-    assert [health.level(x, lv) for x in (0, 0.99, 1, 1.99, 2, 5)] == [0, 0, 1, 1, 2, 2]
-    mk = health.CheckResult
-    assert health.overall([mk("a", 0, ""), mk("b", 3, "")]) == 3
-    assert health.overall([mk("a", 1, ""), mk("b", 3, "")]) == 1
-    assert health.overall([mk("a", 2, ""), mk("b", 1, "")]) == 2
-    line = health.nagios_line([mk("a", 1, "slow", 2.5, 1, 2), mk("b", 0, "fine", 1234567)])
-    assert line == "EPSTATS WARNING - a: slow | a=2.5;1;2 b=1234567;;"
