@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from epstats_cli import queries
+from epstats_cli.catalog import source_oid
 from epstats_cli.config import IndexSpec, QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
@@ -26,7 +27,6 @@ from epstats_cli.execute import (
 from epstats_cli.history import TaskResult
 from epstats_cli.progress import bars as _bars
 from epstats_cli.progress import watch
-from epstats_cli.schema import source_oid
 from epstats_cli.sqltext import as_text
 
 LEFTOVER = re.compile(r"_cc(new|old)\d*$")

@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import health, history, indexes, queries, rollup, schedule
+from epstats_cli import catalog, history, indexes, queries, rollup, schedule
+from epstats_cli.catalog import missing_source, relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
@@ -34,7 +35,7 @@ from epstats_cli.execute import (
 from epstats_cli.history import TaskResult
 from epstats_cli.progress import bars as _bars
 from epstats_cli.progress import watch
-from epstats_cli.schema import missing_source, relation, require_current
+from epstats_cli.schema import require_current
 from epstats_cli.sqltext import as_text
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -405,20 +406,6 @@ def release_lock(session: Session) -> None:
     session.conn.execute(queries.get("maintenance/unlock", _v(session)), _lock_key(session))
 
 
-def measure_need(session: Session) -> schedule.Need:
-    facts = health.table_facts(session) or {}
-    server = health.server_facts(session)
-
-    return schedule.Need(
-        dead_tuples=int(facts.get("dead_tuples") or 0),
-        live_tuples=int(facts.get("live_tuples") or 0),
-        xid_age=int(facts.get("xid_age") or 0),
-        freeze_max_age=int(server["autovacuum_freeze_max_age"]),
-        last_vacuum=schedule.latest(facts.get("last_vacuum"), facts.get("last_autovacuum")),
-        last_analyze=schedule.latest(facts.get("last_analyze"), facts.get("last_autoanalyze")),
-    )
-
-
 def _run_task(
     session: Session, decision: schedule.Decision, dry_run: bool, show: bool
 ) -> list[TaskResult]:
@@ -467,7 +454,7 @@ def _maintain_locked(
     runs = history.last_runs(session)
     last_ok = {t: h["last_ok"] for t, h in runs.items() if h["last_ok"] is not None}
     decisions = schedule.due_tasks(
-        last_ok, m, now, measure_need(session), only=opts.only, skip=opts.skip, force=opts.force
+        last_ok, m, now, catalog.need(session), only=opts.only, skip=opts.skip, force=opts.force
     )
     budget = (opts.max_runtime or m.max_runtime).total_seconds()
     start = clock()

@@ -8,6 +8,7 @@ from typing import Any
 from psycopg import sql
 
 from epstats_cli import queries
+from epstats_cli.catalog import relation, relation_exists, schema_exists
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
 from epstats_cli.sqltext import as_text
@@ -18,40 +19,6 @@ class InitStep:
     object: str
     present: bool
     statement: str
-
-
-def relation(session: Session, schema: str, name: str) -> tuple[int, str] | None:
-    """(oid, relkind) of schema.name, matched exactly (no case folding, no search_path)."""
-    q = queries.get("catalog/relation", session.server.version_num)
-    row = session.conn.execute(q, {"schema": schema, "name": name}).fetchone()
-    return None if row is None else (int(row[0]), str(row[1]))
-
-
-def relation_exists(session: Session, schema: str, name: str) -> bool:
-    """Whether schema.name exists, matched exactly."""
-    return relation(session, schema, name) is not None
-
-
-def missing_source(session: Session) -> OperationFailed:
-    return OperationFailed(
-        f"source table {session.config.source.table} does not exist "
-        "(check source.table, or create it: epstats init --with-requests-table)"
-    )
-
-
-def source_oid(session: Session) -> int:
-    """The source table's oid; OperationFailed (exit 1) saying how to fix it when missing."""
-    table = session.config.source.table
-    found = relation(session, table.schema, table.name)
-    if found is None:
-        raise missing_source(session)
-    return found[0]
-
-
-def schema_exists(session: Session, schema: str) -> bool:
-    q = queries.get("catalog/schema_exists", session.server.version_num)
-    row = session.conn.execute(q, {"schema": schema}).fetchone()
-    return bool(row and row[0])
 
 
 def source_identifiers(session: Session) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from typing import Any
 from psycopg import sql
 
 from epstats_cli import queries
+from epstats_cli.catalog import relation_exists
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import OperationFailed
-from epstats_cli.schema import plan_init, relation_exists, source_identifiers
+from epstats_cli.schema import plan_init, source_identifiers
 from epstats_cli.sqltext import as_text
 
 ENDPOINT_NAMES = [

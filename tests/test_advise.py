@@ -1,14 +1,25 @@
-"""The guide's sizing rules, table-driven at and around every boundary (no database)."""
+"""The guide's sizing rules, table-driven at and around every boundary (no database); then
+the measurements they are applied to, against real servers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
-from epstats_cli import advise as rules
-from epstats_cli.advise import GIB, Measured, Options
+from epstats_cli.advise import rules
+from epstats_cli.advise.measure import measure
+from epstats_cli.advise.rules import GIB, Measured, Options
+from epstats_cli.config import load
+from epstats_cli.db import session
+from epstats_cli.errors import OperationFailed
+from tests.conftest import run_cli
+from tests.helpers import fill
 
 GB = GIB
 
@@ -195,3 +206,63 @@ def test_kubernetes_yaml_matches_the_official_api_models() -> None:
     del broken["spec"]["selector"]
     with pytest.raises(Exception, match="selector"):
         k8s.V1Deployment.from_dict(broken)
+
+
+# --- measuring, against real servers -----------------------------------------------------------
+
+
+def test_measure_agrees_with_the_catalog_and_the_raw_rows(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: {timezone: UTC}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 100_000)  # one row every 25 s, about 29 days back
+    conn.execute("CREATE INDEX idx_requests_endpoint ON requests (endpoint)")
+    for args in (["indexes", "apply"], ["view", "build"], ["maintain"]):
+        r = run_cli("-c", str(cfg), "--dsn", dsn, *args)
+        assert r.code == 0, r.stderr
+    with session(load(str(cfg), {}), dsn) as s:
+        m = measure(s)
+    row = conn.execute(
+        "SELECT pg_total_relation_size('requests'), "
+        "(SELECT reltuples::bigint FROM pg_class WHERE oid = 'requests'::regclass), "
+        "current_setting('max_connections')::int"
+    ).fetchone()
+    assert (m.table_bytes, m.table_rows, m.max_connections) == row
+    week = conn.execute(
+        "SELECT count(*) FROM requests WHERE timestamp >= date_trunc('day', now() AT TIME ZONE "
+        "'UTC') AT TIME ZONE 'UTC' - interval '7 days' AND timestamp < date_trunc('day', now() "
+        "AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    ).fetchone()
+    assert week is not None and m.avg_rps == pytest.approx(week[0] / (7 * 86400))
+    peak = conn.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM requests WHERE timestamp >= now() - "
+        "interval '7 days' AND timestamp < now() GROUP BY date_trunc('hour', timestamp)) h"
+    ).fetchone()
+    assert peak is not None and m.peak_rps == pytest.approx(peak[0] / 3600)
+    assert (m.traffic_source, m.rollup_strategy) == ("rollup", "materialized")
+    assert m.rollup_bytes and m.refresh_seconds is not None
+    assert m.redundant_indexes == ("idx_requests_endpoint",)
+
+    r = run_cli("-c", str(cfg), "--dsn", dsn, "advise", "--format", "yaml")
+    assert r.code == 0 and len(list(yaml.safe_load_all(r.stdout))) == 5
+    r = run_cli("-c", str(cfg), "--dsn", dsn, "--format", "json", "advise")
+    assert r.code == 0 and json.loads(r.stdout)["measured"]["redundant_indexes"] == [
+        "idx_requests_endpoint"
+    ]
+
+
+def test_measure_without_a_rollup_reads_the_raw_rows(
+    dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    conn.execute("INSERT INTO requests SELECT 'e', now() - interval '2 hours', 1, 200")
+    with session(load(None, {}), dsn) as s:
+        m = measure(s)
+    # one row two hours old: the rate is averaged over its real age, at least an hour
+    assert m.traffic_source == "raw rows" and m.rollup_strategy is None
+    assert m.avg_rps == pytest.approx(1 / 7200, rel=0.01) and m.peak_rps == 1 / 3600
+    conn.execute("DROP TABLE requests")
+    with session(load(None, {}), dsn) as s, pytest.raises(OperationFailed, match="does not"):
+        measure(s)

@@ -8,8 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from epstats_cli import health
+from epstats_cli.config import load as load_config
+from epstats_cli.db import session
+from epstats_cli.errors import OperationFailed
+from epstats_cli.health.facts import Gatherer, IndexFacts, MaintenanceFacts, RollupFreshness
 from tests.conftest import run_cli
 from tests.helpers import fill
 from tests.test_indexes import _cancel_build_halfway
@@ -139,14 +144,103 @@ def test_missing_table_is_unknown(dsn: str) -> None:
     assert r.code == 3 and "EPSTATS UNKNOWN - dead_tuples: cannot check" in r.stdout
 
 
-def test_state_logic() -> None:
-    from epstats_cli.config import Levels
+def test_gatherers_read_what_the_catalog_says(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Each fact group against an independent query of the same server."""
+    cfg = _healthy(dsn, conn, tmp_path)
+    with session(load_config(cfg, {}), dsn) as s:
+        facts = Gatherer(s)
+        table = facts.table()
+        assert table is facts.table()  # read once
+        size, reltuples, xid = one(
+            conn,
+            "SELECT pg_total_relation_size(c.oid), c.reltuples::bigint, age(c.relfrozenxid) "
+            "FROM pg_class c WHERE c.oid = 'requests'::regclass",
+        )
+        assert (table.total_bytes, table.estimated_rows, table.xid_age) == (size, reltuples, xid)
+        assert table.last_vacuumed is not None and table.last_analyzed is not None
+        server = facts.server()
+        assert server.autovacuum_freeze_max_age == int(
+            one(conn, "SHOW autovacuum_freeze_max_age")[0]
+        )
+        assert server.max_connections == int(one(conn, "SHOW max_connections")[0])
+        assert (server.database, server.in_recovery) == (conn.info.dbname, False)
+        assert facts.indexes() == IndexFacts((), (), {})
+        assert facts.rollup() == RollupFreshness(True, "", None)
+        history = facts.maintenance()
+        statuses = dict(conn.execute("SELECT DISTINCT task, status FROM epstats.runs").fetchall())
+        assert history.available and {t: r.last_status for t, r in history.runs.items()} == {
+            t: st for t, st in statuses.items() if t in history.runs
+        }
+        assert {"vacuum", "refresh"} <= set(history.runs)
+        bloat = facts.table_bloat()
+        assert bloat is not None
+        assert bloat.size_bytes == one(conn, "SELECT pg_relation_size('requests')")[0]
+        names = {
+            r[0]
+            for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'requests'")
+        }
+        assert {b.name for b in facts.index_bloat()} == names
 
-    lv = Levels(1, 2)
-    assert [health.level(x, lv) for x in (0, 0.99, 1, 1.99, 2, 5)] == [0, 0, 1, 1, 2, 2]
-    mk = health.CheckResult
-    assert health.overall([mk("a", 0, ""), mk("b", 3, "")]) == 3
-    assert health.overall([mk("a", 1, ""), mk("b", 3, "")]) == 1
-    assert health.overall([mk("a", 2, ""), mk("b", 1, "")]) == 2
-    line = health.nagios_line([mk("a", 1, "slow", 2.5, 1, 2), mk("b", 0, "fine", 1234567)])
-    assert line == "EPSTATS WARNING - a: slow | a=2.5;1;2 b=1234567;;"
+        late = one(
+            conn, "INSERT INTO requests VALUES ('/late', now(), 1, 200) RETURNING timestamp"
+        )[0]
+        assert Gatherer(s).rollup() == RollupFreshness(True, "", late)
+
+
+def test_a_failed_gatherer_is_read_once(dsn: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: {table: nowhere}\n")
+    with session(load_config(str(cfg), {}), dsn) as s:
+        facts = Gatherer(s)
+        with pytest.raises(OperationFailed) as first:
+            facts.table()
+        with pytest.raises(OperationFailed) as again:
+            facts.table()
+        assert again.value is first.value
+        assert first.value.message == "source table public.nowhere does not exist"
+        assert facts.table_bloat() is None  # judged OK: nothing to estimate
+        with pytest.raises(OperationFailed, match="epstats init --with-requests-table"):
+            facts.index_bloat()
+        assert facts.maintenance() == MaintenanceFacts(False, {})
+        assert facts.rollup().usable is False
+
+
+def one(conn: psycopg.Connection[Any], query: str) -> tuple[Any, ...]:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_status_sections_keep_their_json_shape(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _healthy(dsn, conn, tmp_path)
+    conn.execute("DROP INDEX idx_requests_timestamp")
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "status")
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert list(doc) == ["server", "table", "indexes", "rollup", "maintenance"]
+    assert list(doc["server"]) == [
+        "server_version", "database", "database_bytes", "in_recovery", "started_at",
+        "max_connections", "autovacuum_freeze_max_age", "now",
+    ]  # fmt: skip
+    assert doc["table"]["present"] is True and doc["table"]["estimated_rows"] == 20000
+    by_name = {i["name"]: i for i in doc["indexes"]}
+    assert by_name["idx_requests_timestamp"]["missing"] is True
+    assert "missing" not in by_name["idx_requests_endpoint_timestamp"]
+    assert list(doc["rollup"]) == [
+        "name", "usable", "strategy", "built_by_epstats", "size_bytes", "watermark", "rows",
+        "oldest_unaggregated",
+    ]  # fmt: skip
+    assert doc["rollup"]["strategy"] == "incremental" and doc["rollup"]["built_by_epstats"]
+    assert [t["task"] for t in doc["maintenance"]] == [
+        "cleanup", "vacuum", "analyze", "reindex", "refresh",
+    ]  # fmt: skip
+    statuses = {t["task"]: t["last_status"] for t in doc["maintenance"]}
+    assert statuses["vacuum"] == statuses["refresh"] == "ok"
+    assert statuses["analyze"] is None  # done by VACUUM (ANALYZE): not recorded on its own
+    conn.execute("DROP SCHEMA epstats CASCADE")
+    doc = json.loads(run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "status").stdout)
+    assert doc["maintenance"] == "no run history (epstats init)"

@@ -1,4 +1,4 @@
-"""`epstats status` (and, as they land, `check` and `advise`)."""
+"""`epstats status`, `check` and `advise`: render what epstats_cli.health and .advise gather."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ def status() -> None:
 
     Example: epstats status --format json
     """
-    from epstats_cli import health
+    from epstats_cli.health import status as overview
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
     with app.session() as s:
-        data = health.status(s)
+        data = overview.gather(s).as_dict()
     srv, tbl = data["server"], data["table"]
     kv_cols = [Column("item", "Item"), Column("value", "Value")]
     tables = [
@@ -204,11 +204,11 @@ def check(only: str | None) -> None:
         with app.session() as s:
             results = health.run_checks(s, names)
     except ConfigError as exc:
-        results = [health.CheckResult("config", health.UNKNOWN, "; ".join(exc.problems))]
+        results = [health.CheckResult("config", health.State.UNKNOWN, "; ".join(exc.problems))]
     except ConnectError as exc:
-        results = [health.CheckResult("connect", health.CRITICAL, exc.message)]
+        results = [health.CheckResult("connect", health.State.CRITICAL, exc.message)]
     except EpstatsError as exc:
-        results = [health.CheckResult("epstats", health.UNKNOWN, exc.message)]
+        results = [health.CheckResult("epstats", health.State.UNKNOWN, exc.message)]
     state = health.overall(results)
     line = health.nagios_line(results)
     if app.fmt == "json":
@@ -216,7 +216,7 @@ def check(only: str | None) -> None:
             Result(
                 [],
                 {
-                    "status": health.STATE_NAMES[state],
+                    "status": state.name,
                     "line": line,
                     "checks": [r.as_dict() for r in results],
                 },
@@ -241,7 +241,7 @@ def check(only: str | None) -> None:
                     ]
                 )
             )
-    raise click.exceptions.Exit(state)
+    raise click.exceptions.Exit(int(state))
 
 
 @click.command()
@@ -273,14 +273,14 @@ def advise(fmt: str | None, heavy_analysis: bool, redis_persistence: bool, pods:
 
     Example: epstats advise --format yaml > k8s/endpoint-stats.yaml
     """
-    from epstats_cli import advise as rules
-    from epstats_cli import health
+    from epstats_cli.advise import rules
+    from epstats_cli.advise.measure import measure
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
     fmt = fmt or app.fmt
     with app.session() as s:
-        measured = health.measure_for_advice(s)
+        measured = measure(s)
     advice = rules.advise(measured, rules.Options(heavy_analysis, redis_persistence, pods))
     if fmt == "yaml":
         import yaml

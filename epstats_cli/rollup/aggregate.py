@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from epstats_cli.catalog import source_oid
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
-from epstats_cli.schema import source_identifiers, source_oid
+from epstats_cli.schema import source_identifiers
 
 TIMESTAMPTZ = "timestamp with time zone"
 TIMESTAMP = "timestamp without time zone"

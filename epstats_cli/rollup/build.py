@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from epstats_cli.catalog import source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
@@ -14,7 +15,7 @@ from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
 from epstats_cli.rollup.aggregate import definition, timestamp_type
 from epstats_cli.rollup.inspect import KIND_SQL, RollupFacts, comment, facts, strategy_of
-from epstats_cli.schema import require_current, source_oid
+from epstats_cli.schema import require_current
 
 # SQLSTATE 2BP01: the old rollup cannot be dropped while views of its own depend on it.
 DEPENDENT_OBJECTS = "2BP01"

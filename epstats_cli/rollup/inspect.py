@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from epstats_cli.catalog import relation_exists
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
-from epstats_cli.schema import relation_exists
 
 # The comment epstats puts on the rollup it builds; anything else was made by hand.
 COMMENT_PREFIX = "epstats rollup:"

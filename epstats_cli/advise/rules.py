@@ -1,11 +1,11 @@
 """Resource, pool and layout advice: the guide's sizing rules as data plus pure functions,
-applied to measured size and traffic."""
+applied to measured size and traffic (advise.measure reads them from the server)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 GIB = 1024**3
 
@@ -35,6 +35,10 @@ INCREMENTAL_REFRESH_SECONDS = 60
 INCREMENTAL_TABLE_BYTES = 5 * GIB
 PARTITION_TABLE_BYTES = 100 * GIB
 
+Strategy = Literal["materialized", "incremental"]
+TrafficSource = Literal["raw", "raw rows", "rollup"]  # where the request rate was measured
+Level = Literal["info", "warning"]
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -49,10 +53,10 @@ class Measured:
     max_connections: int
     reserved_connections: int
     rollup_bytes: int | None = None
-    rollup_strategy: str | None = None
+    rollup_strategy: Strategy | None = None  # None: no rollup reports can use
     refresh_seconds: float | None = None
     redundant_indexes: tuple[str, ...] = ()
-    traffic_source: str = "raw"
+    traffic_source: TrafficSource = "raw"
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Advice:
     rule: str
     measured: str
     recommendation: str
-    level: str = "info"  # info | warning
+    level: Level = "info"
     values: dict[str, Any] = field(default_factory=dict)
 
 

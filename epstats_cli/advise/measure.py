@@ -1,0 +1,62 @@
+"""What `advise` measures: size, growth, traffic, read/write mix and connection limits."""
+
+from __future__ import annotations
+
+from epstats_cli import catalog, indexes, reports, rollup
+from epstats_cli.advise.rules import Measured, Strategy, TrafficSource
+from epstats_cli.db import Session
+from epstats_cli.errors import OperationFailed
+from epstats_cli.schema import rollup_identifiers
+
+WINDOW_SECONDS = 7 * 86400.0  # the traffic queries look back 7 days
+
+
+def measure(session: Session) -> Measured:
+    """Read the measurements advise.rules needs (read-only)."""
+    src = session.config.source
+    table = catalog.table_facts(session)
+    if table is None:
+        raise OperationFailed(f"source table {src.table} does not exist")
+    server = catalog.server_facts(session)
+    ids = rollup_identifiers(session)
+    raw = session.one("advise/traffic_raw", **ids)
+    assert raw is not None
+    seconds = WINDOW_SECONDS
+    if raw["first_seen"] is not None:  # younger than the window: average over its real age
+        seconds = min(seconds, max(3600.0, (server.now - raw["first_seen"]).total_seconds()))
+    avg_rps = raw["requests"] / seconds
+    traffic_source: TrafficSource = "raw rows"
+    strategy: Strategy | None = None
+    refresh_seconds: float | None = None
+    rollup_bytes: int | None = None
+    usable, _why = reports.rollup_usable(session)
+    if usable:
+        row = session.one("advise/traffic_view", {"tz": src.timezone}, **ids)
+        if row and row["days"]:
+            avg_rps = row["requests"] / (row["days"] * 86400.0)
+            traffic_source = "rollup"
+        info = rollup.facts(session)
+        strategy = "incremental" if info.strategy == "incremental" else "materialized"
+        rollup_bytes = info.size_bytes
+        refresh_seconds = info.refresh_seconds
+    activity = session.one("advise/activity")
+    conns = session.one("advise/connections")
+    assert activity is not None and conns is not None
+    plan = indexes.make_plan(session)
+    return Measured(
+        database_bytes=server.database_bytes,
+        table_bytes=table.total_bytes,
+        table_rows=int(table.estimated_rows or table.live_tuples or 0),
+        rows_per_day=avg_rps * 86400,
+        avg_rps=avg_rps,
+        peak_rps=raw["peak_hour_requests"] / 3600.0,
+        reads=int(activity["reads"] or 0),
+        writes=int(activity["writes"] or 0),
+        max_connections=int(conns["max_connections"]),
+        reserved_connections=int(conns["reserved_connections"]),
+        rollup_bytes=rollup_bytes,
+        rollup_strategy=strategy,
+        refresh_seconds=refresh_seconds,
+        redundant_indexes=tuple(sorted(plan.redundant)),
+        traffic_source=traffic_source,
+    )

@@ -1,0 +1,146 @@
+"""What the server's catalog says: server and table facts, relation lookups, column types.
+
+Read-only and privilege-light (catalog and statistics views, never a count(*)), so `status`,
+`check`, `advise` and `maintain`'s schedule can all ask it, on a hot standby too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from epstats_cli import schedule
+from epstats_cli.db import Session
+from epstats_cli.errors import OperationFailed
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """Version, database size, recovery state, connection and freeze limits, the clock."""
+
+    server_version: str
+    database: str
+    database_bytes: int
+    in_recovery: bool
+    started_at: dt.datetime
+    max_connections: int
+    autovacuum_freeze_max_age: int
+    now: dt.datetime
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """The source table's sizes, estimated rows and vacuum/analyze activity.
+
+    The pg_stat_all_tables counters are None when the statistics collector has no row yet.
+    """
+
+    heap_bytes: int
+    index_bytes: int
+    toast_bytes: int
+    total_bytes: int
+    estimated_rows: int | None  # reltuples; None before the first VACUUM or ANALYZE
+    live_tuples: int | None
+    dead_tuples: int | None
+    modified_since_analyze: int | None
+    last_vacuum: dt.datetime | None
+    last_autovacuum: dt.datetime | None
+    last_analyze: dt.datetime | None
+    last_autoanalyze: dt.datetime | None
+    seq_scan: int | None
+    idx_scan: int | None
+    inserted: int | None
+    updated_or_deleted: int | None
+    xid_age: int | None  # age(relfrozenxid)
+
+    @property
+    def last_vacuumed(self) -> dt.datetime | None:
+        """The latest VACUUM, manual or automatic."""
+        return schedule.latest(self.last_vacuum, self.last_autovacuum)
+
+    @property
+    def last_analyzed(self) -> dt.datetime | None:
+        """The latest ANALYZE, manual or automatic."""
+        return schedule.latest(self.last_analyze, self.last_autoanalyze)
+
+
+class Relation(NamedTuple):
+    """A relation found by exact name (a tuple, so `found[0]` is its oid)."""
+
+    oid: int
+    relkind: str  # pg_class.relkind: r table, p partitioned table, m materialized view, ...
+
+
+def server_facts(session: Session) -> ServerFacts:
+    """Version, database size, recovery state, connection and freeze limits."""
+    row = session.one("catalog/server")
+    assert row is not None
+    return ServerFacts(**row)
+
+
+def table_facts(session: Session) -> TableFacts | None:
+    """The source table's sizes, estimated rows and vacuum/analyze activity; None if missing."""
+    table = session.config.source.table
+    row = session.one("catalog/table_stats", {"schema": table.schema, "name": table.name})
+    return None if row is None else TableFacts(**row)
+
+
+def need_from(table: TableFacts | None, server: ServerFacts) -> schedule.Need:
+    """What can make maintenance due early, from facts already read (a missing table: none)."""
+    if table is None:
+        return schedule.Need(freeze_max_age=server.autovacuum_freeze_max_age)
+    return schedule.Need(
+        dead_tuples=table.dead_tuples or 0,
+        live_tuples=table.live_tuples or 0,
+        xid_age=table.xid_age or 0,
+        freeze_max_age=server.autovacuum_freeze_max_age,
+        last_vacuum=table.last_vacuumed,
+        last_analyze=table.last_analyzed,
+    )
+
+
+def need(session: Session) -> schedule.Need:
+    """Dead tuples, transaction-ID age and the last (auto)vacuum/analyze, for the schedule."""
+    return need_from(table_facts(session), server_facts(session))
+
+
+# --- relations ---------------------------------------------------------------------------------
+
+
+def relation(session: Session, schema: str, name: str) -> Relation | None:
+    """(oid, relkind) of schema.name, matched exactly (no case folding, no search_path)."""
+    row = session.one("catalog/relation", {"schema": schema, "name": name})
+    return None if row is None else Relation(int(row["oid"]), str(row["relkind"]))
+
+
+def relation_exists(session: Session, schema: str, name: str) -> bool:
+    """Whether schema.name exists, matched exactly."""
+    return relation(session, schema, name) is not None
+
+
+def schema_exists(session: Session, schema: str) -> bool:
+    """Whether the schema exists, matched exactly."""
+    return bool(session.value("catalog/schema_exists", {"schema": schema}))
+
+
+def missing_source(session: Session) -> OperationFailed:
+    """The error for a source table that does not exist, saying how to fix it."""
+    return OperationFailed(
+        f"source table {session.config.source.table} does not exist "
+        "(check source.table, or create it: epstats init --with-requests-table)"
+    )
+
+
+def source_oid(session: Session) -> int:
+    """The source table's oid; OperationFailed (exit 1) saying how to fix it when missing."""
+    table = session.config.source.table
+    found = relation(session, table.schema, table.name)
+    if found is None:
+        raise missing_source(session)
+    return found.oid
+
+
+def column_types(session: Session, oid: int) -> dict[str, str]:
+    """Column name -> its SQL type (format_type) for the relation `oid`."""
+    return {r["attname"]: r["type"] for r in session.all("catalog/column_type", {"oid": oid})}

@@ -1,0 +1,20 @@
+"""Read-only health: `check` (Nagios states) and `status`, as gather -> judge -> render.
+
+facts.py reads typed facts from the server, once per run; judges.py turns facts, thresholds
+and the clock into states and messages, purely; checks.py wires the two for `check`;
+status.py gathers what `status` shows. The click commands in cli/health.py render them.
+"""
+
+from epstats_cli.health.checks import CHECKS, evaluate, run_checks
+from epstats_cli.health.judges import CheckResult, State, Thresholds, nagios_line, overall
+
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "State",
+    "Thresholds",
+    "evaluate",
+    "nagios_line",
+    "overall",
+    "run_checks",
+]

@@ -1,0 +1,60 @@
+"""`epstats check`: gather the facts each check needs, then judge them (Nagios states)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+import psycopg
+
+from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
+from epstats_cli.errors import EpstatsError, first_line
+from epstats_cli.health import judges
+from epstats_cli.health.facts import FactSource, Gatherer
+from epstats_cli.health.judges import CheckResult, Thresholds
+
+Judge = Callable[[FactSource, Thresholds, dt.datetime], CheckResult]
+
+# name -> the facts it reads and the judge of them, in the order `check` reports them
+_CHECKS: dict[str, Judge] = {
+    "connect": lambda f, t, now: judges.connect(f.connection().version, f.connection().in_recovery),
+    "analyze_age": lambda f, t, now: judges.analyze_age(f.table(), t, now),
+    "vacuum_age": lambda f, t, now: judges.vacuum_age(f.table(), t, now),
+    "dead_tuples": lambda f, t, now: judges.dead_tuples(f.table(), t, now),
+    "xid_age": lambda f, t, now: judges.xid_age(f.table(), f.server(), t, now),
+    "invalid_indexes": lambda f, t, now: judges.invalid_indexes(f.indexes(), t, now),
+    "missing_indexes": lambda f, t, now: judges.missing_indexes(f.indexes(), t, now),
+    "redundant_indexes": lambda f, t, now: judges.redundant_indexes(f.indexes(), t, now),
+    "view_staleness": lambda f, t, now: judges.view_staleness(f.rollup(), t, now),
+    "maintain_failed": lambda f, t, now: judges.maintain_failed(f.maintenance(), t, now),
+    "table_bloat": lambda f, t, now: judges.table_bloat(f.table_bloat(), t, now),
+    "index_bloat": lambda f, t, now: judges.index_bloat(f.index_bloat(), t, now),
+}
+CHECKS = tuple(_CHECKS)
+
+
+def evaluate(
+    facts: FactSource, wanted: Iterable[str], thresholds: Thresholds, now: dt.datetime
+) -> list[CheckResult]:
+    """Judge each wanted check (in CHECKS order); one whose facts cannot be read is UNKNOWN."""
+    wanted = set(wanted)
+    results = []
+    for name, judge in _CHECKS.items():
+        if wanted and name not in wanted:
+            continue
+        try:
+            results.append(judge(facts, thresholds, now))
+        except (psycopg.Error, EpstatsError) as exc:
+            message = exc.message if isinstance(exc, EpstatsError) else first_line(exc)
+            results.append(judges.cannot_check(name, message))
+    return results
+
+
+def run_checks(
+    session: Session, only: Iterable[str] = (), now: dt.datetime | None = None
+) -> list[CheckResult]:
+    """Every check (or those in `only`); a check that cannot run is UNKNOWN, never an error."""
+    if now is None:
+        now, _hour = db_now(session)
+    return evaluate(Gatherer(session), only, Thresholds.of(session.config), now)

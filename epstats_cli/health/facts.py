@@ -1,0 +1,224 @@
+"""The facts `check` and `status` judge, read once from the server into typed dataclasses.
+
+Read-only: catalog and statistics views, the run history, the rollup's watermark. Each group
+is read on first use and kept for the run; a group that cannot be read (missing table, no
+privilege) raises, and the checks that need it are UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar, cast
+
+import psycopg
+
+from epstats_cli import catalog, history, indexes, reports, rollup
+from epstats_cli.catalog import ServerFacts, TableFacts
+from epstats_cli.db import Server, Session
+from epstats_cli.errors import EpstatsError, OperationFailed
+from epstats_cli.schema import rollup_identifiers
+
+# epstats.runs.status (its CHECK constraint)
+RunStatus = Literal["running", "ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class IndexFacts:
+    """The source table's indices against the recommended set."""
+
+    invalid: tuple[str, ...]  # invalid indices that no running build will finish
+    missing: tuple[str, ...]  # recommended indices missing, invalid or defined otherwise
+    redundant: Mapping[str, str]  # index -> the index that covers it
+
+
+@dataclass(frozen=True)
+class RollupFreshness:
+    """Whether reports can use the rollup, and the oldest raw row it has not aggregated."""
+
+    usable: bool
+    why: str  # why reports cannot use it ("" when they can)
+    oldest_unaggregated: dt.datetime | None = None  # None: up to date (or not usable)
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """One task's latest history on its primary target."""
+
+    last_ok: dt.datetime | None
+    last_status: RunStatus
+    last_error: str | None
+    last_started: dt.datetime
+    p90_seconds: float | None
+
+
+@dataclass(frozen=True)
+class MaintenanceFacts:
+    """The run history: absent before `epstats init`."""
+
+    available: bool
+    runs: Mapping[str, LastRun]  # task -> its last runs
+
+
+@dataclass(frozen=True)
+class TableBloat:
+    size_bytes: int
+    bloat_ratio: float | None  # None: no estimate (never analyzed)
+
+
+@dataclass(frozen=True)
+class IndexBloat:
+    name: str
+    size_bytes: int
+    bloat_ratio: float | None  # None: not a btree, or no statistics yet
+
+
+# --- gatherers: one read each -----------------------------------------------------------------
+
+
+def table(session: Session) -> TableFacts:
+    """The source table's facts; OperationFailed when it does not exist."""
+    facts = catalog.table_facts(session)
+    if facts is None:
+        raise OperationFailed(f"source table {session.config.source.table} does not exist")
+    return facts
+
+
+def index_facts(plan: indexes.Plan) -> IndexFacts:
+    """What the checks need from an index plan (pure)."""
+    building = {int(b["index_relid"]) for b in plan.builds if b["index_relid"]}
+    return IndexFacts(
+        invalid=tuple(i.name for i in plan.indexes if not i.valid and i.oid not in building),
+        missing=tuple(
+            r.spec.name
+            for r in plan.recommendations
+            if r.state in ("missing", "invalid", "conflict")
+        ),
+        redundant=dict(plan.redundant),
+    )
+
+
+def oldest_unaggregated(session: Session) -> dt.datetime | None:
+    """The timestamp of the oldest raw row the rollup has not aggregated (None: up to date)."""
+    oldest: dt.datetime | None = session.value(
+        "catalog/oldest_unaggregated", **rollup_identifiers(session)
+    )
+    return oldest
+
+
+def rollup_freshness(session: Session) -> RollupFreshness:
+    """Whether reports can use the rollup and, if so, how far behind the raw rows it is."""
+    usable, why = reports.rollup_usable(session)
+    if not usable:
+        return RollupFreshness(False, why)
+    return RollupFreshness(True, "", oldest_unaggregated(session))
+
+
+def rollup_info(session: Session) -> rollup.RollupFacts:
+    """The rollup's kind, size, watermark and contents: the one place health reads them."""
+    return rollup.facts(session)
+
+
+def maintenance(session: Session) -> MaintenanceFacts:
+    """The last runs of each task, when the history exists."""
+    if not history.available(session):
+        return MaintenanceFacts(False, {})
+    runs = {
+        task: LastRun(
+            r["last_ok"], r["last_status"], r["last_error"], r["last_started"], r["p90_seconds"]
+        )
+        for task, r in history.last_runs(session).items()
+    }
+    return MaintenanceFacts(True, runs)
+
+
+def table_bloat(session: Session) -> TableBloat | None:
+    """The source table's estimated heap bloat; None when the table does not exist."""
+    name = session.config.source.table
+    row = session.one("catalog/table_bloat", {"schema": name.schema, "name": name.name})
+    if row is None:
+        return None
+    ratio = row["bloat_ratio"]
+    return TableBloat(int(row["size_bytes"]), None if ratio is None else float(ratio))
+
+
+def index_bloat(session: Session) -> tuple[IndexBloat, ...]:
+    """Estimated bloat of each index on the source table."""
+    rows = session.all("catalog/index_bloat", {"oid": catalog.source_oid(session)})
+    return tuple(
+        IndexBloat(
+            r["name"],
+            int(r["size_bytes"]),
+            None if r["bloat_ratio"] is None else float(r["bloat_ratio"]),
+        )
+        for r in rows
+    )
+
+
+# --- reading each group once ------------------------------------------------------------------
+
+
+class FactSource(Protocol):
+    """Where the checks get their facts: the server (Gatherer) or, in tests, plain values."""
+
+    def connection(self) -> Server: ...
+    def table(self) -> TableFacts: ...
+    def server(self) -> ServerFacts: ...
+    def indexes(self) -> IndexFacts: ...
+    def rollup(self) -> RollupFreshness: ...
+    def maintenance(self) -> MaintenanceFacts: ...
+    def table_bloat(self) -> TableBloat | None: ...
+    def index_bloat(self) -> tuple[IndexBloat, ...]: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: psycopg.Error | EpstatsError
+
+
+class Gatherer:
+    """A FactSource that reads each group from the server on first use, and only once (a
+    failure is kept too: every check that needs the group reports the same error)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._read: dict[str, object] = {}
+
+    def _once(self, key: str, read: Callable[[Session], T]) -> T:
+        if key not in self._read:
+            try:
+                self._read[key] = read(self.session)
+            except (psycopg.Error, EpstatsError) as exc:
+                self._read[key] = _Failed(exc)
+        got = self._read[key]
+        if isinstance(got, _Failed):
+            raise got.error
+        return cast(T, got)
+
+    def connection(self) -> Server:
+        return self.session.server
+
+    def table(self) -> TableFacts:
+        return self._once("table", table)
+
+    def server(self) -> ServerFacts:
+        return self._once("server", catalog.server_facts)
+
+    def indexes(self) -> IndexFacts:
+        return self._once("indexes", lambda s: index_facts(indexes.make_plan(s)))
+
+    def rollup(self) -> RollupFreshness:
+        return self._once("rollup", rollup_freshness)
+
+    def maintenance(self) -> MaintenanceFacts:
+        return self._once("maintenance", maintenance)
+
+    def table_bloat(self) -> TableBloat | None:
+        return self._once("table_bloat", table_bloat)
+
+    def index_bloat(self) -> tuple[IndexBloat, ...]:
+        return self._once("index_bloat", index_bloat)

@@ -1,0 +1,351 @@
+"""The checks' judgements: pure functions from typed facts, thresholds and the clock to a
+Nagios state and a message. No session, no SQL: tested at every threshold without a server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from epstats_cli.catalog import ServerFacts, TableFacts
+from epstats_cli.config import CheckConfig, Config, Levels, Schedule
+from epstats_cli.durations import human_seconds
+from epstats_cli.health.facts import (
+    IndexBloat,
+    IndexFacts,
+    MaintenanceFacts,
+    RollupFreshness,
+    TableBloat,
+)
+
+
+class State(enum.IntEnum):
+    """Nagios plugin states, which are also `check`'s exit codes."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+@dataclass
+class CheckResult:
+    name: str
+    state: State
+    summary: str
+    value: float | None = None
+    warning: float | None = None
+    critical: float | None = None
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def state_name(self) -> str:
+        return self.state.name
+
+    def perfdata(self) -> str | None:
+        if self.value is None:
+            return None
+        w = "" if self.warning is None else _num(self.warning)
+        c = "" if self.critical is None else _num(self.critical)
+        return f"{self.name}={_num(self.value)};{w};{c}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state_name,
+            "summary": self.summary,
+            "value": self.value,
+            "warning": self.warning,
+            "critical": self.critical,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What the judges compare facts with: the check: section and the maintenance schedule
+    (overdue levels are multiples of a task's interval)."""
+
+    check: CheckConfig
+    schedule: Schedule
+
+    @classmethod
+    def of(cls, config: Config) -> Thresholds:
+        return cls(config.check, config.maintenance.schedule)
+
+
+def _num(value: float) -> str:
+    """Perfdata numbers: plain decimals, never exponents."""
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def level(value: float, levels: Levels) -> State:
+    """OK below warning, WARNING from warning, CRITICAL from critical."""
+    if value >= levels.critical:
+        return State.CRITICAL
+    if value >= levels.warning:
+        return State.WARNING
+    return State.OK
+
+
+def severity(setting: str) -> State:
+    """A configured severity (ok | warning | critical, validated by config) as a state."""
+    return State[setting.upper()]
+
+
+def overall(results: Iterable[CheckResult]) -> State:
+    """The worst state; UNKNOWN only when nothing is worse than it (as Nagios plugins do)."""
+    states = [r.state for r in results]
+    for state in (State.CRITICAL, State.WARNING, State.UNKNOWN):
+        if state in states:
+            return state
+    return State.OK
+
+
+def nagios_line(results: Sequence[CheckResult]) -> str:
+    """`EPSTATS WARNING - name: summary; ... | perfdata`."""
+    state = overall(results)
+    bad = [r for r in results if r.state != State.OK]
+    text = "; ".join(f"{r.name}: {r.summary}" for r in sorted(bad, key=lambda r: -r.state))
+    if not bad:
+        text = f"{len(results)} checks OK"
+    perf = " ".join(p for r in results if (p := r.perfdata()))
+    return f"EPSTATS {state.name} - {text}" + (f" | {perf}" if perf else "")
+
+
+def cannot_check(name: str, message: str) -> CheckResult:
+    """A check whose facts could not be read."""
+    return CheckResult(name, State.UNKNOWN, f"cannot check: {message}")
+
+
+# --- the judges ------------------------------------------------------------------------------
+
+
+def connect(version: str, in_recovery: bool) -> CheckResult:
+    role = "standby" if in_recovery else "primary"
+    return CheckResult("connect", State.OK, f"PostgreSQL {version} ({role})")
+
+
+def _has_data(table: TableFacts) -> bool:
+    return bool(
+        (table.live_tuples or 0) + (table.modified_since_analyze or 0) + (table.estimated_rows or 0)
+    )
+
+
+def _age(
+    name: str,
+    what: str,
+    last: dt.datetime | None,
+    every: dt.timedelta,
+    levels: Levels,
+    now: dt.datetime,
+    has_data: bool,
+) -> CheckResult:
+    if last is None:
+        if not has_data:
+            return CheckResult(name, State.OK, f"never {what}, but there is nothing to {what} yet")
+        return CheckResult(name, State.WARNING, f"never {what}")
+    age = (now - last).total_seconds()
+    ratio = age / every.total_seconds()
+    return CheckResult(
+        name,
+        level(ratio, levels),
+        f"last {what} {human_seconds(age)} ago (every {human_seconds(every.total_seconds())})",
+        round(age),
+        levels.warning * every.total_seconds(),
+        levels.critical * every.total_seconds(),
+    )
+
+
+def analyze_age(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Time since the last (auto)analyze, in multiples of the analyze schedule."""
+    return _age(
+        "analyze_age",
+        "analyzed",
+        table.last_analyzed,
+        t.schedule.analyze,
+        t.check.overdue,
+        now,
+        _has_data(table),
+    )
+
+
+def vacuum_age(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Time since the last (auto)vacuum, in multiples of the vacuum schedule."""
+    return _age(
+        "vacuum_age",
+        "vacuumed",
+        table.last_vacuumed,
+        t.schedule.vacuum,
+        t.check.overdue,
+        now,
+        _has_data(table),
+    )
+
+
+def dead_tuples(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Dead tuples as a share of all tuples."""
+    live, dead = table.live_tuples or 0, table.dead_tuples or 0
+    ratio = dead / (live + dead) if live + dead else 0.0
+    levels = t.check.dead_tuple_ratio
+    return CheckResult(
+        "dead_tuples",
+        level(ratio, levels),
+        f"{ratio:.1%} dead tuples ({dead:,} of {live + dead:,})",
+        round(ratio, 4),
+        levels.warning,
+        levels.critical,
+    )
+
+
+def xid_age(table: TableFacts, server: ServerFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """The table's transaction-ID age as a share of autovacuum_freeze_max_age."""
+    ratio = (table.xid_age or 0) / server.autovacuum_freeze_max_age
+    levels = t.check.xid_age_ratio
+    return CheckResult(
+        "xid_age",
+        level(ratio, levels),
+        f"transaction-ID age {table.xid_age or 0:,} is {ratio:.1%} of autovacuum_freeze_max_age",
+        round(ratio, 4),
+        levels.warning,
+        levels.critical,
+    )
+
+
+def invalid_indexes(facts: IndexFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Invalid indices that no running build will finish."""
+    bad = facts.invalid
+    summary = (
+        f"{len(bad)} invalid: {', '.join(bad)} (epstats maintain --only cleanup)"
+        if bad
+        else "no invalid indices"
+    )
+    state = severity(t.check.invalid_index) if bad else State.OK
+    return CheckResult("invalid_indexes", state, summary, len(bad), None, 1)
+
+
+def missing_indexes(facts: IndexFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Recommended indices that are missing, invalid or in conflict with another definition."""
+    missing = facts.missing
+    summary = (
+        f"{', '.join(missing)} missing (epstats indexes apply)"
+        if missing
+        else "all recommended indices present"
+    )
+    state = severity(t.check.missing_index) if missing else State.OK
+    return CheckResult("missing_indexes", state, summary, len(missing), 1, None)
+
+
+def redundant_indexes(facts: IndexFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Indices another index covers."""
+    names = sorted(facts.redundant)
+    summary = (
+        f"{', '.join(f'{n} (covered by {facts.redundant[n]})' for n in names)} "
+        "(epstats indexes apply --prune-redundant)"
+        if names
+        else "no redundant indices"
+    )
+    state = severity(t.check.redundant_index) if names else State.OK
+    return CheckResult("redundant_indexes", state, summary, len(names), 1, None)
+
+
+def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Age of the oldest raw row the rollup lacks, in multiples of the refresh schedule."""
+    if not rollup.usable:
+        return CheckResult(
+            "view_staleness", State.WARNING, f"{rollup.why}; reports read the raw rows"
+        )
+    every = t.schedule.refresh
+    levels = t.check.overdue
+    warning = levels.warning * every.total_seconds()
+    critical = levels.critical * every.total_seconds()
+    if rollup.oldest_unaggregated is None:
+        return CheckResult(
+            "view_staleness", State.OK, "the rollup holds every row", 0, warning, critical
+        )
+    lag = max(0.0, (now - rollup.oldest_unaggregated).total_seconds())
+    return CheckResult(
+        "view_staleness",
+        level(lag / every.total_seconds(), levels),
+        f"rows up to {human_seconds(lag)} old are not in the rollup "
+        f"(refresh every {human_seconds(every.total_seconds())})",
+        round(lag),
+        warning,
+        critical,
+    )
+
+
+def maintain_failed(history: MaintenanceFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Whether the last run of any maintenance task failed."""
+    if not history.available:
+        return CheckResult("maintain_failed", State.UNKNOWN, "no run history (run epstats init)")
+    runs = history.runs
+    failed = {task: r for task, r in runs.items() if r.last_status == "failed"}
+    if not failed:
+        return CheckResult(
+            "maintain_failed",
+            State.OK,
+            f"last runs OK ({len(runs)} tasks recorded)" if runs else "no maintenance recorded yet",
+            0,
+            None,
+            1,
+        )
+    detail = "; ".join(
+        f"{task} at {r.last_started:%Y-%m-%d %H:%M}: {r.last_error or 'failed'}"
+        for task, r in sorted(failed.items())
+    )
+    return CheckResult(
+        "maintain_failed",
+        severity(t.check.maintain_failed),
+        f"last run failed: {detail}",
+        len(failed),
+        None,
+        1,
+    )
+
+
+def table_bloat(bloat: TableBloat | None, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Estimated heap bloat; tables under bloat_min_size never count."""
+    levels = t.check.table_bloat
+    if bloat is None or bloat.bloat_ratio is None:
+        return CheckResult("table_bloat", State.OK, "no estimate yet (table not analyzed)")
+    ratio = bloat.bloat_ratio
+    if bloat.size_bytes < t.check.bloat_min_size:
+        return CheckResult(
+            "table_bloat",
+            State.OK,
+            f"estimated {ratio:.0%}, table too small to matter",
+            round(ratio, 3),
+            levels.warning,
+            levels.critical,
+        )
+    return CheckResult(
+        "table_bloat",
+        level(ratio, levels),
+        f"estimated {ratio:.0%} of the table",
+        round(ratio, 3),
+        levels.warning,
+        levels.critical,
+    )
+
+
+def index_bloat(bloats: Sequence[IndexBloat], t: Thresholds, now: dt.datetime) -> CheckResult:
+    """The most bloated index with an estimate and at least bloat_min_size."""
+    levels = t.check.index_bloat
+    judged = [
+        b for b in bloats if b.bloat_ratio is not None and b.size_bytes >= t.check.bloat_min_size
+    ]
+    if not judged:
+        return CheckResult("index_bloat", State.OK, "no index large enough to judge")
+    worst = max(judged, key=lambda b: b.bloat_ratio or 0.0)
+    ratio = worst.bloat_ratio or 0.0
+    return CheckResult(
+        "index_bloat",
+        level(ratio, levels),
+        f"worst {worst.name}: estimated {ratio:.0%}",
+        round(ratio, 3),
+        levels.warning,
+        levels.critical,
+    )

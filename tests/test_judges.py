@@ -1,0 +1,587 @@
+"""The health checks' judges at every threshold boundary, without a database.
+
+Levels compare with `>=`: a value exactly at a threshold takes its state. Each check is
+tried just below, at and just above its warning and its critical threshold, plus the paths
+without data and the UNKNOWN ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+
+from epstats_cli import indexes
+from epstats_cli.catalog import ServerFacts, TableFacts
+from epstats_cli.config import CheckConfig, IndexSpec, Levels, QualifiedName, Schedule
+from epstats_cli.db import Server
+from epstats_cli.errors import OperationFailed
+from epstats_cli.health import checks, judges
+from epstats_cli.health.facts import (
+    IndexBloat,
+    IndexFacts,
+    LastRun,
+    MaintenanceFacts,
+    RollupFreshness,
+    RunStatus,
+    TableBloat,
+    index_facts,
+)
+from epstats_cli.health.judges import CheckResult, State, Thresholds
+
+OK, WARNING, CRITICAL, UNKNOWN = State.OK, State.WARNING, State.CRITICAL, State.UNKNOWN
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+T = Thresholds(CheckConfig(), Schedule())  # the documented defaults
+DAY, WEEK, HOUR = 86400, 7 * 86400, 3600
+MIB = 1024 * 1024
+MIN_SIZE = CheckConfig().bloat_min_size
+
+TABLE = TableFacts(
+    heap_bytes=100 * MIB,
+    index_bytes=20 * MIB,
+    toast_bytes=0,
+    total_bytes=120 * MIB,
+    estimated_rows=1_000_000,
+    live_tuples=1_000_000,
+    dead_tuples=0,
+    modified_since_analyze=0,
+    last_vacuum=None,
+    last_autovacuum=None,
+    last_analyze=None,
+    last_autoanalyze=None,
+    seq_scan=1,
+    idx_scan=100,
+    inserted=1_000_000,
+    updated_or_deleted=0,
+    xid_age=1000,
+)
+SERVER = ServerFacts(
+    server_version="16.4",
+    database="stats",
+    database_bytes=200 * MIB,
+    in_recovery=False,
+    started_at=NOW - dt.timedelta(days=3),
+    max_connections=100,
+    autovacuum_freeze_max_age=200_000_000,
+    now=NOW,
+)
+
+
+def ago(seconds: float) -> dt.datetime:
+    return NOW - dt.timedelta(seconds=seconds)
+
+
+def test_state_is_an_int_enum_with_nagios_codes() -> None:
+    assert [int(s) for s in (OK, WARNING, CRITICAL, UNKNOWN)] == [0, 1, 2, 3]
+    assert CheckResult("a", WARNING, "x").as_dict()["state"] == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, OK),
+        (0.99, OK),
+        (1, WARNING),
+        (1.01, WARNING),
+        (1.99, WARNING),
+        (2, CRITICAL),
+        (2.01, CRITICAL),
+        (5, CRITICAL),
+    ],
+)
+def test_level_is_inclusive_at_each_threshold(value: float, expected: State) -> None:
+    assert judges.level(value, Levels(1, 2)) == expected
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ((), OK),
+        ((OK, OK), OK),
+        ((OK, UNKNOWN), UNKNOWN),
+        ((WARNING, UNKNOWN), WARNING),
+        ((CRITICAL, WARNING), CRITICAL),
+        ((UNKNOWN, CRITICAL, OK), CRITICAL),
+    ],
+)
+def test_overall_is_the_worst_with_unknown_below_warning(
+    states: tuple[State, ...], expected: State
+) -> None:
+    assert judges.overall([CheckResult(f"c{i}", s, "") for i, s in enumerate(states)]) == expected
+
+
+def test_nagios_line_lists_the_bad_worst_first_with_perfdata() -> None:
+    mk = CheckResult
+    line = judges.nagios_line([mk("a", WARNING, "slow", 2.5, 1, 2), mk("b", OK, "fine", 1234567)])
+    assert line == "EPSTATS WARNING - a: slow | a=2.5;1;2 b=1234567;;"
+    line = judges.nagios_line([mk("a", WARNING, "w"), mk("b", CRITICAL, "c"), mk("d", OK, "")])
+    assert line == "EPSTATS CRITICAL - b: c; a: w"
+    assert judges.nagios_line([mk("a", OK, ""), mk("b", OK, "")]) == "EPSTATS OK - 2 checks OK"
+    assert mk("x", OK, "", 0.00001234).perfdata() == "x=0;;"  # never an exponent
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("ok", OK), ("warning", WARNING), ("critical", CRITICAL)]
+)
+def test_configured_severities(setting: str, expected: State) -> None:
+    assert judges.severity(setting) == expected
+
+
+@pytest.mark.parametrize(("standby", "role"), [(False, "primary"), (True, "standby")])
+def test_connect(standby: bool, role: str) -> None:
+    r = judges.connect("16.4", standby)
+    assert (r.state, r.summary) == (OK, f"PostgreSQL 16.4 ({role})")
+
+
+# --- analyze_age / vacuum_age: overdue 1.5 / 3.0 x the schedule (1d / 7d) ----------------------
+
+
+def _overdue_cases(every: int) -> list[tuple[float, State]]:
+    w, c = 1.5 * every, 3.0 * every
+    return [
+        (0, OK),
+        (w - 1, OK),
+        (w, WARNING),
+        (w + 1, WARNING),
+        (c - 1, WARNING),
+        (c, CRITICAL),
+        (c + 1, CRITICAL),
+    ]
+
+
+@pytest.mark.parametrize(("age", "expected"), _overdue_cases(DAY))
+@pytest.mark.parametrize("column", ["last_analyze", "last_autoanalyze"])
+def test_analyze_age(age: float, expected: State, column: str) -> None:
+    last: dict[str, Any] = {column: ago(age)}
+    r = judges.analyze_age(replace(TABLE, **last), T, NOW)
+    assert (r.name, r.state) == ("analyze_age", expected)
+    assert (r.value, r.warning, r.critical) == (round(age), 1.5 * DAY, 3.0 * DAY)
+    assert r.summary.startswith("last analyzed ") and r.summary.endswith("(every 1d 0h)")
+
+
+@pytest.mark.parametrize(("age", "expected"), _overdue_cases(WEEK))
+@pytest.mark.parametrize("column", ["last_vacuum", "last_autovacuum"])
+def test_vacuum_age(age: float, expected: State, column: str) -> None:
+    last: dict[str, Any] = {column: ago(age)}
+    r = judges.vacuum_age(replace(TABLE, **last), T, NOW)
+    assert (r.name, r.state) == ("vacuum_age", expected)
+    assert (r.value, r.warning, r.critical) == (round(age), 1.5 * WEEK, 3.0 * WEEK)
+
+
+def test_age_takes_the_latest_of_manual_and_automatic() -> None:
+    table = replace(TABLE, last_analyze=ago(10 * DAY), last_autoanalyze=ago(60))
+    assert judges.analyze_age(table, T, NOW).state == OK
+    table = replace(TABLE, last_vacuum=ago(60), last_autovacuum=ago(30 * DAY))
+    assert judges.vacuum_age(table, T, NOW).state == OK
+
+
+def test_age_follows_the_configured_schedule_and_levels() -> None:
+    t = Thresholds(
+        replace(CheckConfig(), overdue=Levels(1, 2)), Schedule(analyze=dt.timedelta(hours=1))
+    )
+    table = replace(TABLE, last_analyze=ago(HOUR))
+    r = judges.analyze_age(table, t, NOW)
+    assert (r.state, r.warning, r.critical) == (WARNING, HOUR, 2 * HOUR)
+
+
+EMPTY = replace(TABLE, live_tuples=0, modified_since_analyze=0, estimated_rows=None)
+
+
+@pytest.mark.parametrize(
+    ("table", "expected", "summary"),
+    [
+        (EMPTY, OK, "never {what}, but there is nothing to {what} yet"),
+        (replace(EMPTY, live_tuples=None, modified_since_analyze=None), OK, "never {what}, but"),
+        (replace(EMPTY, live_tuples=1), WARNING, "never {what}"),
+        (replace(EMPTY, modified_since_analyze=1), WARNING, "never {what}"),
+        (replace(EMPTY, estimated_rows=1), WARNING, "never {what}"),
+    ],
+)
+def test_never_maintained(table: TableFacts, expected: State, summary: str) -> None:
+    for judge, what in ((judges.analyze_age, "analyzed"), (judges.vacuum_age, "vacuumed")):
+        r = judge(table, T, NOW)
+        assert r.state == expected
+        assert r.summary.startswith(summary.format(what=what))
+        assert r.value is None and r.perfdata() is None
+
+
+# --- dead_tuples: 0.2 / 0.5 of all tuples ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dead", "live", "expected"),
+    [
+        (0, 0, OK),
+        (None, None, OK),
+        (0, 1000, OK),
+        (199, 801, OK),
+        (200, 800, WARNING),
+        (201, 799, WARNING),
+        (499, 501, WARNING),
+        (500, 500, CRITICAL),
+        (501, 499, CRITICAL),
+        (1000, 0, CRITICAL),
+    ],
+)
+def test_dead_tuples(dead: int | None, live: int | None, expected: State) -> None:
+    r = judges.dead_tuples(replace(TABLE, dead_tuples=dead, live_tuples=live), T, NOW)
+    assert (r.name, r.state) == ("dead_tuples", expected)
+    total = (dead or 0) + (live or 0)
+    ratio = (dead or 0) / total if total else 0.0
+    assert (r.value, r.warning, r.critical) == (round(ratio, 4), 0.2, 0.5)
+    assert r.summary == f"{ratio:.1%} dead tuples ({dead or 0:,} of {total:,})"
+
+
+# --- xid_age: 0.8 / 1.2 of autovacuum_freeze_max_age -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (None, OK),
+        (0, OK),
+        (159_999_999, OK),
+        (160_000_000, WARNING),
+        (160_000_001, WARNING),
+        (239_999_999, WARNING),
+        (240_000_000, CRITICAL),
+        (240_000_001, CRITICAL),
+        (2_147_483_647, CRITICAL),
+    ],
+)
+def test_xid_age(age: int | None, expected: State) -> None:
+    r = judges.xid_age(replace(TABLE, xid_age=age), SERVER, T, NOW)
+    assert (r.name, r.state) == ("xid_age", expected)
+    assert (r.value, r.warning, r.critical) == (round((age or 0) / 200_000_000, 4), 0.8, 1.2)
+    assert r.summary.startswith(f"transaction-ID age {age or 0:,} is ")
+
+
+def test_xid_age_is_relative_to_the_servers_limit() -> None:
+    server = replace(SERVER, autovacuum_freeze_max_age=100_000)
+    assert judges.xid_age(replace(TABLE, xid_age=80_000), server, T, NOW).state == WARNING
+    assert judges.xid_age(replace(TABLE, xid_age=79_999), server, T, NOW).state == OK
+
+
+# --- table_bloat / index_bloat: 0.5 / 0.8, relations of bloat_min_size or more ------------------
+
+BLOAT_CASES = [
+    (0.0, OK),
+    (0.499, OK),
+    (0.5, WARNING),
+    (0.501, WARNING),
+    (0.799, WARNING),
+    (0.8, CRITICAL),
+    (0.801, CRITICAL),
+    (1.0, CRITICAL),
+]
+
+
+@pytest.mark.parametrize(("ratio", "expected"), BLOAT_CASES)
+def test_table_bloat(ratio: float, expected: State) -> None:
+    r = judges.table_bloat(TableBloat(MIN_SIZE, ratio), T, NOW)
+    assert (r.name, r.state, r.summary) == (
+        "table_bloat",
+        expected,
+        f"estimated {ratio:.0%} of the table",
+    )
+    assert (r.value, r.warning, r.critical) == (round(ratio, 3), 0.5, 0.8)
+
+
+@pytest.mark.parametrize(
+    ("bloat", "expected", "summary"),
+    [
+        (None, OK, "no estimate yet (table not analyzed)"),
+        (TableBloat(100 * MIB, None), OK, "no estimate yet (table not analyzed)"),
+        (TableBloat(MIN_SIZE - 1, 0.9), OK, "estimated 90%, table too small to matter"),
+        (TableBloat(MIN_SIZE, 0.9), CRITICAL, "estimated 90% of the table"),
+    ],
+)
+def test_table_bloat_without_a_judgement(
+    bloat: TableBloat | None, expected: State, summary: str
+) -> None:
+    r = judges.table_bloat(bloat, T, NOW)
+    assert (r.state, r.summary) == (expected, summary)
+
+
+@pytest.mark.parametrize(("ratio", "expected"), BLOAT_CASES)
+def test_index_bloat(ratio: float, expected: State) -> None:
+    bloats = (IndexBloat("small", MIN_SIZE, 0.0), IndexBloat("worst", MIN_SIZE, ratio))
+    r = judges.index_bloat(bloats, T, NOW)
+    assert (r.name, r.state) == ("index_bloat", expected)
+    assert r.summary == f"worst {'worst' if ratio else 'small'}: estimated {ratio:.0%}"
+    assert (r.value, r.warning, r.critical) == (round(ratio, 3), 0.5, 0.8)
+
+
+@pytest.mark.parametrize(
+    ("bloats", "expected", "summary"),
+    [
+        ((), OK, "no index large enough to judge"),
+        ((IndexBloat("brin", 100 * MIB, None),), OK, "no index large enough to judge"),
+        ((IndexBloat("tiny", MIN_SIZE - 1, 0.95),), OK, "no index large enough to judge"),
+        ((IndexBloat("big", MIN_SIZE, 0.95),), CRITICAL, "worst big: estimated 95%"),
+        (
+            (IndexBloat("tiny", MIN_SIZE - 1, 0.95), IndexBloat("big", MIN_SIZE, 0.6)),
+            WARNING,
+            "worst big: estimated 60%",
+        ),
+    ],
+)
+def test_index_bloat_only_judges_large_estimated_indices(
+    bloats: tuple[IndexBloat, ...], expected: State, summary: str
+) -> None:
+    r = judges.index_bloat(bloats, T, NOW)
+    assert (r.state, r.summary) == (expected, summary)
+
+
+def test_bloat_min_size_is_configurable() -> None:
+    t = Thresholds(replace(CheckConfig(), bloat_min_size=0), Schedule())
+    assert judges.table_bloat(TableBloat(0, 0.9), t, NOW).state == CRITICAL
+    assert judges.index_bloat((IndexBloat("i", 0, 0.9),), t, NOW).state == CRITICAL
+
+
+# --- view_staleness: overdue 1.5 / 3.0 x the refresh schedule (1h) -----------------------------
+
+
+@pytest.mark.parametrize(("lag", "expected"), _overdue_cases(HOUR))
+def test_view_staleness(lag: float, expected: State) -> None:
+    r = judges.view_staleness(RollupFreshness(True, "", ago(lag)), T, NOW)
+    assert (r.name, r.state) == ("view_staleness", expected)
+    assert (r.value, r.warning, r.critical) == (round(lag), 1.5 * HOUR, 3.0 * HOUR)
+    assert r.summary.endswith("old are not in the rollup (refresh every 1h 0m)")
+
+
+@pytest.mark.parametrize(
+    ("rollup", "expected", "summary", "value"),
+    [
+        (RollupFreshness(True, "", None), OK, "the rollup holds every row", 0),
+        (RollupFreshness(True, "", NOW + dt.timedelta(hours=5)), OK, "rows up to 0s old", 0),
+        (
+            RollupFreshness(False, "no rollup public.endpoint_daily_stats"),
+            WARNING,
+            "no rollup public.endpoint_daily_stats; reports read the raw rows",
+            None,
+        ),
+    ],
+)
+def test_view_staleness_without_lag(
+    rollup: RollupFreshness, expected: State, summary: str, value: int | None
+) -> None:
+    r = judges.view_staleness(rollup, T, NOW)
+    assert (r.state, r.value) == (expected, value)
+    assert r.summary.startswith(summary)
+
+
+# --- indices: any invalid / missing / redundant one, at the configured severity -----------------
+
+NO_INDEX_PROBLEMS = IndexFacts((), (), {})
+
+
+@pytest.mark.parametrize(
+    ("facts", "setting", "expected", "summary"),
+    [
+        (NO_INDEX_PROBLEMS, "critical", OK, "no invalid indices"),
+        (IndexFacts(("x",), (), {}), "critical", CRITICAL, "1 invalid: x"),
+        (IndexFacts(("x", "y"), (), {}), "critical", CRITICAL, "2 invalid: x, y"),
+        (IndexFacts(("x",), (), {}), "warning", WARNING, "1 invalid: x"),
+        (IndexFacts(("x",), (), {}), "ok", OK, "1 invalid: x"),
+    ],
+)
+def test_invalid_indexes(facts: IndexFacts, setting: str, expected: State, summary: str) -> None:
+    t = Thresholds(replace(CheckConfig(), invalid_index=setting), Schedule())
+    r = judges.invalid_indexes(facts, t, NOW)
+    assert (r.state, r.value, r.warning, r.critical) == (expected, len(facts.invalid), None, 1)
+    assert r.summary.startswith(summary)
+
+
+@pytest.mark.parametrize(
+    ("facts", "setting", "expected", "summary"),
+    [
+        (NO_INDEX_PROBLEMS, "warning", OK, "all recommended indices present"),
+        (IndexFacts((), ("a",), {}), "warning", WARNING, "a missing (epstats indexes apply)"),
+        (IndexFacts((), ("a", "b"), {}), "critical", CRITICAL, "a, b missing"),
+        (IndexFacts((), ("a",), {}), "ok", OK, "a missing"),
+    ],
+)
+def test_missing_indexes(facts: IndexFacts, setting: str, expected: State, summary: str) -> None:
+    t = Thresholds(replace(CheckConfig(), missing_index=setting), Schedule())
+    r = judges.missing_indexes(facts, t, NOW)
+    assert (r.state, r.value, r.warning, r.critical) == (expected, len(facts.missing), 1, None)
+    assert r.summary.startswith(summary)
+
+
+@pytest.mark.parametrize(
+    ("facts", "setting", "expected", "summary"),
+    [
+        (NO_INDEX_PROBLEMS, "warning", OK, "no redundant indices"),
+        (
+            IndexFacts((), (), {"e": "e_ts"}),
+            "warning",
+            WARNING,
+            "e (covered by e_ts) (epstats indexes apply --prune-redundant)",
+        ),
+        (IndexFacts((), (), {"z": "y", "a": "b"}), "critical", CRITICAL, "a (covered by b), z "),
+        (IndexFacts((), (), {"e": "e_ts"}), "ok", OK, "e (covered by e_ts)"),
+    ],
+)
+def test_redundant_indexes(facts: IndexFacts, setting: str, expected: State, summary: str) -> None:
+    t = Thresholds(replace(CheckConfig(), redundant_index=setting), Schedule())
+    r = judges.redundant_indexes(facts, t, NOW)
+    assert (r.state, r.value, r.warning, r.critical) == (expected, len(facts.redundant), 1, None)
+    assert r.summary.startswith(summary)
+
+
+def _index(name: str, oid: int, valid: bool) -> indexes.IndexInfo:
+    return indexes.IndexInfo(
+        name, oid, "btree", valid, valid, False, False, None, False, False, False,
+        ("endpoint",), (), (), (), 8192, 0, f"CREATE INDEX {name} ...",
+    )  # fmt: skip
+
+
+def test_index_facts_from_a_plan() -> None:
+    spec = IndexSpec("idx_ts", ("timestamp",))
+    plan = indexes.Plan(
+        table=QualifiedName("public", "requests"),
+        table_oid=1,
+        indexes=[_index("ok", 10, True), _index("leftover", 11, False), _index("new", 12, False)],
+        recommendations=[
+            indexes.Recommendation(spec, ("timestamp",), state)
+            for state in ("present", "present_as", "missing", "invalid", "conflict", "building")
+        ],
+        redundant={"ok": "other"},
+        unused=[],
+        leftovers=[],
+        builds=[{"index_relid": 12}, {"index_relid": None}],
+        stats_reset=None,
+    )
+    facts = index_facts(plan)
+    assert facts.invalid == ("leftover",)  # "new" is being built
+    assert facts.missing == ("idx_ts",) * 3  # missing, invalid, conflict
+    assert facts.redundant == {"ok": "other"}
+
+
+# --- maintain_failed: the last run of any task failed ------------------------------------------
+
+
+def _run(status: RunStatus, error: str | None = None) -> LastRun:
+    return LastRun(ago(DAY) if status == "ok" else None, status, error, ago(HOUR), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("history", "setting", "expected", "summary", "value"),
+    [
+        (
+            MaintenanceFacts(False, {}),
+            "critical",
+            UNKNOWN,
+            "no run history (run epstats init)",
+            None,
+        ),
+        (MaintenanceFacts(True, {}), "critical", OK, "no maintenance recorded yet", 0),
+        (
+            MaintenanceFacts(True, {"vacuum": _run("ok"), "analyze": _run("skipped")}),
+            "critical",
+            OK,
+            "last runs OK (2 tasks recorded)",
+            0,
+        ),
+        (
+            MaintenanceFacts(
+                True, {"vacuum": _run("failed", "lock timeout"), "refresh": _run("ok")}
+            ),
+            "critical",
+            CRITICAL,
+            "last run failed: vacuum at 2024-05-01 11:00: lock timeout",
+            1,
+        ),
+        (
+            MaintenanceFacts(True, {"vacuum": _run("failed"), "analyze": _run("failed", "x")}),
+            "warning",
+            WARNING,
+            "last run failed: analyze at 2024-05-01 11:00: x; vacuum at 2024-05-01 11:00: failed",
+            2,
+        ),
+        (MaintenanceFacts(True, {"vacuum": _run("failed")}), "ok", OK, "last run failed: ", 1),
+    ],
+)
+def test_maintain_failed(
+    history: MaintenanceFacts, setting: str, expected: State, summary: str, value: int | None
+) -> None:
+    t = Thresholds(replace(CheckConfig(), maintain_failed=setting), Schedule())
+    r = judges.maintain_failed(history, t, NOW)
+    assert (r.state, r.value) == (expected, value)
+    assert r.summary.startswith(summary)
+
+
+# --- evaluate: gather failures become UNKNOWN, never an error ----------------------------------
+
+
+class Facts:
+    """A FactSource from plain values; a value that is an exception is raised when read."""
+
+    def __init__(self, table: TableFacts | Exception = TABLE) -> None:
+        self._table = table
+        self.reads: list[str] = []
+
+    def connection(self) -> Server:
+        return Server(160004, "16.4", False, "stats", "dba")
+
+    def table(self) -> TableFacts:
+        self.reads.append("table")
+        if isinstance(self._table, Exception):
+            raise self._table
+        return self._table
+
+    def server(self) -> ServerFacts:
+        return SERVER
+
+    def indexes(self) -> IndexFacts:
+        return NO_INDEX_PROBLEMS
+
+    def rollup(self) -> RollupFreshness:
+        return RollupFreshness(True, "", None)
+
+    def maintenance(self) -> MaintenanceFacts:
+        return MaintenanceFacts(True, {})
+
+    def table_bloat(self) -> TableBloat | None:
+        return None
+
+    def index_bloat(self) -> tuple[IndexBloat, ...]:
+        raise psycopg.errors.InsufficientPrivilege("permission denied for table requests\nDETAIL")
+
+
+TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]
+
+
+MISSING = "source table public.requests does not exist"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (OperationFailed(MISSING), MISSING),
+        (psycopg.OperationalError("connection lost\nunexpectedly"), "connection lost"),
+        (psycopg.Error(""), "Error"),  # an empty message must not raise IndexError
+    ],
+)
+def test_a_gatherer_that_fails_makes_its_checks_unknown(error: Exception, message: str) -> None:
+    results = checks.evaluate(Facts(table=error), (), T, NOW)
+    assert [r.name for r in results] == list(checks.CHECKS)
+    by_name = {r.name: r for r in results}
+    for name in TABLE_CHECKS:
+        assert (by_name[name].state, by_name[name].summary) == (UNKNOWN, f"cannot check: {message}")
+    assert by_name["index_bloat"].summary == "cannot check: permission denied for table requests"
+    others = set(checks.CHECKS) - {*TABLE_CHECKS, "index_bloat"}
+    assert all(by_name[n].state == OK for n in others)
+    assert judges.overall(results) == UNKNOWN
+
+
+def test_evaluate_runs_only_the_wanted_checks_in_order() -> None:
+    facts = Facts()
+    results = checks.evaluate(facts, ["xid_age", "connect"], T, NOW)
+    assert [r.name for r in results] == ["connect", "xid_age"]
+    assert facts.reads == ["table"]
+    assert checks.evaluate(Facts(), ["connect"], T, NOW)[0].summary == "PostgreSQL 16.4 (primary)"
