@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from epstats_cli.maintenance import LOCK_CLASS
+from epstats_cli.maintain import LOCK_CLASS
 from tests.conftest import Server, run_cli, wait_for_replay
 from tests.helpers import Writer, catalog, fill, invalid_indexes
 from tests.test_indexes import _cancel_build_halfway
