@@ -279,3 +279,27 @@ def test_raise_failure_and_after(session: Session, conn: psycopg.Connection[Any]
     assert seen == []
     recorded = conn.execute("SELECT status FROM epstats.runs ORDER BY id").fetchall()
     assert recorded == [("ok",), ("failed",)]  # recorded before it is raised
+
+
+def test_progress_is_drawn_on_the_given_console(
+    session: Session, conn: psycopg.Connection[Any]
+) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    conn.execute("CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 200000) g")
+    step = Step(
+        "create",
+        "t_x",
+        "why",
+        [_q('CREATE INDEX CONCURRENTLY "t_x" ON t (x)')],
+        Mode.CONCURRENTLY,
+        progress="catalog/index_build_progress",
+    )
+    out = StringIO()
+    assert Executor(session).run(step).status == "ok"  # no console: no bar, nowhere
+    conn.execute("DROP INDEX t_x")
+    console = Console(file=out, force_terminal=True, width=100, no_color=True)
+    assert Executor(session, console=console).run(step).status == "ok"
+    assert "create t_x" in out.getvalue()
