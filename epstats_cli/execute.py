@@ -20,7 +20,7 @@ from psycopg import sql
 
 from epstats_cli import history
 from epstats_cli.db import Session
-from epstats_cli.errors import first_line
+from epstats_cli.errors import OperationFailed, first_line
 from epstats_cli.history import TaskResult
 from epstats_cli.sqltext import as_text
 
@@ -52,6 +52,9 @@ class Statement:
 
     query: sql.Composed | sql.SQL
     params: Mapping[str, Any] | None = None
+    # Called after the statement succeeded (e.g. to advance a row-count progress bar); again
+    # when a retry runs it again.
+    after: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -81,6 +84,9 @@ class Step:
     progress: str | None = None  # a catalog/*_progress statement to draw a bar from
     skip: str | None = None  # planned but not run, for this reason
     retries: int | None = None  # default: maintenance.lock_retries
+    # Re-raise the final error (after repair and on_failure; recorded first) instead of
+    # returning a failed result: for a step whose failure is its command's failure.
+    raise_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,9 @@ class Logged:
     text: str
 
 
-class LockNotGranted(Exception):
-    """lock_timeout expired on every try; the message names who held the lock."""
+class LockNotGranted(OperationFailed):
+    """lock_timeout expired on every try; the message names who held the lock (exit 1 when
+    it ends a command)."""
 
 
 class _SkippedForLock(Exception):
@@ -108,9 +115,14 @@ def statement_texts(session: Session, step: Step) -> list[str]:
     return texts
 
 
+def statements_text(session: Session, step: Step) -> str:
+    """The statements of a step joined as one script: what a run sends, and records."""
+    return ";\n".join(statement_texts(session, step))
+
+
 def plan_text(session: Session, step: Step) -> str:
     """What --dry-run prints for a step: its statements, then the repair it may need."""
-    text = ";\n".join(statement_texts(session, step))
+    text = statements_text(session, step)
     for st in step.repair:
         repair = as_text(session.conn, st.query, st.params)
         text += f";\n-- only if a try fails and leaves the index invalid: {repair}"
@@ -175,25 +187,6 @@ def retry_on_lock(
             sleep(backoff * (2**attempt))
 
 
-def run_with_retries(
-    session: Session,
-    query: sql.Composed | sql.SQL,
-    params: Mapping[str, Any] | None = None,
-    *,
-    relation_oid: int | None,
-    retries: int | None = None,
-    after_timeout: Callable[[], None] | None = None,
-) -> None:
-    """Temporary: one statement under retry_on_lock, until every caller uses Executor."""
-    retry_on_lock(
-        session,
-        lambda: session.conn.execute(query, params),
-        relation_oid=relation_oid,
-        retries=retries,
-        after_timeout=after_timeout,
-    )
-
-
 def error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LockNotGranted) else first_line(exc)
 
@@ -201,13 +194,18 @@ def error_text(exc: BaseException) -> str:
 @dataclass
 class Executor:
     """Runs steps (or, with dry_run, only describes them); records results in epstats.runs
-    when `record` is set and the history table exists."""
+    when `record` is set and the history table exists.
+
+    A result's `sql` is the step's plan_text when planned (dry run: with the statements that
+    run only on a repair or failure), else the statements the step consists of.
+    """
 
     session: Session
     dry_run: bool = False
     console: Console | None = None  # progress bars go here (None: no bars)
     record: bool = False
     log: list[Logged] = field(default_factory=list)
+    results: list[TaskResult] = field(default_factory=list)  # every result run() returned
     _history: bool | None = field(default=None, repr=False)
 
     def run_all(self, steps: Iterable[Step], stop_on_failure: bool = False) -> list[TaskResult]:
@@ -216,16 +214,16 @@ class Executor:
         failed = False
         for step in steps:
             if failed and stop_on_failure:
-                results.append(
-                    TaskResult(
-                        step.task,
-                        step.target,
-                        "skipped",
-                        "not run: an earlier step failed",
-                        0,
-                        plan_text(self.session, step),
-                    )
+                skipped = TaskResult(
+                    step.task,
+                    step.target,
+                    "skipped",
+                    "not run: an earlier step failed",
+                    0,
+                    statements_text(self.session, step),
                 )
+                self.results.append(skipped)
+                results.append(skipped)
                 continue
             result = self.run(step)
             failed = failed or result.status == "failed"
@@ -234,13 +232,21 @@ class Executor:
 
     def run(self, step: Step) -> TaskResult:
         """Run one step and return (and record) its result."""
-        text = plan_text(self.session, step)
+        result = self._run(step)
+        self.results.append(result)
+        return result
+
+    def _run(self, step: Step) -> TaskResult:
         if step.skip is not None:
+            text = statements_text(self.session, step)
             return TaskResult(step.task, step.target, "skipped", step.skip, 0, text)
         if self.dry_run:
+            text = plan_text(self.session, step)
             return TaskResult(step.task, step.target, "planned", step.reason, 0, text)
+        text = statements_text(self.session, step)
         start = time.monotonic()
         error: str | None = None
+        failure: LockNotGranted | psycopg.Error | None = None
         attempts = iter(range(1 << 30))
         try:
             with self._progress(step):
@@ -256,6 +262,7 @@ class Executor:
                 error = "the build finished but the index is not valid"
                 self._repair(step)
         except (LockNotGranted, psycopg.Error) as exc:
+            failure = exc
             error = error_text(exc)
             hint = step.error_hints.get(getattr(exc, "sqlstate", None) or "")
             if hint is not None:
@@ -280,7 +287,9 @@ class Executor:
             )
         else:
             result = TaskResult(step.task, step.target, "failed", error, seconds, text, error)
-        self._record(result)
+        self.record_result(result)
+        if failure is not None and step.raise_failure:
+            raise failure
         return result
 
     def _try(self, step: Step, attempt: int) -> None:
@@ -301,6 +310,8 @@ class Executor:
         self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
         if not skip_locked:
             conn.execute(st.query, st.params)
+            if st.after is not None:
+                st.after()
             return
         notices: list[str] = []
 
@@ -314,6 +325,8 @@ class Executor:
             conn.remove_notice_handler(on_notice)
         if any("skipping" in n and "lock" in n for n in notices):
             raise _SkippedForLock(notices[0])
+        if st.after is not None:
+            st.after()
 
     def _index_valid(self, step: Step) -> bool | None:
         assert step.index is not None
@@ -328,19 +341,25 @@ class Executor:
         """Drop what a failed try left invalid (best effort, bounded by lock_timeout)."""
         if not step.repair or step.index is None or self._index_valid(step) is not False:
             return
-        conn = self.session.conn
         for st in step.repair:
-            self.log.append(Logged("repair", as_text(conn, st.query, st.params)))
-            with suppress(LockNotGranted, psycopg.Error):
-                run_with_retries(self.session, st.query, st.params, relation_oid=None, retries=2)
+            self._best_effort("repair", st)
 
     def _undo(self, step: Step) -> None:
         """The step's on_failure statements (best effort)."""
-        conn = self.session.conn
         for st in step.on_failure:
-            self.log.append(Logged("on_failure", as_text(conn, st.query, st.params)))
-            with suppress(LockNotGranted, psycopg.Error):
-                run_with_retries(self.session, st.query, st.params, relation_oid=None, retries=2)
+            self._best_effort("on_failure", st)
+
+    def _best_effort(self, kind: str, st: Statement) -> None:
+        """One statement with two lock retries; an error is swallowed (the caller reports)."""
+        conn = self.session.conn
+        self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
+        with suppress(LockNotGranted, psycopg.Error):
+            retry_on_lock(
+                self.session,
+                lambda: conn.execute(st.query, st.params),
+                relation_oid=None,
+                retries=2,
+            )
 
     @contextmanager
     def _progress(self, step: Step) -> Iterator[None]:
@@ -352,8 +371,11 @@ class Executor:
         with watch(self.session, step.progress, f"{step.task} {step.target}", self.console):
             yield
 
-    def _record(self, result: TaskResult) -> None:
-        if not self.record or self.session.server.in_recovery:
+    def record_result(self, result: TaskResult) -> None:
+        """Record a result in epstats.runs (when `record` is set, not in a dry run, on a
+        primary where init has run): each step's, and ones decided without running a step
+        (a max-runtime skip, a task's summary)."""
+        if not self.record or self.dry_run or self.session.server.in_recovery:
             return
         if self._history is None:
             self._history = history.available(self.session)

@@ -3,31 +3,19 @@ without blocking writes (CONCURRENTLY, lock_timeout, bounded retries, repair of 
 
 from __future__ import annotations
 
-import contextlib
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from epstats_cli import queries
 from epstats_cli.catalog import source_oid
 from epstats_cli.config import IndexSpec, QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
-from epstats_cli.execute import (
-    LockNotGranted,
-    error_text,
-    run_with_retries,
-)
+from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
-from epstats_cli.progress import bars as _bars
-from epstats_cli.progress import watch
-from epstats_cli.sqltext import as_text
 
 LEFTOVER = re.compile(r"_cc(new|old)\d*$")
 
@@ -73,15 +61,6 @@ class Recommendation:
 
 
 @dataclass
-class Step:
-    action: str  # drop_leftover | rebuild | create | drop_redundant
-    target: str
-    query: sql.Composed
-    reason: str
-    build: bool = False  # creates an index (validity is checked afterwards)
-
-
-@dataclass
 class Plan:
     table: QualifiedName
     table_oid: int
@@ -92,6 +71,7 @@ class Plan:
     leftovers: list[IndexInfo]
     builds: list[dict[str, Any]]
     stats_reset: Any
+    # task: drop_leftover | drop_invalid | create | drop_redundant
     steps: list[Step] = field(default_factory=list)
 
 
@@ -194,12 +174,9 @@ def leftovers(indexes: Sequence[IndexInfo], building: set[int]) -> list[IndexInf
 
 
 def load_indexes(session: Session, oid: int) -> list[IndexInfo]:
-    cur = session.conn.cursor(row_factory=dict_row)
-    rows = cur.execute(
-        queries.get("catalog/table_indexes", session.server.version_num), {"oid": oid}
-    ).fetchall()
+    """Every index on the table with oid `oid`, valid or not."""
     out = []
-    for r in rows:
+    for r in session.all("catalog/table_indexes", {"oid": oid}):
         for key in ("columns", "opclasses", "collations", "options"):
             r[key] = tuple(r[key])
         out.append(IndexInfo(**r))
@@ -207,10 +184,8 @@ def load_indexes(session: Session, oid: int) -> list[IndexInfo]:
 
 
 def builds_running(session: Session, oid: int) -> list[dict[str, Any]]:
-    cur = session.conn.cursor(row_factory=dict_row)
-    return cur.execute(
-        queries.get("catalog/index_builds", session.server.version_num), {"oid": oid}
-    ).fetchall()
+    """Index builds in progress on the table (pg_stat_progress_create_index)."""
+    return session.all("catalog/index_builds", {"oid": oid})
 
 
 def _physical(session: Session) -> dict[str, str]:
@@ -218,13 +193,8 @@ def _physical(session: Session) -> dict[str, str]:
     return {c: cols.physical(c) for c in ("endpoint", "timestamp", "response_time", "status")}
 
 
-def _index_ident(schema: str, name: str) -> sql.Composable:
-    return sql.Identifier(schema, name)
-
-
 def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool = False) -> Plan:
     """Everything `indexes plan` shows and `indexes apply` would do."""
-    v = session.server.version_num
     table = session.config.source.table
     oid = source_oid(session)
     indexes = load_indexes(session, oid)
@@ -263,7 +233,6 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
         [i for i in indexes if i.name not in {h.name for h in hypothetical}] + hypothetical, keep
     )
     unused = [i for i in indexes if i.valid and i.scans == 0 and not i.enforces_something]
-    stats_reset = session.conn.execute(queries.get("catalog/stats_reset", v)).fetchone()
     plan = Plan(
         table,
         oid,
@@ -273,93 +242,76 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
         unused,
         leftovers(indexes, building),
         builds,
-        stats_reset[0] if stats_reset else None,
+        session.value("catalog/stats_reset"),
     )
     drop = "indexes/drop" if concurrently else "indexes/drop_blocking"
-    create = "indexes/create" if concurrently else "indexes/create_blocking"
+
+    def dropping(task: str, name: str, reason: str) -> Step:
+        query = session.statement(drop, index=(table.schema, name))
+        return Step(task, name, reason, [Statement(query)], relation_oid=oid)
+
     for left in plan.leftovers:
         plan.steps.append(
-            Step(
+            dropping(
                 "drop_leftover",
                 left.name,
-                queries.get(drop, v, index=_index_ident(table.schema, left.name)),
                 "invalid leftover of an interrupted REINDEX CONCURRENTLY",
             )
         )
     for rec in recs:
-        ids = {
-            "index": sql.Identifier(rec.spec.name),
-            "table": (table.schema, table.name),
-            "method": sql.SQL(rec.spec.method),
-            "columns": sql.SQL(", ").join(sql.Identifier(c) for c in rec.columns),
-        }
         if rec.state == "invalid":
             plan.steps.append(
-                Step(
-                    "drop_invalid",
-                    rec.spec.name,
-                    queries.get(drop, v, index=_index_ident(table.schema, rec.spec.name)),
-                    "invalid index left by a failed earlier build",
+                dropping(
+                    "drop_invalid", rec.spec.name, "invalid index left by a failed earlier build"
                 )
             )
         if rec.state in ("invalid", "missing"):
-            plan.steps.append(
-                Step(
-                    "create",
-                    rec.spec.name,
-                    queries.get(create, v, **ids),
-                    "recommended index is "
-                    + ("invalid: rebuild" if rec.state == "invalid" else "missing"),
-                    build=True,
-                )
-            )
+            plan.steps.append(_create(session, plan, rec, concurrently))
     if prune_redundant:
         for name, covered_by in sorted(redundant.items()):
             if name in {s.name for s in specs}:
                 continue
             plan.steps.append(
-                Step(
-                    "drop_redundant",
-                    name,
-                    queries.get(drop, v, index=_index_ident(table.schema, name)),
-                    f"redundant: covered by {covered_by}",
-                )
+                dropping("drop_redundant", name, f"redundant: covered by {covered_by}")
             )
     return plan
+
+
+def _create(session: Session, plan: Plan, rec: Recommendation, concurrently: bool) -> Step:
+    """Build a recommended index; a try that fails leaves it invalid, and it is dropped."""
+    schema = plan.table.schema
+    name = rec.spec.name
+    create = session.statement(
+        "indexes/create" if concurrently else "indexes/create_blocking",
+        index=name,
+        table=(schema, plan.table.name),
+        method=sql.SQL(rec.spec.method),
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in rec.columns),
+    )
+    return Step(
+        "create",
+        name,
+        "recommended index is " + ("invalid: rebuild" if rec.state == "invalid" else "missing"),
+        [Statement(create)],
+        Mode.CONCURRENTLY if concurrently else Mode.AUTOCOMMIT,
+        relation_oid=plan.table_oid,
+        index=(schema, name),
+        repair=[Statement(session.statement("indexes/drop", index=(schema, name)))],
+        leftover_hint="the next `epstats indexes apply` drops and rebuilds it",
+        progress="catalog/index_build_progress",
+    )
 
 
 def conflicts(plan: Plan) -> list[Recommendation]:
     return [r for r in plan.recommendations if r.state == "conflict"]
 
 
-# --- apply ---------------------------------------------------------------------------------
-
-
-def _is_valid(session: Session, schema: str, name: str) -> bool | None:
-    row = session.conn.execute(
-        queries.get("indexes/is_valid", session.server.version_num),
-        {"schema": schema, "name": name},
-    ).fetchone()
-    return None if row is None else bool(row[0])
-
-
-def _drop_if_invalid(session: Session, schema: str, name: str) -> None:
-    """Remove a half-built index we left behind (best effort, bounded by lock_timeout)."""
-    if _is_valid(session, schema, name) is False:
-        q = queries.get(
-            "indexes/drop", session.server.version_num, index=_index_ident(schema, name)
-        )
-        with contextlib.suppress(LockNotGranted, psycopg.Error):
-            run_with_retries(session, q, relation_oid=None, retries=2)
-
-
 def apply(
     session: Session,
+    executor: Executor,
     *,
-    dry_run: bool = False,
     concurrently: bool = True,
     prune_redundant: bool = False,
-    show_progress: bool = False,
 ) -> tuple[Plan, list[TaskResult]]:
     """Carry out the plan step by step; a failed step is reported and the rest still run."""
     plan = make_plan(session, concurrently, prune_redundant)
@@ -370,65 +322,11 @@ def apply(
             f"an index with a recommended name has another definition ({detail}); "
             "rename or drop it, or change indexes: in the config. Nothing was changed"
         )
-    steps = plan.steps
-    if not dry_run:  # prune only what is redundant once the builds have succeeded
-        steps = [s for s in steps if s.action != "drop_redundant"]
-    results = _run_steps(session, steps, plan, dry_run, show_progress)
-    if prune_redundant and not dry_run:
+    if executor.dry_run:
+        return plan, executor.run_all(plan.steps)
+    # prune only what is redundant once the builds have succeeded
+    results = executor.run_all([s for s in plan.steps if s.task != "drop_redundant"])
+    if prune_redundant:
         replan = make_plan(session, concurrently, prune_redundant=True)
-        drops = [s for s in replan.steps if s.action == "drop_redundant"]
-        results += _run_steps(session, drops, replan, dry_run, show_progress)
+        results += executor.run_all([s for s in replan.steps if s.task == "drop_redundant"])
     return plan, results
-
-
-def _run_steps(
-    session: Session, steps: list[Step], plan: Plan, dry_run: bool, show_progress: bool
-) -> list[TaskResult]:
-    results: list[TaskResult] = []
-    schema = plan.table.schema
-    for step in steps:
-        text = as_text(session.conn, step.query)
-        if dry_run:
-            results.append(TaskResult(step.action, step.target, "planned", step.reason, 0, text))
-            continue
-        start = time.monotonic()
-        error: str | None = None
-        try:
-            if step.build:
-
-                def cleanup(name: str = step.target) -> None:
-                    _drop_if_invalid(session, schema, name)
-
-                with watch(
-                    session,
-                    "catalog/index_build_progress",
-                    f"building {step.target}",
-                    _bars(show_progress),
-                ):
-                    run_with_retries(
-                        session, step.query, relation_oid=plan.table_oid, after_timeout=cleanup
-                    )
-                if not _is_valid(session, schema, step.target):
-                    error = "the build finished but the index is not valid"
-                    _drop_if_invalid(session, schema, step.target)
-            else:
-                run_with_retries(session, step.query, relation_oid=plan.table_oid)
-        except (LockNotGranted, psycopg.Error) as exc:
-            error = error_text(exc)
-            if step.build and _is_valid(session, schema, step.target) is False:
-                _drop_if_invalid(session, schema, step.target)
-                if _is_valid(session, schema, step.target) is False:
-                    error += (
-                        "; an invalid index was left behind (it cannot be dropped while that "
-                        "transaction runs): the next `epstats indexes apply` drops and rebuilds it"
-                    )
-        except KeyboardInterrupt:
-            if step.build:
-                _drop_if_invalid(session, schema, step.target)
-            raise
-        seconds = time.monotonic() - start
-        status = "failed" if error else "ok"
-        results.append(
-            TaskResult(step.action, step.target, status, error or step.reason, seconds, text, error)
-        )
-    return results

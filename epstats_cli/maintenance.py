@@ -1,44 +1,31 @@
-"""VACUUM / ANALYZE / REINDEX / cleanup / refresh that never block production, and `maintain`.
+"""The maintenance tasks as planners: VACUUM / ANALYZE / REINDEX / cleanup that never block
+production, plus refresh (the rollup's own code) and the facts that make a task due early.
 
-Every statement runs under lock_timeout; VACUUM and ANALYZE use SKIP_LOCKED (a skipped table
-is retried with backoff, then reported with who held the lock); REINDEX is CONCURRENTLY and
-leaves no invalid `_ccnew` index behind. `maintain` runs what is due under an advisory lock.
+A planner returns the `Step`s a task would take; the step executor runs them or, for
+--dry-run, prints them. Every statement runs under lock_timeout; VACUUM and ANALYZE use
+SKIP_LOCKED (a skipped table is retried with backoff, then reported with who held the lock);
+REINDEX is CONCURRENTLY, and the invalid `<index>_ccnew` a failed rebuild leaves is dropped.
+A new task is a planner in PLANNERS and its .sql files; `maintain` (maintain.py) runs them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from epstats_cli import catalog, history, indexes, queries, rollup, schedule
+from epstats_cli import history, indexes, rollup, schedule
 from epstats_cli.catalog import missing_source, relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
-from epstats_cli.db import now as db_now
-from epstats_cli.durations import format_duration, human_seconds
-from epstats_cli.errors import LockedError, OperationFailed
-from epstats_cli.execute import (
-    CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
-    LockNotGranted,
-    describe_blockers,
-    error_text,
-    retry_on_lock,
-)
+from epstats_cli.durations import format_duration
+from epstats_cli.errors import OperationFailed
+from epstats_cli.execute import Mode, Statement, Step
 from epstats_cli.history import TaskResult
-from epstats_cli.progress import bars as _bars
-from epstats_cli.progress import watch
-from epstats_cli.schema import require_current
-from epstats_cli.sqltext import as_text
 
-LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
+NAMEDATALEN = 64
 
 
 @dataclass(frozen=True)
@@ -47,9 +34,9 @@ class Target:
     name: QualifiedName
     oid: int
 
-
-def _v(session: Session) -> int:
-    return session.server.version_num
+    @property
+    def ident(self) -> tuple[str, str]:
+        return (self.name.schema, self.name.name)
 
 
 def targets(session: Session) -> list[Target]:
@@ -68,270 +55,163 @@ def targets(session: Session) -> list[Target]:
     return out
 
 
-# --- running one statement safely ------------------------------------------------------------
+# --- the planners ------------------------------------------------------------------------------
 
 
-class _Skipped(Exception):
-    pass
-
-
-def _run_skip_locked(
-    session: Session, query: sql.Composed, oid: int, show: bool, progress: str, label: str
-) -> None:
-    """Run a SKIP_LOCKED statement; a skip is retried like a lock timeout, then reported."""
-    notices: list[str] = []
-
-    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
-        notices.append(diag.message_primary or "")
-
-    tries = 1 + session.config.maintenance.lock_retries
-    session.conn.add_notice_handler(on_notice)
-    try:
-        for attempt in range(tries):
-            notices.clear()
-            with watch(session, progress, label, _bars(show)):
-                retry_on_lock(session, lambda: session.conn.execute(query), relation_oid=oid)
-            if not any("skipping" in n and "lock" in n for n in notices):
-                return
-            who = describe_blockers(session, oid, CONFLICTS_SHARE_UPDATE_EXCLUSIVE)
-            if attempt + 1 == tries:
-                raise LockNotGranted(f"lock not available (SKIP_LOCKED) after {tries} tries: {who}")
-            time.sleep(0.5 * 2**attempt)
-    finally:
-        session.conn.remove_notice_handler(on_notice)
-
-
-def _timed_result(
-    task: str, target: str, reason: str, text: str, fn: Callable[[], object]
-) -> TaskResult:
-    start = time.monotonic()
-    try:
-        fn()
-    except (LockNotGranted, psycopg.Error) as exc:
-        return TaskResult(
-            task, target, "failed", error_text(exc), time.monotonic() - start, text, error_text(exc)
-        )
-    return TaskResult(task, target, "ok", reason, time.monotonic() - start, text)
-
-
-# --- the tasks ---------------------------------------------------------------------------------
-
-
-def analyze(session: Session, dry_run: bool = False, show: bool = False) -> list[TaskResult]:
+def plan_analyze(session: Session) -> list[Step]:
     """ANALYZE (SKIP_LOCKED) the source table and the rollup."""
-    results = []
-    for t in targets(session):
-        q = queries.get("maintenance/analyze", _v(session), table=(t.name.schema, t.name.name))
-        text = as_text(session.conn, q)
-        if dry_run:
-            results.append(
-                TaskResult("analyze", t.label, "planned", "update planner statistics", 0, text)
-            )
-            continue
-        results.append(
-            _timed_result(
-                "analyze",
-                t.label,
-                "statistics updated",
-                text,
-                partial(
-                    _run_skip_locked,
-                    session,
-                    q,
-                    t.oid,
-                    show,
-                    "catalog/analyze_progress",
-                    f"analyze {t.label}",
-                ),
-            )
+    return [
+        Step(
+            "analyze",
+            t.label,
+            "update planner statistics",
+            [Statement(session.statement("maintenance/analyze", table=t.ident))],
+            done="statistics updated",
+            relation_oid=t.oid,
+            skip_locked=True,
+            progress="catalog/analyze_progress",
         )
-    return results
+        for t in targets(session)
+    ]
 
 
-def vacuum(
-    session: Session,
-    with_analyze: bool = True,
-    freeze: bool = False,
-    dry_run: bool = False,
-    show: bool = False,
-    reason: str = "",
-) -> list[TaskResult]:
+def plan_vacuum(
+    session: Session, with_analyze: bool = True, freeze: bool = False, reason: str = ""
+) -> list[Step]:
     """VACUUM (SKIP_LOCKED[, ANALYZE][, FREEZE]) the source table and the rollup."""
     options = (
         ["SKIP_LOCKED"] + (["ANALYZE"] if with_analyze else []) + (["FREEZE"] if freeze else [])
     )
     opts = sql.SQL(", ").join(sql.SQL(o) for o in options)
-    results = []
-    for t in targets(session):
-        q = queries.get(
-            "maintenance/vacuum", _v(session), table=(t.name.schema, t.name.name), options=opts
+    why = reason or ("reclaim dead tuples" + (", update statistics" if with_analyze else ""))
+    return [
+        Step(
+            "vacuum",
+            t.label,
+            why,
+            [Statement(session.statement("maintenance/vacuum", table=t.ident, options=opts))],
+            relation_oid=t.oid,
+            skip_locked=True,
+            progress="catalog/vacuum_progress",
         )
-        text = as_text(session.conn, q)
-        why = reason or ("reclaim dead tuples" + (", update statistics" if with_analyze else ""))
-        if dry_run:
-            results.append(TaskResult("vacuum", t.label, "planned", why, 0, text))
-            continue
-        results.append(
-            _timed_result(
-                "vacuum",
-                t.label,
-                why,
-                text,
-                partial(
-                    _run_skip_locked,
-                    session,
-                    q,
-                    t.oid,
-                    show,
-                    "catalog/vacuum_progress",
-                    f"vacuum {t.label}",
-                ),
-            )
-        )
-    return results
+        for t in targets(session)
+    ]
 
 
 def _bloat(session: Session, oid: int) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in session.all("catalog/index_bloat", {"oid": oid})}
 
 
-def _drop_reindex_leftovers(session: Session, t: Target, index: str) -> None:
-    """After a failed REINDEX CONCURRENTLY, drop the invalid `<index>_ccnew` it left."""
-    for left in indexes.leftovers(indexes.load_indexes(session, t.oid), set()):
-        if left.name.startswith(index[:55]):
-            q = queries.get(
-                "indexes/drop", _v(session), index=sql.Identifier(t.name.schema, left.name)
-            )
-            with contextlib.suppress(LockNotGranted, psycopg.Error):
-                retry_on_lock(
-                    session,
-                    partial(session.conn.execute, q),
-                    relation_oid=None,
-                    retries=2,
-                )
+def rebuild_name(session: Session, schema: str, index: str) -> str:
+    """The name REINDEX CONCURRENTLY gives its new copy of `index`: `<index>_ccnew`, cut to
+    fit NAMEDATALEN, with a number when that name is taken (as ChooseRelationName does)."""
+    for n in range(1000):
+        label = "ccnew" + (str(n) if n else "")
+        room = NAMEDATALEN - 1 - len(label) - 1
+        stem = index.encode()[:room].decode(errors="ignore")
+        candidate = f"{stem}_{label}"
+        if relation(session, schema, candidate) is None:
+            return candidate
+    raise OperationFailed(f"no free name for a rebuilt copy of {schema}.{index}")
 
 
-def reindex(
-    session: Session,
-    index: str | None = None,
-    bloat_threshold: float | None = None,
-    dry_run: bool = False,
-    show: bool = False,
-) -> list[TaskResult]:
+def plan_reindex(
+    session: Session, index: str | None = None, bloat_threshold: float | None = None
+) -> list[Step]:
     """REINDEX INDEX CONCURRENTLY each valid index (or one), optionally only bloated ones."""
-    results = []
+    steps = []
     found = False
     for t in targets(session):
-        bloat = _bloat(session, t.oid)
-        for name, info in bloat.items():
+        for name, info in _bloat(session, t.oid).items():
             if index is not None and name != index:
                 continue
             found = True
-            q = queries.get(
-                "maintenance/reindex", _v(session), index=sql.Identifier(t.name.schema, name)
-            )
-            text = as_text(session.conn, q)
-            label = f"{t.name.schema}.{name}"
+            schema = t.name.schema
             ratio = info["bloat_ratio"]
             estimate = "no bloat estimate" if ratio is None else f"estimated bloat {ratio:.0%}"
+            step = Step(
+                "reindex",
+                f"{schema}.{name}",
+                estimate,
+                [Statement(session.statement("maintenance/reindex", index=(schema, name)))],
+                Mode.CONCURRENTLY,
+                done=f"rebuilt ({estimate})",
+                relation_oid=t.oid,
+                progress="catalog/index_build_progress",
+            )
             if not info["valid"]:
-                results.append(
-                    TaskResult(
-                        "reindex",
-                        label,
-                        "skipped",
-                        "invalid index: the cleanup task drops it",
-                        0,
-                        text,
-                    )
-                )
-                continue
-            if bloat_threshold and (ratio is None or ratio < bloat_threshold):
-                why = (
+                step.skip = "invalid index: the cleanup task drops it"
+            elif bloat_threshold and (ratio is None or ratio < bloat_threshold):
+                step.skip = (
                     f"{estimate}, below reindex_bloat_ratio {bloat_threshold:.0%}"
                     if ratio is not None
                     else f"{estimate} ({info['method']} index, or table not analyzed yet)"
                 )
-                results.append(TaskResult("reindex", label, "skipped", why, 0, text))
-                continue
-            if dry_run:
-                results.append(TaskResult("reindex", label, "planned", estimate, 0, text))
-                continue
-
-            def run(q: sql.Composed = q, t: Target = t, name: str = name) -> None:
-                try:
-                    with watch(
-                        session, "catalog/index_build_progress", f"reindex {name}", _bars(show)
-                    ):
-                        retry_on_lock(session, lambda: session.conn.execute(q), relation_oid=t.oid)
-                except BaseException:
-                    _drop_reindex_leftovers(session, t, name)
-                    raise
-
-            results.append(_timed_result("reindex", label, f"rebuilt ({estimate})", text, run))
+            else:
+                copy = rebuild_name(session, schema, name)
+                step.index = (schema, copy)
+                step.repair = [Statement(session.statement("indexes/drop", index=(schema, copy)))]
+            steps.append(step)
     if index is not None and not found:
         raise OperationFailed(
             f"no index named {index} on {session.config.source.table} "
             "or the rollup (see: epstats indexes status)"
         )
-    return results
+    return steps
 
 
-def cleanup(session: Session, dry_run: bool = False) -> list[TaskResult]:
+def plan_cleanup(session: Session) -> list[Step]:
     """Drop invalid leftovers of interrupted index builds; prune old run history."""
-    results = []
+    steps = []
+    why = "invalid leftover of an interrupted index build"
     for t in targets(session):
-        current = indexes.load_indexes(session, t.oid)
         building = {
             int(b["index_relid"])
             for b in indexes.builds_running(session, t.oid)
             if b["index_relid"]
         }
-        for idx in current:
+        for idx in indexes.load_indexes(session, t.oid):
             if idx.valid or idx.oid in building:
                 continue
-            q = queries.get(
-                "indexes/drop", _v(session), index=sql.Identifier(t.name.schema, idx.name)
-            )
-            text = as_text(session.conn, q)
-            label = f"{t.name.schema}.{idx.name}"
-            why = "invalid leftover of an interrupted index build"
-            if dry_run:
-                results.append(TaskResult("cleanup", label, "planned", why, 0, text))
-                continue
-            results.append(
-                _timed_result(
+            drop = session.statement("indexes/drop", index=(t.name.schema, idx.name))
+            steps.append(
+                Step(
                     "cleanup",
-                    label,
-                    f"dropped: {why}",
-                    text,
-                    partial(
-                        retry_on_lock, session, partial(session.conn.execute, q), relation_oid=t.oid
-                    ),
+                    f"{t.name.schema}.{idx.name}",
+                    why,
+                    [Statement(drop)],
+                    done=f"dropped: {why}",
+                    relation_oid=t.oid,
                 )
             )
     if history.available(session):
         retention = session.config.maintenance.history_retention
-        q = queries.get("maintenance/history_prune", _v(session))
-        params = {"retention": retention}
-        text = as_text(session.conn, q, params)
-        why = f"delete run history older than {format_duration(retention)}"
-        if dry_run:
-            results.append(TaskResult("cleanup", "epstats.runs", "planned", why, 0, text))
-        else:
-            results.append(
-                _timed_result(
-                    "cleanup",
-                    "epstats.runs",
-                    why,
-                    text,
-                    partial(session.conn.execute, q, params),
-                )
+        prune = session.statement("maintenance/history_prune")
+        steps.append(
+            Step(
+                "cleanup",
+                "epstats.runs",
+                f"delete run history older than {format_duration(retention)}",
+                [Statement(prune, {"retention": retention})],
             )
-    return results
+        )
+    return steps
+
+
+# A task's planner, given why it is due (vacuum: whether to FREEZE; reindex: a forced run
+# rebuilds every valid index, a scheduled one only those past reindex_bloat_ratio).
+PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
+    "cleanup": lambda s, d: plan_cleanup(s),
+    "vacuum": lambda s, d: plan_vacuum(s, True, d.freeze, d.reason),
+    "analyze": lambda s, d: plan_analyze(s),
+    "reindex": lambda s, d: plan_reindex(
+        s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
+    ),
+}
 
 
 def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
+    """The rollup's refresh (rollup.refresh plans and runs it), or why it cannot run."""
     info = rollup.facts(session)
     if not info.exists:
         return [
@@ -355,184 +235,3 @@ def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
         return [rollup.refresh(session, dry_run=dry_run)]
     except OperationFailed as exc:
         return [TaskResult("refresh", str(info.name), "failed", exc.message, 0, None, exc.message)]
-
-
-# --- maintain ----------------------------------------------------------------------------------
-
-
-@dataclass
-class MaintainOptions:
-    dry_run: bool = False
-    only: set[str] = field(default_factory=set)
-    skip: set[str] = field(default_factory=set)
-    force: set[str] = field(default_factory=set)
-    max_runtime: dt.timedelta | None = None
-    show_progress: bool = False
-
-
-@dataclass
-class MaintainReport:
-    decisions: list[schedule.Decision]
-    results: list[TaskResult]
-    standby: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return any(r.status == "failed" for r in self.results)
-
-
-def _lock_key(session: Session) -> dict[str, Any]:
-    return {"k1": LOCK_CLASS, "key": f"epstats.maintain:{session.config.source.table}"}
-
-
-def acquire_lock(session: Session) -> None:
-    """The maintain lock, or LockedError (exit 75) naming the run that holds it."""
-    key = _lock_key(session)
-    row = session.conn.execute(queries.get("maintenance/try_lock", _v(session)), key).fetchone()
-    if row and row[0]:
-        return
-    holder = session.conn.execute(
-        queries.get("maintenance/lock_holder", _v(session)), key
-    ).fetchone()
-    who = (
-        f"pid {holder[0]}, started {holder[1]:%Y-%m-%d %H:%M:%S %Z}"
-        if holder
-        else "it finished just now"
-    )
-    raise LockedError(f"another epstats maintain is running ({who}); retry later")
-
-
-def release_lock(session: Session) -> None:
-    session.conn.execute(queries.get("maintenance/unlock", _v(session)), _lock_key(session))
-
-
-def _run_task(
-    session: Session, decision: schedule.Decision, dry_run: bool, show: bool
-) -> list[TaskResult]:
-    m = session.config.maintenance
-    if decision.task == "cleanup":
-        return cleanup(session, dry_run)
-    if decision.task == "vacuum":
-        return vacuum(session, True, decision.freeze, dry_run, show, decision.reason)
-    if decision.task == "analyze":
-        return analyze(session, dry_run, show)
-    if decision.task == "reindex":
-        threshold = m.reindex_bloat_ratio if decision.reason != "forced" else None
-        return reindex(session, None, threshold, dry_run, show)
-    return refresh(session, dry_run)
-
-
-def maintain(
-    session: Session,
-    opts: MaintainOptions,
-    now: dt.datetime | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> MaintainReport:
-    """Run whatever is due (see schedule.due_tasks), recording every task."""
-    if session.server.in_recovery:
-        return MaintainReport([], [], standby=True)
-    if not history.available(session):
-        raise OperationFailed("the epstats schema is missing: run `epstats init` once")
-    require_current(session)
-    targets(session)  # a missing source table is an error before anything runs
-    if not opts.dry_run:
-        acquire_lock(session)
-    try:
-        return _maintain_locked(session, opts, now, clock)
-    finally:
-        if not opts.dry_run:
-            release_lock(session)
-
-
-def _maintain_locked(
-    session: Session, opts: MaintainOptions, now: dt.datetime | None, clock: Callable[[], float]
-) -> MaintainReport:
-    m = session.config.maintenance
-    if now is None:
-        now, _hour = db_now(session)
-    assert now is not None
-    runs = history.last_runs(session)
-    last_ok = {t: h["last_ok"] for t, h in runs.items() if h["last_ok"] is not None}
-    decisions = schedule.due_tasks(
-        last_ok, m, now, catalog.need(session), only=opts.only, skip=opts.skip, force=opts.force
-    )
-    budget = (opts.max_runtime or m.max_runtime).total_seconds()
-    start = clock()
-    results: list[TaskResult] = []
-    vacuumed = False
-    for decision in decisions:
-        if decision.task == "analyze" and decision.due and vacuumed and decision.reason != "forced":
-            results.append(
-                TaskResult(
-                    "analyze",
-                    history.task_target(session.config, "analyze"),
-                    "skipped",
-                    "done by VACUUM (ANALYZE) in this run",
-                )
-            )
-            continue
-        if decision.reason == "not selected":
-            continue
-        if not decision.due:
-            planned = _run_task(session, decision, True, False) if opts.dry_run else []
-            text = ";\n".join(r.sql for r in planned if r.sql) or None
-            results.append(
-                TaskResult(
-                    decision.task,
-                    history.task_target(session.config, decision.task),
-                    "skipped",
-                    f"not due: {decision.reason}",
-                    0,
-                    text,
-                )
-            )
-            continue
-        elapsed = clock() - start
-        estimate = runs.get(decision.task, {}).get("p90_seconds")
-        if not opts.dry_run and not schedule.fits(estimate, elapsed, budget):
-            why = (
-                f"stopped: max-runtime {human_seconds(budget)} used up"
-                if elapsed >= budget
-                else f"would not fit in max-runtime (takes ~{human_seconds(estimate or 0)}, "
-                f"{human_seconds(budget - elapsed)} left)"
-            )
-            skipped = TaskResult(
-                decision.task, history.task_target(session.config, decision.task), "skipped", why
-            )
-            history.record(session, skipped)
-            results.append(skipped)
-            continue
-        if opts.dry_run:
-            for r in _run_task(session, decision, True, False):
-                r.reason = f"due: {decision.reason}" + (
-                    f"; {r.reason}" if r.reason != decision.reason else ""
-                )
-                results.append(r)
-            continue
-        task_results = _run_task(session, decision, False, opts.show_progress)
-        for r in task_results:
-            if r.status == "ok" and r.reason != decision.reason:
-                r.reason = f"{decision.reason}: {r.reason}"
-            history.record(session, r)
-            results.append(r)
-        if decision.task == "vacuum" and task_results:
-            vacuumed = all(r.status == "ok" for r in task_results)
-        primary = history.task_target(session.config, decision.task)
-        if not any(r.target == primary for r in task_results):
-            # The task as a whole, which the schedule reads (e.g. "indices of ..." for reindex:
-            # checking and finding nothing to rebuild is this month's reindex done).
-            failed = [r for r in task_results if r.status == "failed"]
-            done = [r for r in task_results if r.status == "ok"]
-            summary = TaskResult(
-                decision.task,
-                primary,
-                "failed" if failed else "ok",
-                f"{decision.reason}: {len(done)} done, {len(failed)} failed, "
-                f"{len(task_results) - len(done) - len(failed)} skipped",
-                sum(r.seconds for r in task_results),
-                None,
-                "; ".join(r.error or "" for r in failed) or None,
-            )
-            history.record(session, summary)
-            results.append(summary)
-    return MaintainReport(decisions, results)

@@ -76,10 +76,3 @@ def watch(session: Session, query: str, label: str, console: Console | None) -> 
         finally:
             stop.set()
             thread.join(timeout=2)
-
-
-def bars(show: bool) -> Console | None:
-    """Temporary: a stderr console when `show`, until every caller passes the App's console."""
-    from rich.console import Console
-
-    return Console(stderr=True) if show else None

@@ -7,10 +7,10 @@ from typing import Any
 
 from psycopg import sql
 
-from epstats_cli import queries
 from epstats_cli.catalog import relation, relation_exists, schema_exists
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
+from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.sqltext import as_text
 
 
@@ -48,33 +48,21 @@ LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {
 
 
 def _upgrades(session: Session) -> list[tuple[str, bool, sql.Composed]]:
-    v = session.server.version_num
     steps = []
     for table, columns in LATER_COLUMNS.items():
         found = relation(session, "epstats", table)
         if found is None:
             continue  # created below with every column
-        have = {
-            r[0]
-            for r in session.conn.execute(
-                queries.get("catalog/columns", v), {"oid": found[0]}
-            ).fetchall()
-        }
+        have = {r["attname"] for r in session.all("catalog/columns", {"oid": found[0]})}
         for column, type_ in columns:
             if column not in have:
-                steps.append(
-                    (
-                        f"column epstats.{table}.{column}",
-                        False,
-                        queries.get(
-                            "schema/add_column",
-                            v,
-                            table=("epstats", table),
-                            column=column,
-                            type=sql.SQL(type_),
-                        ),
-                    )
+                add = session.statement(
+                    "schema/add_column",
+                    table=("epstats", table),
+                    column=column,
+                    type=sql.SQL(type_),
                 )
+                steps.append((f"column epstats.{table}.{column}", False, add))
     return steps
 
 
@@ -90,24 +78,26 @@ def require_current(session: Session) -> None:
 
 def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitStep, sql.Composed]]:
     """Every statement init would run, each marked with whether its object already exists."""
-    v = session.server.version_num
-    has_schema = schema_exists(session, "epstats")
     steps: list[tuple[str, bool, sql.Composed]] = [
-        ("schema epstats", has_schema, queries.get("schema/create_schema", v)),
+        (
+            "schema epstats",
+            schema_exists(session, "epstats"),
+            session.statement("schema/create_schema"),
+        ),
         (
             "table epstats.runs",
             relation_exists(session, "epstats", "runs"),
-            queries.get("schema/create_runs", v),
+            session.statement("schema/create_runs"),
         ),
         (
             "index epstats.runs_task_started_at",
             relation_exists(session, "epstats", "runs_task_started_at"),
-            queries.get("schema/create_runs_index", v),
+            session.statement("schema/create_runs_index"),
         ),
         (
             "table epstats.rollup_state",
             relation_exists(session, "epstats", "rollup_state"),
-            queries.get("schema/create_rollup_state", v),
+            session.statement("schema/create_rollup_state"),
         ),
     ]
     steps += _upgrades(session)
@@ -118,30 +108,44 @@ def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitSte
             (
                 f"schema {table.schema}",
                 schema_exists(session, table.schema),
-                queries.get("schema/create_source_schema", v, **ids),
+                session.statement("schema/create_source_schema", **ids),
             )
         )
         steps.append(
             (
                 f"table {table}",
                 relation_exists(session, table.schema, table.name),
-                queries.get("schema/create_requests", v, **ids),
+                session.statement("schema/create_requests", **ids),
             )
         )
     return [(InitStep(obj, present, as_text(session.conn, q)), q) for obj, present, q in steps]
 
 
-def init(session: Session, with_requests_table: bool, dry_run: bool) -> list[InitStep]:
-    """Create what is missing, in one transaction; a second run changes nothing."""
+def init_step(session: Session, with_requests_table: bool) -> tuple[list[InitStep], Step]:
+    """What init finds, and the one step that creates what is missing (in one transaction;
+    skipped when everything is present, so a second run writes nothing)."""
     plan = plan_init(session, with_requests_table)
-    missing = [(step, q) for step, q in plan if not step.present]
-    if not dry_run and missing:
-        with session.conn.transaction():
-            for _, q in missing:
-                session.conn.execute(q)
-    return [step for step, _ in plan]
+    missing = [Statement(q) for found, q in plan if not found.present]
+    step = Step(
+        "init",
+        "epstats",
+        f"create {len(missing)} missing object(s)",
+        missing,
+        Mode.TRANSACTION,
+        skip=None if missing else "nothing to do: all present",
+        retries=0,  # a lock not granted at once fails init, as a DDL error does
+        raise_failure=True,  # the server's error is init's error (e.g. a read-only server)
+    )
+    return [found for found, _q in plan], step
+
+
+def init(session: Session, with_requests_table: bool, executor: Executor) -> list[InitStep]:
+    """Create what is missing, in one transaction; a second run changes nothing."""
+    objects, step = init_step(session, with_requests_table)
+    executor.run(step)
+    return objects
 
 
 def drop_demo(session: Session) -> None:
     """Remove what `epstats demo --dsn` made: its own schema, nothing else."""
-    session.conn.execute(queries.get("schema/drop_demo", session.server.version_num))
+    session.run("schema/drop_demo")

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
-from psycopg import sql
-
-from epstats_cli import queries
 from epstats_cli.catalog import relation_exists
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import OperationFailed
+from epstats_cli.execute import Executor, Mode, Statement, Step, statement_texts
+from epstats_cli.history import TaskResult
 from epstats_cli.schema import plan_init, source_identifiers
-from epstats_cli.sqltext import as_text
 
 ENDPOINT_NAMES = [
     "/api/v1/users",
@@ -74,7 +71,8 @@ class GenerateResult:
     seconds: float
     start: dt.datetime
     until: dt.datetime
-    sql: list[str]
+    sql: list[str]  # the statements, without BEGIN and COMMIT
+    task: TaskResult  # the executor's result for the one step
 
 
 def batch_seed(seed: int, batch: int) -> float:
@@ -82,17 +80,16 @@ def batch_seed(seed: int, batch: int) -> float:
     return ((seed * 1_000_003 + batch * 7_919) % 2_000_001) / 1_000_000.0 - 1.0
 
 
-def generate(
+def plan_generate(
     session: Session,
     opts: GenerateOptions,
-    dry_run: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
-) -> GenerateResult:
-    """Insert opts.rows synthetic rows in one transaction (Ctrl-C leaves nothing behind)."""
-    v = session.server.version_num
+) -> tuple[Step, dt.datetime, dt.datetime]:
+    """The one step (a transaction: Ctrl-C leaves nothing behind) that loads opts.rows
+    synthetic rows, and the period they cover; on_batch(rows so far, total) after each batch."""
     table = session.config.source.table
     ids = source_identifiers(session)
-    statements: list[tuple[str, sql.Composed, dict[str, Any]]] = []
+    statements: list[Statement] = []
     exists = relation_exists(session, table.schema, table.name)
     if not exists and not opts.create_table:
         raise OperationFailed(
@@ -100,11 +97,11 @@ def generate(
             "--with-requests-table)"
         )
     if not exists:
-        for step, query in plan_init(session, with_requests_table=True):
-            if not step.present:
-                statements.append(("create", query, {}))
+        for found, query in plan_init(session, with_requests_table=True):
+            if not found.present:
+                statements.append(Statement(query))
     if opts.truncate:
-        statements.append(("truncate", queries.get("generate/truncate", v, **ids), {}))
+        statements.append(Statement(session.statement("generate/truncate", **ids)))
     until = opts.until
     if until is None:
         _now, until = db_now(session)
@@ -114,51 +111,53 @@ def generate(
         until.astimezone(dt.timezone.utc)
         - until.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     ).total_seconds() / 86400
-    insert = queries.get("generate/insert_batch", v, **ids)
-    seed_q = queries.get("generate/seed", v)
+    insert = session.statement("generate/insert_batch", **ids)
+    seed_q = session.statement("generate/seed")
     names, medians, errors = endpoint_profile(opts.endpoints, opts.error_rate)
-    batches = []
-    done = 0
-    n = 0
-    while done < opts.rows:
-        size = min(BATCH_ROWS, opts.rows - done)
-        batches.append((n, size))
-        done += size
-        n += 1
     first = 0
-    for number, size in batches:
-        statements.append(("seed", seed_q, {"seed": batch_seed(opts.seed, number)}))
-        statements.append(
-            (
-                "insert",
-                insert,
-                {
-                    "names": names,
-                    "medians": medians,
-                    "errors": errors,
-                    "classes": len(errors),
-                    "sigma": SIGMA,
-                    "start_epoch": start.timestamp(),
-                    "offset": offset,
-                    "days": opts.days,
-                    "endpoints": opts.endpoints,
-                    "rows": size,
-                    "first": first,
-                    "total": opts.rows,
-                },
-            )
-        )
+    number = 0
+    while first < opts.rows:
+        size = min(BATCH_ROWS, opts.rows - first)
+        statements.append(Statement(seed_q, {"seed": batch_seed(opts.seed, number)}))
+        params = {
+            "names": names,
+            "medians": medians,
+            "errors": errors,
+            "classes": len(errors),
+            "sigma": SIGMA,
+            "start_epoch": start.timestamp(),
+            "offset": offset,
+            "days": opts.days,
+            "endpoints": opts.endpoints,
+            "rows": size,
+            "first": first,
+            "total": opts.rows,
+        }
+        after = partial(on_batch, first + size, opts.rows) if on_batch else None
+        statements.append(Statement(insert, params, after))
         first += size
-    texts = [as_text(session.conn, q, p or None) for _k, q, p in statements]
-    if dry_run:
-        return GenerateResult(0, 0.0, start, until, texts)
-    begin = time.monotonic()
-    inserted = 0
-    with session.conn.transaction():
-        for kind, query, params in statements:
-            session.conn.execute(query, params or None)
-            if kind == "insert":
-                inserted += int(params["rows"])
-                if on_batch:
-                    on_batch(inserted, opts.rows)
-    return GenerateResult(inserted, time.monotonic() - begin, start, until, texts)
+        number += 1
+    step = Step(
+        "generate",
+        str(table),
+        f"{opts.rows:,} synthetic rows over {opts.days} days",
+        statements,
+        Mode.TRANSACTION,
+        retries=0,  # a lock not granted at once fails the load, as any error does
+        raise_failure=True,
+    )
+    return step, start, until
+
+
+def generate(
+    session: Session,
+    opts: GenerateOptions,
+    executor: Executor,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> GenerateResult:
+    """Insert opts.rows synthetic rows in one transaction (Ctrl-C leaves nothing behind)."""
+    step, start, until = plan_generate(session, opts, on_batch)
+    texts = statement_texts(session, step)[1:-1]  # without BEGIN and COMMIT
+    result = executor.run(step)
+    rows = 0 if executor.dry_run else opts.rows
+    return GenerateResult(rows, result.seconds, start, until, texts, result)

@@ -234,8 +234,11 @@ def _cancel_build_halfway(dsn: str, conn: psycopg.Connection[Any], sql: str) -> 
     t.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        # once the new index is in the catalog and being filled (REINDEX CONCURRENTLY makes
+        # its copy only after "initializing")
         row = conn.execute(
-            "SELECT pid FROM pg_stat_progress_create_index WHERE index_relid <> 0"
+            "SELECT pid FROM pg_stat_progress_create_index "
+            "WHERE index_relid <> 0 AND phase LIKE 'building index%'"
         ).fetchone()
         if row:
             conn.execute("SELECT pg_cancel_backend(%s)", (row[0],))
@@ -311,9 +314,16 @@ def test_open_transaction_during_build_leaves_nothing_invalid(
         holder_pid = holder.info.backend_pid
         r = run_cli("-c", str(cfg), "--dsn", dsn, "indexes", "apply")
         assert r.code == 1
-        assert f"pid {holder_pid}" in r.stderr
-        if invalid_indexes(conn):
-            assert "the next `epstats indexes apply` drops and rebuilds it" in r.stderr
+        # Each build got into the catalog, then timed out waiting for the holder's transaction;
+        # dropping it would wait for that transaction too, so it stays, and each error says
+        # which index was left and what removes it.
+        built = ["idx_requests_timestamp", "idx_requests_endpoint_timestamp"]
+        assert sorted(invalid_indexes(conn)) == sorted(built)
+        errors = [line for line in r.stderr.splitlines() if line]
+        for line, name in zip(errors, built, strict=True):
+            assert f"pid {holder_pid}" in line and "lock_timeout" in line
+            assert f"an invalid index {name} was left behind" in line
+            assert line.endswith("the next `epstats indexes apply` drops and rebuilds it")
         holder.rollback()
     r = run_cli("-c", str(cfg), "--dsn", dsn, "indexes", "apply")
     assert r.code == 0, r.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from epstats_cli.maintenance import LOCK_CLASS
+from epstats_cli.maintain import LOCK_CLASS
 from tests.conftest import Server, run_cli, wait_for_replay
 from tests.helpers import Writer, catalog, fill, invalid_indexes
 from tests.test_indexes import _cancel_build_halfway
@@ -156,33 +156,59 @@ def test_two_maintains_at_once(dsn: str, conn: psycopg.Connection[Any], tmp_path
         assert f"pid {holder.info.backend_pid}" in proc.stderr and "started" in proc.stderr
         assert proc.stderr.count("\n") == 1
         assert elapsed < 5  # it does not wait for the lock (a whole process start included)
-    # and for real: two processes started together, one runs and one exits 75
-    fill(conn, 300_000)
-    procs = [
-        subprocess.Popen(
+    # and for real: while one maintain runs (held up, within lock_timeout, by a table lock),
+    # a second exits 75 naming it, and the first then finishes its work
+    slow = Path(cfg).with_name("slow.yaml")
+    slow.write_text(Path(cfg).read_text() + "database: {lock_timeout: 30s}\n")
+    with psycopg.connect(dsn) as blocker:
+        blocker.execute("LOCK TABLE requests IN SHARE MODE")  # REINDEX CONCURRENTLY waits
+        first = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "epstats_cli",
-                "-c",
-                cfg,
-                "--dsn",
-                dsn,
-                "maintain",
-                "--force",
-                "vacuum,reindex",
+                *(sys.executable, "-m", "epstats_cli", "-c", str(slow), "--dsn", dsn),
+                *("maintain", "--only", "reindex", "--force", "reindex"),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
-    ]
-    codes = sorted(p.wait() for p in procs)
-    for p in procs:
-        p.communicate()
-    assert codes in ([0, 75], [0, 0])  # [0, 0] only if the first finished before the second
-    assert 0 in codes
+        try:
+            runner = _wait_for_waiting_maintain(conn, first)
+            second = subprocess.run(
+                [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, "maintain"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            blocker.rollback()
+        out, err = first.communicate(timeout=60)
+    assert second.returncode == 75, second.stderr
+    assert f"pid {runner}" in second.stderr
+    assert first.returncode == 0, out + err
+    rebuilt = conn.execute(
+        "SELECT target FROM epstats.runs WHERE task = 'reindex' AND status = 'ok' ORDER BY 1"
+    ).fetchall()
+    indices = conn.execute(
+        "SELECT 'public.' || indexrelid::regclass::text FROM pg_index "
+        "WHERE indrelid IN ('requests'::regclass, 'endpoint_daily_stats'::regclass)"
+    ).fetchall()
+    # every index once, by the first run only, and the task's summary
+    assert rebuilt == sorted([*indices, ("indices of public.requests",)])
+
+
+def _wait_for_waiting_maintain(conn: psycopg.Connection[Any], proc: subprocess.Popen[str]) -> int:
+    """The backend pid of a running maintain once it waits for a table lock."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        row = conn.execute(
+            "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks w ON w.pid = a.pid "
+            "WHERE a.application_name = 'epstats' AND w.locktype = 'relation' AND NOT w.granted"
+        ).fetchone()
+        if row:
+            return int(row[0])
+        time.sleep(0.05)
+    raise AssertionError("the first maintain never got to wait for the table lock")
 
 
 def test_conflicting_lock_fails_that_task_only(

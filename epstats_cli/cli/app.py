@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from epstats_cli.config import Config
     from epstats_cli.db import Session
+    from epstats_cli.execute import Executor
     from epstats_cli.render import Result
 
 
@@ -83,6 +84,16 @@ class App:
     def show_progress(self) -> bool:
         """Progress bars only for a person at a terminal."""
         return not self.quiet and self.fmt == "table" and sys.stderr.isatty()
+
+    def progress_console(self) -> Console | None:
+        """Where progress bars go: the stderr console when show_progress(), else nowhere."""
+        return self.err_console if self.show_progress() else None
+
+    def executor(self, session: Session, dry_run: bool = False, record: bool = False) -> Executor:
+        """The step executor for a changing command, drawing progress on progress_console()."""
+        from epstats_cli.execute import Executor
+
+        return Executor(session, dry_run, self.progress_console(), record)
 
     def out(self, result: Result, *, force: bool = False) -> None:
         """Render a result to stdout; --quiet suppresses it unless `force` (failures)."""

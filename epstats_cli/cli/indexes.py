@@ -25,18 +25,18 @@ def plan_cmd() -> None:
     Example: epstats indexes plan --format json
     """
     from epstats_cli import indexes as core
+    from epstats_cli.execute import statements_text
     from epstats_cli.render import Column, Result, Table
-    from epstats_cli.sqltext import as_text
 
     app = get_app()
     with app.session() as s:
         plan = core.make_plan(s, prune_redundant=True)
         steps = [
             {
-                "action": st.action,
+                "action": st.task,
                 "target": st.target,
                 "reason": st.reason,
-                "sql": as_text(s.conn, st.query),
+                "sql": statements_text(s, st),
             }
             for st in plan.steps
         ]
@@ -139,10 +139,9 @@ def apply_cmd(dry_run: bool, no_concurrently: bool, prune_redundant: bool) -> No
     with app.session() as s:
         _plan, results = core.apply(
             s,
-            dry_run=dry_run,
+            app.executor(s, dry_run),
             concurrently=not no_concurrently,
             prune_redundant=prune_redundant,
-            show_progress=app.show_progress(),
         )
     from epstats_cli.cli.tasks import show_tasks
 

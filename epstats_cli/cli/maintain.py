@@ -21,7 +21,7 @@ def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
 
     Example: epstats vacuum --analyze
     """
-    from epstats_cli import history, maintenance
+    from epstats_cli import maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     if full:
@@ -33,9 +33,8 @@ def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
         )
     app = get_app()
     with app.session() as s:
-        results = maintenance.vacuum(s, with_analyze, freeze, dry_run, app.show_progress())
-        if not dry_run:
-            history.record_all(s, results)
+        steps = maintenance.plan_vacuum(s, with_analyze, freeze)
+        results = app.executor(s, dry_run, record=True).run_all(steps)
     show_tasks(app, results, "vacuum", dry_run)
 
 
@@ -46,14 +45,13 @@ def analyze(dry_run: bool) -> None:
 
     Example: epstats analyze
     """
-    from epstats_cli import history, maintenance
+    from epstats_cli import maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
-        results = maintenance.analyze(s, dry_run, app.show_progress())
-        if not dry_run:
-            history.record_all(s, results)
+        steps = maintenance.plan_analyze(s)
+        results = app.executor(s, dry_run, record=True).run_all(steps)
     show_tasks(app, results, "analyze", dry_run)
 
 
@@ -69,14 +67,13 @@ def reindex(index_name: str | None, dry_run: bool) -> None:
 
     Example: epstats reindex --index idx_requests_timestamp
     """
-    from epstats_cli import history, maintenance
+    from epstats_cli import maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
-        results = maintenance.reindex(s, index_name, None, dry_run, app.show_progress())
-        if not dry_run:
-            history.record_all(s, results)
+        steps = maintenance.plan_reindex(s, index_name)
+        results = app.executor(s, dry_run, record=True).run_all(steps)
     show_tasks(app, results, "reindex", dry_run)
 
 
@@ -113,16 +110,14 @@ def maintain(
 
     Example: */10 * * * * epstats -q maintain
     """
-    from epstats_cli import maintenance
+    from epstats_cli import maintain as core
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
-    opts = maintenance.MaintainOptions(
-        dry_run=dry_run,
+    opts = core.MaintainOptions(
         only=_tasks(only, "--only"),
         skip=_tasks(skip, "--skip"),
         force=_tasks(force, "--force"),
-        show_progress=app.show_progress(),
     )
     if max_runtime:
         try:
@@ -130,7 +125,7 @@ def maintain(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-runtime") from None
     with app.session() as s:
-        report = maintenance.maintain(s, opts)
+        report = core.maintain(s, opts, app.executor(s, dry_run, record=True))
     if report.standby:
         if not app.quiet:
             click.echo("epstats maintain: skipped: the server is a hot standby (read-only)")

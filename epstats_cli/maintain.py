@@ -1,0 +1,214 @@
+"""`maintain`, the cron entry point: under an advisory lock, run (through the step executor)
+whatever maintenance is due, within max-runtime, recording every task in epstats.runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from epstats_cli import catalog, history, schedule
+from epstats_cli.db import Session
+from epstats_cli.db import now as db_now
+from epstats_cli.durations import human_seconds
+from epstats_cli.errors import LockedError, OperationFailed
+from epstats_cli.execute import Executor, Step
+from epstats_cli.history import TaskResult
+from epstats_cli.maintenance import PLANNERS, refresh, targets
+from epstats_cli.schema import require_current
+
+LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
+
+
+@dataclass
+class MaintainOptions:
+    only: set[str] = field(default_factory=set)
+    skip: set[str] = field(default_factory=set)
+    force: set[str] = field(default_factory=set)
+    max_runtime: dt.timedelta | None = None
+
+
+@dataclass
+class MaintainReport:
+    decisions: list[schedule.Decision]
+    results: list[TaskResult]
+    standby: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status == "failed" for r in self.results)
+
+
+def _lock_key(session: Session) -> dict[str, Any]:
+    return {"k1": LOCK_CLASS, "key": f"epstats.maintain:{session.config.source.table}"}
+
+
+def acquire_lock(session: Session) -> None:
+    """The maintain lock, or LockedError (exit 75) naming the run that holds it."""
+    key = _lock_key(session)
+    if session.value("maintenance/try_lock", key):
+        return
+    holder = session.one("maintenance/lock_holder", key)
+    who = (
+        f"pid {holder['pid']}, started {holder['backend_start']:%Y-%m-%d %H:%M:%S %Z}"
+        if holder
+        else "it finished just now"
+    )
+    raise LockedError(f"another epstats maintain is running ({who}); retry later")
+
+
+def release_lock(session: Session) -> None:
+    session.run("maintenance/unlock", _lock_key(session))
+
+
+def maintain(
+    session: Session,
+    opts: MaintainOptions,
+    executor: Executor,
+    now: dt.datetime | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> MaintainReport:
+    """Run whatever is due (see schedule.due_tasks), recording every task (executor.record);
+    with executor.dry_run, every task due or not, with why and its SQL."""
+    if session.server.in_recovery:
+        return MaintainReport([], [], standby=True)
+    if not history.available(session):
+        raise OperationFailed("the epstats schema is missing: run `epstats init` once")
+    require_current(session)
+    targets(session)  # a missing source table is an error before anything runs
+    if not executor.dry_run:
+        acquire_lock(session)
+    try:
+        return _maintain_locked(session, opts, executor, now, clock)
+    finally:
+        if not executor.dry_run:
+            release_lock(session)
+
+
+def _due(why: str, reason: str) -> str:
+    """A dry run's reason: why the task is due, then the step's own reason when it differs."""
+    return f"due: {why}" + (f"; {reason}" if reason != why else "")
+
+
+def _for_decision(step: Step, decision: schedule.Decision, dry_run: bool) -> Step:
+    """The step with the reason it shows and records in this run of maintain."""
+    why = decision.reason
+    if dry_run and step.skip is not None:
+        return replace(step, skip=_due(why, step.skip))
+    if dry_run:
+        return replace(step, reason=_due(why, step.reason))
+    done = step.done or step.reason
+    if step.skip is None and done != why:
+        return replace(step, done=f"{why}: {done}")
+    return step
+
+
+def _run_task(
+    session: Session, executor: Executor, decision: schedule.Decision
+) -> list[TaskResult]:
+    """Run (or plan) one due task; every result is recorded, skipped ones included."""
+    if decision.task == "refresh":
+        results = refresh(session, executor.dry_run)
+        for r in results:
+            if executor.dry_run:
+                r.reason = _due(decision.reason, r.reason)
+            elif r.status == "ok" and r.reason != decision.reason:
+                r.reason = f"{decision.reason}: {r.reason}"
+            executor.record_result(r)
+        return results
+    results = []
+    for step in PLANNERS[decision.task](session, decision):
+        r = executor.run(_for_decision(step, decision, executor.dry_run))
+        if r.status == "skipped":
+            executor.record_result(r)  # the executor records only what ran
+        results.append(r)
+    return results
+
+
+def _planned_sql(session: Session, decision: schedule.Decision) -> str | None:
+    """The SQL a task not due now would run (for a dry run's listing)."""
+    if decision.task == "refresh":
+        results = refresh(session, dry_run=True)
+    else:
+        results = Executor(session, dry_run=True).run_all(
+            PLANNERS[decision.task](session, decision)
+        )
+    return ";\n".join(r.sql for r in results if r.sql) or None
+
+
+def _maintain_locked(
+    session: Session,
+    opts: MaintainOptions,
+    executor: Executor,
+    now: dt.datetime | None,
+    clock: Callable[[], float],
+) -> MaintainReport:
+    m = session.config.maintenance
+    if now is None:
+        now, _hour = db_now(session)
+    assert now is not None
+    runs = history.last_runs(session)
+    last_ok = {t: h["last_ok"] for t, h in runs.items() if h["last_ok"] is not None}
+    decisions = schedule.due_tasks(
+        last_ok, m, now, catalog.need(session), only=opts.only, skip=opts.skip, force=opts.force
+    )
+    budget = (opts.max_runtime or m.max_runtime).total_seconds()
+    start = clock()
+    results: list[TaskResult] = []
+    vacuumed = False
+    for decision in decisions:
+        primary = history.task_target(session.config, decision.task)
+        if decision.task == "analyze" and decision.due and vacuumed and decision.reason != "forced":
+            results.append(
+                TaskResult("analyze", primary, "skipped", "done by VACUUM (ANALYZE) in this run")
+            )
+            continue
+        if decision.reason == "not selected":
+            continue
+        if not decision.due:
+            text = _planned_sql(session, decision) if executor.dry_run else None
+            results.append(
+                TaskResult(
+                    decision.task, primary, "skipped", f"not due: {decision.reason}", 0, text
+                )
+            )
+            continue
+        elapsed = clock() - start
+        estimate = runs.get(decision.task, {}).get("p90_seconds")
+        if not executor.dry_run and not schedule.fits(estimate, elapsed, budget):
+            why = (
+                f"stopped: max-runtime {human_seconds(budget)} used up"
+                if elapsed >= budget
+                else f"would not fit in max-runtime (takes ~{human_seconds(estimate or 0)}, "
+                f"{human_seconds(budget - elapsed)} left)"
+            )
+            skipped = TaskResult(decision.task, primary, "skipped", why)
+            executor.record_result(skipped)
+            results.append(skipped)
+            continue
+        task_results = _run_task(session, executor, decision)
+        results += task_results
+        if executor.dry_run:
+            continue
+        if decision.task == "vacuum" and task_results:
+            vacuumed = all(r.status == "ok" for r in task_results)
+        if not any(r.target == primary for r in task_results):
+            # The task as a whole, which the schedule reads (e.g. "indices of ..." for reindex:
+            # checking and finding nothing to rebuild is this month's reindex done).
+            failed = [r for r in task_results if r.status == "failed"]
+            done = [r for r in task_results if r.status == "ok"]
+            summary = TaskResult(
+                decision.task,
+                primary,
+                "failed" if failed else "ok",
+                f"{decision.reason}: {len(done)} done, {len(failed)} failed, "
+                f"{len(task_results) - len(done) - len(failed)} skipped",
+                sum(r.seconds for r in task_results),
+                None,
+                "; ".join(r.error or "" for r in failed) or None,
+            )
+            executor.record_result(summary)
+            results.append(summary)
+    return MaintainReport(decisions, results)
