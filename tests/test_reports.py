@@ -168,7 +168,6 @@ def test_endpoint_days(
 ) -> None:
     cfg, _ = loaded
     doc = _report(cfg, dsn, "endpoint", NASTY, "--days", "40", "--source", source)
-    assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] > 0  # type: ignore[index]
     from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
     to_ts = dt.datetime.fromisoformat(doc["window"]["to"])
     watermark = conn.execute("SELECT max(max_timestamp) FROM endpoint_daily_stats").fetchone()[0]  # type: ignore[index]
@@ -178,6 +177,8 @@ def test_endpoint_days(
     ).fetchall():
         if from_ts <= ts < to_ts and (source != "view" or ts <= watermark):
             per_day.setdefault(ts.astimezone(ZONE).date().isoformat(), Agg()).add(rt, status)
+    # the endpoint has traffic on most days of the window, so the comparison below is not vacuous
+    assert len(per_day) >= 30
     assert [r["day"] for r in doc["rows"]] == sorted(per_day)
     for r in doc["rows"]:
         e = per_day[r["day"]]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from epstats_cli.db import Session
     from epstats_cli.execute import Executor
     from epstats_cli.render import Result
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -111,6 +114,11 @@ class App:
     def verbose_note(self, message: str) -> None:
         if self.verbose and not self.quiet:
             click.echo(message, err=True)
+
+
+def shown_option(name: str, kind: Any, default: Any, help: str) -> Callable[[F], F]:
+    """A click option whose default is shown in --help."""
+    return click.option(name, type=kind, default=default, show_default=True, help=help)
 
 
 def get_app() -> App:

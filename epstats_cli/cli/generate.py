@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import click
 
-from epstats_cli.cli.app import App, get_app
+from epstats_cli.cli.app import App, get_app, shown_option
 
 
 @contextmanager
@@ -30,42 +31,36 @@ def _batch_progress(app: App, total: int) -> Iterator[Callable[[int, int], None]
         yield lambda done, _total: progress.update(task, completed=done)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _rows_and_days(minimum_rows: int, rows_help: str, days_help: str) -> Callable[[F], F]:
+    """--rows and --days, shared by generate and demo."""
+
+    def add(fn: F) -> F:
+        fn = click.option(
+            "--days", type=click.IntRange(1, 3650), default=60, show_default=True, help=days_help
+        )(fn)
+        return click.option(
+            "--rows",
+            type=click.IntRange(minimum_rows),
+            default=1_000_000,
+            show_default=True,
+            help=rows_help,
+        )(fn)
+
+    return add
+
+
 @click.command()
-@click.option(
-    "--rows",
-    type=click.IntRange(1),
-    default=1_000_000,
-    show_default=True,
-    help="How many requests to generate.",
+@_rows_and_days(
+    1,
+    "How many requests to generate.",
+    "Spread over this many days, ending at the start of the current hour.",
 )
-@click.option(
-    "--days",
-    type=click.IntRange(1, 3650),
-    default=60,
-    show_default=True,
-    help="Spread over this many days, ending at the start of the current hour.",
-)
-@click.option(
-    "--endpoints",
-    type=click.IntRange(1, 10000),
-    default=20,
-    show_default=True,
-    help="How many distinct endpoints.",
-)
-@click.option(
-    "--error-rate",
-    type=click.FloatRange(0, 0.5),
-    default=0.01,
-    show_default=True,
-    help="Average share of 5xx responses.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=1,
-    show_default=True,
-    help="The same seed (and --until) gives the same rows.",
-)
+@shown_option("--endpoints", click.IntRange(1, 10000), 20, "How many distinct endpoints.")
+@shown_option("--error-rate", click.FloatRange(0, 0.5), 0.01, "Average share of 5xx responses.")
+@shown_option("--seed", int, 1, "The same seed (and --until) gives the same rows.")
 @click.option(
     "--until",
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
@@ -128,20 +123,7 @@ def generate(
 
 
 @click.command()
-@click.option(
-    "--rows",
-    type=click.IntRange(1000),
-    default=1_000_000,
-    show_default=True,
-    help="Synthetic requests to load.",
-)
-@click.option(
-    "--days",
-    type=click.IntRange(1, 3650),
-    default=60,
-    show_default=True,
-    help="Spread over this many days.",
-)
+@_rows_and_days(1000, "Synthetic requests to load.", "Spread over this many days.")
 @click.option(
     "--reset",
     is_flag=True,

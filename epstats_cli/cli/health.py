@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from epstats_cli.cli.app import get_app
+from epstats_cli.cli.app import get_app, shown_option
 
 
 def _kv(rows: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
@@ -257,13 +257,7 @@ def check(only: str | None) -> None:
     help="The API runs heavy statistical analysis (256Mi per pod).",
 )
 @click.option("--redis-persistence", is_flag=True, help="Redis persists data to disk.")
-@click.option(
-    "--pods",
-    type=click.IntRange(1, 1000),
-    default=3,
-    show_default=True,
-    help="API pods that share the traffic.",
-)
+@shown_option("--pods", click.IntRange(1, 1000), 3, "API pods that share the traffic.")
 def advise(fmt: str | None, heavy_analysis: bool, redis_persistence: bool, pods: int) -> None:
     """Resource, pool and layout recommendations from measured size and traffic.
 

@@ -14,19 +14,13 @@ SOURCES = ("auto", "view", "raw")
 BARS = " ▁▂▃▄▅▆▇█"
 
 
+def _date_option(name: str, help: str) -> Any:
+    return click.option(name, type=click.DateTime(["%Y-%m-%d"]), metavar="DATE", help=help)
+
+
 def _window_options(fn: Any) -> Any:
-    fn = click.option(
-        "--until",
-        type=click.DateTime(["%Y-%m-%d"]),
-        metavar="DATE",
-        help="Last day of the window (with --since).",
-    )(fn)
-    fn = click.option(
-        "--since",
-        type=click.DateTime(["%Y-%m-%d"]),
-        metavar="DATE",
-        help="First day of the window.",
-    )(fn)
+    fn = _date_option("--until", "Last day of the window (with --since).")(fn)
+    fn = _date_option("--since", "First day of the window.")(fn)
     fn = click.option(
         "--days",
         type=click.IntRange(1, 36600),
@@ -85,12 +79,11 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
     return lines + list(report.notes)
 
 
-def top_result(app: App, rep: Any, sort: str) -> Any:
-    """The top-N report as a Result (also used by `epstats demo`)."""
-    from epstats_cli.render import Column, Result, Table
+def _figures() -> list[Any]:
+    """The figure columns every report row has, in order."""
+    from epstats_cli.render import Column
 
-    cols = [
-        Column("endpoint", "Endpoint", wrap=False),
+    return [
         Column("requests", "Requests", "int"),
         Column("avg_ms", "Avg ms", "ms"),
         Column("min_ms", "Min ms", "ms"),
@@ -98,6 +91,13 @@ def top_result(app: App, rep: Any, sort: str) -> Any:
         Column("errors", "Errors", "int"),
         Column("error_rate", "Error rate", "pct"),
     ]
+
+
+def top_result(app: App, rep: Any, sort: str) -> Any:
+    """The top-N report as a Result (also used by `epstats demo`)."""
+    from epstats_cli.render import Column, Result, Table
+
+    cols = [Column("endpoint", "Endpoint", wrap=False), *_figures()]
     title = f"Top {len(rep.rows)} endpoints by {sort.replace('_', ' ')}"
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
@@ -180,12 +180,7 @@ def endpoint_cmd(
     cols = [
         Column("day", "Day", wrap=False),
         Column("trend", "Requests/day", wrap=False),
-        Column("requests", "Requests", "int"),
-        Column("avg_ms", "Avg ms", "ms"),
-        Column("min_ms", "Min ms", "ms"),
-        Column("max_ms", "Max ms", "ms"),
-        Column("errors", "Errors", "int"),
-        Column("error_rate", "Error rate", "pct"),
+        *_figures(),
     ]
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]

@@ -139,12 +139,14 @@ def _age(
     what: str,
     last: dt.datetime | None,
     every: dt.timedelta,
-    levels: Levels,
+    t: Thresholds,
+    table: TableFacts,
     now: dt.datetime,
-    has_data: bool,
 ) -> CheckResult:
+    """Time since the last (auto)analyze or vacuum, in multiples of its schedule."""
+    levels = t.check.overdue
     if last is None:
-        if not has_data:
+        if not _has_data(table):
             return CheckResult(name, State.OK, f"never {what}, but there is nothing to {what} yet")
         return CheckResult(name, State.WARNING, f"never {what}")
     age = (now - last).total_seconds()
@@ -161,28 +163,12 @@ def _age(
 
 def analyze_age(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """Time since the last (auto)analyze, in multiples of the analyze schedule."""
-    return _age(
-        "analyze_age",
-        "analyzed",
-        table.last_analyzed,
-        t.schedule.analyze,
-        t.check.overdue,
-        now,
-        _has_data(table),
-    )
+    return _age("analyze_age", "analyzed", table.last_analyzed, t.schedule.analyze, t, table, now)
 
 
 def vacuum_age(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """Time since the last (auto)vacuum, in multiples of the vacuum schedule."""
-    return _age(
-        "vacuum_age",
-        "vacuumed",
-        table.last_vacuumed,
-        t.schedule.vacuum,
-        t.check.overdue,
-        now,
-        _has_data(table),
-    )
+    return _age("vacuum_age", "vacuumed", table.last_vacuumed, t.schedule.vacuum, t, table, now)
 
 
 def dead_tuples(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
@@ -214,41 +200,51 @@ def xid_age(table: TableFacts, server: ServerFacts, t: Thresholds, now: dt.datet
     )
 
 
+def _index_list(
+    name: str,
+    found: Sequence[str],
+    found_text: str,
+    none_text: str,
+    configured: str,
+    warn: int | None,
+) -> CheckResult:
+    """The shape the three index checks share: a list of names, a severity when non-empty."""
+    state = severity(configured) if found else State.OK
+    crit = 1 if warn is None else None
+    return CheckResult(name, state, found_text if found else none_text, len(found), warn, crit)
+
+
 def invalid_indexes(facts: IndexFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """Invalid indices that no running build will finish."""
     bad = facts.invalid
-    summary = (
-        f"{len(bad)} invalid: {', '.join(bad)} (epstats maintain --only cleanup)"
-        if bad
-        else "no invalid indices"
+    text = f"{len(bad)} invalid: {', '.join(bad)} (epstats maintain --only cleanup)"
+    return _index_list(
+        "invalid_indexes", bad, text, "no invalid indices", t.check.invalid_index, None
     )
-    state = severity(t.check.invalid_index) if bad else State.OK
-    return CheckResult("invalid_indexes", state, summary, len(bad), None, 1)
 
 
 def missing_indexes(facts: IndexFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """Recommended indices that are missing, invalid or in conflict with another definition."""
     missing = facts.missing
-    summary = (
-        f"{', '.join(missing)} missing (epstats indexes apply)"
-        if missing
-        else "all recommended indices present"
+    text = f"{', '.join(missing)} missing (epstats indexes apply)"
+    return _index_list(
+        "missing_indexes",
+        missing,
+        text,
+        "all recommended indices present",
+        t.check.missing_index,
+        1,
     )
-    state = severity(t.check.missing_index) if missing else State.OK
-    return CheckResult("missing_indexes", state, summary, len(missing), 1, None)
 
 
 def redundant_indexes(facts: IndexFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """Indices another index covers."""
     names = sorted(facts.redundant)
-    summary = (
-        f"{', '.join(f'{n} (covered by {facts.redundant[n]})' for n in names)} "
-        "(epstats indexes apply --prune-redundant)"
-        if names
-        else "no redundant indices"
+    covered = ", ".join(f"{n} (covered by {facts.redundant[n]})" for n in names)
+    text = f"{covered} (epstats indexes apply --prune-redundant)"
+    return _index_list(
+        "redundant_indexes", names, text, "no redundant indices", t.check.redundant_index, 1
     )
-    state = severity(t.check.redundant_index) if names else State.OK
-    return CheckResult("redundant_indexes", state, summary, len(names), 1, None)
 
 
 def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> CheckResult:
