@@ -244,6 +244,8 @@ class SourceConfig:
     columns: Columns = field(default_factory=Columns)
     error_status_min: int = field(default=500, metadata=leaf(_int_range(100, 599)))
     timezone: str = field(default="UTC", metadata=leaf(_timezone))
+    # a `timestamp without time zone` column holds wall-clock time in this zone
+    naive_timezone: str = field(default="UTC", metadata=leaf(_timezone))
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,8 @@ class ViewConfig:
     name: str = field(default="endpoint_daily_stats", metadata=leaf(_relation_name))
     strategy: str = field(default="materialized", metadata=leaf(_one_of(STRATEGIES)))
     lookback: timedelta = field(default=timedelta(days=2), metadata=leaf(_positive_duration))
+    # auto counts rows committed up to this long after their timestamp, without a refresh
+    commit_delay: timedelta = field(default=timedelta(minutes=10), metadata=leaf(_duration))
 
 
 @dataclass(frozen=True)
