@@ -138,9 +138,11 @@ def test_top_equals_raw_computation(
     )
     assert from_ts == dt.datetime.combine(first_day, dt.time(), ZONE)
     watermark = _as_of(conn)
-    assert doc["watermark"] is None if source == "raw" else dt.datetime.fromisoformat(
-        doc["watermark"]
-    ) == watermark
+    assert (
+        doc["watermark"] is None
+        if source == "raw"
+        else dt.datetime.fromisoformat(doc["watermark"]) == watermark
+    )
     if source == "view":
         expected = _expected(conn, from_ts, to_ts, until=watermark)
         assert doc["source"] == "view"

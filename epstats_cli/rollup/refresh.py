@@ -100,8 +100,9 @@ def _incremental(
 
 def plan_refresh(session: Session, full: bool = False, since: dt.date | None = None) -> Step:
     """The refresh as one transaction step; OperationFailed when it cannot run."""
+    columns = source.check_columns(session)  # before anything else reads the source
     info = refreshable(session)
-    basis = source.Basis.of(session.config, source.check_columns(session))
+    basis = source.Basis.of(session.config, columns)
     strategy = info.strategy or "materialized"
     now, _hour = db_now(session)
     if strategy == "materialized":
