@@ -559,3 +559,29 @@ def test_every_accepted_type_reads(dsn: str, conn: psycopg.Connection[Any], tmp_
         assert [(r["endpoint"], r["requests"], r["errors"], r["max_ms"]) for r in rows] == [
             ("/n", 1, 1, 2.5)
         ]
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "xmin", "full"),
+    [
+        ("1000:1005:1000", 1003, 1003),  # the first epoch
+        ("1000:1005:1000", 1010, 1010),  # after xmax
+        ("4294967290:4294967300:", 4294967295, 4294967295),  # the old epoch, before xmax
+        ("4294967290:4294967300:", 2, 4294967298),  # the new epoch, before xmax
+        ("4294967290:4294967300:", 10, 4294967306),  # the new epoch, after xmax
+        ("8589934590:8589934600:", 4294967294, 8589934590),  # epoch 1 seen from epoch 2
+    ],
+)
+def test_xmin_as_xid8_across_epochs(
+    snapshot: str, xmin: int, full: int, conn: psycopg.Connection[Any]
+) -> None:
+    from psycopg import sql
+
+    from epstats_cli import queries
+
+    fragment = queries.get("fragments/xmin_xid8")
+    query = sql.SQL("SELECT {}::text FROM (SELECT %(xmin)s::text::xid AS xmin) AS row").format(
+        fragment
+    )
+    got = conn.execute(query, {"snapshot": snapshot, "xmin": xmin}).fetchone()
+    assert got is not None and int(got[0]) == full

@@ -85,6 +85,8 @@ def status_cmd() -> None:
 
     Example: epstats view status --format json
     """
+    from zoneinfo import ZoneInfo
+
     from epstats_cli import rollup
     from epstats_cli.db import now as db_now
     from epstats_cli.render import Column, Result, Table, format_cell
@@ -125,9 +127,16 @@ def status_cmd() -> None:
         footer.append("lacks: " + "; ".join(info.lacks))
         footer.append("fix with: epstats view build --replace")
     footer += mismatch
+    zone = ZoneInfo(info.timezone or app.config.source.timezone)  # times in the rollup's zone
+
+    def shown(value: object, kind: str) -> str:
+        if kind == "ts" and isinstance(value, dt.datetime):
+            value = value.astimezone(zone)
+        return format_cell(value, kind)
+
     table = Table(
         [Column("item", "Item"), Column("value", "Value")],
-        [{"item": k, "value": format_cell(v, kind)} for k, v, kind in rows],
+        [{"item": k, "value": shown(v, kind)} for k, v, kind in rows],
         f"Rollup {info.name}",
         footer,
     )
