@@ -137,7 +137,7 @@ def _reading(session: Session, wanted: str) -> _Reading:
         return _Reading("raw", configured, columns, notes=[f"{why}: reporting from the raw rows"])
     basis = configured
     if info.parameters is not None:
-        basis = source.Basis.recorded(info.parameters, columns)
+        basis = source.Basis.recorded(info.parameters, session.config, columns)
     return _Reading(wanted, basis, columns, info)
 
 

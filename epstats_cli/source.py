@@ -108,12 +108,14 @@ class Basis:
         return cls(src.timezone, src.naive_timezone, src.error_status_min, columns.naive)
 
     @classmethod
-    def recorded(cls, params: dict[str, Any], columns: SourceColumns) -> Basis:
-        """The basis a rollup was built with (its recorded parameters)."""
+    def recorded(cls, params: dict[str, Any], config: Config, columns: SourceColumns) -> Basis:
+        """The basis a rollup was built with (its recorded parameters; the configuration's
+        for any it does not record)."""
+        src = config.source
         return cls(
-            str(params["timezone"]),
-            str(params["naive_timezone"]),
-            int(params["error_status_min"]),
+            str(params.get("timezone", src.timezone)),
+            str(params.get("naive_timezone", src.naive_timezone)),
+            int(params.get("error_status_min", src.error_status_min)),
             columns.naive,
         )
 
