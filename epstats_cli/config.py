@@ -271,6 +271,16 @@ class ViewConfig:
     # auto counts rows committed up to this long after their timestamp, without a refresh
     commit_delay: timedelta = field(default=timedelta(minutes=10), metadata=leaf(_duration))
 
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the section as a whole, by key."""
+        if self.strategy == "incremental" and self.commit_delay >= self.lookback:
+            # a row committed late must still land in a day the next refresh recomputes
+            return {
+                "commit_delay": f"{format_duration(self.commit_delay)} is not shorter than "
+                f"view.lookback ({format_duration(self.lookback)})"
+            }
+        return {}
+
 
 @dataclass(frozen=True)
 class Schedule:

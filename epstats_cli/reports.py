@@ -174,7 +174,7 @@ def _finish_report(
     not aggregated and the parameters it was built with."""
     report.timezone = r.basis.timezone
     report.notes += r.notes
-    report.future_rows = source.future_rows(session, r.columns)
+    report.future_rows = source.future_rows(session, r.columns, r.basis)
     if r.info is not None:
         report.watermark = r.info.as_of
         report.newer_rows = int(session.value("reports/freshness", params, **ids) or 0)

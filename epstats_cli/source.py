@@ -190,12 +190,12 @@ def unaggregated(session: Session, basis: Basis) -> sql.Composable:
 
 
 def future_rows(
-    session: Session, columns: SourceColumns | None = None
+    session: Session, columns: SourceColumns | None = None, basis: Basis | None = None
 ) -> tuple[int, dt.datetime | None]:
     """How many raw rows are dated after the server's now(), and the newest of them (a range
-    scan of the timestamp index, never a full scan)."""
-    columns = check_columns(session) if columns is None else columns
-    basis = Basis.of(session.config, columns)
+    scan of the timestamp index, never a full scan). `basis` defaults to the configuration's."""
+    if basis is None:
+        basis = Basis.of(session.config, check_columns(session) if columns is None else columns)
     row = session.one(
         "source/future_rows",
         **source_identifiers(session),

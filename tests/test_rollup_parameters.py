@@ -8,6 +8,7 @@ import pytest
 
 from epstats_cli import config, source
 from epstats_cli.config import QualifiedName
+from epstats_cli.errors import ConfigError
 from epstats_cli.rollup.inspect import (
     RollupFacts,
     comment,
@@ -98,3 +99,11 @@ def test_wrong_and_missing_columns_are_all_named() -> None:
         "source.columns.status: column 'status' of public.requests is text; expected an "
         "integer type (smallint, integer, bigint)",
     ]
+
+
+def test_commit_delay_is_shorter_than_the_lookback() -> None:
+    with pytest.raises(
+        ConfigError, match=r"view.commit_delay: 2d is not shorter than view.lookback"
+    ):
+        config.build({"view": {"strategy": "incremental", "lookback": "2d", "commit_delay": "2d"}})
+    config.build({"view": {"strategy": "materialized", "lookback": "2d", "commit_delay": "2d"}})
