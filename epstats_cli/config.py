@@ -248,6 +248,8 @@ class SourceConfig:
     columns: Columns = field(default_factory=Columns)
     error_status_min: int = field(default=500, metadata=leaf(_int_range(100, 599)))
     timezone: str = field(default="UTC", metadata=leaf(_timezone))
+    # a `timestamp without time zone` column holds wall-clock time in this zone
+    naive_timezone: str = field(default="UTC", metadata=leaf(_timezone))
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,18 @@ class ViewConfig:
     name: str = field(default="endpoint_daily_stats", metadata=leaf(_relation_name))
     strategy: str = field(default="materialized", metadata=leaf(_one_of(STRATEGIES)))
     lookback: timedelta = field(default=timedelta(days=2), metadata=leaf(_positive_duration))
+    # auto counts rows committed up to this long after their timestamp, without a refresh
+    commit_delay: timedelta = field(default=timedelta(minutes=10), metadata=leaf(_duration))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the section as a whole, by key."""
+        if self.strategy == "incremental" and self.commit_delay >= self.lookback:
+            # a row committed late must still land in a day the next refresh recomputes
+            return {
+                "commit_delay": f"{format_duration(self.commit_delay)} is not shorter than "
+                f"view.lookback ({format_duration(self.lookback)})"
+            }
+        return {}
 
 
 @dataclass(frozen=True)

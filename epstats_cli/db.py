@@ -207,3 +207,19 @@ def now(session: Session) -> tuple[dt.datetime, dt.datetime]:
     row = session.conn.execute(session.statement("catalog/now")).fetchone()
     assert row is not None
     return row[0], row[1]
+
+
+@contextmanager
+def read_snapshot(session: Session) -> Iterator[None]:
+    """One REPEATABLE READ, READ ONLY transaction: every statement in the block sees the same
+    data and the same now() (a report's rollup, its as-of and the raw rows after it)."""
+    conn = session.conn
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield  # already inside a transaction: it decides
+        return
+    conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level, conn.read_only = None, None

@@ -1,6 +1,9 @@
 """Top-N endpoints and one endpoint's days, from the rollup, the raw rows, or both at once.
 
-Read-only: only SELECTs, so reports work on a hot standby and with a SELECT-only role.
+Read-only: only SELECTs in one REPEATABLE READ, READ ONLY transaction, so reports work on a
+hot standby and with a SELECT-only role, and the rollup, its as-of and the raw rows it has not
+aggregated are read from one snapshot. view and auto read with the parameters the rollup was
+built with (its time zone and error threshold), raw with the configuration's.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ from typing import Any
 
 from psycopg import sql
 
-from epstats_cli import rollup
-from epstats_cli.db import Session
+from epstats_cli import rollup, source
+from epstats_cli.db import Session, read_snapshot
 from epstats_cli.errors import OperationFailed
-from epstats_cli.rollup.aggregate import day_expression, timestamp_type
 from epstats_cli.schema import rollup_identifiers
 
 SORTS = {
@@ -51,10 +53,14 @@ class Report:
     window: Window
     rows: list[dict[str, Any]]
     seconds: float
-    watermark: dt.datetime | None = None
-    newer_rows: int | None = None
+    timezone: str = "UTC"  # the zone of the window's days
+    watermark: dt.datetime | None = None  # the rollup's as-of: complete through this instant
+    newer_rows: int | None = None  # raw rows of the window the rollup has not aggregated
     notes: list[str] = field(default_factory=list)
     totals: dict[str, Any] | None = None
+    future_rows: tuple[int, dt.datetime | None] = (0, None)
+    rollup_parameters: dict[str, Any] | None = None  # what the rollup was built with (used)
+    configured_otherwise: list[str] = field(default_factory=list)  # "name built (configured)"
 
     def document(self, source_label: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -68,20 +74,29 @@ class Report:
         doc["watermark"] = self.watermark
         if self.newer_rows is not None:
             doc["rows_newer_than_watermark"] = self.newer_rows
+        count, latest = self.future_rows
+        doc["future_rows"] = {"count": count, "latest": latest}
+        doc["rollup_parameters"] = self.rollup_parameters
         doc["query_seconds"] = round(self.seconds, 6)
         doc["notes"] = self.notes
         return doc
 
 
 def window(
-    session: Session, days: int | None, since: dt.date | None, until: dt.date | None
+    session: Session,
+    days: int | None,
+    since: dt.date | None,
+    until: dt.date | None,
+    timezone: str | None = None,
 ) -> Window:
+    """The window in `timezone` (default source.timezone): local midnight of its first day to
+    the server's now() (or the end of --until's day), computed by the server."""
     if since is not None and until is not None and until < since:
         raise OperationFailed(f"--until {until} is before --since {since}")
     row = session.one(
         "reports/window",
         {
-            "tz": session.config.source.timezone,
+            "tz": timezone or session.config.source.timezone,
             "days": days or session.config.reports.days,
             "from_day": since,
             "to_day": until,
@@ -97,25 +112,78 @@ def rollup_usable(session: Session) -> tuple[bool, str]:
     return why is None, why or ""
 
 
-def _choose(session: Session, source: str) -> tuple[str, list[str]]:
-    if source == "raw":
-        return "raw", []
-    usable, why = rollup_usable(session)
-    if usable:
-        return source, []
-    if source == "view":
-        raise OperationFailed(f"--source view: {why}; use --source raw or auto")
-    return "raw", [f"{why}: reporting from the raw rows"]
+@dataclass
+class _Reading:
+    """What a report reads: the source used, its basis (the rollup's own parameters for view
+    and auto), the rollup's facts, and notes for the footer."""
+
+    used: str
+    basis: source.Basis
+    columns: source.SourceColumns
+    info: rollup.RollupFacts | None = None
+    notes: list[str] = field(default_factory=list)
 
 
-def _freshness(session: Session, win: Window) -> tuple[dt.datetime | None, int]:
-    row = session.one(
-        "reports/freshness",
-        {"from_ts": win.from_ts, "to_ts": win.to_ts},
-        **rollup_identifiers(session),
+def _reading(session: Session, wanted: str) -> _Reading:
+    columns = source.check_columns(session)
+    configured = source.Basis.of(session.config, columns)
+    if wanted == "raw":
+        return _Reading("raw", configured, columns)
+    info = rollup.facts(session, contents=False, state=False)
+    why = info.unreadable()
+    if why is not None:
+        if wanted == "view":
+            raise OperationFailed(f"--source view: {why}; use --source raw or auto")
+        return _Reading("raw", configured, columns, notes=[f"{why}: reporting from the raw rows"])
+    basis = configured
+    if info.parameters is not None:
+        basis = source.Basis.recorded(info.parameters, session.config, columns)
+    return _Reading(wanted, basis, columns, info)
+
+
+def _placeholders(session: Session, r: _Reading, **more: Any) -> dict[str, Any]:
+    return dict(
+        rollup_identifiers(session),
+        day=source.day(session, r.basis),
+        from_ts=source.param(session, r.basis, "from_ts"),
+        to_ts=source.param(session, r.basis, "to_ts"),
+        unaggregated=source.unaggregated(session, r.basis),
+        **more,
     )
-    assert row is not None
-    return row["watermark"], int(row["newer_rows"])
+
+
+def _params(session: Session, r: _Reading, win: Window, **more: Any) -> dict[str, Any]:
+    info = r.info
+    return {
+        "from_day": win.from_day,
+        "to_day": win.to_day,
+        "from_ts": win.from_ts,
+        "to_ts": win.to_ts,
+        "error_min": r.basis.error_status_min,
+        "as_of": info.as_of if info else None,
+        "snapshot": info.snapshot if info else None,
+        "commit_delay": session.config.view.commit_delay,
+        **more,
+    }
+
+
+def _finish_report(
+    session: Session, report: Report, r: _Reading, params: dict[str, Any], ids: dict[str, Any]
+) -> Report:
+    """The footer's facts: future rows, and for view/auto the rollup's as-of, the rows it has
+    not aggregated and the parameters it was built with."""
+    report.timezone = r.basis.timezone
+    report.notes += r.notes
+    report.future_rows = source.future_rows(session, r.columns, r.basis)
+    if r.info is not None:
+        report.watermark = r.info.as_of
+        report.newer_rows = int(session.value("reports/freshness", params, **ids) or 0)
+        report.rollup_parameters = r.info.parameters
+        report.configured_otherwise = [
+            f"{name} {built} (configured {configured})"
+            for _key, name, built, configured in rollup.differences(r.info, session.config)
+        ]
+    return report
 
 
 def top(
@@ -129,26 +197,18 @@ def top(
     pattern: str | None = None,
     source: str = "auto",
 ) -> Report:
-    """The top-N endpoints of a window."""
-    win = window(session, days, since, until)
-    used, notes = _choose(session, source)
-    params = {
-        "from_day": win.from_day,
-        "to_day": win.to_day,
-        "from_ts": win.from_ts,
-        "to_ts": win.to_ts,
-        "pattern": pattern,
-        "limit": limit or session.config.reports.limit,
-        "error_min": session.config.source.error_status_min,
-    }
-    ids = dict(rollup_identifiers(session), order=sql.SQL(SORTS[sort]))
-    start = time.perf_counter()
-    rows = session.all(TOP[used], params, **ids)
-    seconds = time.perf_counter() - start
-    report = Report(used, win, rows, seconds, notes=notes)
-    if used in ("view", "auto"):
-        report.watermark, report.newer_rows = _freshness(session, win)
-    return report
+    """The top-N endpoints of a window (one REPEATABLE READ transaction)."""
+    with read_snapshot(session):
+        r = _reading(session, source)
+        win = window(session, days, since, until, r.basis.timezone)
+        params = _params(
+            session, r, win, pattern=pattern, limit=limit or session.config.reports.limit
+        )
+        ids = _placeholders(session, r, order=sql.SQL(SORTS[sort]))
+        start = time.perf_counter()
+        rows = session.all(TOP[r.used], params, **ids)
+        seconds = time.perf_counter() - start
+        return _finish_report(session, Report(r.used, win, rows, seconds), r, params, ids)
 
 
 def endpoint_days(
@@ -161,42 +221,34 @@ def endpoint_days(
     source: str = "auto",
 ) -> Report:
     """One endpoint's days with totals; OperationFailed (with close names) when it has none."""
-    win = window(session, days, since, until)
-    used, notes = _choose(session, source)
-    ids = dict(rollup_identifiers(session), day=day_expression(session, timestamp_type(session)))
-    params = {
-        "endpoint": name,
-        "from_day": win.from_day,
-        "to_day": win.to_day,
-        "from_ts": win.from_ts,
-        "to_ts": win.to_ts,
-        "error_min": session.config.source.error_status_min,
-    }
-    start = time.perf_counter()
-    raw_rows = session.all(ENDPOINT[used], params, **ids)
-    seconds = time.perf_counter() - start
-    if not raw_rows:
-        names = _names(session, used, win)
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"; closest: {', '.join(close)}" if close else ""
-        raise OperationFailed(
-            f"no requests for endpoint {name!r} from {win.from_day} to {win.to_day}{hint}"
-        )
-    rows = [_finish(r) for r in raw_rows]
-    total = {
-        "requests": sum(r["requests"] for r in raw_rows),
-        "total_ms": sum((r["total_ms"] or 0.0) for r in raw_rows),
-        "responses": sum(r["responses"] for r in raw_rows),
-        "min_ms": min((r["min_ms"] for r in raw_rows if r["min_ms"] is not None), default=None),
-        "max_ms": max((r["max_ms"] for r in raw_rows if r["max_ms"] is not None), default=None),
-        "errors": sum(r["errors"] for r in raw_rows),
-    }
-    totals = _finish(dict(total, day=None))
-    totals.pop("day")
-    report = Report(used, win, rows, seconds, notes=notes, totals=totals)
-    if used in ("view", "auto"):
-        report.watermark, report.newer_rows = _freshness(session, win)
-    return report
+    with read_snapshot(session):
+        r = _reading(session, source)
+        win = window(session, days, since, until, r.basis.timezone)
+        params = _params(session, r, win, endpoint=name)
+        ids = _placeholders(session, r)
+        start = time.perf_counter()
+        raw_rows = session.all(ENDPOINT[r.used], params, **ids)
+        seconds = time.perf_counter() - start
+        if not raw_rows:
+            names = _names(session, r.used, params, ids)
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise OperationFailed(
+                f"no requests for endpoint {name!r} from {win.from_day} to {win.to_day}{hint}"
+            )
+        rows = [_finish(row) for row in raw_rows]
+        total = {
+            "requests": sum(x["requests"] for x in raw_rows),
+            "total_ms": sum((x["total_ms"] or 0.0) for x in raw_rows),
+            "responses": sum(x["responses"] for x in raw_rows),
+            "min_ms": min((x["min_ms"] for x in raw_rows if x["min_ms"] is not None), default=None),
+            "max_ms": max((x["max_ms"] for x in raw_rows if x["max_ms"] is not None), default=None),
+            "errors": sum(x["errors"] for x in raw_rows),
+        }
+        totals = _finish(dict(total, day=None))
+        totals.pop("day")
+        report = Report(r.used, win, rows, seconds, totals=totals)
+        return _finish_report(session, report, r, params, ids)
 
 
 def _finish(r: dict[str, Any]) -> dict[str, Any]:
@@ -214,11 +266,7 @@ def _finish(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _names(session: Session, used: str, win: Window) -> list[str]:
+def _names(session: Session, used: str, params: dict[str, Any], ids: dict[str, Any]) -> list[str]:
     name = "reports/endpoint_names_raw" if used == "raw" else "reports/endpoint_names_view"
-    rows = session.all(
-        name,
-        {"from_day": win.from_day, "from_ts": win.from_ts, "to_ts": win.to_ts},
-        **rollup_identifiers(session),
-    )
+    rows = session.all(name, params, **ids)
     return [str(next(iter(r.values()))) for r in rows]

@@ -34,7 +34,7 @@ ROLLUP_DEFINITION = sql.SQL(
     "1.0::float8 AS avg_response_time, 1.0::float8 AS max_response_time, "
     "1.0::float8 AS min_response_time, 0::bigint AS error_count, "
     "1.0::float8 AS total_response_time, 1::bigint AS response_count, "
-    "now() AS max_timestamp"
+    "now() AS max_timestamp, NULL::timestamptz AS as_of, NULL::text AS snapshot"
 )
 
 
@@ -57,8 +57,15 @@ def identifiers(session: Session) -> dict[str, Any]:
         order=sql.SQL("requests DESC, endpoint"),
         error_min=sql.Literal(500),
         day=sql.SQL("current_date"),
-        where=sql.SQL(""),
+        where=sql.SQL("true"),
         since=sql.SQL("true"),
+        naive_tz=sql.Literal("UTC"),
+        instant=sql.Identifier(source_identifiers(session)["timestamp"]),
+        from_ts=sql.SQL("now()"),
+        to_ts=sql.SQL("now()"),
+        now=sql.SQL("now()"),
+        unaggregated=sql.SQL("true"),
+        aggregate=ROLLUP_DEFINITION,
         from_day=sql.Literal("2020-01-01"),
         definition=ROLLUP_DEFINITION,
     )

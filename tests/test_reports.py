@@ -81,15 +81,26 @@ def loaded(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> tuple[str
     endpoints = ["/a", "/b", "/c", NASTY, "/api/v1/%literal_"]
     _copy(conn, _rows(rng, 6000, now, 40, endpoints))
     assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
-    # an hour of rows that arrived after the last refresh
+    # rows written since the last refresh: dated after its as-of, up to now
+    as_of = _as_of(conn)
+    later = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
     _copy(
         conn,
         [
-            (rng.choice(endpoints), now - dt.timedelta(seconds=3600 - i * 100), 1.0 + i, 200)
+            (rng.choice(endpoints), as_of + (later - as_of) * (i + 1) / 26, 1.0 + i, 200)
             for i in range(25)
         ],
     )
     return str(cfg), now
+
+
+def _as_of(conn: psycopg.Connection[Any]) -> dt.datetime:
+    """The instant the rollup is complete through (its bookkeeping row)."""
+    row = conn.execute(
+        "SELECT as_of FROM endpoint_daily_stats WHERE endpoint IS NULL AND day IS NULL"
+    ).fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
 
 
 def _report(cfg: str, dsn: str, *args: str) -> dict[str, Any]:
@@ -126,7 +137,12 @@ def test_top_equals_raw_computation(
         else (today - dt.timedelta(days=20))
     )
     assert from_ts == dt.datetime.combine(first_day, dt.time(), ZONE)
-    watermark = conn.execute("SELECT max(max_timestamp) FROM endpoint_daily_stats").fetchone()[0]  # type: ignore[index]
+    watermark = _as_of(conn)
+    assert (
+        doc["watermark"] is None
+        if source == "raw"
+        else dt.datetime.fromisoformat(doc["watermark"]) == watermark
+    )
     if source == "view":
         expected = _expected(conn, from_ts, to_ts, until=watermark)
         assert doc["source"] == "view"
@@ -170,7 +186,7 @@ def test_endpoint_days(
     doc = _report(cfg, dsn, "endpoint", NASTY, "--days", "40", "--source", source)
     from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
     to_ts = dt.datetime.fromisoformat(doc["window"]["to"])
-    watermark = conn.execute("SELECT max(max_timestamp) FROM endpoint_daily_stats").fetchone()[0]  # type: ignore[index]
+    watermark = _as_of(conn)
     per_day: dict[str, Agg] = {}
     for ts, rt, status in conn.execute(
         "SELECT timestamp, response_time, status FROM requests WHERE endpoint = %s", (NASTY,)
@@ -209,7 +225,7 @@ def test_table_output(loaded: tuple[str, dt.datetime], dsn: str) -> None:
     r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--source", "view")
     assert r.code == 0
     assert "Error rate" in r.stdout and "%" in r.stdout
-    assert "25 newer raw rows are not included" in r.stdout
+    assert "25 raw rows it has not aggregated are not included" in r.stdout
     assert TZ in r.stdout and "query" in r.stdout
     r = run_cli("-c", cfg, "--dsn", dsn, "--format", "csv", "report", "top")
     assert r.stdout.splitlines()[0] == ("endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate")

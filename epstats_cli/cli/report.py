@@ -49,33 +49,45 @@ def _dates(
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:
-    tz = app.config.source.timezone
-    win = report.window
     from zoneinfo import ZoneInfo
 
+    from epstats_cli.durations import human_seconds
+
+    tz = report.timezone
     zone = ZoneInfo(tz)
+    win = report.window
+
+    def local(instant: dt.datetime, seconds: bool = False) -> str:
+        return f"{instant.astimezone(zone):%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+
     if report.source == "raw":
         source = f"raw rows of {app.config.source.table}"
     elif report.source == "view":
         source = f"rollup {view_name}"
     else:
-        source = f"rollup {view_name} + {report.newer_rows or 0:,} raw rows newer than it"
+        source = f"rollup {view_name} + {report.newer_rows or 0:,} raw rows it has not aggregated"
     lines = [
         f"source: {source}",
-        f"window: {win.from_ts.astimezone(zone):%Y-%m-%d %H:%M} .. "
-        f"{win.to_ts.astimezone(zone):%Y-%m-%d %H:%M} {tz}",
-        f"as of {win.as_of.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}; "
-        f"query {report.seconds * 1000:,.1f} ms",
+        f"window: {local(win.from_ts)} .. {local(win.to_ts)} ({tz})",
+        f"as of {local(win.as_of, True)}; query {report.seconds * 1000:,.1f} ms",
     ]
     if report.source == "view" and report.watermark is not None:
         age = (win.as_of - report.watermark).total_seconds()
-        from epstats_cli.durations import human_seconds
-
         lines.append(
-            f"the rollup holds rows up to {report.watermark.astimezone(zone):%Y-%m-%d %H:%M:%S}"
-            f" ({human_seconds(age)} old): {report.newer_rows or 0:,} newer raw rows are not "
-            "included (--source auto adds them)"
+            f"the rollup is complete through {local(report.watermark, True)}"
+            f" ({human_seconds(age)} old): {report.newer_rows or 0:,} raw rows it has not "
+            "aggregated are not included (--source auto adds them)"
         )
+    if report.configured_otherwise:
+        lines.append(
+            "the rollup's own parameters are used: "
+            + "; ".join(report.configured_otherwise)
+            + " (epstats view build --replace applies the configuration)"
+        )
+    count, latest = report.future_rows
+    if count:
+        rows = "1 row is" if count == 1 else f"{count:,} rows are"
+        lines.append(f"{rows} dated in the future, up to {local(latest)} (in no window)")
     return lines + list(report.notes)
 
 

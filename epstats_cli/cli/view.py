@@ -85,6 +85,8 @@ def status_cmd() -> None:
 
     Example: epstats view status --format json
     """
+    from zoneinfo import ZoneInfo
+
     from epstats_cli import rollup
     from epstats_cli.db import now as db_now
     from epstats_cli.render import Column, Result, Table, format_cell
@@ -93,9 +95,12 @@ def status_cmd() -> None:
     with app.session() as s:
         info = rollup.facts(s)
         now, _hour = db_now(s)
+    mismatch = rollup.parameter_mismatch(info, app.config)
     d = info.as_dict()
     d["configured_strategy"] = app.config.view.strategy
-    d["age_seconds"] = (now - info.watermark).total_seconds() if info.watermark and now else None
+    d["age_seconds"] = (now - info.as_of).total_seconds() if info.as_of and now else None
+    d["parameter_mismatch"] = mismatch
+    params = info.parameters or {}
     rows = [
         ("name", d["name"], "text"),
         ("exists", info.exists, "bool"),
@@ -103,11 +108,14 @@ def status_cmd() -> None:
         ("built by epstats", info.ours, "bool"),
         ("strategy", info.strategy, "text"),
         ("time zone of days", info.timezone, "text"),
+        ("naive timestamps are in", params.get("naive_timezone"), "text"),
+        ("errors: status >=", params.get("error_status_min"), "text"),
         ("populated", info.populated, "bool"),
         ("rows", info.row_count, "int"),
         ("days", f"{info.first_day} .. {info.last_day}" if info.first_day else None, "text"),
         ("size", info.size_bytes, "bytes"),
-        ("watermark (newest row aggregated)", info.watermark, "ts"),
+        ("complete through (as of)", info.as_of, "ts"),
+        ("newest row aggregated", info.newest, "ts"),
         ("last refresh by epstats", info.refreshed_at, "ts"),
         ("last refresh took", info.refresh_seconds, "seconds"),
         ("days settled through", info.settled_through, "text"),
@@ -118,13 +126,17 @@ def status_cmd() -> None:
     elif info.lacks:
         footer.append("lacks: " + "; ".join(info.lacks))
         footer.append("fix with: epstats view build --replace")
-    if info.exists and info.strategy != app.config.view.strategy:
-        footer.append(
-            f"view.strategy is {app.config.view.strategy}: epstats view build --replace switches it"
-        )
+    footer += mismatch
+    zone = ZoneInfo(info.timezone or app.config.source.timezone)  # times in the rollup's zone
+
+    def shown(value: object, kind: str) -> str:
+        if kind == "ts" and isinstance(value, dt.datetime):
+            value = value.astimezone(zone)
+        return format_cell(value, kind)
+
     table = Table(
         [Column("item", "Item"), Column("value", "Value")],
-        [{"item": k, "value": format_cell(v, kind)} for k, v, kind in rows],
+        [{"item": k, "value": shown(v, kind)} for k, v, kind in rows],
         f"Rollup {info.name}",
         footer,
     )
@@ -145,8 +157,10 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     """Prove the rollup equals a from-scratch aggregation of the raw rows; exit 1 if not.
 
     Counts, errors, minimum and maximum must match exactly and sums within 1e-9
-    relative, for every endpoint and day of the window. Raw rows newer than the
-    rollup's watermark are not expected in it and are only counted.
+    relative, for every endpoint and day of the window. Raw rows the rollup has not
+    aggregated yet (dated after its as-of, or written by a transaction still open
+    during its refresh) are not expected in it and are only counted. A rollup built
+    with other parameters than the configuration's is refused (exit 3).
 
     Example: epstats view verify --days 7
     """
@@ -178,7 +192,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     ok = not result.differences
     footer = [
         f"window {from_day} .. {today} ({app.config.source.timezone}); "
-        f"watermark {result.watermark}; {result.pending_rows:,} raw rows newer than it",
+        f"complete through {result.as_of}; {result.pending_rows:,} raw rows not aggregated yet",
         "OK: the rollup equals the raw rows"
         if ok
         else f"{len(result.differences)} endpoint-days differ: run `epstats view refresh` "
@@ -187,7 +201,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     doc = {
         "ok": ok,
         "window": {"from": from_day, "to": today},
-        "watermark": result.watermark,
+        "as_of": result.as_of,
         "pending_rows": result.pending_rows,
         "differences": result.differences,
     }

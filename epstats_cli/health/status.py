@@ -168,7 +168,7 @@ def _rollup(session: Session) -> RollupStatus | str:
         strategy="incremental" if info.strategy == "incremental" else "materialized",
         built_by_epstats=info.ours,
         size_bytes=info.size_bytes,
-        watermark=info.watermark,
+        watermark=info.as_of,
         rows=info.row_count,
         oldest_unaggregated=fresh.oldest_unaggregated,
     )

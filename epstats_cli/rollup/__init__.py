@@ -2,8 +2,11 @@
 
 Two strategies with the same columns: `materialized` (the guide's view, plus a unique key so
 it refreshes CONCURRENTLY) and `incremental` (a table whose refresh recomputes only the days
-that can still change). Both keep their watermark in their own contents (max_timestamp per
-endpoint and day), so reports can add newer raw rows without counting any twice.
+that can still change). Both hold, besides their data rows, one bookkeeping row (endpoint and
+day NULL) written by the statement that aggregates: the instant the rollup is complete through
+(its as-of, the refresh's now()) and the snapshot it read with. Reports add exactly the raw
+rows it has not aggregated: dated after the as-of, or dated shortly before it by a transaction
+that snapshot could not see. The parameters it was built with are recorded in its comment.
 
 - inspect: the one reader of what the rollup is (kind, parameters, contents, state);
 - aggregate: its definition over the raw rows; days: which days a refresh recomputes;
@@ -13,7 +16,15 @@ endpoint and day), so reports can add newer raw rows without counting any twice.
 
 from epstats_cli.rollup.build import build, plan_build
 from epstats_cli.rollup.days import first_day_to_recompute
-from epstats_cli.rollup.inspect import COMMENT_PREFIX, RollupFacts, facts, parse_comment
+from epstats_cli.rollup.inspect import (
+    COMMENT_PREFIX,
+    RollupFacts,
+    differences,
+    facts,
+    parameter_mismatch,
+    parse_comment,
+    require_parameters,
+)
 from epstats_cli.rollup.refresh import plan_refresh, refresh
 from epstats_cli.rollup.verify import Verification, verify
 
@@ -22,11 +33,14 @@ __all__ = [
     "RollupFacts",
     "Verification",
     "build",
+    "differences",
     "facts",
     "first_day_to_recompute",
+    "parameter_mismatch",
     "parse_comment",
     "plan_build",
     "plan_refresh",
     "refresh",
+    "require_parameters",
     "verify",
 ]

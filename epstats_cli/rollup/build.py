@@ -3,8 +3,11 @@ and swap it in with a second, short transaction (`--replace`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import sql
 
+from epstats_cli import source
 from epstats_cli.catalog import source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -13,8 +16,16 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
-from epstats_cli.rollup.aggregate import definition, timestamp_type
-from epstats_cli.rollup.inspect import KIND_SQL, RollupFacts, comment, facts, strategy_of
+from epstats_cli.rollup.aggregate import definition
+from epstats_cli.rollup.inspect import (
+    KIND_SQL,
+    RollupFacts,
+    comment,
+    differences,
+    facts,
+    parameters,
+    strategy_of,
+)
 from epstats_cli.schema import require_current
 
 # SQLSTATE 2BP01: the old rollup cannot be dropped while views of its own depend on it.
@@ -33,18 +44,17 @@ def new_name(name: QualifiedName) -> QualifiedName:
 
 
 def _create(
-    session: Session, strategy: str, target: QualifiedName, ts_type: str
+    session: Session, strategy: str, target: QualifiedName, columns: source.SourceColumns
 ) -> list[Statement]:
     view = (target.schema, target.name)
     key_index, day_index = index_names(target.name)
-    remark = sql.Literal(comment(strategy, session.config.source.timezone))
+    remark = sql.Literal(comment(parameters(session.config, strategy)))
+    rows = definition(session, source.Basis.of(session.config, columns))
     st = session.statement
     if strategy == "materialized":
         return [
-            # the guide's view, with weighted-average columns and a watermark
-            Statement(
-                st("view/create_materialized", view=view, definition=definition(session, ts_type))
-            ),
+            # the guide's view, with weighted-average columns and the bookkeeping row
+            Statement(st("view/create_materialized", view=view, definition=rows)),
             # REFRESH ... CONCURRENTLY needs a unique index
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
@@ -53,7 +63,7 @@ def _create(
         ]
     return [
         Statement(st("view/create_table", view=view)),  # a table, so single days can be replaced
-        Statement(st("view/insert_days", view=view, definition=definition(session, ts_type))),
+        Statement(st("view/insert_days", view=view, definition=rows)),
         Statement(st("view/create_unique_index", index=key_index, view=view)),
         Statement(st("view/create_day_index", index=day_index, view=view)),
         Statement(st("view/comment_table", view=view, comment=remark)),
@@ -100,13 +110,17 @@ def _swap(session: Session, info: RollupFacts, strategy: str) -> Step:
 
 
 def plan_build(
-    session: Session, strategy: str, info: RollupFacts, src_oid: int, ts_type: str
+    session: Session,
+    strategy: str,
+    info: RollupFacts,
+    src_oid: int,
+    columns: source.SourceColumns,
 ) -> list[Step]:
     """The build step (one transaction, the state row included) and, when a rollup exists
     already, the swap step."""
     replacing = info.exists
     target = new_name(info.name) if replacing else info.name
-    statements = _create(session, strategy, target, ts_type)
+    statements = _create(session, strategy, target, columns)
     if info.state_table:
         now, _hour = db_now(session)
         statements.append(state.put(session, target, strategy, now))
@@ -123,18 +137,21 @@ def plan_build(
     return [build_step, _swap(session, info, strategy)] if replacing else [build_step]
 
 
-def _already_built(info: RollupFacts, strategy: str, replace: bool) -> str | None:
+def _already_built(
+    info: RollupFacts, strategy: str, replace: bool, differs: list[tuple[str, str, Any, Any]]
+) -> str | None:
     """Why there is nothing to build (None: build); OperationFailed when a rollup exists that
     only --replace may take the place of."""
     if not info.exists or replace:
         return None
-    if info.ours and info.strategy == strategy and not info.lacks:
+    if info.ours and info.strategy == strategy and not info.lacks and not differs:
         return f"already built ({strategy}); --replace rebuilds it"
     what = "built by epstats" if info.ours else "made by hand"
     lacks = f"; lacks {', '.join(info.lacks)}" if info.lacks else ""
+    built = "".join(f"; built with {n} {old}, configured {new}" for _k, n, old, new in differs)
     raise OperationFailed(
         f"{info.name} already exists ({info.as_dict()['kind']} {what}, strategy "
-        f"{info.strategy}{lacks}): `epstats view build --replace` builds the new one "
+        f"{info.strategy}{lacks}{built}): `epstats view build --replace` builds the new one "
         "beside it and swaps it in"
     )
 
@@ -151,10 +168,11 @@ def build(
     strategy = strategy or session.config.view.strategy
     require_current(session)
     src_oid = source_oid(session)
-    ts_type = timestamp_type(session, src_oid)
+    columns = source.check_columns(session, src_oid)
     info = facts(session, contents=False)
-    skip = _already_built(info, strategy, replace)
+    differs = differences(info, session.config, strategy)
+    skip = _already_built(info, strategy, replace, differs)
     if skip is not None:
         return [TaskResult("build", str(info.name), "skipped", skip)]
-    steps = plan_build(session, strategy, info, src_oid, ts_type)
+    steps = plan_build(session, strategy, info, src_oid, columns)
     return (executor or Executor(session, dry_run)).run_all(steps, stop_on_failure=True)

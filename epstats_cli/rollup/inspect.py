@@ -1,22 +1,37 @@
 """What the rollup is: the one place that reads its kind, parameters, contents and state.
 
-`facts(session)` gathers everything (catalog, the ownership comment, the contents' watermark,
+`facts(session)` gathers everything (catalog, the ownership comment with the parameters the
+rollup was built with, its bookkeeping row's as-of and snapshot, its extent,
 epstats.rollup_state) with SELECTs only, so it works on a standby and with a read-only role;
-the judgements (`lacking`, `RollupFacts.unreadable`) are plain code over them.
+the judgements (`lacking`, `parameter_mismatch`, `RollupFacts.unreadable`) are plain code
+over them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from epstats_cli.catalog import relation_exists
-from epstats_cli.config import QualifiedName
+from epstats_cli.config import LOGICAL_COLUMNS, Config, QualifiedName
 from epstats_cli.db import Session
+from epstats_cli.errors import ConfigError
 
-# The comment epstats puts on the rollup it builds; anything else was made by hand.
+# The comment epstats puts on the rollup it builds; anything else was made by hand. After the
+# prefix: the parameters it was built with, as JSON (an earlier epstats wrote `key=value`s).
 COMMENT_PREFIX = "epstats rollup:"
+PARAMETERS_VERSION = 2
+
+# The recorded parameters, each with its configuration key.
+PARAMETER_KEYS = {
+    "strategy": "view.strategy",
+    "timezone": "source.timezone",
+    "naive_timezone": "source.naive_timezone",
+    "error_status_min": "source.error_status_min",
+    **{f"{c}_column": f"source.columns.{c}" for c in LOGICAL_COLUMNS},
+}
 
 # Every column of the rollup, whatever the strategy, with its type.
 COLUMNS = {
@@ -30,6 +45,8 @@ COLUMNS = {
     "total_response_time": "double precision",
     "response_count": "bigint",
     "max_timestamp": "timestamp with time zone",
+    "as_of": "timestamp with time zone",  # the bookkeeping row's (endpoint and day NULL)
+    "snapshot": "text",
 }
 
 # The relation behind each strategy: its pg_class.relkind and its name in DDL.
@@ -43,17 +60,48 @@ def strategy_of(relkind: str | None) -> str | None:
     return next((s for s, kind in RELKIND.items() if kind == relkind), None)
 
 
-def comment(strategy: str, timezone: str) -> str:
+def parameters(config: Config, strategy: str) -> dict[str, Any]:
+    """The parameters a rollup built now with this configuration records."""
+    src = config.source
+    params: dict[str, Any] = {
+        "version": PARAMETERS_VERSION,
+        "strategy": strategy,
+        "timezone": src.timezone,
+        "naive_timezone": src.naive_timezone,
+        "error_status_min": src.error_status_min,
+    }
+    for c in LOGICAL_COLUMNS:
+        params[f"{c}_column"] = src.columns.physical(c)
+    return params
+
+
+def comment(params: dict[str, Any]) -> str:
     """The ownership comment of a rollup built by epstats, with its parameters."""
-    return f"{COMMENT_PREFIX} strategy={strategy} timezone={timezone} version=1"
+    return f"{COMMENT_PREFIX} {json.dumps(params, separators=(', ', ': '))}"
 
 
-def parse_comment(text: str | None) -> dict[str, str] | None:
-    """The parameters in an epstats ownership comment; None when the comment is not ours."""
+def parse_comment(text: str | None) -> dict[str, Any] | None:
+    """The parameters in an epstats ownership comment ({} when an earlier epstats recorded
+    none, only `key=value`s); None when the comment is not ours."""
     if not text or not text.startswith(COMMENT_PREFIX):
         return None
-    parts = text[len(COMMENT_PREFIX) :].split()
-    return dict(p.split("=", 1) for p in parts if "=" in p)
+    rest = text[len(COMMENT_PREFIX) :].strip()
+    try:
+        params = json.loads(rest)
+    except ValueError:
+        params = None
+    if isinstance(params, dict) and params.get("version") == PARAMETERS_VERSION:
+        return params
+    return {}
+
+
+def legacy_value(text: str | None, wanted: str) -> str | None:
+    """A `key=value` an earlier epstats wrote in its comment (strategy, timezone)."""
+    for part in (text or "").split():
+        key, _, value = part.partition("=")
+        if key == wanted:
+            return value
+    return None
 
 
 @dataclass
@@ -67,17 +115,23 @@ class RollupFacts:
     ours: bool = False  # built by epstats (our comment on a table or materialized view)
     strategy: str | None = None  # from our comment, else from the relation's kind
     timezone: str | None = None  # the zone its days are in, from our comment
+    # what it was built with (None: not ours, or an earlier epstats that recorded none)
+    parameters: dict[str, Any] | None = None
     populated: bool = False
     columns: dict[str, str] = field(default_factory=dict)  # present: name -> type
     lacks: list[str] = field(default_factory=list)
     size_bytes: int | None = None
     estimated_rows: int | None = None
     index_names: list[str] = field(default_factory=list)
+    # from its bookkeeping row (when populated): the instant it is complete through, and the
+    # snapshot of the refresh that wrote it
+    as_of: dt.datetime | None = None
+    snapshot: str | None = None
     # from its contents (facts(contents=True), when populated)
-    watermark: dt.datetime | None = None
     row_count: int | None = None
     first_day: dt.date | None = None
     last_day: dt.date | None = None
+    newest: dt.datetime | None = None  # the newest timestamp it aggregated
     # from epstats.rollup_state (facts(state=True), when epstats is initialised)
     refreshed_at: dt.datetime | None = None
     refresh_seconds: float | None = None
@@ -98,6 +152,11 @@ class RollupFacts:
         if self.missing_columns:
             missing = ", ".join(sorted(self.missing_columns))
             return f"the rollup {self.name} lacks {missing} (epstats view build --replace)"
+        if self.as_of is None or self.snapshot is None:
+            return (
+                f"the rollup {self.name} has no bookkeeping row (endpoint NULL) saying what it "
+                "holds (epstats view refresh writes it)"
+            )
         return None
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,20 +167,23 @@ class RollupFacts:
             "built_by_epstats": self.ours,
             "strategy": self.strategy,
             "timezone": self.timezone,
+            "parameters": self.parameters,
             "populated": self.populated,
             "lacks": self.lacks,
             "size_bytes": self.size_bytes,
             "rows": self.row_count,
             "first_day": self.first_day,
             "last_day": self.last_day,
-            "watermark": self.watermark,
+            "as_of": self.as_of,
+            "snapshot": self.snapshot,
+            "newest_aggregated": self.newest,
             "refreshed_at": self.refreshed_at,
             "refresh_seconds": self.refresh_seconds,
             "settled_through": self.settled_through,
         }
 
 
-def lacking(facts: RollupFacts, has_unique_key: bool, timezone: str) -> list[str]:
+def lacking(facts: RollupFacts, has_unique_key: bool) -> list[str]:
     """What the relation lacks to be a rollup epstats can refresh for this configuration."""
     out = []
     for name, type_ in COLUMNS.items():
@@ -135,9 +197,53 @@ def lacking(facts: RollupFacts, has_unique_key: bool, timezone: str) -> list[str
         out.append("days in source.timezone (the guide's date_trunc uses the session zone)")
     if facts.relkind not in RELKIND.values():
         out.append("being a materialized view or table")
-    if facts.ours and facts.timezone != timezone:
-        out.append(f"days in {timezone} (built for {facts.timezone})")
     return out
+
+
+def differences(
+    facts: RollupFacts, config: Config, strategy: str | None = None
+) -> list[tuple[str, str, Any, Any]]:
+    """(configuration key, parameter, as built, as configured) for every recorded parameter
+    that differs (none when the rollup recorded none); `strategy` stands for view.strategy."""
+    if facts.parameters is None:
+        return []
+    wanted = parameters(config, strategy or config.view.strategy)
+    return [
+        (key, name, facts.parameters.get(name), wanted[name])
+        for name, key in PARAMETER_KEYS.items()
+        if facts.parameters.get(name) != wanted[name]
+    ]
+
+
+def parameter_mismatch(facts: RollupFacts, config: Config) -> list[str]:
+    """Every way the rollup's recorded parameters differ from the configuration, each naming
+    the key and what to do (empty: none, or no rollup of ours). A rollup built by an earlier
+    epstats, which recorded none, is one difference. `view refresh` and `maintain` refuse to
+    run on any (exit 3); `view status` shows them."""
+    if not facts.exists or not facts.ours:
+        return []
+    fix = "run `epstats view build --replace`"
+    if facts.parameters is None:
+        return [
+            f"{facts.name} was built by an earlier epstats, which recorded no parameters "
+            f"(time zones, error threshold, columns): {fix}"
+        ]
+    return [
+        f"{key}: {facts.name} was built with {name} {_show(built)}, "
+        f"the configuration says {_show(configured)}: {fix}"
+        for key, name, built, configured in differences(facts, config)
+    ]
+
+
+def require_parameters(facts: RollupFacts, config: Config) -> None:
+    """ConfigError (exit 3) listing parameter_mismatch, when there is any."""
+    problems = parameter_mismatch(facts, config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def facts(
@@ -147,8 +253,9 @@ def facts(
     contents: bool = True,
     state: bool = True,
 ) -> RollupFacts:
-    """Read the rollup from the catalog and its comment; with `contents`, its watermark and
-    extent (a scan of the rollup); with `state`, what epstats.rollup_state recorded."""
+    """Read the rollup from the catalog and its comment, and its as-of from its bookkeeping row
+    (an index lookup); with `contents`, its extent (a scan of the rollup); with `state`, what
+    epstats.rollup_state recorded."""
     name = name or session.config.view_name
     info = RollupFacts(name, state_table=state and state_table_exists(session))
     row = session.one("view/info", {"schema": name.schema, "name": name.name})
@@ -167,17 +274,22 @@ def facts(
     params = parse_comment(row["comment"])
     if params is not None and row["relkind"] in RELKIND.values():
         info.ours = True
-        info.strategy = params.get("strategy")
-        info.timezone = params.get("timezone")
+        info.parameters = params or None
+        info.strategy = params.get("strategy") or legacy_value(row["comment"], "strategy")
+        info.timezone = params.get("timezone") or legacy_value(row["comment"], "timezone")
     else:
         info.strategy = strategy_of(row["relkind"])
-    info.lacks = lacking(info, bool(row["has_unique_key"]), session.config.source.timezone)
-    if contents and info.populated and "column max_timestamp" not in info.lacks:
-        c = session.one("view/contents", view=(name.schema, name.name))
+    info.lacks = lacking(info, bool(row["has_unique_key"]))
+    if info.populated and not info.missing_columns:
+        view = (name.schema, name.name)
+        mark = session.one("view/as_of", view=view)
+        if mark is not None:
+            info.as_of, info.snapshot = mark["as_of"], mark["snapshot"]
+        c = session.one("view/contents", view=view) if contents else None
         if c is not None:
-            info.watermark = c["watermark"]
             info.row_count = c["row_count"]
             info.first_day, info.last_day = c["first_day"], c["last_day"]
+            info.newest = c["newest"]
     if info.state_table:
         s = session.one("view/state_get", {"view": str(name)})
         if s is not None:

@@ -1,24 +1,27 @@
 """`view refresh`: the rollup brought up to date in one short transaction.
 
 materialized: REFRESH MATERIALIZED VIEW CONCURRENTLY (plain on first population).
-incremental: the days that can still change (days.first_day_to_recompute) deleted and
-re-aggregated. Either way one refresh of a rollup runs at a time, and the state row is
-written in the same transaction.
+incremental: the days that can still change (days.first_day_to_recompute) and the bookkeeping
+row deleted, then re-aggregated with a new bookkeeping row by one INSERT (one statement, one
+snapshot: its as-of and snapshot say exactly what it saw). Either way one refresh of a rollup
+runs at a time, and the state row is written in the same transaction. A rollup whose recorded
+parameters differ from the configuration is refused (exit 3): only a rebuild changes them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from epstats_cli import source
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
-from epstats_cli.rollup.aggregate import definition, since_filter, timestamp_type
+from epstats_cli.rollup.aggregate import definition
 from epstats_cli.rollup.days import first_day_to_recompute
-from epstats_cli.rollup.inspect import RollupFacts, facts
+from epstats_cli.rollup.inspect import RollupFacts, facts, require_parameters
 from epstats_cli.schema import require_current
 
 # Who can hold up a refresh: DDL on the rollup, or a plain REFRESH of it.
@@ -30,7 +33,8 @@ def _ms(delta: dt.timedelta) -> str:
 
 
 def refreshable(session: Session) -> RollupFacts:
-    """The rollup's facts; OperationFailed when refresh cannot or must not run on it."""
+    """The rollup's facts; OperationFailed when refresh cannot run on it, ConfigError (exit 3)
+    when it was built with other parameters than the configuration's."""
     name = session.config.view_name
     require_current(session)
     info = facts(session, name, contents=False)
@@ -41,12 +45,7 @@ def refreshable(session: Session) -> RollupFacts:
             f"{name} was not built by epstats (lacks {', '.join(info.lacks)}): "
             "`epstats view build --replace` builds the new one and swaps it in"
         )
-    configured = session.config.view.strategy
-    if (info.strategy or "materialized") != configured:
-        raise OperationFailed(
-            f"{name} is {info.strategy} but view.strategy is {configured}: "
-            "`epstats view build --replace` switches it"
-        )
+    require_parameters(info, session.config)
     return info
 
 
@@ -79,25 +78,21 @@ def _materialized(session: Session, info: RollupFacts) -> tuple[list[Statement],
     )
 
 
-def _incremental(session: Session, info: RollupFacts, first_day: dt.date | None) -> list[Statement]:
+def _incremental(
+    session: Session, info: RollupFacts, first_day: dt.date | None, basis: source.Basis
+) -> list[Statement]:
     view = (info.name.schema, info.name.name)
-    ts_type = timestamp_type(session)
     if first_day is None:
+        rows = definition(session, basis)
         return [
             Statement(session.statement("view/delete_days", view=view), {"from_day": dt.date.min}),
-            Statement(
-                session.statement(
-                    "view/insert_days", view=view, definition=definition(session, ts_type)
-                )
-            ),
+            Statement(session.statement("view/insert_days", view=view, definition=rows)),
         ]
-    where = since_filter(session, ts_type)
+    rows = definition(session, basis, source.since(session, basis))
     return [
         Statement(session.statement("view/delete_days", view=view), {"from_day": first_day}),
         Statement(
-            session.statement(
-                "view/insert_days", view=view, definition=definition(session, ts_type, where)
-            ),
+            session.statement("view/insert_days", view=view, definition=rows),
             {"from_day": first_day},
         ),
     ]
@@ -105,7 +100,9 @@ def _incremental(session: Session, info: RollupFacts, first_day: dt.date | None)
 
 def plan_refresh(session: Session, full: bool = False, since: dt.date | None = None) -> Step:
     """The refresh as one transaction step; OperationFailed when it cannot run."""
+    columns = source.check_columns(session)  # before anything else reads the source
     info = refreshable(session)
+    basis = source.Basis.of(session.config, columns)
     strategy = info.strategy or "materialized"
     now, _hour = db_now(session)
     if strategy == "materialized":
@@ -120,7 +117,7 @@ def plan_refresh(session: Session, full: bool = False, since: dt.date | None = N
         first_day, reason = first_day_to_recompute(
             now, info.refreshed_at, cfg.view.lookback, cfg.source.timezone, since, full
         )
-        body = _incremental(session, info, first_day)
+        body = _incremental(session, info, first_day, basis)
     statements = _prologue(session) + body
     if info.state_table:
         statements.append(state.put(session, info.name, strategy, now))

@@ -6,10 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from epstats_cli.db import Session
+from epstats_cli import source
+from epstats_cli.db import Session, read_snapshot
 from epstats_cli.errors import OperationFailed
-from epstats_cli.rollup.aggregate import day_expression, definition, since_filter, timestamp_type
-from epstats_cli.rollup.inspect import facts
+from epstats_cli.rollup.aggregate import aggregate
+from epstats_cli.rollup.inspect import facts, require_parameters
 from epstats_cli.schema import source_identifiers
 
 
@@ -17,15 +18,23 @@ from epstats_cli.schema import source_identifiers
 class Verification:
     from_day: dt.date
     to_day: dt.date
-    watermark: dt.datetime | None
+    as_of: dt.datetime | None
     differences: list[dict[str, Any]]
     pending_rows: int
 
 
 def verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification:
-    """Compare the rollup with the raw rows, day by day, for [from_day, to_day]."""
+    """Compare the rollup with the raw rows it aggregated, day by day, for [from_day, to_day]:
+    those dated up to its as-of and seen by its refresh's snapshot. ConfigError when it was
+    built with other parameters than the configuration's (a refresh cannot fix that)."""
+    with read_snapshot(session):  # its as-of and its rows from one snapshot
+        return _verify(session, from_day, to_day)
+
+
+def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification:
     name = session.config.view_name
-    info = facts(session, name, state=False)
+    columns = source.check_columns(session)
+    info = facts(session, name, state=False, contents=False)
     if not info.exists:
         raise OperationFailed(f"{name} does not exist: build it with `epstats view build`")
     missing_cols = [x for x in info.lacks if x.startswith("column ")]
@@ -33,24 +42,38 @@ def verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification
         raise OperationFailed(f"{name} cannot be verified: it lacks {', '.join(missing_cols)}")
     if not info.populated:
         raise OperationFailed(f"{name} is not populated yet: run `epstats view refresh`")
-    ts_type = timestamp_type(session)
+    require_parameters(info, session.config)
+    why = info.unreadable()
+    if why is not None:
+        raise OperationFailed(f"{name} cannot be verified: {why}")
+    basis = source.Basis.of(session.config, columns)
+    unaggregated = source.unaggregated(session, basis)
     where = session.statement(
         "fragments/verify_window",
-        since=since_filter(session, ts_type),
-        day=day_expression(session, ts_type),
+        since=source.since(session, basis),
+        day=source.day(session, basis),
         timestamp=session.config.source.columns.timestamp,
+        as_of=source.param(session, basis, "as_of"),
+        unaggregated=unaggregated,
     )
-    params = {"from_day": from_day, "to_day": to_day, "watermark": info.watermark}
+    params = {
+        "from_day": from_day,
+        "to_day": to_day,
+        "as_of": info.as_of,
+        "snapshot": info.snapshot,
+        "commit_delay": session.config.view.commit_delay,
+    }
     diffs = session.all(
         "view/verify",
         params,
         view=(name.schema, name.name),
-        definition=definition(session, ts_type, where),
+        definition=aggregate(session, basis, where),
     )
-    pending = 0
-    if info.watermark is not None:
-        count = session.value(
-            "view/pending_rows", {"watermark": info.watermark}, **source_identifiers(session)
-        )
-        pending = int(count or 0)
-    return Verification(from_day, to_day, info.watermark, diffs, pending)
+    count = session.value(
+        "view/pending_rows",
+        params,
+        **source_identifiers(session),
+        unaggregated=unaggregated,
+        now=source.bound(session, basis, source.NOW),
+    )
+    return Verification(from_day, to_day, info.as_of, diffs, int(count or 0))

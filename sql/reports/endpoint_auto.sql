@@ -1,7 +1,6 @@
--- One endpoint's days: the rollup plus raw rows past its watermark, in one statement.
-WITH mark AS (
-    SELECT coalesce(max(max_timestamp), '-infinity'::timestamptz) AS wm FROM {view}
-), parts AS (
+-- One endpoint's days: the rollup plus the raw rows it has not aggregated, in one statement
+-- (see top_auto).
+WITH parts AS (
     SELECT day, request_count, total_response_time, response_count, min_response_time,
            max_response_time, error_count
     FROM {view}
@@ -9,9 +8,9 @@ WITH mark AS (
     UNION ALL
     SELECT {day}, count(*), sum({response_time}), count({response_time}), min({response_time}),
            max({response_time}), count(*) FILTER (WHERE {status} >= %(error_min)s)
-    FROM {table}, mark
-    WHERE {endpoint} = %(endpoint)s AND {timestamp} > mark.wm
-      AND {timestamp} >= %(from_ts)s AND {timestamp} < %(to_ts)s
+    FROM {table}
+    WHERE {endpoint} = %(endpoint)s AND {unaggregated}
+      AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
     GROUP BY 1
 )
 SELECT day,

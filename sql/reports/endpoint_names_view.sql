@@ -1,1 +1,1 @@
-SELECT DISTINCT endpoint FROM {view} WHERE day >= %(from_day)s
+SELECT DISTINCT endpoint FROM {view} WHERE endpoint IS NOT NULL AND day >= %(from_day)s

@@ -7,6 +7,6 @@ SELECT {day} AS day,
        max({response_time})::double precision AS max_ms,
        count(*) FILTER (WHERE {status} >= %(error_min)s) AS errors
 FROM {table}
-WHERE {endpoint} = %(endpoint)s AND {timestamp} >= %(from_ts)s AND {timestamp} < %(to_ts)s
+WHERE {endpoint} = %(endpoint)s AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
 GROUP BY 1
 ORDER BY 1

@@ -1,20 +1,19 @@
--- Whole days from the rollup plus the raw rows newer than its watermark (the newest timestamp
--- it aggregated, read from its own contents), in one statement: consistent, up to the second,
--- and no row counted twice whoever refreshed the rollup last.
-WITH mark AS (
-    SELECT coalesce(max(max_timestamp), '-infinity'::timestamptz) AS wm FROM {view}
-), parts AS (
+-- Whole days from the rollup plus exactly the raw rows it has not aggregated ({unaggregated}:
+-- dated after its as-of, or shortly before it by a transaction its refresh could not see), in
+-- one statement of a REPEATABLE READ transaction that also read the as-of: no row counted
+-- twice or missed, whoever refreshed the rollup last.
+WITH parts AS (
     SELECT endpoint, request_count, total_response_time, response_count,
            min_response_time, max_response_time, error_count
     FROM {view}
-    WHERE day >= %(from_day)s AND day <= %(to_day)s
+    WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
       AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
     UNION ALL
     SELECT {endpoint}::text, count(*), sum({response_time}), count({response_time}),
            min({response_time}), max({response_time}),
            count(*) FILTER (WHERE {status} >= %(error_min)s)
-    FROM {table}, mark
-    WHERE {timestamp} > mark.wm AND {timestamp} >= %(from_ts)s AND {timestamp} < %(to_ts)s
+    FROM {table}
+    WHERE {unaggregated} AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
       AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
     GROUP BY 1
 )

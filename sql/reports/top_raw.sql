@@ -1,4 +1,5 @@
 -- Top endpoints from the raw rows: exact, and it scans the window (the guide's query, done right).
+-- {from_ts} and {to_ts} are the window's instants as bounds of the timestamp column.
 SELECT {endpoint}::text AS endpoint,
        count(*) AS requests,
        avg({response_time})::double precision AS avg_ms,
@@ -7,7 +8,7 @@ SELECT {endpoint}::text AS endpoint,
        count(*) FILTER (WHERE {status} >= %(error_min)s) AS errors,
        (count(*) FILTER (WHERE {status} >= %(error_min)s))::double precision / count(*) AS error_rate
 FROM {table}
-WHERE {timestamp} >= %(from_ts)s AND {timestamp} < %(to_ts)s
+WHERE {endpoint} IS NOT NULL AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
   AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
 GROUP BY 1
 ORDER BY {order}

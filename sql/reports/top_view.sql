@@ -7,7 +7,7 @@ SELECT endpoint,
        sum(error_count)::bigint AS errors,
        sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate
 FROM {view}
-WHERE day >= %(from_day)s AND day <= %(to_day)s
+WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
   AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
 GROUP BY 1
 ORDER BY {order}

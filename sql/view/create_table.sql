@@ -1,6 +1,8 @@
+-- The incremental rollup: data rows have an endpoint and a day; the one bookkeeping row has
+-- neither, and alone carries as_of and snapshot.
 CREATE TABLE {view} (
-    endpoint text NOT NULL,
-    day date NOT NULL,
+    endpoint text,
+    day date,
     request_count bigint NOT NULL,
     avg_response_time double precision,
     max_response_time double precision,
@@ -8,5 +10,8 @@ CREATE TABLE {view} (
     error_count bigint NOT NULL,
     total_response_time double precision,
     response_count bigint NOT NULL,
-    max_timestamp timestamptz NOT NULL
+    max_timestamp timestamptz,
+    as_of timestamptz,
+    snapshot text,
+    CHECK ((endpoint IS NULL) = (as_of IS NOT NULL) AND (endpoint IS NULL) = (day IS NULL))
 )

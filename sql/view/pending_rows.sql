@@ -1,2 +1,2 @@
--- Raw rows newer than the rollup's watermark: not in it yet.
-SELECT count(*) FROM {table} WHERE {timestamp} > %(watermark)s
+-- Raw rows the rollup has not aggregated, up to now (rows dated later are in no window).
+SELECT count(*) FROM {table} WHERE {unaggregated} AND {timestamp} <= {now}

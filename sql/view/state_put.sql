@@ -1,10 +1,10 @@
 -- Written in the build's or refresh's own transaction: refreshed_at is its start, and
--- refresh_seconds how long it has run; the watermark is read from the rollup itself.
+-- refresh_seconds how long it has run; the watermark is the as-of the rollup itself records.
 INSERT INTO epstats.rollup_state AS s
     (view_name, strategy, timezone, lookback, refreshed_at, watermark, settled_through,
      refresh_seconds)
 SELECT %(view)s, %(strategy)s, %(timezone)s, %(lookback)s, now(),
-       (SELECT max(max_timestamp) FROM {view}), %(settled_through)s,
+       (SELECT as_of FROM {view} WHERE endpoint IS NULL AND day IS NULL), %(settled_through)s,
        extract(epoch FROM clock_timestamp() - now())::double precision
 ON CONFLICT (view_name) DO UPDATE
 SET strategy = excluded.strategy, timezone = excluded.timezone, lookback = excluded.lookback,

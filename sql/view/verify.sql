@@ -1,9 +1,10 @@
 -- Compare the rollup with a from-scratch aggregation of the raw rows for days in a window.
--- Rows newer than the rollup's watermark are not expected in it and are left out.
+-- {definition} aggregates only the raw rows the rollup aggregated (fragments/verify_window).
 WITH fresh AS (
     {definition}
 ), stored AS (
-    SELECT * FROM {view} WHERE day >= %(from_day)s AND day <= %(to_day)s
+    SELECT * FROM {view}
+    WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
 )
 SELECT coalesce(f.endpoint, s.endpoint) AS endpoint,
        coalesce(f.day, s.day) AS day,

@@ -1,0 +1,2 @@
+-- An instant compared with a timestamptz column.
+({value}::timestamptz)

@@ -1,1 +1,0 @@
-{timestamp} >= {from_day}::date
