@@ -129,6 +129,25 @@ def _positive_duration(value: Any) -> timedelta:
     return delta
 
 
+# PostgreSQL's timeouts are int milliseconds: anything longer is refused by the server.
+SERVER_TIMEOUT_MAX = timedelta(milliseconds=2**31 - 1)
+
+
+def _server_timeout(value: Any, positive: bool) -> timedelta:
+    delta = _positive_duration(value) if positive else _duration(value)
+    if delta > SERVER_TIMEOUT_MAX:
+        raise ValueError("is longer than PostgreSQL accepts for a timeout (at most 24d)")
+    return delta
+
+
+def _lock_timeout(value: Any) -> timedelta:
+    return _server_timeout(value, positive=True)
+
+
+def _statement_timeout(value: Any) -> timedelta:
+    return _server_timeout(value, positive=False)
+
+
 def _int_range(low: int, high: int) -> Leaf:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -223,8 +242,8 @@ class DatabaseConfig:
     connect_timeout: timedelta = field(
         default=timedelta(seconds=10), metadata=leaf(_positive_duration)
     )
-    lock_timeout: timedelta = field(default=timedelta(seconds=5), metadata=leaf(_positive_duration))
-    statement_timeout: timedelta = field(default=timedelta(0), metadata=leaf(_duration))
+    lock_timeout: timedelta = field(default=timedelta(seconds=5), metadata=leaf(_lock_timeout))
+    statement_timeout: timedelta = field(default=timedelta(0), metadata=leaf(_statement_timeout))
 
 
 @dataclass(frozen=True)
@@ -301,7 +320,8 @@ TASKS = tuple(f.name for f in fields(Schedule))
 @dataclass(frozen=True)
 class MaintenanceConfig:
     schedule: Schedule = field(default_factory=Schedule)
-    max_runtime: timedelta = field(default=timedelta(minutes=30), metadata=leaf(_positive_duration))
+    # also the longest a refresh waits for another one (a lock_timeout)
+    max_runtime: timedelta = field(default=timedelta(minutes=30), metadata=leaf(_lock_timeout))
     history_retention: timedelta = field(
         default=timedelta(days=90), metadata=leaf(_positive_duration)
     )
@@ -497,8 +517,10 @@ def build(data: Any, path: str | None = None) -> Config:
     """Validate raw YAML data and build a Config; raises ConfigError listing every problem."""
     errors: list[str] = []
     config = _parse_section(Config, data, "", errors, Config())
-    dsn = config.database.dsn if isinstance(config, Config) else None
-    if dsn and _dsn_has_password(dsn):
+    # read from the raw data, so the warning comes even when other keys are wrong
+    database = data.get("database") if isinstance(data, dict) else None
+    dsn = database.get("dsn") if isinstance(database, dict) else None
+    if isinstance(dsn, str) and _dsn_has_password(dsn):
         errors.append(
             "database.dsn: contains a password; keep it out of the file and use .pgpass, "
             "PGPASSWORD or the variable named by database.password_env"

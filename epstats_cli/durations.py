@@ -20,7 +20,10 @@ def parse_duration(value: object) -> timedelta:
             return timedelta(0)
         match = _PATTERN.match(value)
         if match:
-            return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+            try:
+                return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+            except OverflowError:
+                raise ValueError("is far too long") from None
     raise ValueError("expected a duration such as 500ms, 30s, 5m, 2h, 1d or 1w")
 
 

@@ -8,6 +8,7 @@ import decimal
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,7 +119,16 @@ def format_cell(value: Any, kind: str) -> str:
         return "yes" if value else "no"
     if kind == "ts" and isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="seconds")
-    return str(value)
+    return printable(str(value))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Control characters (ESC, BEL, C1 codes) shown as escapes: data such as an endpoint name
+    must never drive the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def render(result: Result, fmt: str, console: Console) -> None:

@@ -263,3 +263,32 @@ def test_config_show_redacts_dsn_from_option() -> None:
     r = run_cli("--dsn", "postgresql://u:topsecret@h/db", "config", "show")
     assert r.code == 0
     assert "topsecret" not in r.stdout and "***" in r.stdout
+
+
+def test_password_in_dsn_is_reported_beside_other_mistakes() -> None:
+    with pytest.raises(ConfigError) as info:
+        build({"database": {"dsn": "host=h password=secret1", "lock_timeout": "5 seconds"}})
+    text = str(info.value)
+    assert "database.dsn: contains a password" in text and "database.lock_timeout" in text
+    assert "secret1" not in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("lock_timeout", "30d"),
+        ("statement_timeout", "25d"),
+        ("lock_timeout", "100000000000d"),
+    ],
+)
+def test_timeouts_the_server_would_refuse_are_config_errors(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build({"database": {key: value}})
+    assert f"database.{key}" in str(info.value)
+
+
+def test_max_runtime_is_bounded_like_a_timeout() -> None:
+    with pytest.raises(ConfigError) as info:
+        build({"maintenance": {"max_runtime": "30d"}})
+    assert "maintenance.max_runtime" in str(info.value)
+    assert build({"maintenance": {"max_runtime": "24d"}}).maintenance.max_runtime.days == 24

@@ -82,3 +82,12 @@ def test_format_cell() -> None:
     assert format_cell(True, "bool") == "yes"
     assert format_cell(0.5, "pct") == "50.00%"
     assert format_cell(None, "int") == "—"
+
+
+def test_control_characters_in_data_never_reach_the_terminal() -> None:
+    from epstats_cli.render import format_cell
+
+    assert format_cell("/x\x1b[31mred\x1b]0;title\x07", "text") == (
+        "/x\\x1b[31mred\\x1b]0;title\\x07"
+    )
+    assert format_cell("bell\a ÄÖÜ", "text") == "bell\\x07 ÄÖÜ"
