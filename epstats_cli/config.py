@@ -238,6 +238,8 @@ NOT_A_KEY: dict[str, Any] = {"key": False}  # a field that is not in the file (w
 @dataclass(frozen=True)
 class DatabaseConfig:
     dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
+    # where changing commands connect (past a transaction pooler); None: the primary DSN
+    maintenance_dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
     password_env: str | None = field(default=None, metadata=leaf(_env_name))
     connect_timeout: timedelta = field(
         default=timedelta(seconds=10), metadata=leaf(_positive_duration)
@@ -366,6 +368,8 @@ class CheckConfig:
     redundant_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     invalid_index: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
     maintain_failed: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+    # changing commands would connect through a transaction/statement pooler (and refuse)
+    pooler: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
 
 
 @dataclass(frozen=True)
@@ -519,12 +523,13 @@ def build(data: Any, path: str | None = None) -> Config:
     config = _parse_section(Config, data, "", errors, Config())
     # read from the raw data, so the warning comes even when other keys are wrong
     database = data.get("database") if isinstance(data, dict) else None
-    dsn = database.get("dsn") if isinstance(database, dict) else None
-    if isinstance(dsn, str) and _dsn_has_password(dsn):
-        errors.append(
-            "database.dsn: contains a password; keep it out of the file and use .pgpass, "
-            "PGPASSWORD or the variable named by database.password_env"
-        )
+    for key in ("dsn", "maintenance_dsn"):
+        dsn = database.get(key) if isinstance(database, dict) else None
+        if isinstance(dsn, str) and _dsn_has_password(dsn):
+            errors.append(
+                f"database.{key}: contains a password; keep it out of the file and use .pgpass, "
+                "PGPASSWORD or the variable named by database.password_env"
+            )
     if errors or not isinstance(config, Config):
         raise ConfigError(errors)
     return replace(config, path=path)

@@ -5,21 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import conninfo, sql
+from psycopg.abc import Query
 from psycopg.rows import dict_row
 
 from epstats_cli import queries
 from epstats_cli.config import Config
-from epstats_cli.errors import ConfigError, ConnectError, first_line
+from epstats_cli.errors import ConfigError, ConnectError, OperationFailed, first_line
+from epstats_cli.pooler import PoolerInfo, session_guarantee
 
 APPLICATION_NAME = "epstats"
+# epstats never waits in an open transaction; a client stuck there (stopped, hung) must not
+# hold its locks for long, whatever the role's own setting says.
+IDLE_IN_TRANSACTION_TIMEOUT = timedelta(minutes=1)
+SESSION_FIX = "connect to the server itself or to a session-mode pool"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,14 @@ class Session:
     config: Config
     dsn: str = ""
     connect_kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Where changing commands connect, when not `dsn` (database.maintenance_dsn).
+    maintenance_dsn: str | None = None
+    # The server process that ran our first statement (through a pooler: not the cancel key's).
+    backend_pid: int = 0
+    # True when statements may run on different server connections: settings travel with each.
+    per_statement: bool = False
+    # What the probe found, for changing sessions (read-only ones do not probe).
+    pooler: PoolerInfo | None = None
 
     def another(self, application_name: str = APPLICATION_NAME) -> psycopg.Connection[Any]:
         """A second autocommit connection with the same target and credentials."""
@@ -50,7 +64,8 @@ class Session:
 
     @property
     def pid(self) -> int:
-        return int(self.conn.info.backend_pid)
+        """The server process running our statements (behind a session pool too)."""
+        return self.backend_pid or int(self.conn.info.backend_pid)
 
     def statement(self, name: str, **identifiers: Any) -> sql.Composed:
         """The statement `name` in the variant for this server, with identifiers filled."""
@@ -149,8 +164,98 @@ def _safe_parse_error(exc: BaseException) -> str:
     return re.sub(r'"[^"]*"', '"…"', line)
 
 
-def connect(config: Config, dsn: str) -> Session:
-    """Open an autocommit session with our timeouts; ConnectError (exit 4) when that fails."""
+def own_settings(config: Config) -> dict[str, str]:
+    """The values epstats sets for itself, whatever the role or database would impose."""
+    db = config.database
+    return {
+        "statement_timeout": _ms(db.statement_timeout),  # 0: none
+        "lock_timeout": _ms(db.lock_timeout),
+        "idle_in_transaction_session_timeout": _ms(IDLE_IN_TRANSACTION_TIMEOUT),
+        "transaction_timeout": "0",  # PostgreSQL 17+
+    }
+
+
+class _SettingsCursor(psycopg.ClientCursor[Any]):
+    """Sends `settings` (a `SELECT set_config(..., true)`) in front of every statement, as one
+    simple query: the server runs the two in one implicit transaction, so the settings hold for
+    that statement and end with it, on whichever server connection a pooler picked; a pooler
+    in statement mode lets it through (it refuses only an explicit BEGIN)."""
+
+    settings: ClassVar[bytes] = b""
+
+    def execute(
+        self,
+        query: Query,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> _SettingsCursor:
+        if isinstance(query, sql.Composable):
+            text = query.as_bytes(self)
+        elif isinstance(query, str):
+            text = query.encode(self.connection.info.encoding)
+        elif isinstance(query, bytes):
+            text = query
+        else:
+            raise TypeError(f"cannot send {type(query).__name__} with per-statement settings")
+        super().execute(self.settings + b";\n" + text, params, prepare=False, binary=binary)
+        self.nextset()  # past the settings' own row, to the statement's result
+        return self
+
+
+def _carry_settings(
+    conn: psycopg.Connection[Any], settings: sql.Composed, values: Mapping[str, Any]
+) -> None:
+    """Make every cursor of `conn` send `settings` with each statement (see _SettingsCursor)."""
+    bound = psycopg.ClientCursor(conn).mogrify(settings, {**values, "local": True})
+    text = bound.encode(conn.info.encoding)
+    conn.cursor_factory = type("SettingsCursor", (_SettingsCursor,), {"settings": text})
+
+
+def _require_session(
+    conn: psycopg.Connection[Any],
+    dsn: str,
+    kwargs: dict[str, Any],
+    where: str,
+    fix: str,
+    note: Callable[[str], None] | None,
+) -> PoolerInfo:
+    """What answers `conn`; ConfigError (exit 3) unless all its statements share one session."""
+    info = session_guarantee(dsn, conn, **kwargs)
+    if note is not None:
+        note(f"connection to {where}: {info.kind} ({info.evidence})")
+    if info.keeps_session:
+        return info
+    what = (
+        "a connection pooler whose pool mode could not be proven"
+        if info.kind == "unknown-pooler"
+        else f"a connection pooler in {info.kind} mode"
+    )
+    raise ConfigError(
+        [
+            f"{where} goes through {what}; commands that change the database need one server "
+            f"session for all their statements (settings, locks): {fix}"
+        ]
+    )
+
+
+def connect(
+    config: Config,
+    dsn: str,
+    *,
+    changing: bool = False,
+    fix: str = SESSION_FIX,
+    note: Callable[[str], None] | None = None,
+) -> Session:
+    """Open an autocommit session with our own settings; ConnectError (exit 4) when that fails.
+
+    A `changing` session must keep one server session (a direct connection or a session
+    pool; else ConfigError naming `fix`) and may write (default_transaction_read_only off,
+    else OperationFailed). Any other session works through any pooler: where its statements
+    may land on different server connections, our settings travel with each statement and
+    nothing is prepared. `note` receives what the pooler probe found.
+    """
     db = config.database
     kwargs: dict[str, Any] = {
         "autocommit": True,
@@ -178,28 +283,74 @@ def connect(config: Config, dsn: str) -> Session:
             f"cannot connect to {where}: {_reason(exc, db.connect_timeout)}"
         ) from None
     try:
-        row = conn.execute(
-            queries.get("catalog/session_setup"),
-            {"lock_timeout": _ms(db.lock_timeout), "statement_timeout": _ms(db.statement_timeout)},
-        ).fetchone()
+        cur = conn.cursor(row_factory=dict_row)
+        row = cur.execute(queries.get("catalog/session_setup"), prepare=False).fetchone()
+        assert row is not None
+        server = Server(
+            row["version_num"], row["version"], row["in_recovery"], row["database"], row["user"]
+        )
+        pooled = int(row["backend_pid"]) != int(conn.info.backend_pid)
+        if pooled:  # prepare nothing: even a session pool may not reset what we leave
+            conn.prepare_threshold = None
+        per_statement = pooled
+        pooler = None
+        if changing:
+            pooler = _require_session(conn, dsn, kwargs, where, fix, note)
+            if row["default_read_only"] and not server.in_recovery:
+                raise OperationFailed(
+                    f"role {server.user} is read-only by default in database {server.database} "
+                    "(default_transaction_read_only = on, a safeguard epstats does not override): "
+                    "run commands that change the database as a role that may write"
+                )
+            per_statement = False
+        settings = queries.get("catalog/settings", server.version_num)
+        values = own_settings(config)
+        if per_statement:
+            _carry_settings(conn, settings, values)
+        else:
+            conn.execute(settings, {**values, "local": False}, prepare=False)
     except psycopg.Error as exc:
         conn.close()
         raise ConnectError(f"cannot set up the session on {where}: {first_line(exc)}") from None
-    assert row is not None
-    server = Server(
-        version_num=row[2], version=row[3], in_recovery=row[4], database=row[5], user=row[6]
+    except BaseException:
+        conn.close()
+        raise
+    return Session(
+        conn=conn,
+        server=server,
+        config=config,
+        dsn=dsn,
+        connect_kwargs=kwargs,
+        backend_pid=int(row["backend_pid"]),
+        per_statement=per_statement,
+        pooler=pooler,
     )
-    return Session(conn=conn, server=server, config=config, dsn=dsn, connect_kwargs=kwargs)
 
 
 @contextmanager
-def session(config: Config, dsn: str) -> Iterator[Session]:
-    """A Session that is closed however the block ends."""
-    s = connect(config, dsn)
+def session(
+    config: Config,
+    dsn: str,
+    *,
+    changing: bool = False,
+    fix: str = SESSION_FIX,
+    note: Callable[[str], None] | None = None,
+) -> Iterator[Session]:
+    """A Session (see connect) that is closed however the block ends."""
+    s = connect(config, dsn, changing=changing, fix=fix, note=note)
     try:
         yield s
     finally:
-        s.conn.close()
+        close(s)
+
+
+def close(session: Session) -> None:
+    """Close the connection; through a session pool, first leave nothing of ours on the server
+    connection that the pool hands to its next client."""
+    if session.pooler is not None and session.pooler.kind == "session" and not session.conn.closed:
+        with suppress(psycopg.Error):
+            session.conn.execute(queries.get("catalog/discard"), prepare=False)
+    session.conn.close()
 
 
 def now(session: Session) -> tuple[dt.datetime, dt.datetime]:

@@ -104,12 +104,15 @@ def test_status_with_read_only_role(
         assert doc["server"]["in_recovery"] is False
         r = run_cli("--dsn", ro, "status")
         assert r.code == 0 and "estimated rows" in r.stdout and "5,000" in r.stdout
-        assert run_cli("--dsn", ro, "init").code == 0  # nothing to do: nothing written
+        # changing commands refuse before doing anything, even with nothing to do
         cfg = tmp_path / "c.yaml"
         cfg.write_text("source: {table: other_requests}\n")
-        r = run_cli("-c", str(cfg), "--dsn", ro, "init", "--with-requests-table")
-        assert r.code == 1
-        assert "read-only" in r.stderr and r.stderr.count("\n") == 1
+        for args in (["init"], ["-c", str(cfg), "init", "--with-requests-table"], ["maintain"]):
+            r = run_cli("--dsn", ro, *args)
+            assert r.code == 1, r.stderr
+            assert "read-only by default" in r.stderr
+            assert "default_transaction_read_only = on" in r.stderr
+            assert r.stderr.count("\n") == 1
     finally:
         conn.execute(f"REVOKE ALL ON DATABASE {dbname} FROM epstats_ro")
         conn.execute("DROP OWNED BY epstats_ro")

@@ -25,12 +25,14 @@ from epstats_cli.health.facts import (
     IndexFacts,
     LastRun,
     MaintenanceFacts,
+    PoolerFacts,
     RollupFreshness,
     RunStatus,
     TableBloat,
     index_facts,
 )
 from epstats_cli.health.judges import CheckResult, State, Thresholds
+from epstats_cli.pooler import PoolerInfo
 
 OK, WARNING, CRITICAL, UNKNOWN = State.OK, State.WARNING, State.CRITICAL, State.UNKNOWN
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -515,6 +517,70 @@ def test_maintain_failed(
     assert r.summary.startswith(summary)
 
 
+@pytest.mark.parametrize(
+    ("kind", "reads", "separate", "expected", "summary"),
+    [
+        ("direct", False, False, OK, "changing commands connect directly (the DSN)"),
+        (
+            "session",
+            True,
+            False,
+            OK,
+            "changing commands connect through a session-mode pool (the DSN); "
+            "reads go through a pooler",
+        ),
+        (
+            "direct",
+            True,
+            True,
+            OK,
+            "changing commands connect directly (database.maintenance_dsn); "
+            "reads go through a pooler",
+        ),
+        (
+            "transaction",
+            True,
+            False,
+            WARNING,
+            "the DSN goes through a pooler in transaction mode: maintain and the other changing "
+            "commands refuse to run through it (set database.maintenance_dsn to the server "
+            "itself or a session-mode pool)",
+        ),
+        (
+            "statement",
+            False,
+            True,
+            WARNING,
+            "database.maintenance_dsn goes through a pooler in statement mode: maintain and the "
+            "other changing commands refuse to run through it (point database.maintenance_dsn "
+            "at the server itself or a session-mode pool)",
+        ),
+        (
+            "unknown-pooler",
+            True,
+            False,
+            WARNING,
+            "the DSN goes through a pooler whose mode is not proven: ",
+        ),
+    ],
+)
+def test_pooler(kind: Any, reads: bool, separate: bool, expected: State, summary: str) -> None:
+    facts = PoolerFacts(reads, separate, PoolerInfo(kind, "why"))
+    r = judges.pooler(facts, T, NOW)
+    assert (r.name, r.state) == ("pooler", expected)
+    assert r.summary.startswith(summary)
+    assert r.details == ([] if expected == OK else ["why"])
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("ok", OK), ("critical", CRITICAL)])
+def test_pooler_severity_is_configurable(setting: str, expected: State) -> None:
+    t = Thresholds(replace(CheckConfig(), pooler=setting), Schedule())
+    facts = PoolerFacts(True, False, PoolerInfo("transaction", "why"))
+    assert judges.pooler(facts, t, NOW).state == expected
+    direct = PoolerFacts(False, False, PoolerInfo("direct", "why"))
+    assert judges.pooler(direct, t, NOW).state == OK
+
+
 # --- evaluate: gather failures become UNKNOWN, never an error ----------------------------------
 
 
@@ -551,6 +617,9 @@ class Facts:
 
     def index_bloat(self) -> tuple[IndexBloat, ...]:
         raise psycopg.errors.InsufficientPrivilege("permission denied for table requests\nDETAIL")
+
+    def pooler(self) -> PoolerFacts:
+        return PoolerFacts(False, False, PoolerInfo("direct", "the server itself answers"))
 
 
 TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]

@@ -54,18 +54,62 @@ class App:
 
     def dsn(self) -> str:
         """--dsn, else $EPSTATS_DSN, else database.dsn, else "" (libpq's PG* variables)."""
-        dsn = self.dsn_option or os.environ.get("EPSTATS_DSN") or self.config.database.dsn or ""
+        return self._resolve(
+            self.dsn_option or os.environ.get("EPSTATS_DSN") or self.config.database.dsn or ""
+        )
+
+    def _resolve(self, dsn: str) -> str:
         if dsn.strip() == "embedded":
             from epstats_cli import embedded
 
             dsn = embedded.ensure_server(log=self.note)
         return dsn
 
+    def maintenance_dsn(self) -> str | None:
+        """database.maintenance_dsn; None (the primary DSN) when unset or when --dsn or
+        $EPSTATS_DSN name the server, which they do for every command."""
+        configured = self.config.database.maintenance_dsn
+        if not configured or self.dsn_option or os.environ.get("EPSTATS_DSN"):
+            return None
+        return self._resolve(configured)
+
+    def _session_fix(self, maintenance: str | None) -> str:
+        """How to get a changing command past a pooler, given where it connected."""
+        if maintenance is not None:
+            return (
+                "database.maintenance_dsn names it: "
+                "point it at the server itself or at a session-mode pool"
+            )
+        if self.dsn_option or os.environ.get("EPSTATS_DSN"):
+            return (
+                "give --dsn (or $EPSTATS_DSN) the server itself or a session-mode pool "
+                "(they override database.maintenance_dsn)"
+            )
+        return "set database.maintenance_dsn to the server itself or to a session-mode pool"
+
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, changing: bool | None = None) -> Iterator[Session]:
+        """A session for the running command. `changing` (default: as cli/kinds.py classifies
+        the command) connects to database.maintenance_dsn and needs one server session."""
         from epstats_cli import db
 
+        if changing is None:
+            from epstats_cli.cli import kinds
+
+            changing = kinds.changes(kinds.command_path(click.get_current_context()))
+        maintenance = self.maintenance_dsn()
+        if changing:
+            with db.session(
+                self.config,
+                maintenance or self.dsn(),
+                changing=True,
+                fix=self._session_fix(maintenance),
+                note=self.verbose_note,
+            ) as s:
+                yield s
+            return
         with db.session(self.config, self.dsn()) as s:
+            s.maintenance_dsn = maintenance
             yield s
 
     @property

@@ -46,6 +46,7 @@ def status() -> None:
             ),
             "Server",
         ),
+        *_role_settings_table(data["role_settings"]),
     ]
     if not tbl["present"]:
         tables.append(
@@ -87,6 +88,24 @@ def status() -> None:
         )
         tables += _more_tables(data)
     app.out(Result(tables, data))
+
+
+def _role_settings_table(settings: list[dict[str, Any]] | str) -> list[Any]:
+    """What the role and database would impose, against what epstats uses for itself."""
+    from epstats_cli.render import Column, Table
+
+    if isinstance(settings, str):
+        return [Table([Column("item", "Settings of the role")], [{"item": settings}])]
+    columns = [
+        Column("name", "Setting", wrap=False),
+        Column("role_value", "The role gets"),
+        Column("source", "From"),
+        Column("epstats_value", "epstats uses"),
+    ]
+    footer = [
+        "epstats sets these for its own statements (database.statement_timeout, lock_timeout)"
+    ]
+    return [Table(columns, settings, "Settings the role brings along", footer)]
 
 
 def _more_tables(data: dict[str, Any]) -> list[Any]:
@@ -175,7 +194,7 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
     metavar="NAMES",
     help="Only these checks (comma-separated): connect, analyze_age, vacuum_age, "
     "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
-    "view_staleness, maintain_failed, table_bloat, index_bloat.",
+    "view_staleness, maintain_failed, table_bloat, index_bloat, pooler.",
 )
 def check(only: str | None) -> None:
     """Health checks for monitoring, with Nagios exit codes and performance data.

@@ -30,6 +30,7 @@ _CHECKS: dict[str, Judge] = {
     "maintain_failed": lambda f, t, now: judges.maintain_failed(f.maintenance(), t, now),
     "table_bloat": lambda f, t, now: judges.table_bloat(f.table_bloat(), t, now),
     "index_bloat": lambda f, t, now: judges.index_bloat(f.index_bloat(), t, now),
+    "pooler": lambda f, t, now: judges.pooler(f.pooler(), t, now),
 }
 CHECKS = tuple(_CHECKS)
 

@@ -18,6 +18,7 @@ from epstats_cli import catalog, history, indexes, reports, rollup
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
+from epstats_cli.pooler import PoolerInfo, session_guarantee
 from epstats_cli.schema import rollup_identifiers
 
 # epstats.runs.status (its CHECK constraint)
@@ -72,6 +73,15 @@ class IndexBloat:
     name: str
     size_bytes: int
     bloat_ratio: float | None  # None: not a btree, or no statistics yet
+
+
+@dataclass(frozen=True)
+class PoolerFacts:
+    """How this connection and the commands that change the database reach the server."""
+
+    reads_per_statement: bool  # this connection goes through a pooler (settings per statement)
+    separate: bool  # database.maintenance_dsn names another target than this connection's
+    maintenance: PoolerInfo  # what answers where changing commands connect
 
 
 # --- gatherers: one read each -----------------------------------------------------------------
@@ -156,6 +166,19 @@ def index_bloat(session: Session) -> tuple[IndexBloat, ...]:
     )
 
 
+def pooler(session: Session) -> PoolerFacts:
+    """Probe where changing commands would connect (this connection when it is the same)."""
+    target = session.maintenance_dsn
+    if target is not None and target != session.dsn:
+        info = session_guarantee(target, **session.connect_kwargs)
+    else:
+        info = session.pooler or session_guarantee(
+            session.dsn, session.conn, **session.connect_kwargs
+        )
+    separate = target is not None and target != session.dsn
+    return PoolerFacts(session.per_statement, separate, info)
+
+
 # --- reading each group once ------------------------------------------------------------------
 
 
@@ -170,6 +193,7 @@ class FactSource(Protocol):
     def maintenance(self) -> MaintenanceFacts: ...
     def table_bloat(self) -> TableBloat | None: ...
     def index_bloat(self) -> tuple[IndexBloat, ...]: ...
+    def pooler(self) -> PoolerFacts: ...
 
 
 T = TypeVar("T")
@@ -222,3 +246,6 @@ class Gatherer:
 
     def index_bloat(self) -> tuple[IndexBloat, ...]:
         return self._once("index_bloat", index_bloat)
+
+    def pooler(self) -> PoolerFacts:
+        return self._once("pooler", pooler)

@@ -16,6 +16,7 @@ from epstats_cli.health.facts import (
     IndexBloat,
     IndexFacts,
     MaintenanceFacts,
+    PoolerFacts,
     RollupFreshness,
     TableBloat,
 )
@@ -344,4 +345,31 @@ def index_bloat(bloats: Sequence[IndexBloat], t: Thresholds, now: dt.datetime) -
         round(ratio, 3),
         levels.warning,
         levels.critical,
+    )
+
+
+def pooler(facts: PoolerFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Whether commands that change the database would get one server session."""
+    info = facts.maintenance
+    whose = "database.maintenance_dsn" if facts.separate else "the DSN"
+    reads = "; reads go through a pooler" if facts.reads_per_statement else ""
+    if info.keeps_session:
+        how = "directly" if info.kind == "direct" else "through a session-mode pool"
+        return CheckResult("pooler", State.OK, f"changing commands connect {how} ({whose}){reads}")
+    mode = (
+        "a pooler whose mode is not proven"
+        if info.kind == "unknown-pooler"
+        else f"a pooler in {info.kind} mode"
+    )
+    fix = (
+        "point database.maintenance_dsn at the server itself or a session-mode pool"
+        if facts.separate
+        else "set database.maintenance_dsn to the server itself or a session-mode pool"
+    )
+    return CheckResult(
+        "pooler",
+        severity(t.check.pooler),
+        f"{whose} goes through {mode}: maintain and the other changing commands refuse to run "
+        f"through it ({fix})",
+        details=[info.evidence],
     )

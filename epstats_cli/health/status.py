@@ -15,7 +15,9 @@ import psycopg
 
 from epstats_cli import catalog, indexes, schedule
 from epstats_cli.catalog import ServerFacts, TableFacts
-from epstats_cli.db import Session
+from epstats_cli.config import Config
+from epstats_cli.db import IDLE_IN_TRANSACTION_TIMEOUT, Session
+from epstats_cli.durations import format_duration
 from epstats_cli.errors import first_line
 from epstats_cli.health import facts
 
@@ -73,6 +75,26 @@ class TaskStatus:
 
 
 @dataclass(frozen=True)
+class RoleSetting:
+    """A setting a session of this role starts with, against what epstats uses instead."""
+
+    name: str
+    role_value: str  # what the role would impose (the value RESET restores)
+    source: str  # role in database | role | database | all roles | server
+    epstats_value: str
+
+
+# The order `status` shows them in; transaction_timeout exists from PostgreSQL 17 on.
+ROLE_SETTINGS = (
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "transaction_timeout",
+    "default_transaction_read_only",
+)
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything `epstats status` shows; a section that could not be read is its reason."""
 
@@ -82,6 +104,7 @@ class Status:
     indexes: Sequence[IndexRow] | str = ()
     rollup: RollupStatus | str | None = None
     maintenance: Sequence[TaskStatus] | str = ()
+    role_settings: Sequence[RoleSetting] | str = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document of `status --format json`."""
@@ -91,8 +114,17 @@ class Status:
             if self.table is None
             else {"name": self.table_name, "present": True, **asdict(self.table)},
         }
-        if self.table is None:
-            return out
+        if self.table is not None:
+            out.update(self._sections())
+        out["role_settings"] = (
+            self.role_settings
+            if isinstance(self.role_settings, str)
+            else [asdict(r) for r in self.role_settings]
+        )
+        return out
+
+    def _sections(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         out["indexes"] = (
             self.indexes if isinstance(self.indexes, str) else [i.as_dict() for i in self.indexes]
         )
@@ -112,8 +144,9 @@ def gather(session: Session) -> Status:
     name = str(session.config.source.table)
     server = catalog.server_facts(session)
     table = catalog.table_facts(session)
+    settings = role_settings(session)
     if table is None:
-        return Status(server, name, None)
+        return Status(server, name, None, role_settings=settings)
     return Status(
         server,
         name,
@@ -121,7 +154,49 @@ def gather(session: Session) -> Status:
         _indexes(session),
         _rollup(session),
         _maintenance(session, server.now, catalog.need_from(table, server)),
+        settings,
     )
+
+
+def role_settings(session: Session) -> list[RoleSetting] | str:
+    """What the role and database would impose on a session, and what epstats uses instead."""
+    try:
+        rows = {r["name"]: r for r in session.all("catalog/role_settings")}
+    except psycopg.Error as exc:
+        return f"unavailable: {first_line(exc)}"
+    ours = epstats_settings(session.config)
+    return [
+        RoleSetting(n, _shown(rows[n]["value"], rows[n]["unit"]), rows[n]["source"], ours[n])
+        for n in ROLE_SETTINGS
+        if n in rows
+    ]
+
+
+def epstats_settings(config: Config) -> dict[str, str]:
+    """What epstats uses for each of ROLE_SETTINGS, as people read it (pure)."""
+    db = config.database
+    return {
+        "statement_timeout": _duration(db.statement_timeout.total_seconds() * 1000),
+        "lock_timeout": _duration(db.lock_timeout.total_seconds() * 1000),
+        "idle_in_transaction_session_timeout": _duration(
+            IDLE_IN_TRANSACTION_TIMEOUT.total_seconds() * 1000
+        ),
+        "transaction_timeout": _duration(0),
+        "default_transaction_read_only": "not overridden (changing commands refuse when on)",
+    }
+
+
+def _shown(value: str, unit: str | None) -> str:
+    """A setting's raw value and unit as people write it: 1s, 5m, 0 (none), on."""
+    if unit == "ms" and value.lstrip("-").isdigit():
+        return _duration(float(value))
+    if unit == "s" and value.lstrip("-").isdigit():
+        return _duration(float(value) * 1000)
+    return value if unit is None else f"{value}{unit}"
+
+
+def _duration(ms: float) -> str:
+    return "0 (none)" if ms <= 0 else format_duration(dt.timedelta(milliseconds=ms))
 
 
 def _indexes(session: Session) -> list[IndexRow] | str:
