@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import conninfo, sql
@@ -20,6 +20,8 @@ from epstats_cli import queries
 from epstats_cli.config import Config
 from epstats_cli.errors import ConfigError, ConnectError, OperationFailed, first_line
 from epstats_cli.pooler import PoolerInfo, session_guarantee
+
+T = TypeVar("T")
 
 APPLICATION_NAME = "epstats"
 # epstats never waits in an open transaction; a client stuck there (stopped, hung) must not
@@ -358,6 +360,22 @@ def now(session: Session) -> tuple[dt.datetime, dt.datetime]:
     row = session.conn.execute(session.statement("catalog/now")).fetchone()
     assert row is not None
     return row[0], row[1]
+
+
+def consistent(session: Session, read: Callable[[], T], token: Callable[[], object]) -> T:
+    """`read()` as if from one snapshot. Directly or through a session pool: one REPEATABLE
+    READ transaction. Behind a transaction or statement pool (a statement pool refuses BEGIN)
+    its statements run one by one, so it runs again while `token()` (e.g. the rollup's as-of)
+    changed during it: a refresh committing between two statements is never half seen."""
+    if not session.per_statement:
+        with read_snapshot(session):
+            return read()
+    for _attempt in range(4):
+        before = token()
+        result = read()
+        if token() == before:
+            return result
+    raise OperationFailed("the rollup kept changing while it was read (refreshes in a loop?)")
 
 
 @contextmanager

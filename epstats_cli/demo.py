@@ -70,14 +70,14 @@ def demo_config(config: Config, where: Where) -> Config:
     return replace(config, source=replace(config.source, table=QualifiedName(SCHEMA, "requests")))
 
 
-def reset(config: Config, where: Where) -> bool:
+def reset(config: Config, where: Where, fix: str = db.SESSION_FIX) -> bool:
     """Wipe the demo: the embedded server and its data, or the demo's schema. Whether there
     was an embedded server to wipe (always True for a schema)."""
     if where.embedded:
         return embedded.reset()
     from epstats_cli import schema
 
-    with db.session(config, where.dsn) as s:
+    with db.session(config, where.dsn, changing=True, fix=fix) as s:
         schema.drop_demo(s)
     return True
 
@@ -95,6 +95,7 @@ def run(
     days: int,
     on_step: Callable[[DemoStep], None] = lambda step: None,
     log: Callable[[str], None] = lambda message: None,
+    fix: str = db.SESSION_FIX,
 ) -> DemoRun:
     """Every step in turn, each timed and passed to on_step as it finishes; `log` gets the
     embedded server's start-up notes."""
@@ -118,7 +119,7 @@ def run(
             return f"PostgreSQL {s.server.version}"
 
     step("server", start_server)
-    with db.session(config, out.dsn) as s:
+    with db.session(config, out.dsn, changing=True, fix=fix) as s:
 
         def do_init() -> str:
             created = [st.object for st in schema.init(s, True, Executor(s)) if not st.present]

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from epstats_cli import rollup, source
-from epstats_cli.db import Session, read_snapshot
+from epstats_cli.db import Session, consistent
 from epstats_cli.errors import OperationFailed
 from epstats_cli.schema import rollup_identifiers
 
@@ -124,6 +125,14 @@ class _Reading:
     notes: list[str] = field(default_factory=list)
 
 
+def _as_of(session: Session) -> object:
+    """The rollup's as-of and snapshot (None without a readable rollup): what a refresh moves."""
+    try:
+        return session.one("view/as_of", **rollup_identifiers(session))
+    except psycopg.Error:
+        return None
+
+
 def _reading(session: Session, wanted: str) -> _Reading:
     columns = source.check_columns(session)
     configured = source.Basis.of(session.config, columns)
@@ -198,7 +207,8 @@ def top(
     source: str = "auto",
 ) -> Report:
     """The top-N endpoints of a window (one REPEATABLE READ transaction)."""
-    with read_snapshot(session):
+
+    def read() -> Report:
         r = _reading(session, source)
         win = window(session, days, since, until, r.basis.timezone)
         params = _params(
@@ -209,6 +219,8 @@ def top(
         rows = session.all(TOP[r.used], params, **ids)
         seconds = time.perf_counter() - start
         return _finish_report(session, Report(r.used, win, rows, seconds), r, params, ids)
+
+    return consistent(session, read, lambda: _as_of(session))
 
 
 def endpoint_days(
@@ -221,7 +233,8 @@ def endpoint_days(
     source: str = "auto",
 ) -> Report:
     """One endpoint's days with totals; OperationFailed (with close names) when it has none."""
-    with read_snapshot(session):
+
+    def read() -> Report:
         r = _reading(session, source)
         win = window(session, days, since, until, r.basis.timezone)
         params = _params(session, r, win, endpoint=name)
@@ -249,6 +262,8 @@ def endpoint_days(
         totals.pop("day")
         report = Report(r.used, win, rows, seconds, totals=totals)
         return _finish_report(session, report, r, params, ids)
+
+    return consistent(session, read, lambda: _as_of(session))
 
 
 def _finish(r: dict[str, Any]) -> dict[str, Any]:

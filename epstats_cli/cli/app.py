@@ -73,7 +73,7 @@ class App:
             return None
         return self._resolve(configured)
 
-    def _session_fix(self, maintenance: str | None) -> str:
+    def session_fix(self, maintenance: str | None) -> str:
         """How to get a changing command past a pooler, given where it connected."""
         if maintenance is not None:
             return (
@@ -103,7 +103,7 @@ class App:
                 self.config,
                 maintenance or self.dsn(),
                 changing=True,
-                fix=self._session_fix(maintenance),
+                fix=self.session_fix(maintenance),
                 note=self.verbose_note,
             ) as s:
                 yield s

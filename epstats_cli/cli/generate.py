@@ -163,7 +163,7 @@ def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
         click.echo("dry run: nothing was started or changed")
         return
     if reset:
-        wiped = core.reset(app.config, where)
+        wiped = core.reset(app.config, where, fix=app.session_fix(None))
         if where.embedded:
             click.echo(
                 f"embedded server in {embedded.pgdata()} "
@@ -181,7 +181,7 @@ def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
     def show(step: core.DemoStep) -> None:
         click.echo(f"  ✓ {step.name:<16} {step.seconds:6.1f}s  {step.detail}")
 
-    run = core.run(app.config, where, rows, days, show, log=app.note)
+    run = core.run(app.config, where, rows, days, show, log=app.note, fix=app.session_fix(None))
     click.echo()
     app.out(top_result(app, run.top, "requests"))
     checks = [r.as_dict() for r in run.checks]

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from epstats_cli import source
-from epstats_cli.db import Session, read_snapshot
+from epstats_cli.db import Session, consistent
 from epstats_cli.errors import OperationFailed
 from epstats_cli.rollup.aggregate import aggregate
 from epstats_cli.rollup.inspect import facts, require_parameters
-from epstats_cli.schema import source_identifiers
+from epstats_cli.schema import rollup_identifiers, source_identifiers
 
 
 @dataclass
@@ -27,8 +27,12 @@ def verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification
     """Compare the rollup with the raw rows it aggregated, day by day, for [from_day, to_day]:
     those dated up to its as-of and seen by its refresh's snapshot. ConfigError when it was
     built with other parameters than the configuration's (a refresh cannot fix that)."""
-    with read_snapshot(session):  # its as-of and its rows from one snapshot
-        return _verify(session, from_day, to_day)
+    # its as-of and its rows from one snapshot
+    return consistent(
+        session,
+        lambda: _verify(session, from_day, to_day),
+        lambda: session.one("view/as_of", **rollup_identifiers(session)),
+    )
 
 
 def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification:
