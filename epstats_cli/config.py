@@ -200,9 +200,10 @@ def _index_columns(value: Any) -> tuple[str, ...]:
 # --- how a field is described ------------------------------------------------------------------
 
 
-def leaf(parse: Leaf, *, secret: bool = False) -> dict[str, Any]:
-    """A leaf key's metadata: the parser of its raw value; `secret` values are redacted."""
-    return {"parse": parse, "secret": secret}
+def leaf(parse: Leaf, *, secret: bool = False, echo: bool = True) -> dict[str, Any]:
+    """A leaf key's metadata: the parser of its raw value; `secret` values are redacted in
+    `config show`; neither a secret nor an `echo=False` value is ever quoted in an error."""
+    return {"parse": parse, "secret": secret, "echo": echo and not secret}
 
 
 def records(item: type[Any], *, unique: str, shape: str) -> dict[str, Any]:
@@ -219,7 +220,9 @@ NOT_A_KEY: dict[str, Any] = {"key": False}  # a field that is not in the file (w
 @dataclass(frozen=True)
 class DatabaseConfig:
     dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
-    password_env: str | None = field(default=None, metadata=leaf(_env_name))
+    # A name, shown by `config show`, but never quoted in an error: users have been seen to
+    # put the password itself here.
+    password_env: str | None = field(default=None, metadata=leaf(_env_name, echo=False))
     connect_timeout: timedelta = field(
         default=timedelta(seconds=10), metadata=leaf(_positive_duration)
     )
@@ -444,7 +447,8 @@ def _parse_field(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any
         try:
             return f.metadata["parse"](value)
         except ValueError as exc:
-            errors.append(f"{path}: {_show(value)} {exc}")
+            shown = _show(value) if f.metadata.get("echo", True) else "the value"
+            errors.append(f"{path}: {shown} {exc}")
             return _INVALID
     if "records" in f.metadata:
         return _parse_records(f, value, path, errors)

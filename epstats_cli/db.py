@@ -164,7 +164,11 @@ def connect(config: Config, dsn: str) -> Session:
     if db.password_env:
         password = os.environ.get(db.password_env)
         if password is None:
-            raise ConnectError(f"database.password_env names {db.password_env}, which is not set")
+            # Never echo the name: it may be the password itself, put there by mistake.
+            raise ConnectError(
+                "the environment variable that database.password_env names is not set "
+                "(epstats config show shows its name)"
+            )
         kwargs["password"] = password
     where = target(dsn)
     try:
