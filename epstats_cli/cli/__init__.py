@@ -146,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         exc.show()
         return exc.exit_code
+    except click.UsageError as exc:
+        from epstats_cli.cli.health import check_usage_error
+
+        unknown = check_usage_error(cli, args, exc)  # check's: UNKNOWN, Nagios' output
+        if unknown is not None:
+            return unknown
+        exc.show()
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
