@@ -334,7 +334,10 @@ class CheckConfig:
     missing_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     redundant_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     invalid_index: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+    # a single failure of a task that is not a busy lock (a busy lock is at most WARNING)
     maintain_failed: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+    # CRITICAL when a task failed this many times in a row, whatever the reason
+    maintain_failed_runs: int = field(default=3, metadata=leaf(_int_range(1, 1000)))
 
 
 @dataclass(frozen=True)

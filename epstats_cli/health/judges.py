@@ -15,6 +15,7 @@ from epstats_cli.durations import human_seconds
 from epstats_cli.health.facts import (
     IndexBloat,
     IndexFacts,
+    LastRun,
     MaintenanceFacts,
     RollupFreshness,
     TableBloat,
@@ -273,32 +274,65 @@ def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> 
     )
 
 
+def _task_failure(task: str, run: LastRun, t: Thresholds) -> tuple[State, str] | None:
+    """How bad a task's latest runs are, and why; None when its latest run succeeded."""
+    streak = 0
+    for r in run.recent:
+        if r.ok:
+            break
+        streak += 1
+    if not streak:
+        return None
+    last = run.recent[0]
+    at = f"{last.started_at:%Y-%m-%d %H:%M}"
+    when = f"{task} failed at {at}"
+    error = last.error or "no error recorded"
+    runs = t.check.maintain_failed_runs
+    if last.left_behind:
+        return State.CRITICAL, f"{when} and left an invalid index or leftover behind: {error}"
+    if streak >= runs:
+        times = f"{task} failed {streak} times in a row, last at {at}" if streak > 1 else when
+        return State.CRITICAL, f"{times}: {error}"
+    if last.lock_busy:
+        state = min(State.WARNING, severity(t.check.maintain_failed))
+        return state, f"{when} (a busy lock: WARNING until {runs} failures in a row): {error}"
+    return severity(t.check.maintain_failed), f"{when}: {error}"
+
+
 def maintain_failed(history: MaintenanceFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
-    """Whether the last run of any maintenance task failed."""
+    """Tasks whose latest runs failed: a busy lock is WARNING (it clears when the task next
+    succeeds), any other failure check.maintain_failed; CRITICAL after maintain_failed_runs
+    failures in a row, or when a failure left an invalid index or leftover behind."""
     if not history.available:
         return CheckResult("maintain_failed", State.UNKNOWN, "no run history (run epstats init)")
     runs = history.runs
-    failed = {task: r for task, r in runs.items() if r.last_status == "failed"}
-    if not failed:
+    judged = [(task, _task_failure(task, r, t)) for task, r in sorted(runs.items())]
+    failing = sorted(
+        ((task, f) for task, f in judged if f is not None and f[0] != State.OK),
+        key=lambda item: -item[1][0],
+    )
+    if not failing:
         return CheckResult(
             "maintain_failed",
             State.OK,
             f"last runs OK ({len(runs)} tasks recorded)" if runs else "no maintenance recorded yet",
             0,
-            None,
-            1,
         )
-    detail = "; ".join(
-        f"{task} at {r.last_started:%Y-%m-%d %H:%M}: {r.last_error or 'failed'}"
-        for task, r in sorted(failed.items())
-    )
     return CheckResult(
         "maintain_failed",
-        severity(t.check.maintain_failed),
-        f"last run failed: {detail}",
-        len(failed),
-        None,
-        1,
+        max(f[0] for _task, f in failing),
+        "; ".join(f[1] for _task, f in failing),
+        len(failing),
+    )
+
+
+def source_missing(table: str) -> CheckResult:
+    """The source table does not exist: the one result that replaces every check needing it."""
+    return CheckResult(
+        "source_table",
+        State.CRITICAL,
+        f"{table} does not exist (epstats init --with-requests-table creates it; "
+        "or set source.table)",
     )
 
 
