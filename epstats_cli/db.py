@@ -15,7 +15,7 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg.rows import dict_row
 
-from epstats_cli import queries
+from epstats_cli import permissions, queries
 from epstats_cli.config import Config
 from epstats_cli.errors import ConfigError, ConnectError, first_line
 
@@ -56,13 +56,28 @@ class Session:
         """The statement `name` in the variant for this server, with identifiers filled."""
         return queries.get(name, self.server.version_num, **identifiers)
 
+    @contextmanager
+    def noting(self, query: sql.Composed) -> Iterator[sql.Composed]:
+        """An error raised in the block carries `query`, the role and the server version
+        (errors.RULES names the grant that is missing from them)."""
+        try:
+            yield query
+        except psycopg.Error as exc:
+            try:
+                text: str | None = query.as_string(self.conn)
+            except Exception:  # a broken connection cannot quote: the hint does without
+                text = None
+            permissions.note(exc, text, self.server.user, self.server.version_num)
+            raise
+
     def all(
         self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any
     ) -> list[dict[str, Any]]:
         """Every row of statement `name`, as dicts."""
         cur = self.conn.cursor(row_factory=dict_row)
         try:
-            return cur.execute(self.statement(name, **identifiers), params).fetchall()
+            with self.noting(self.statement(name, **identifiers)) as query:
+                return cur.execute(query, params).fetchall()
         finally:
             cur.close()
 
@@ -72,18 +87,21 @@ class Session:
         """The first row of statement `name` as a dict, or None."""
         cur = self.conn.cursor(row_factory=dict_row)
         try:
-            return cur.execute(self.statement(name, **identifiers), params).fetchone()
+            with self.noting(self.statement(name, **identifiers)) as query:
+                return cur.execute(query, params).fetchone()
         finally:
             cur.close()
 
     def value(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> Any:
         """The first column of the first row of statement `name`, or None."""
-        row = self.conn.execute(self.statement(name, **identifiers), params).fetchone()
+        with self.noting(self.statement(name, **identifiers)) as query:
+            row = self.conn.execute(query, params).fetchone()
         return None if row is None else row[0]
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
         """Execute statement `name`, discarding any rows."""
-        self.conn.execute(self.statement(name, **identifiers), params)
+        with self.noting(self.statement(name, **identifiers)) as query:
+            self.conn.execute(query, params)
 
 
 def _ms(delta: timedelta) -> str:
