@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "maintain": ("maintain", "maintain", "Cron entry point: run whatever maintenance is due."),
     "report": ("report", "report", "Top-N endpoints and one endpoint's days."),
     "check": ("health", "check", "Health checks with Nagios exit codes."),
-    "advise": ("health", "advise", "Resource, pool and layout advice from size and traffic."),
+    "advise": ("advise", "advise", "Resource, pool and layout advice from size and traffic."),
     "demo": ("generate", "demo", "The whole job on an embedded PostgreSQL, no set-up."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }

@@ -1,4 +1,4 @@
-"""`epstats status`, `check` and `advise`: render what epstats_cli.health and .advise gather."""
+"""`epstats status` and `check`: render what epstats_cli.health gathers and judges."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from epstats_cli.cli.app import App, get_app, shown_option
+from epstats_cli.cli.app import App, get_app
 
 
 def _kv(rows: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
@@ -282,75 +282,3 @@ def _invoked(group: click.Group, args: list[str]) -> tuple[str | None, str]:
             fmt = value
         i += 1
     return None, fmt
-
-
-@click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "yaml"]),
-    help="yaml: Kubernetes manifests (Deployment/StatefulSet resources, HPA, PDB).",
-)
-@click.option(
-    "--heavy-analysis",
-    is_flag=True,
-    help="The API runs heavy statistical analysis (256Mi per pod).",
-)
-@click.option("--redis-persistence", is_flag=True, help="Redis persists data to disk.")
-@shown_option("--pods", click.IntRange(1, 1000), 3, "API pods that share the traffic.")
-def advise(fmt: str | None, heavy_analysis: bool, redis_persistence: bool, pods: int) -> None:
-    """Resource, pool and layout recommendations from measured size and traffic.
-
-    Measures the database and table size, growth, request rate (average and peak hour
-    over the last 7 days) and the read/write mix, then applies the performance guide's
-    sizing rules, each shown with its input. Read-only.
-
-    Example: epstats advise --format yaml > k8s/endpoint-stats.yaml
-    """
-    from epstats_cli.advise import rules
-    from epstats_cli.advise.measure import measure
-    from epstats_cli.render import Column, Result, Table
-
-    app = get_app()
-    fmt = fmt or app.fmt
-    with app.session() as s:
-        measured = measure(s)
-    advice = rules.advise(measured, rules.Options(heavy_analysis, redis_persistence, pods))
-    if fmt == "yaml":
-        import yaml
-
-        docs = rules.kubernetes(advice)
-        header = (
-            f"# epstats advise: {measured.peak_rps:,.1f} req/s peak, database "
-            f"{measured.database_bytes / rules.GIB:,.2f} GB\n"
-        )
-        click.echo(header + yaml.safe_dump_all(docs, sort_keys=False), nl=False)
-        return
-    rows = [
-        {
-            "area": a.area,
-            "rule": a.rule,
-            "measured": a.measured,
-            "recommendation": a.recommendation,
-            "level": a.level,
-        }
-        for a in advice
-    ]
-    doc = {
-        "measured": vars(measured),
-        "advice": [dict(r, values=a.values) for r, a in zip(rows, advice, strict=True)],
-    }
-    table = Table(
-        [
-            Column("area", "Area", wrap=False),
-            Column("measured", "Measured"),
-            Column("recommendation", "Recommendation"),
-            Column("rule", "Rule"),
-        ],
-        rows,
-        "epstats advise",
-        ["rules: the performance tuning guide; GB = 1024^3 bytes"],
-    )
-    if fmt == "json":
-        app.fmt = "json"
-    app.out(Result([table], doc))
