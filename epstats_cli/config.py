@@ -219,9 +219,10 @@ def _index_columns(value: Any) -> tuple[str, ...]:
 # --- how a field is described ------------------------------------------------------------------
 
 
-def leaf(parse: Leaf, *, secret: bool = False) -> dict[str, Any]:
-    """A leaf key's metadata: the parser of its raw value; `secret` values are redacted."""
-    return {"parse": parse, "secret": secret}
+def leaf(parse: Leaf, *, secret: bool = False, echo: bool = True) -> dict[str, Any]:
+    """A leaf key's metadata: the parser of its raw value; `secret` values are redacted in
+    `config show`; neither a secret nor an `echo=False` value is ever quoted in an error."""
+    return {"parse": parse, "secret": secret, "echo": echo and not secret}
 
 
 def records(item: type[Any], *, unique: str, shape: str) -> dict[str, Any]:
@@ -240,7 +241,9 @@ class DatabaseConfig:
     dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
     # where changing commands connect (past a transaction pooler); None: the primary DSN
     maintenance_dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
-    password_env: str | None = field(default=None, metadata=leaf(_env_name))
+    # A name, shown by `config show`, but never quoted in an error: users have been seen to
+    # put the password itself here.
+    password_env: str | None = field(default=None, metadata=leaf(_env_name, echo=False))
     connect_timeout: timedelta = field(
         default=timedelta(seconds=10), metadata=leaf(_positive_duration)
     )
@@ -367,9 +370,12 @@ class CheckConfig:
     missing_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     redundant_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     invalid_index: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+    # a single failure of a task that is not a busy lock (a busy lock is at most WARNING)
     maintain_failed: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
     # changing commands would connect through a transaction/statement pooler (and refuse)
     pooler: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
+    # CRITICAL when a task failed this many times in a row, whatever the reason
+    maintain_failed_runs: int = field(default=3, metadata=leaf(_int_range(1, 1000)))
 
 
 @dataclass(frozen=True)
@@ -482,7 +488,8 @@ def _parse_field(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any
         try:
             return f.metadata["parse"](value)
         except ValueError as exc:
-            errors.append(f"{path}: {_show(value)} {exc}")
+            shown = _show(value) if f.metadata.get("echo", True) else "the value"
+            errors.append(f"{path}: {shown} {exc}")
             return _INVALID
     if "records" in f.metadata:
         return _parse_records(f, value, path, errors)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -12,12 +11,13 @@ from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 from psycopg.abc import Query
 from psycopg.rows import dict_row
 
-from epstats_cli import queries
+from epstats_cli import permissions, queries
 from epstats_cli.config import Config
+from epstats_cli.dsn import connect_reason, safe_parse_error, target
 from epstats_cli.errors import ConfigError, ConnectError, OperationFailed, first_line
 from epstats_cli.pooler import PoolerInfo, session_guarantee
 
@@ -73,13 +73,28 @@ class Session:
         """The statement `name` in the variant for this server, with identifiers filled."""
         return queries.get(name, self.server.version_num, **identifiers)
 
+    @contextmanager
+    def noting(self, query: sql.Composed) -> Iterator[sql.Composed]:
+        """An error raised in the block carries `query`, the role and the server version
+        (errors.RULES names the grant that is missing from them)."""
+        try:
+            yield query
+        except psycopg.Error as exc:
+            try:
+                text: str | None = query.as_string(self.conn)
+            except Exception:  # a broken connection cannot quote: the hint does without
+                text = None
+            permissions.note(exc, text, self.server.user, self.server.version_num)
+            raise
+
     def all(
         self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any
     ) -> list[dict[str, Any]]:
         """Every row of statement `name`, as dicts."""
         cur = self.conn.cursor(row_factory=dict_row)
         try:
-            return cur.execute(self.statement(name, **identifiers), params).fetchall()
+            with self.noting(self.statement(name, **identifiers)) as query:
+                return cur.execute(query, params).fetchall()
         finally:
             cur.close()
 
@@ -89,81 +104,25 @@ class Session:
         """The first row of statement `name` as a dict, or None."""
         cur = self.conn.cursor(row_factory=dict_row)
         try:
-            return cur.execute(self.statement(name, **identifiers), params).fetchone()
+            with self.noting(self.statement(name, **identifiers)) as query:
+                return cur.execute(query, params).fetchone()
         finally:
             cur.close()
 
     def value(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> Any:
         """The first column of the first row of statement `name`, or None."""
-        row = self.conn.execute(self.statement(name, **identifiers), params).fetchone()
+        with self.noting(self.statement(name, **identifiers)) as query:
+            row = self.conn.execute(query, params).fetchone()
         return None if row is None else row[0]
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
         """Execute statement `name`, discarding any rows."""
-        self.conn.execute(self.statement(name, **identifiers), params)
+        with self.noting(self.statement(name, **identifiers)) as query:
+            self.conn.execute(query, params)
 
 
 def _ms(delta: timedelta) -> str:
     return f"{round(delta.total_seconds() * 1000)}ms"
-
-
-def target(dsn: str, env: Mapping[str, str] | None = None) -> str:
-    """`user@host:port/dbname` for messages: never the password."""
-    env = os.environ if env is None else env
-    try:
-        params = conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "(unparseable DSN)"
-    host = str(params.get("host") or params.get("hostaddr") or env.get("PGHOST") or "localhost")
-    port = str(params.get("port") or env.get("PGPORT") or "5432")
-    user = str(params.get("user") or env.get("PGUSER") or _login())
-    dbname = str(params.get("dbname") or env.get("PGDATABASE") or user)
-    return f"{user}@{host}:{port}/{dbname}"
-
-
-def _login() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "?"
-
-
-def _reason(exc: BaseException, timeout: timedelta) -> str:
-    text = str(exc)
-    if "password authentication failed" in text:
-        return "password authentication failed (check .pgpass, PGPASSWORD or database.password_env)"
-    if "no password supplied" in text:
-        return (
-            "the server wants a password and none was given (.pgpass, PGPASSWORD or password_env)"
-        )
-    if "Connection refused" in text:
-        return "connection refused (is the server running and listening on that host and port?)"
-    if "timeout expired" in text:
-        return f"no answer within connect_timeout ({_ms(timeout)}): check host, port and firewall"
-    if "could not translate host name" in text or "Name or service not known" in text:
-        return "unknown host name"
-    if re.search(r'database ".*" does not exist', text):
-        return "the database does not exist"
-    if re.search(r'role ".*" does not exist', text):
-        return "the role does not exist"
-    if "No such file or directory" in text:
-        return "no server socket there (is the server running? set host/port in the DSN)"
-    line = first_line(exc)
-    line = re.sub(r"^connection failed: ", "", line)
-    line = re.sub(r"^connection to server (at|on) .*? failed: ", "", line)
-    return re.sub(r"password=\S+", "password=***", line)
-
-
-def _safe_parse_error(exc: BaseException) -> str:
-    """libpq's parse error without the DSN fragments it quotes (one could be a password),
-    except option names, which are keys."""
-    line = first_line(exc)
-    keep = re.match(r'(invalid connection option|invalid URI query parameter:) "[A-Za-z_]+"', line)
-    if keep:
-        return keep.group(0)
-    return re.sub(r'"[^"]*"', '"…"', line)
 
 
 def own_settings(config: Config) -> dict[str, str]:
@@ -271,18 +230,22 @@ def connect(
     if db.password_env:
         password = os.environ.get(db.password_env)
         if password is None:
-            raise ConnectError(f"database.password_env names {db.password_env}, which is not set")
+            # Never echo the name: it may be the password itself, put there by mistake.
+            raise ConnectError(
+                "the environment variable that database.password_env names is not set "
+                "(epstats config show shows its name)"
+            )
         kwargs["password"] = password
     where = target(dsn)
     try:
         conn = psycopg.connect(dsn, **kwargs)
     except psycopg.ProgrammingError as exc:
         raise ConfigError(
-            [f"invalid DSN: {_safe_parse_error(exc)} (see --dsn, $EPSTATS_DSN, database.dsn)"]
+            [f"invalid DSN: {safe_parse_error(exc)} (see --dsn, $EPSTATS_DSN, database.dsn)"]
         ) from None
     except psycopg.OperationalError as exc:
         raise ConnectError(
-            f"cannot connect to {where}: {_reason(exc, db.connect_timeout)}"
+            f"cannot connect to {where}: {connect_reason(exc, db.connect_timeout)}"
         ) from None
     try:
         cur = conn.cursor(row_factory=dict_row)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from epstats_cli import db, embedded
+from epstats_cli import db, dsn, embedded
 from epstats_cli.config import Config, QualifiedName
 from epstats_cli.errors import OperationFailed
 from epstats_cli.history import TaskResult
@@ -31,7 +31,7 @@ class Where:
     def description(self) -> str:
         if self.embedded:
             return f"the embedded server in {embedded.pgdata()}"
-        return f"schema {SCHEMA} of {db.target(self.dsn)}"
+        return f"schema {SCHEMA} of {dsn.target(self.dsn)}"
 
 
 @dataclass(frozen=True)

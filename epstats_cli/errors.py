@@ -17,6 +17,8 @@ from typing import IO, Any
 
 import click
 
+from epstats_cli import permissions
+
 
 class ExitCode(enum.IntEnum):
     """Process exit codes (SPEC.md, "Exit codes")."""
@@ -164,20 +166,47 @@ def _signalled(exc: BaseException) -> bool:
     return _noted_signal is not None
 
 
+def _missing(
+    exc: BaseException, read: Callable[[str, permissions.Context], permissions.Missing | None]
+) -> dict[str, str]:
+    found = read(first_line(exc), permissions.context_of(exc))
+    return {} if found is None else {"what": found.what, "fix": found.fix}
+
+
+def _not_owner(exc: BaseException) -> bool:
+    """`must be owner of ...`."""
+    return bool(_missing(exc, permissions.not_owner))
+
+
+def _not_owner_fix(exc: BaseException) -> dict[str, str]:
+    return _missing(exc, permissions.not_owner)
+
+
+def _privilege_missing(exc: BaseException) -> bool:
+    """`permission denied for table|schema|database|... name`."""
+    return bool(_missing(exc, permissions.privilege))
+
+
+def _privilege_fix(exc: BaseException) -> dict[str, str]:
+    return _missing(exc, permissions.privilege)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One row of the error contract.
 
     `sqlstate`: an exact five-character code, a two-character class, or NO_SQLSTATE (matches an
     OperationalError without one). `when`: an extra condition, or None. `exit_code`: None means
-    "the recorded signal's". `message`: a template with {line} (the error's first line) and
-    {signal} (the recorded signal's name).
+    "the recorded signal's". `message`: a template with {line} (the error's first line),
+    {signal} (the recorded signal's name) and whatever `details` reads from the exception.
     """
 
     sqlstate: str | None
     exit_code: ExitCode | None
     message: str
     when: Callable[[BaseException], bool] | None = None
+    # more {names} for the message, read from the exception
+    details: Callable[[BaseException], dict[str, str]] | None = None
 
 
 RULES: tuple[Rule, ...] = (
@@ -232,7 +261,16 @@ RULES: tuple[Rule, ...] = (
     Rule("53100", ExitCode.FAILED, "the server's disk is full: {line}"),
     Rule("53200", ExitCode.FAILED, "the server is out of memory: {line}"),
     Rule("55006", ExitCode.FAILED, "the object is in use by another session: {line}"),
-    Rule("42501", ExitCode.FAILED, "permission denied: {line} (connect as the table owner)"),
+    # permission errors name neither the schema nor the privilege: the statement does
+    Rule("42501", ExitCode.FAILED, "{line}: {fix}", when=_not_owner, details=_not_owner_fix),
+    Rule(
+        "42501",
+        ExitCode.FAILED,
+        "{line}: {what} is missing: {fix}",
+        when=_privilege_missing,
+        details=_privilege_fix,
+    ),
+    Rule("42501", ExitCode.FAILED, "permission denied: {line}"),
     Rule(
         "25006",
         ExitCode.FAILED,
@@ -274,7 +312,9 @@ def from_exception(exc: BaseException) -> EpstatsError | None:
         return OperationFailed(line)
     signum = _noted_signal
     message = rule.message.format(
-        line=line, signal="a signal" if signum is None else signal_name(signum)
+        line=line,
+        signal="a signal" if signum is None else signal_name(signum),
+        **(rule.details(exc) if rule.details else {}),
     )
     if rule.exit_code is None:
         return interrupted(signum, message)

@@ -58,11 +58,17 @@ def make_console(no_color: bool = False, file: Any = None, width: int | None = N
     """The one Console a command prints to (injected, so tests can capture it)."""
     from rich.console import Console
 
+    class QuietOnClosedPipe(Console):
+        def on_broken_pipe(self) -> None:
+            """rich exits 1 here; epstats ends quietly (cli.main: a closed pipe is exit 0)."""
+            self.quiet = True
+            raise BrokenPipeError
+
     target = file if file is not None else sys.stdout
     is_tty = hasattr(target, "isatty") and target.isatty()
     if width is None and not is_tty:
         width = max(160, int(os.environ.get("COLUMNS", "0") or 0))
-    return Console(
+    return QuietOnClosedPipe(
         file=target,
         no_color=no_color or "NO_COLOR" in os.environ,
         width=width,

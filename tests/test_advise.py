@@ -12,13 +12,13 @@ import psycopg
 import pytest
 import yaml
 
-from epstats_cli.advise import rules
+from epstats_cli.advise import kubernetes, rules
 from epstats_cli.advise.measure import measure
 from epstats_cli.advise.rules import GIB, Measured, Options
 from epstats_cli.config import load
 from epstats_cli.db import session
 from epstats_cli.errors import OperationFailed
-from tests.conftest import run_cli
+from tests.conftest import Server, run_cli
 from tests.helpers import fill
 
 GB = GIB
@@ -124,6 +124,8 @@ BASE = Measured(
     rollup_bytes=10_000_000,
     rollup_strategy="materialized",
     refresh_seconds=5.0,
+    server_version_num=150018,
+    database="endpoint_stats",
 )
 
 
@@ -166,46 +168,201 @@ def test_advise_warnings() -> None:
     assert _by_rule(advice, "+50m CPU").values["memory_mi"] == 256
 
 
+# --- Kubernetes manifests ---------------------------------------------------------------------
+
+MODELS = {
+    ("v1", "Service"): "V1Service",
+    ("apps/v1", "Deployment"): "V1Deployment",
+    ("apps/v1", "StatefulSet"): "V1StatefulSet",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2HorizontalPodAutoscaler",
+    ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
+    ("batch/v1", "CronJob"): "V1CronJob",
+}
+
+
+def validate(doc: dict[str, Any]) -> None:
+    """What kubectl would accept: the document parses into its Kubernetes API model (types,
+    required fields) and serialises back to itself, so no key was unknown and dropped."""
+    k8s = pytest.importorskip("kubernetes.client")
+    model = getattr(k8s, MODELS[(doc["apiVersion"], doc["kind"])])
+    obj = model.from_dict(doc)
+    assert k8s.ApiClient().sanitize_for_serialization(obj) == doc
+
+
+def _docs(measured: Measured = BASE, **opts: Any) -> list[dict[str, Any]]:
+    text = kubernetes.to_yaml(
+        kubernetes.manifests(rules.advise(measured), measured, kubernetes.KubeOptions(**opts))
+    )
+    return list(yaml.safe_load_all(text))
+
+
+def _kind(docs: list[dict[str, Any]], kind: str, name_part: str = "") -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and name_part in d["metadata"]["name"])
+
+
 def test_kubernetes_yaml_documents() -> None:
-    docs = rules.kubernetes(rules.advise(BASE))
-    text = yaml.safe_dump_all(docs)
-    parsed = list(yaml.safe_load_all(text))
-    assert [d["kind"] for d in parsed] == [
-        "Deployment",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-        "StatefulSet",
-        "Deployment",
+    docs = _docs()
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("Deployment", "endpoint-stats-api"),
+        ("HorizontalPodAutoscaler", "endpoint-stats-api"),
+        ("PodDisruptionBudget", "endpoint-stats-api"),
+        ("Service", "endpoint-stats-postgres"),
+        ("StatefulSet", "endpoint-stats-postgres"),
+        ("PodDisruptionBudget", "endpoint-stats-postgres"),
+        ("Deployment", "endpoint-stats-redis"),
     ]
-    for d in parsed:
-        assert d["apiVersion"] and d["kind"] and d["metadata"]["name"]
-    hpa = parsed[1]
+    hpa = docs[1]
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
-    assert parsed[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
+    assert docs[0]["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {
         "cpu": "150m",
         "memory": "128Mi",
     }
-    assert parsed[3]["spec"]["serviceName"] == "endpoint-stats-postgres"
+    assert (
+        docs[4]["spec"]["serviceName"] == "endpoint-stats-postgres" == docs[3]["metadata"]["name"]
+    )
+    assert docs[3]["spec"]["clusterIP"] == "None"  # headless: the StatefulSet's pod DNS
+
+
+@pytest.mark.parametrize(
+    ("size", "gib"),
+    [
+        (0, 10),  # the top of the first tier
+        (GB, 10),
+        (5 * GB, 10),
+        (int(5.01 * GB), 11),  # twice the database from here on
+        (10 * GB - 1, 20),
+        (10 * GB, 50),  # the second tier's top
+        (25 * GB, 50),
+        (25 * GB + 1, 51),
+        (50 * GB, 100),
+        (int(50.5 * GB), 101),  # the last tier has no top
+        (500 * GB, 1000),
+    ],
+)
+def test_the_volume_is_twice_the_database_and_at_least_its_tier(size: int, gib: int) -> None:
+    assert kubernetes.volume_gib(size) == gib
+    assert gib * GB >= 2 * size
+    statefulset = _kind(_docs(replace(BASE, database_bytes=size)), "StatefulSet")
+    claim = statefulset["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == f"{gib}Gi"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    mounts = statefulset["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert [m["name"] for m in mounts] == [claim["metadata"]["name"]]
+    retention = statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert retention == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+@pytest.mark.parametrize(
+    ("version", "image", "mount", "pgdata"),
+    [
+        (150018, "postgres:15", "/var/lib/postgresql/data", "/var/lib/postgresql/data/pgdata"),
+        (160004, "postgres:16", "/var/lib/postgresql/data", "/var/lib/postgresql/data/pgdata"),
+        (170002, "postgres:17", "/var/lib/postgresql/data", "/var/lib/postgresql/data/pgdata"),
+        (
+            180001,
+            "postgres:18",
+            "/var/lib/postgresql",
+            None,
+        ),  # PGDATA /var/lib/postgresql/18/docker
+    ],
+)
+def test_postgres_runs_the_measured_major_on_its_volume(
+    version: int, image: str, mount: str, pgdata: str | None
+) -> None:
+    container = _kind(_docs(replace(BASE, server_version_num=version)), "StatefulSet")["spec"][
+        "template"
+    ]["spec"]["containers"][0]
+    assert container["image"] == image
+    assert container["volumeMounts"][0]["mountPath"] == mount
+    env = {e["name"]: e for e in container["env"]}
+    assert env.get("PGDATA", {}).get("value") == pgdata
+    assert env["POSTGRES_DB"]["value"] == "endpoint_stats"
+
+
+def test_the_password_comes_from_a_named_secret_and_is_never_a_value() -> None:
+    for name, secret in ((None, "endpoint-stats-postgres"), ("pg-auth", "pg-auth")):
+        docs = _docs(secret_name=name, cron_image="registry.example.com/epstats:1")
+        envs = [
+            e
+            for d in docs
+            for c in _containers(d)
+            for e in c.get("env", [])
+            if "PASSWORD" in e["name"]
+        ]
+        assert {e["name"] for e in envs} == {"POSTGRES_PASSWORD", "PGPASSWORD"}
+        for e in envs:
+            assert "value" not in e
+            assert e["valueFrom"] == {"secretKeyRef": {"name": secret, "key": "password"}}
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = doc["spec"]
+    pod = spec.get("jobTemplate", {}).get("spec", spec).get("template", {}).get("spec", {})
+    return list(pod.get("containers", []))
+
+
+def test_probes_let_crash_recovery_finish() -> None:
+    docs = _docs()
+    container = _kind(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "readinessProbe"):
+        assert container[probe]["exec"]["command"][0] == "pg_isready"
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 3600
+    assert "livenessProbe" not in container  # a restart would start crash recovery over
+    text = kubernetes.to_yaml(kubernetes.manifests(rules.advise(BASE), BASE))
+    assert "# Probes:" in text and "No livenessProbe on" in text
+
+
+def test_no_disruption_budget_blocks_a_node_drain() -> None:
+    """A drain may evict a pod when the budget allows one disruption with every replica up."""
+    docs = _docs()
+    replicas = {
+        d["metadata"]["name"]: d["spec"].get("replicas", 1) for d in docs if "replicas" in d["spec"]
+    }
+    replicas["endpoint-stats-api"] = _kind(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"]
+    for pdb in (d for d in docs if d["kind"] == "PodDisruptionBudget"):
+        n = replicas[pdb["metadata"]["name"]]
+        spec = pdb["spec"]
+        allowed = spec["maxUnavailable"] if "maxUnavailable" in spec else n - spec["minAvailable"]
+        assert allowed >= 1, pdb
+    assert _kind(docs, "PodDisruptionBudget", "postgres")["spec"]["maxUnavailable"] == 1
+
+
+def test_cronjobs_only_when_an_image_is_named() -> None:
+    assert not [d for d in _docs() if d["kind"] == "CronJob"]
+    docs = _docs(cron_image="registry.example.com/epstats:1")
+    crons = {d["metadata"]["name"]: d for d in docs if d["kind"] == "CronJob"}
+    assert set(crons) == {"endpoint-stats-maintain", "endpoint-stats-check"}
+    maintain = crons["endpoint-stats-maintain"]["spec"]
+    assert maintain["schedule"] == "*/10 * * * *" and maintain["concurrencyPolicy"] == "Forbid"
+    (container,) = _containers(crons["endpoint-stats-maintain"])
+    assert container["image"] == "registry.example.com/epstats:1"
+    assert container["command"] == ["epstats", "-q", "maintain"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["EPSTATS_DSN"]["value"] == (
+        "postgresql://postgres@endpoint-stats-postgres:5432/endpoint_stats"
+    )
+    (check,) = _containers(crons["endpoint-stats-check"])
+    assert check["command"] == ["epstats", "check"]
 
 
 def test_kubernetes_yaml_matches_the_official_api_models() -> None:
-    """What kubectl would accept: each document validates against the Kubernetes API models
-    (types and required fields); a document missing a required field does not."""
+    """Every document, in every variant, against the Kubernetes API models; a document with a
+    missing required field or an unknown key does not pass."""
     k8s = pytest.importorskip("kubernetes.client")
-    models = {
-        ("apps/v1", "Deployment"): k8s.V1Deployment,
-        ("apps/v1", "StatefulSet"): k8s.V1StatefulSet,
-        ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.V2HorizontalPodAutoscaler,
-        ("policy/v1", "PodDisruptionBudget"): k8s.V1PodDisruptionBudget,
-    }
-    docs = list(yaml.safe_load_all(yaml.safe_dump_all(rules.kubernetes(rules.advise(BASE)))))
-    for doc in docs:
-        obj = models[(doc["apiVersion"], doc["kind"])].from_dict(doc)
-        assert obj.metadata.name == doc["metadata"]["name"]
+    for version in (150018, 180001):
+        measured = replace(BASE, server_version_num=version)
+        for doc in _docs(measured, cron_image="registry.example.com/epstats:1"):
+            validate(doc)
+    docs = _docs()
     broken = yaml.safe_load(yaml.safe_dump(docs[0]))
     del broken["spec"]["selector"]
     with pytest.raises(Exception, match="selector"):
         k8s.V1Deployment.from_dict(broken)
+    typo = yaml.safe_load(yaml.safe_dump(_kind(docs, "StatefulSet")))
+    typo["spec"]["volumeClaimTemplate"] = typo["spec"].pop("volumeClaimTemplates")
+    with pytest.raises(AssertionError):
+        validate(typo)
 
 
 # --- measuring, against real servers -----------------------------------------------------------
@@ -246,7 +403,7 @@ def test_measure_agrees_with_the_catalog_and_the_raw_rows(
     assert m.redundant_indexes == ("idx_requests_endpoint",)
 
     r = run_cli("-c", str(cfg), "--dsn", dsn, "advise", "--format", "yaml")
-    assert r.code == 0 and len(list(yaml.safe_load_all(r.stdout))) == 5
+    assert r.code == 0 and len(list(yaml.safe_load_all(r.stdout))) == 7
     r = run_cli("-c", str(cfg), "--dsn", dsn, "--format", "json", "advise")
     assert r.code == 0 and json.loads(r.stdout)["measured"]["redundant_indexes"] == [
         "idx_requests_endpoint"
@@ -266,3 +423,48 @@ def test_measure_without_a_rollup_reads_the_raw_rows(
     conn.execute("DROP TABLE requests")
     with session(load(None, {}), dsn) as s, pytest.raises(OperationFailed, match="does not"):
         measure(s)
+
+
+def test_advise_yaml_on_a_real_server(
+    server: Server, dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    """The manifests for this very server: its major version, a volume twice its size, the
+    password from the named Secret, the CronJobs in the named image; all valid."""
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 20_000)
+    r = run_cli(
+        *("--dsn", dsn, "advise", "--format", "yaml"),
+        *("--secret-name", "pg-auth", "--with-cronjobs", "registry.example.com/epstats:1"),
+    )
+    assert r.code == 0, r.stderr
+    docs = list(yaml.safe_load_all(r.stdout))
+    for doc in docs:
+        validate(doc)
+    statefulset = _kind(docs, "StatefulSet")
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"postgres:{server.version}"
+    size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    assert size is not None
+    storage = statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]
+    assert int(storage["storage"].removesuffix("Gi")) * GB >= max(2 * size[0], 10 * GB)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "pg-auth"
+    assert env["POSTGRES_DB"]["value"] == conn.info.dbname
+    crons = [d for d in docs if d["kind"] == "CronJob"]
+    assert [c["spec"]["concurrencyPolicy"] for c in crons] == ["Forbid", "Forbid"]
+    assert "# Probes:" in r.stdout and "s3cret" not in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["advise", "--with-cronjobs", "img"],
+        ["advise", "--secret-name", "pg-auth"],
+        ["--format", "json", "advise", "--secret-name", "pg-auth"],
+        ["advise", "--format", "yaml", "--secret-name", "Not_A_Name"],
+        ["advise", "--format", "yaml", "--with-cronjobs", " "],
+    ],
+)
+def test_advise_manifest_options_are_checked(dsn: str, args: list[str]) -> None:
+    r = run_cli("--dsn", dsn, *args)
+    assert r.code == 2 and r.stdout == "", r.stderr

@@ -110,16 +110,17 @@ def test_stale_view_warns(dsn: str, conn: psycopg.Connection[Any], tmp_path: Pat
 def test_failed_maintain_is_critical(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    cfg = _healthy(
-        dsn, conn, tmp_path, "database: {lock_timeout: 100ms}\nmaintenance: {lock_retries: 0}\n"
+    """A failure that is not a busy lock takes check.maintain_failed (default critical); busy
+    locks: tests/test_nagios.py."""
+    cfg = _healthy(dsn, conn, tmp_path)
+    conn.execute(
+        "ALTER TABLE endpoint_daily_stats ADD CONSTRAINT nope CHECK (request_count < 0) NOT VALID"
     )
-    with psycopg.connect(dsn) as holder:
-        holder.execute("LOCK TABLE requests IN SHARE MODE")
-        assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--force", "vacuum").code == 1
-        holder.rollback()
+    assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--force", "refresh").code == 1
     code, checks = _check(cfg, dsn)
     assert code == 2 and checks["maintain_failed"]["state"] == "CRITICAL"
-    assert "vacuum" in checks["maintain_failed"]["summary"]
+    assert "refresh failed at" in checks["maintain_failed"]["summary"]
+    assert 'violates check constraint "nope"' in checks["maintain_failed"]["summary"]
 
 
 def test_unreachable_is_critical_and_bad_config_unknown(tmp_path: Path) -> None:
@@ -136,12 +137,12 @@ def test_unreachable_is_critical_and_bad_config_unknown(tmp_path: Path) -> None:
     r = run_cli("-c", str(bad), "check")
     assert r.code == 3 and r.stdout.startswith("EPSTATS UNKNOWN - config:")
     r = run_cli("check", "--only", "bogus")
-    assert r.code == 2 and "unknown check bogus" in r.stderr
+    assert r.code == 3 and "unknown check bogus" in r.stdout  # UNKNOWN, not CRITICAL
 
 
-def test_missing_table_is_unknown(dsn: str) -> None:
+def test_missing_table_is_critical(dsn: str) -> None:
     r = run_cli("--dsn", dsn, "check", "--only", "dead_tuples")
-    assert r.code == 3 and "EPSTATS UNKNOWN - dead_tuples: cannot check" in r.stdout
+    assert r.code == 2 and "EPSTATS CRITICAL - source_table: public.requests does not" in r.stdout
 
 
 def test_gatherers_read_what_the_catalog_says(

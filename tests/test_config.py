@@ -292,3 +292,26 @@ def test_max_runtime_is_bounded_like_a_timeout() -> None:
         build({"maintenance": {"max_runtime": "30d"}})
     assert "maintenance.max_runtime" in str(info.value)
     assert build({"maintenance": {"max_runtime": "24d"}}).maintenance.max_runtime.days == 24
+
+
+@pytest.mark.parametrize("value", ["dbapw", "hunter2!", "p@ss word", 12345])
+def test_password_env_value_is_never_echoed(tmp_path: Path, value: object) -> None:
+    """A user who put the password itself in database.password_env must not see it printed:
+    neither when the variable it names is unset nor when it is not a variable name."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"database": {"password_env": value}}))
+    r = run_cli(
+        "-c",
+        str(cfg),
+        "--dsn",
+        "host=127.0.0.1 port=1 dbname=x",
+        "status",
+        env={
+            "dbapw": None,
+        },
+    )
+    assert r.code in (3, 4), r.stderr
+    assert str(value) not in r.stdout + r.stderr
+    assert "database.password_env" in r.stderr and r.stderr.count("\n") == 1
+    if r.code == 4:
+        assert "the environment variable that database.password_env names is not set" in r.stderr

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import errors as pgerrors
 
-from epstats_cli import errors
+from epstats_cli import errors, permissions
 from epstats_cli.errors import (
     RULES,
     ConnectError,
@@ -42,6 +42,12 @@ def _pg(code: str, message: str) -> psycopg.Error:
     """A real psycopg exception of the class psycopg raises for this SQLSTATE."""
     exc: psycopg.Error = pgerrors.lookup(code)(message)
     assert exc.sqlstate == code
+    return exc
+
+
+def _noted(exc: psycopg.Error, statement: str, version: int = 150000) -> psycopg.Error:
+    """The exception as db.Session raises it: with its statement, role and server noted."""
+    permissions.note(exc, statement, "alice", version)
     return exc
 
 
@@ -137,10 +143,34 @@ ROWS = [
         ("in use", "accessed by other users"),
     ),
     Row(
-        _rule("42501"),
-        lambda: _pg("42501", "must be owner of table requests"),
+        _rule("42501", errors._not_owner),
+        lambda: _noted(
+            _pg("42501", "must be owner of table requests"),
+            'CREATE INDEX CONCURRENTLY "i" ON "public"."requests" ("status")',
+        ),
         ExitCode.FAILED,
-        ("permission denied: must be owner of table requests", "connect as the table owner"),
+        (
+            "must be owner of table requests: connect as the owner of public.requests "
+            "(or a member of its owning role)",
+        ),
+    ),
+    Row(
+        _rule("42501", errors._privilege_missing),
+        lambda: _noted(
+            _pg("42501", "permission denied for table runs"),
+            "INSERT INTO epstats.runs (task) VALUES ('x') RETURNING id",
+        ),
+        ExitCode.FAILED,
+        (
+            "permission denied for table runs: INSERT on epstats.runs is missing: "
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON epstats.runs TO alice",
+        ),
+    ),
+    Row(
+        _rule("42501"),
+        lambda: _pg("42501", "permission denied to create role"),
+        ExitCode.FAILED,
+        ("permission denied: permission denied to create role",),
     ),
     Row(
         _rule("25006"),
@@ -360,3 +390,81 @@ def test_real_3d000_in_a_statement_is_a_failure(server: Server) -> None:
     assert exc.sqlstate == "3D000"
     mapped = from_exception(exc)
     assert mapped is not None and mapped.exit_code == ExitCode.FAILED
+
+
+# --- permission hints: the object and the grant actually missing ------------------------------
+
+RUNS_GRANT = "GRANT SELECT, INSERT, UPDATE, DELETE ON epstats.runs TO alice"
+
+
+@pytest.mark.parametrize(
+    ("line", "statement", "version", "says"),
+    [
+        # epstats' own tables: the privilege the statement needed; the grant of all it uses
+        ("permission denied for table runs", "INSERT INTO epstats.runs (task) VALUES (1)",
+         150000, f"INSERT on epstats.runs is missing: {RUNS_GRANT}"),
+        ("permission denied for table runs", "UPDATE epstats.runs SET x = 1 WHERE id = 2",
+         150000, f"UPDATE on epstats.runs is missing: {RUNS_GRANT}"),
+        ("permission denied for table runs", "-- why\nSELECT task FROM epstats.runs",
+         150000, f"SELECT on epstats.runs is missing: {RUNS_GRANT}"),
+        ("permission denied for table rollup_state",
+         'INSERT INTO "epstats"."rollup_state" AS s (a) SELECT 1 '
+         'ON CONFLICT (a) DO UPDATE SET a = 1',
+         150000, "INSERT on epstats.rollup_state is missing: GRANT SELECT, INSERT, UPDATE, DELETE"),
+        # any other relation: what the statement needs there, schema-qualified
+        ("permission denied for table requests",
+         'INSERT INTO "public"."requests" ("endpoint") SELECT e FROM "public"."x"',
+         150000, "INSERT on public.requests is missing: GRANT INSERT ON public.requests TO alice"),
+        ("permission denied for table x",
+         'INSERT INTO "public"."requests" ("endpoint") SELECT e FROM "public"."x"',
+         150000, "SELECT on public.x is missing: GRANT SELECT ON public.x TO alice"),
+        ("permission denied for materialized view endpoint_daily_stats",
+         'SELECT * FROM "public"."endpoint_daily_stats" WHERE day > now() FOR UPDATE',
+         150000, "SELECT on public.endpoint_daily_stats is missing: "
+         "GRANT SELECT ON public.endpoint_daily_stats TO alice"),
+        ('permission denied for table Api Logs', 'DELETE FROM "Ops"."Api Logs" WHERE true',
+         150000, 'DELETE on "Ops"."Api Logs" is missing: '
+         'GRANT SELECT, DELETE ON "Ops"."Api Logs" TO alice'),
+        # from PostgreSQL 17, maintenance says "permission denied": MAINTAIN is missing
+        ("permission denied for materialized view endpoint_daily_stats",
+         'REFRESH MATERIALIZED VIEW CONCURRENTLY "public"."endpoint_daily_stats"', 180000,
+         "MAINTAIN on public.endpoint_daily_stats is missing: "
+         "GRANT MAINTAIN ON public.endpoint_daily_stats TO alice (or connect as its owner)"),
+        # schemas and databases: USAGE to use, CREATE to create
+        ("permission denied for schema epstats", "INSERT INTO epstats.runs (task) VALUES (1)",
+         150000, "USAGE on schema epstats is missing: GRANT USAGE ON SCHEMA epstats TO alice"),
+        ("permission denied for schema epstats", "CREATE TABLE IF NOT EXISTS epstats.runs ()",
+         150000, "CREATE on schema epstats is missing: GRANT CREATE ON SCHEMA epstats TO alice"),
+        ("permission denied for database stats", "CREATE SCHEMA IF NOT EXISTS epstats",
+         150000, "CREATE on database stats is missing: GRANT CREATE ON DATABASE stats TO alice"),
+        ("permission denied for function pg_ls_dir", "SELECT pg_ls_dir('.')",
+         150000, "EXECUTE on function pg_ls_dir is missing: GRANT EXECUTE ON FUNCTION pg_ls_dir"),
+        # the owner, and from PostgreSQL 17 MAINTAIN for maintenance statements
+        ("must be owner of table requests", 'REINDEX INDEX CONCURRENTLY "public"."i"', 150000,
+         "must be owner of table requests: connect as the owner of requests (or a member of "
+         "its owning role)"),
+        ("must be owner of materialized view endpoint_daily_stats",
+         'REFRESH MATERIALIZED VIEW "public"."endpoint_daily_stats"', 170000,
+         "connect as the owner of public.endpoint_daily_stats (or a member of its owning "
+         "role), or GRANT MAINTAIN ON public.endpoint_daily_stats TO alice"),
+    ],
+)  # fmt: skip
+def test_permission_hints_name_the_object_and_the_missing_grant(
+    line: str, statement: str, version: int, says: str
+) -> None:
+    mapped = from_exception(_noted(_pg("42501", line), statement, version))
+    assert mapped is not None and mapped.exit_code == ExitCode.FAILED
+    text = mapped.format_message()
+    assert text.startswith(line) and says in text, text
+    assert "connect as the table owner" not in text
+
+
+def test_a_permission_error_without_its_statement_names_the_object() -> None:
+    text = str(from_exception(_pg("42501", "permission denied for table runs")))
+    assert text == "permission denied for table runs: a privilege on table runs is missing: " + (
+        "see its grants with \\dp runs"
+    )
+    text = str(from_exception(_pg("42501", "permission denied for schema epstats")))
+    assert text.endswith(
+        "USAGE on schema epstats is missing: GRANT USAGE ON SCHEMA epstats TO <role>"
+    )

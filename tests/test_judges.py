@@ -21,6 +21,7 @@ from epstats_cli.db import Server
 from epstats_cli.errors import OperationFailed
 from epstats_cli.health import checks, judges
 from epstats_cli.health.facts import (
+    FinishedRun,
     IndexBloat,
     IndexFacts,
     LastRun,
@@ -28,6 +29,7 @@ from epstats_cli.health.facts import (
     PoolerFacts,
     RollupFreshness,
     RunStatus,
+    SourceMissing,
     TableBloat,
     index_facts,
 )
@@ -464,57 +466,88 @@ def test_index_facts_from_a_plan() -> None:
     assert facts.redundant == {"ok": "other"}
 
 
-# --- maintain_failed: the last run of any task failed ------------------------------------------
+# --- maintain_failed: a task whose latest runs failed ------------------------------------------
 
 
-def _run(status: RunStatus, error: str | None = None) -> LastRun:
-    return LastRun(ago(DAY) if status == "ok" else None, status, error, ago(HOUR), 1.0)
+def _run(*outcomes: str) -> LastRun:
+    """A task's history from its outcomes, newest first: ok, failed, busy (a lock was busy) or
+    left (the failure left an invalid index behind); one hour apart."""
+    recent = tuple(
+        FinishedRun(
+            o == "ok",
+            ago(HOUR * (i + 1)),
+            None if o == "ok" else f"{o} error",
+            lock_busy=o == "busy",
+            left_behind=o == "left",
+        )
+        for i, o in enumerate(outcomes)
+    )
+    last_ok = next((r.started_at for r in recent if r.ok), None)
+    status: RunStatus = "ok" if not recent or recent[0].ok else "failed"
+    return LastRun(last_ok, status, None if status == "ok" else "x", ago(HOUR), 1.0, recent)
+
+
+def _history(**tasks: LastRun) -> MaintenanceFacts:
+    return MaintenanceFacts(True, tasks)
 
 
 @pytest.mark.parametrize(
-    ("history", "setting", "expected", "summary", "value"),
+    ("outcomes", "setting", "runs", "expected", "summary"),
     [
-        (
-            MaintenanceFacts(False, {}),
-            "critical",
-            UNKNOWN,
-            "no run history (run epstats init)",
-            None,
-        ),
-        (MaintenanceFacts(True, {}), "critical", OK, "no maintenance recorded yet", 0),
-        (
-            MaintenanceFacts(True, {"vacuum": _run("ok"), "analyze": _run("skipped")}),
-            "critical",
-            OK,
-            "last runs OK (2 tasks recorded)",
-            0,
-        ),
-        (
-            MaintenanceFacts(
-                True, {"vacuum": _run("failed", "lock timeout"), "refresh": _run("ok")}
-            ),
-            "critical",
-            CRITICAL,
-            "last run failed: vacuum at 2024-05-01 11:00: lock timeout",
-            1,
-        ),
-        (
-            MaintenanceFacts(True, {"vacuum": _run("failed"), "analyze": _run("failed", "x")}),
-            "warning",
-            WARNING,
-            "last run failed: analyze at 2024-05-01 11:00: x; vacuum at 2024-05-01 11:00: failed",
-            2,
-        ),
-        (MaintenanceFacts(True, {"vacuum": _run("failed")}), "ok", OK, "last run failed: ", 1),
+        # a task that failed and then succeeded is fine again
+        (("ok",), "critical", 3, OK, "last runs OK (1 tasks recorded)"),
+        (("ok", "busy", "busy"), "critical", 3, OK, "last runs OK"),
+        (("ok", "failed"), "critical", 3, OK, "last runs OK"),
+        # a busy lock is WARNING, up to one run short of maintain_failed_runs in a row
+        (("busy",), "critical", 3, WARNING, "vacuum failed at 2024-05-01 11:00 (a busy lock"),
+        (("busy", "busy", "ok"), "critical", 3, WARNING, "vacuum failed at"),
+        (("busy", "busy", "busy"), "critical", 3, CRITICAL, "vacuum failed 3 times in a row"),
+        (("busy", "failed", "busy"), "critical", 3, CRITICAL, "vacuum failed 3 times in a row"),
+        (("busy", "busy", "busy"), "critical", 4, WARNING, "vacuum failed at"),
+        (("busy",), "critical", 1, CRITICAL, "vacuum failed at 2024-05-01 11:00: busy error"),
+        # a busy lock is never worse than the configured severity of a real failure
+        (("busy",), "ok", 3, OK, "last runs OK"),
+        (("busy", "busy", "busy"), "ok", 3, CRITICAL, "vacuum failed 3 times in a row"),
+        # any other single failure takes check.maintain_failed
+        (("failed",), "critical", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00: failed error"),
+        (("failed", "busy"), "warning", 3, WARNING, "vacuum failed at"),
+        (("failed",), "ok", 3, OK, "last runs OK"),
+        (("failed", "failed", "failed"), "warning", 3, CRITICAL, "vacuum failed 3 times"),
+        # a failure that left an invalid index or leftover behind is CRITICAL at once
+        (("left",), "warning", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00 and left an"),
     ],
 )
 def test_maintain_failed(
-    history: MaintenanceFacts, setting: str, expected: State, summary: str, value: int | None
+    outcomes: tuple[str, ...], setting: str, runs: int, expected: State, summary: str
 ) -> None:
-    t = Thresholds(replace(CheckConfig(), maintain_failed=setting), Schedule())
-    r = judges.maintain_failed(history, t, NOW)
-    assert (r.state, r.value) == (expected, value)
-    assert r.summary.startswith(summary)
+    config = replace(CheckConfig(), maintain_failed=setting, maintain_failed_runs=runs)
+    r = judges.maintain_failed(
+        _history(vacuum=_run(*outcomes)), Thresholds(config, Schedule()), NOW
+    )
+    assert (r.state, r.value) == (expected, 0 if expected == OK else 1), r.summary
+    assert r.summary.startswith(summary), r.summary
+
+
+@pytest.mark.parametrize(
+    ("history", "expected", "summary", "value"),
+    [
+        (MaintenanceFacts(False, {}), UNKNOWN, "no run history (run epstats init)", None),
+        (_history(), OK, "no maintenance recorded yet", 0),
+        (_history(vacuum=_run("ok"), analyze=_run()), OK, "last runs OK (2 tasks recorded)", 0),
+        (  # every failing task is named, the worst first
+            _history(vacuum=_run("busy"), reindex=_run("failed"), refresh=_run("ok")),
+            CRITICAL,
+            "reindex failed at 2024-05-01 11:00: failed error; vacuum failed at 2024-05-01 11:00 "
+            "(a busy lock: WARNING until 3 failures in a row): busy error",
+            2,
+        ),
+    ],
+)
+def test_maintain_failed_over_tasks(
+    history: MaintenanceFacts, expected: State, summary: str, value: int | None
+) -> None:
+    r = judges.maintain_failed(history, T, NOW)
+    assert (r.state, r.value, r.summary) == (expected, value, summary)
 
 
 @pytest.mark.parametrize(
@@ -625,13 +658,13 @@ class Facts:
 TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]
 
 
-MISSING = "source table public.requests does not exist"
+DENIED = "permission denied for table requests"
 
 
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        (OperationFailed(MISSING), MISSING),
+        (OperationFailed(DENIED), DENIED),
         (psycopg.OperationalError("connection lost\nunexpectedly"), "connection lost"),
         (psycopg.Error(""), "Error"),  # an empty message must not raise IndexError
     ],
@@ -648,9 +681,33 @@ def test_a_gatherer_that_fails_makes_its_checks_unknown(error: Exception, messag
     assert judges.overall(results) == UNKNOWN
 
 
+MISSING = SourceMissing(QualifiedName("public", "requests"))
+
+
+@pytest.mark.parametrize("only", [(), ("view_staleness",), ("connect", "table_bloat", "xid_age")])
+def test_a_missing_source_table_is_one_critical_result(only: tuple[str, ...]) -> None:
+    results = checks.evaluate(Facts(table=MISSING), only, T, NOW)
+    assert [r.name for r in results] == ["connect"] * ("connect" in (only or checks.CHECKS)) + [
+        "source_table"
+    ]
+    missing = results[-1]
+    assert missing.state == CRITICAL
+    assert missing.summary == (
+        "public.requests does not exist (epstats init --with-requests-table creates it; "
+        "or set source.table)"
+    )
+    assert judges.nagios_line(results) == f"EPSTATS CRITICAL - source_table: {missing.summary}"
+
+
+def test_only_connect_needs_no_source_table() -> None:
+    facts = Facts(table=MISSING)
+    assert [r.state for r in checks.evaluate(facts, ["connect"], T, NOW)] == [OK]
+    assert facts.reads == []
+
+
 def test_evaluate_runs_only_the_wanted_checks_in_order() -> None:
     facts = Facts()
     results = checks.evaluate(facts, ["xid_age", "connect"], T, NOW)
     assert [r.name for r in results] == ["connect", "xid_age"]
-    assert facts.reads == ["table"]
+    assert set(facts.reads) == {"table"}
     assert checks.evaluate(Facts(), ["connect"], T, NOW)[0].summary == "PostgreSQL 16.4 (primary)"

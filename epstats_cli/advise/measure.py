@@ -59,4 +59,6 @@ def measure(session: Session) -> Measured:
         refresh_seconds=refresh_seconds,
         redundant_indexes=tuple(sorted(plan.redundant)),
         traffic_source=traffic_source,
+        server_version_num=session.server.version_num,
+        database=server.database,
     )

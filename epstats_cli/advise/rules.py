@@ -1,5 +1,6 @@
 """Resource, pool and layout advice: the guide's sizing rules as data plus pure functions,
-applied to measured size and traffic (advise.measure reads them from the server)."""
+applied to measured size and traffic (advise.measure reads them from the server;
+advise.kubernetes writes the advice as manifests)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ class Measured:
     refresh_seconds: float | None = None
     redundant_indexes: tuple[str, ...] = ()
     traffic_source: TrafficSource = "raw"
+    server_version_num: int = 0  # the manifests run this major version
+    database: str = ""  # and create this database
 
 
 @dataclass(frozen=True)
@@ -293,82 +296,3 @@ def advise(m: Measured, opts: Options = Options()) -> list[Advice]:
         )
     )
     return out
-
-
-def kubernetes(advice: list[Advice], name: str = "endpoint-stats") -> list[dict[str, Any]]:
-    """Kubernetes manifests carrying the advice (resources, HPA, PDB)."""
-    api = next(a.values for a in advice if a.area == "api" and "cpu_m" in a.values)
-    hpa = next(a.values for a in advice if a.area == "api" and "cpu" in a.values)
-    pdb = next(a.values for a in advice if a.area == "api" and "min_available" in a.values)
-    pg = next(a.values for a in advice if a.area == "postgresql" and "cpu_m" in a.values)
-    redis = next(a.values for a in advice if a.area == "redis" and "cpu_m" in a.values)
-
-    def resources(cpu: int, mem: int) -> dict[str, Any]:
-        return {
-            "requests": {"cpu": f"{cpu}m", "memory": f"{mem}Mi"},
-            "limits": {"memory": f"{mem}Mi"},
-        }
-
-    def workload(
-        kind: str, app: str, image: str, cpu: int, mem: int, replicas: int
-    ) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": app}},
-            "template": {
-                "metadata": {"labels": {"app": app}},
-                "spec": {
-                    "containers": [{"name": app, "image": image, "resources": resources(cpu, mem)}]
-                },
-            },
-        }
-        if kind == "StatefulSet":
-            spec["serviceName"] = app
-        return {
-            "apiVersion": "apps/v1",
-            "kind": kind,
-            "metadata": {"name": app, "labels": {"app": app}},
-            "spec": spec,
-        }
-
-    api_name = f"{name}-api"
-    return [
-        workload(
-            "Deployment",
-            api_name,
-            "registry.example.com/endpoint-stats-api:latest",
-            api["cpu_m"],
-            api["memory_mi"],
-            hpa["min"],
-        ),
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": api_name},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api_name},
-                "minReplicas": hpa["min"],
-                "maxReplicas": hpa["max"],
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": hpa["cpu"]},
-                        },
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": {"name": api_name},
-            "spec": {
-                "minAvailable": pdb["min_available"],
-                "selector": {"matchLabels": {"app": api_name}},
-            },
-        },
-        workload("StatefulSet", f"{name}-postgres", "postgres:16", pg["cpu_m"], pg["memory_mi"], 1),
-        workload("Deployment", f"{name}-redis", "redis:7", redis["cpu_m"], redis["memory_mi"], 1),
-    ]

@@ -6,6 +6,7 @@ Nothing here imports psycopg or rich at module level, so `epstats --help` stays 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -28,14 +29,25 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "maintain": ("maintain", "maintain", "Cron entry point: run whatever maintenance is due."),
     "report": ("report", "report", "Top-N endpoints and one endpoint's days."),
     "check": ("health", "check", "Health checks with Nagios exit codes."),
-    "advise": ("health", "advise", "Resource, pool and layout advice from size and traffic."),
+    "advise": ("advise", "advise", "Resource, pool and layout advice from size and traffic."),
     "demo": ("generate", "demo", "The whole job on an embedded PostgreSQL, no set-up."),
     "status": ("health", "status", "One-screen overview of database, table, indices and rollup."),
 }
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`epstats report top | head -3`): not an OSError, so
+    that click does not turn it into exit 1."""
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use, with help listed from COMMANDS."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMANDS) | set(self.commands))
@@ -119,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     try:
         rv: Any = cli.main(args=args, prog_name="epstats", standalone_mode=False)
+        sys.stdout.flush()  # now, while a closed pipe is still ours to handle
+    except (StdoutClosed, BrokenPipeError):
+        _stdout_to_devnull()
+        return ExitCode.OK
     except (click.exceptions.Abort, KeyboardInterrupt):
         # SIGINT arrives as KeyboardInterrupt; a handler for SIGTERM/SIGHUP notes its signal
         # (errors.note_signal) before interrupting, so the exit code says which one it was.
@@ -128,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     except EpstatsError as exc:
         if debug:
             raise
+        exc.show()
+        return exc.exit_code
+    except click.UsageError as exc:
+        from epstats_cli.cli.health import check_usage_error
+
+        unknown = check_usage_error(cli, args, exc)  # check's: UNKNOWN, Nagios' output
+        if unknown is not None:
+            return unknown
         exc.show()
         return exc.exit_code
     except click.ClickException as exc:
@@ -147,3 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         mapped.show()
         return mapped.exit_code
     return rv if isinstance(rv, int) else 0
+
+
+def _stdout_to_devnull() -> None:
+    """After a closed pipe: what is still buffered goes nowhere, so that the interpreter's
+    last flush does not print "Exception ignored ... BrokenPipeError"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass

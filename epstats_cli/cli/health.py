@@ -1,4 +1,4 @@
-"""`epstats status`, `check` and `advise`: render what epstats_cli.health and .advise gather."""
+"""`epstats status` and `check`: render what epstats_cli.health gathers and judges."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from epstats_cli.cli.app import get_app, shown_option
+from epstats_cli.cli.app import App, get_app
 
 
 def _kv(rows: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
@@ -201,15 +201,15 @@ def check(only: str | None) -> None:
 
     Prints one line (EPSTATS OK|WARNING|CRITICAL|UNKNOWN - ... | perfdata), then the
     detail table on a terminal. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; a server
-    that cannot be reached is CRITICAL. Thresholds: the check: section of the config.
+    that cannot be reached is CRITICAL; a usage or configuration error is UNKNOWN.
+    Thresholds: the check: section of the config.
 
     Example: epstats check --only analyze_age,invalid_indexes
     """
-    import sys
+    import psycopg
 
     from epstats_cli import health
-    from epstats_cli.errors import ConfigError, ConnectError, EpstatsError
-    from epstats_cli.render import Column, Result, Table
+    from epstats_cli.errors import ConfigError, ConnectError, EpstatsError, from_exception
 
     app = get_app()
     names = [n.strip() for n in (only or "").split(",") if n.strip()]
@@ -228,108 +228,76 @@ def check(only: str | None) -> None:
         results = [health.CheckResult("connect", health.State.CRITICAL, exc.message)]
     except EpstatsError as exc:
         results = [health.CheckResult("epstats", health.State.UNKNOWN, exc.message)]
+    except psycopg.Error as exc:  # not WARNING (exit 1): the checks could not run
+        mapped = from_exception(exc)
+        message = mapped.message if mapped is not None else str(exc)
+        results = [health.CheckResult("epstats", health.State.UNKNOWN, message)]
+    raise click.exceptions.Exit(_show_checks(app, results))
+
+
+def _show_checks(app: App, results: list[Any]) -> int:
+    """Print the plugin output (the line, or the JSON document) and return the exit code."""
+    import sys
+
+    from epstats_cli import health
+    from epstats_cli.render import Column, Result, Table
+
     state = health.overall(results)
     line = health.nagios_line(results)
     if app.fmt == "json":
-        app.out(
-            Result(
-                [],
-                {
-                    "status": state.name,
-                    "line": line,
-                    "checks": [r.as_dict() for r in results],
-                },
-            ),
-            force=True,
-        )
-    else:
-        click.echo(line)
-        if sys.stdout.isatty() or app.verbose:
-            rows = [r.as_dict() for r in results]
-            app.out(
-                Result(
-                    [
-                        Table(
-                            [
-                                Column("name", "Check", wrap=False),
-                                Column("state", "State", wrap=False),
-                                Column("summary", "Detail"),
-                            ],
-                            rows,
-                        )
-                    ]
-                )
-            )
-    raise click.exceptions.Exit(int(state))
+        doc = {"status": state.name, "line": line, "checks": [r.as_dict() for r in results]}
+        app.out(Result([], doc), force=True)
+        return int(state)
+    click.echo(line)
+    if sys.stdout.isatty() or app.verbose:
+        columns = [
+            Column("name", "Check", wrap=False),
+            Column("state", "State", wrap=False),
+            Column("summary", "Detail"),
+        ]
+        app.out(Result([Table(columns, [r.as_dict() for r in results])]))
+    return int(state)
 
 
-@click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "yaml"]),
-    help="yaml: Kubernetes manifests (Deployment/StatefulSet resources, HPA, PDB).",
-)
-@click.option(
-    "--heavy-analysis",
-    is_flag=True,
-    help="The API runs heavy statistical analysis (256Mi per pod).",
-)
-@click.option("--redis-persistence", is_flag=True, help="Redis persists data to disk.")
-@shown_option("--pods", click.IntRange(1, 1000), 3, "API pods that share the traffic.")
-def advise(fmt: str | None, heavy_analysis: bool, redis_persistence: bool, pods: int) -> None:
-    """Resource, pool and layout recommendations from measured size and traffic.
+def check_usage_error(group: click.Group, args: list[str], exc: click.UsageError) -> int | None:
+    """For `check`, a usage error is UNKNOWN (3) with the plugin's output (Nagios reads exit 2
+    as CRITICAL): printed, and its exit code returned; None for any other command."""
+    from epstats_cli import health
 
-    Measures the database and table size, growth, request rate (average and peak hour
-    over the last 7 days) and the read/write mix, then applies the performance guide's
-    sizing rules, each shown with its input. Read-only.
+    command, fmt = _invoked(group, args)
+    ctx = exc.ctx
+    in_check = ctx is not None and ctx.command is not group and ctx.command.name == "check"
+    if not in_check and (command != "check" or (ctx is not None and ctx.command is not group)):
+        return None
+    app = ctx.find_object(App) if ctx is not None else None
+    if app is None:
+        app = App(fmt=fmt if fmt in ("table", "json") else "table")
+    message = " ".join(exc.format_message().split())
+    result = health.CheckResult("usage", health.State.UNKNOWN, f"{message} (epstats check --help)")
+    return _show_checks(app, [result])
 
-    Example: epstats advise --format yaml > k8s/endpoint-stats.yaml
-    """
-    from epstats_cli.advise import rules
-    from epstats_cli.advise.measure import measure
-    from epstats_cli.render import Column, Result, Table
 
-    app = get_app()
-    fmt = fmt or app.fmt
-    with app.session() as s:
-        measured = measure(s)
-    advice = rules.advise(measured, rules.Options(heavy_analysis, redis_persistence, pods))
-    if fmt == "yaml":
-        import yaml
-
-        docs = rules.kubernetes(advice)
-        header = (
-            f"# epstats advise: {measured.peak_rps:,.1f} req/s peak, database "
-            f"{measured.database_bytes / rules.GIB:,.2f} GB\n"
-        )
-        click.echo(header + yaml.safe_dump_all(docs, sort_keys=False), nl=False)
-        return
-    rows = [
-        {
-            "area": a.area,
-            "rule": a.rule,
-            "measured": a.measured,
-            "recommendation": a.recommendation,
-            "level": a.level,
-        }
-        for a in advice
-    ]
-    doc = {
-        "measured": vars(measured),
-        "advice": [dict(r, values=a.values) for r, a in zip(rows, advice, strict=True)],
+def _invoked(group: click.Group, args: list[str]) -> tuple[str | None, str]:
+    """The command named in a command line, and its --format, read past the group's options
+    (those that take a value skip it) without click, which has just refused the line."""
+    takes_value = {
+        name
+        for p in group.params
+        if isinstance(p, click.Option) and not p.is_flag and not p.count
+        for name in p.opts
     }
-    table = Table(
-        [
-            Column("area", "Area", wrap=False),
-            Column("measured", "Measured"),
-            Column("recommendation", "Recommendation"),
-            Column("rule", "Rule"),
-        ],
-        rows,
-        "epstats advise",
-        ["rules: the performance tuning guide; GB = 1024^3 bytes"],
-    )
-    if fmt == "json":
-        app.fmt = "json"
-    app.out(Result([table], doc))
+    fmt, i = "table", 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return (args[i + 1] if i + 1 < len(args) else None), fmt
+        if not arg.startswith("-") or arg == "-":
+            return arg, fmt
+        name, eq, value = arg.partition("=")
+        if name in takes_value and not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+            i += 1
+        if name == "--format":
+            fmt = value
+        i += 1
+    return None, fmt

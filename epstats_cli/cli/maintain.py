@@ -106,12 +106,14 @@ def maintain(
     Tasks: cleanup (invalid index leftovers, old history), vacuum (weekly, or early on
     dead tuples; FREEZE near wraparound), analyze (daily), reindex (monthly, bloated
     indices only), refresh (the rollup, hourly). One run at a time: a second exits 75.
-    Exit 0 all done, 1 a task failed (the rest still ran), 75 another run holds the lock.
+    Exit 0 all done, 1 a task failed (the rest still ran), 75 another run holds the lock
+    (silent with -q).
 
     Example: */10 * * * * epstats -q maintain
     """
     from epstats_cli import maintain as core
     from epstats_cli.cli.tasks import show_tasks
+    from epstats_cli.errors import ExitCode, LockedError
 
     app = get_app()
     opts = core.MaintainOptions(
@@ -125,7 +127,12 @@ def maintain(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-runtime") from None
     with app.session() as s:
-        report = core.maintain(s, opts, app.executor(s, dry_run, record=True))
+        try:
+            report = core.maintain(s, opts, app.executor(s, dry_run, record=True))
+        except LockedError:
+            if app.quiet:  # an overlapping cron run: retry later, and no cron mail
+                raise click.exceptions.Exit(ExitCode.LOCKED) from None
+            raise
     if report.standby:
         if not app.quiet:
             click.echo("epstats maintain: skipped: the server is a hot standby (read-only)")

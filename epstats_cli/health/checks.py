@@ -11,7 +11,7 @@ from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import EpstatsError, first_line
 from epstats_cli.health import judges
-from epstats_cli.health.facts import FactSource, Gatherer
+from epstats_cli.health.facts import FactSource, Gatherer, SourceMissing
 from epstats_cli.health.judges import CheckResult, Thresholds
 
 Judge = Callable[[FactSource, Thresholds, dt.datetime], CheckResult]
@@ -33,6 +33,7 @@ _CHECKS: dict[str, Judge] = {
     "pooler": lambda f, t, now: judges.pooler(f.pooler(), t, now),
 }
 CHECKS = tuple(_CHECKS)
+WITHOUT_SOURCE = {"connect"}  # every other check is about the source table or its upkeep
 
 
 def evaluate(
@@ -41,14 +42,26 @@ def evaluate(
     """Judge each wanted check (in CHECKS order); one whose facts cannot be read is UNKNOWN."""
     wanted = set(wanted)
     results = []
+    missing: SourceMissing | None = None
+    if (wanted or set(_CHECKS)) - WITHOUT_SOURCE:
+        try:
+            facts.table()
+        except SourceMissing as exc:
+            missing = exc  # one CRITICAL line instead of every check failing on its own
+        except (psycopg.Error, EpstatsError):
+            pass  # each check that needs the table says so
     for name, judge in _CHECKS.items():
         if wanted and name not in wanted:
+            continue
+        if missing is not None and name not in WITHOUT_SOURCE:
             continue
         try:
             results.append(judge(facts, thresholds, now))
         except (psycopg.Error, EpstatsError) as exc:
             message = exc.message if isinstance(exc, EpstatsError) else first_line(exc)
             results.append(judges.cannot_check(name, message))
+    if missing is not None:
+        results.append(judges.source_missing(str(missing.table)))
     return results
 
 

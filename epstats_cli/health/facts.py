@@ -16,6 +16,7 @@ import psycopg
 
 from epstats_cli import catalog, history, indexes, reports, rollup
 from epstats_cli.catalog import ServerFacts, TableFacts
+from epstats_cli.config import QualifiedName
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
 from epstats_cli.pooler import PoolerInfo, session_guarantee
@@ -44,6 +45,17 @@ class RollupFreshness:
 
 
 @dataclass(frozen=True)
+class FinishedRun:
+    """One finished run of a task, with what its error says about the failure."""
+
+    ok: bool
+    started_at: dt.datetime
+    error: str | None
+    lock_busy: bool = False  # it failed only because a lock was busy (lock_timeout, SKIP_LOCKED)
+    left_behind: bool = False  # its failure left an invalid index or another leftover behind
+
+
+@dataclass(frozen=True)
 class LastRun:
     """One task's latest history on its primary target."""
 
@@ -52,6 +64,15 @@ class LastRun:
     last_error: str | None
     last_started: dt.datetime
     p90_seconds: float | None
+    recent: tuple[FinishedRun, ...] = ()  # newest first, at most check.maintain_failed_runs
+
+
+class SourceMissing(OperationFailed):
+    """The source table does not exist: nothing but `connect` can be checked."""
+
+    def __init__(self, table: QualifiedName) -> None:
+        self.table = table
+        super().__init__(f"source table {table} does not exist")
 
 
 @dataclass(frozen=True)
@@ -88,10 +109,10 @@ class PoolerFacts:
 
 
 def table(session: Session) -> TableFacts:
-    """The source table's facts; OperationFailed when it does not exist."""
+    """The source table's facts; SourceMissing when it does not exist."""
     facts = catalog.table_facts(session)
     if facts is None:
-        raise OperationFailed(f"source table {session.config.source.table} does not exist")
+        raise SourceMissing(session.config.source.table)
     return facts
 
 
@@ -130,13 +151,49 @@ def rollup_info(session: Session) -> rollup.RollupFacts:
     return rollup.facts(session)
 
 
+# How epstats.runs.error reads when a task failed only because a lock was busy: the texts of
+# execute.LockNotGranted (lock_timeout on every try; a SKIP_LOCKED skip) and of errors.RULES
+# for a lock_timeout met outside the executor (55P03). tests/test_nagios.py makes real ones.
+LOCK_BUSY = (
+    "lock not granted",
+    "lock not available",
+    "could not get a lock",
+    "could not obtain lock",
+)
+# ... and when the failure left something behind (execute.Executor: an invalid index).
+LEFT_BEHIND = ("left behind",)
+
+
+def finished_run(ok: bool, started_at: dt.datetime, error: str | None) -> FinishedRun:
+    """A run as `check` judges it: a failure whose every part (`maintain` joins the errors of
+    a task's steps with "; ") is a busy lock is `lock_busy`."""
+    text = (error or "").lower()
+    parts = [p for p in text.split("; ") if p.strip()]
+    busy = not ok and bool(parts) and all(any(m in p for m in LOCK_BUSY) for p in parts)
+    left = not ok and any(m in text for m in LEFT_BEHIND)
+    return FinishedRun(ok, started_at, error, busy, left)
+
+
 def maintenance(session: Session) -> MaintenanceFacts:
-    """The last runs of each task, when the history exists."""
+    """The last runs of each task, when the history exists, with its latest finished runs."""
     if not history.available(session):
         return MaintenanceFacts(False, {})
+    recent: dict[str, list[FinishedRun]] = {}
+    rows = session.all(
+        "maintenance/history_recent", {"runs": session.config.check.maintain_failed_runs}
+    )
+    for r in rows:
+        if r["target"] == history.task_target(session.config, r["task"]):
+            run = finished_run(r["status"] == "ok", r["started_at"], r["error"])
+            recent.setdefault(r["task"], []).append(run)
     runs = {
         task: LastRun(
-            r["last_ok"], r["last_status"], r["last_error"], r["last_started"], r["p90_seconds"]
+            r["last_ok"],
+            r["last_status"],
+            r["last_error"],
+            r["last_started"],
+            r["p90_seconds"],
+            tuple(recent.get(task, ())),
         )
         for task, r in history.last_runs(session).items()
     }

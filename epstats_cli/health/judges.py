@@ -4,122 +4,41 @@ Nagios state and a message. No session, no SQL: tested at every threshold withou
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 from epstats_cli.catalog import ServerFacts, TableFacts
-from epstats_cli.config import CheckConfig, Config, Levels, Schedule
 from epstats_cli.durations import human_seconds
 from epstats_cli.health.facts import (
     IndexBloat,
     IndexFacts,
+    LastRun,
     MaintenanceFacts,
     PoolerFacts,
     RollupFreshness,
     TableBloat,
 )
+from epstats_cli.health.result import (
+    CheckResult,
+    State,
+    Thresholds,
+    cannot_check,
+    level,
+    nagios_line,
+    overall,
+    severity,
+)
 
-
-class State(enum.IntEnum):
-    """Nagios plugin states, which are also `check`'s exit codes."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-
-@dataclass
-class CheckResult:
-    name: str
-    state: State
-    summary: str
-    value: float | None = None
-    warning: float | None = None
-    critical: float | None = None
-    details: list[str] = field(default_factory=list)
-
-    @property
-    def state_name(self) -> str:
-        return self.state.name
-
-    def perfdata(self) -> str | None:
-        if self.value is None:
-            return None
-        w = "" if self.warning is None else _num(self.warning)
-        c = "" if self.critical is None else _num(self.critical)
-        return f"{self.name}={_num(self.value)};{w};{c}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state_name,
-            "summary": self.summary,
-            "value": self.value,
-            "warning": self.warning,
-            "critical": self.critical,
-            "details": self.details,
-        }
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What the judges compare facts with: the check: section and the maintenance schedule
-    (overdue levels are multiples of a task's interval)."""
-
-    check: CheckConfig
-    schedule: Schedule
-
-    @classmethod
-    def of(cls, config: Config) -> Thresholds:
-        return cls(config.check, config.maintenance.schedule)
-
-
-def _num(value: float) -> str:
-    """Perfdata numbers: plain decimals, never exponents."""
-    return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-def level(value: float, levels: Levels) -> State:
-    """OK below warning, WARNING from warning, CRITICAL from critical."""
-    if value >= levels.critical:
-        return State.CRITICAL
-    if value >= levels.warning:
-        return State.WARNING
-    return State.OK
-
-
-def severity(setting: str) -> State:
-    """A configured severity (ok | warning | critical, validated by config) as a state."""
-    return State[setting.upper()]
-
-
-def overall(results: Iterable[CheckResult]) -> State:
-    """The worst state; UNKNOWN only when nothing is worse than it (as Nagios plugins do)."""
-    states = [r.state for r in results]
-    for state in (State.CRITICAL, State.WARNING, State.UNKNOWN):
-        if state in states:
-            return state
-    return State.OK
-
-
-def nagios_line(results: Sequence[CheckResult]) -> str:
-    """`EPSTATS WARNING - name: summary; ... | perfdata`."""
-    state = overall(results)
-    bad = [r for r in results if r.state != State.OK]
-    text = "; ".join(f"{r.name}: {r.summary}" for r in sorted(bad, key=lambda r: -r.state))
-    if not bad:
-        text = f"{len(results)} checks OK"
-    perf = " ".join(p for r in results if (p := r.perfdata()))
-    return f"EPSTATS {state.name} - {text}" + (f" | {perf}" if perf else "")
-
-
-def cannot_check(name: str, message: str) -> CheckResult:
-    """A check whose facts could not be read."""
-    return CheckResult(name, State.UNKNOWN, f"cannot check: {message}")
-
+# Re-exported: the judges' callers take the result types from here.
+__all__ = [
+    "CheckResult",
+    "State",
+    "Thresholds",
+    "cannot_check",
+    "level",
+    "nagios_line",
+    "overall",
+    "severity",
+]
 
 # --- the judges ------------------------------------------------------------------------------
 
@@ -274,32 +193,65 @@ def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> 
     )
 
 
+def _task_failure(task: str, run: LastRun, t: Thresholds) -> tuple[State, str] | None:
+    """How bad a task's latest runs are, and why; None when its latest run succeeded."""
+    streak = 0
+    for r in run.recent:
+        if r.ok:
+            break
+        streak += 1
+    if not streak:
+        return None
+    last = run.recent[0]
+    at = f"{last.started_at:%Y-%m-%d %H:%M}"
+    when = f"{task} failed at {at}"
+    error = last.error or "no error recorded"
+    runs = t.check.maintain_failed_runs
+    if last.left_behind:
+        return State.CRITICAL, f"{when} and left an invalid index or leftover behind: {error}"
+    if streak >= runs:
+        times = f"{task} failed {streak} times in a row, last at {at}" if streak > 1 else when
+        return State.CRITICAL, f"{times}: {error}"
+    if last.lock_busy:
+        state = min(State.WARNING, severity(t.check.maintain_failed))
+        return state, f"{when} (a busy lock: WARNING until {runs} failures in a row): {error}"
+    return severity(t.check.maintain_failed), f"{when}: {error}"
+
+
 def maintain_failed(history: MaintenanceFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
-    """Whether the last run of any maintenance task failed."""
+    """Tasks whose latest runs failed: a busy lock is WARNING (it clears when the task next
+    succeeds), any other failure check.maintain_failed; CRITICAL after maintain_failed_runs
+    failures in a row, or when a failure left an invalid index or leftover behind."""
     if not history.available:
         return CheckResult("maintain_failed", State.UNKNOWN, "no run history (run epstats init)")
     runs = history.runs
-    failed = {task: r for task, r in runs.items() if r.last_status == "failed"}
-    if not failed:
+    judged = [(task, _task_failure(task, r, t)) for task, r in sorted(runs.items())]
+    failing = sorted(
+        ((task, f) for task, f in judged if f is not None and f[0] != State.OK),
+        key=lambda item: -item[1][0],
+    )
+    if not failing:
         return CheckResult(
             "maintain_failed",
             State.OK,
             f"last runs OK ({len(runs)} tasks recorded)" if runs else "no maintenance recorded yet",
             0,
-            None,
-            1,
         )
-    detail = "; ".join(
-        f"{task} at {r.last_started:%Y-%m-%d %H:%M}: {r.last_error or 'failed'}"
-        for task, r in sorted(failed.items())
-    )
     return CheckResult(
         "maintain_failed",
-        severity(t.check.maintain_failed),
-        f"last run failed: {detail}",
-        len(failed),
-        None,
-        1,
+        max(f[0] for _task, f in failing),
+        "; ".join(f[1] for _task, f in failing),
+        len(failing),
+    )
+
+
+def source_missing(table: str) -> CheckResult:
+    """The source table does not exist: the one result that replaces every check needing it."""
+    return CheckResult(
+        "source_table",
+        State.CRITICAL,
+        f"{table} does not exist (epstats init --with-requests-table creates it; "
+        "or set source.table)",
     )
 
 

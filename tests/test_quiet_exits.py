@@ -1,0 +1,111 @@
+"""What cron and shell pipelines see: a closed stdout pipe ends quietly (exit 0, nothing on
+stderr), and with -q an overlapping `maintain` (exit 75) prints nothing. Real processes, real
+pipes, a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from epstats_cli.maintain import LOCK_CLASS
+from tests.conftest import run_cli
+from tests.helpers import fill
+
+EPSTATS = [sys.executable, "-m", "epstats_cli"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPSTATS_")}
+    return env | {"COLUMNS": "200", "PYTHONWARNINGS": "error"}
+
+
+def _with_data(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> str:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("view: {strategy: incremental}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 20_000)  # 40 endpoints
+    return str(cfg)
+
+
+def test_a_closed_stdout_pipe_ends_quietly(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _with_data(dsn, conn, tmp_path)
+    # The reader is gone before epstats writes a byte: every write meets EPIPE.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [*EPSTATS, "-c", cfg, "--dsn", dsn, "report", "top", "--limit", "40"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    for fmt in ("json", "csv"):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            proc = subprocess.run(
+                [*EPSTATS, "-c", cfg, "--dsn", dsn, "--format", fmt, "report", "top"],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(),
+                check=False,
+                timeout=60,
+            )
+        finally:
+            os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (0, ""), fmt
+
+
+def test_report_piped_into_head(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """The issue's own command line, in a shell."""
+    cfg = _with_data(dsn, conn, tmp_path)
+    epstats = " ".join([*EPSTATS, "-c", cfg, "--dsn", f"'{dsn}'"])
+    script = (
+        f'{epstats} report top --limit 40 | head -3; echo "status=${{PIPESTATUS[0]}}" >&2;'
+        f"{epstats} --format json report top --limit 40 | head -c 10; "
+        'echo "status=${PIPESTATUS[0]}" >&2'
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=_env(), check=False, timeout=60
+    )
+    assert proc.stderr == "status=0\nstatus=0\n"
+    assert proc.stdout.count("\n") == 3 + 1  # head -3, then `{` of the JSON
+
+
+def test_quiet_maintain_prints_nothing_when_another_holds_the_lock(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _with_data(dsn, conn, tmp_path)
+    with psycopg.connect(dsn, autocommit=True) as holder:
+        holder.execute(
+            "SELECT pg_advisory_lock(%s, hashtext('epstats.maintain:public.requests'))",
+            (LOCK_CLASS,),
+        )
+        for quiet in (["-q"], ["--quiet"], ["-q", "--format", "json"]):
+            proc = subprocess.run(
+                [*EPSTATS, *quiet, "-c", cfg, "--dsn", dsn, "maintain"],
+                capture_output=True,
+                text=True,
+                env=_env(),
+                check=False,
+                timeout=60,
+            )
+            assert (proc.returncode, proc.stdout, proc.stderr) == (75, "", ""), quiet
+        # without -q the one line stays, naming the holder
+        r = run_cli("-c", cfg, "--dsn", dsn, "maintain")
+        assert r.code == 75 and r.stderr.count("\n") == 1
+        assert f"pid {holder.info.backend_pid}" in r.stderr
