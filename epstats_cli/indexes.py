@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import sql
@@ -328,5 +328,12 @@ def apply(
     results = executor.run_all([s for s in plan.steps if s.task != "drop_redundant"])
     if prune_redundant:
         replan = make_plan(session, concurrently, prune_redundant=True)
-        results += executor.run_all([s for s in replan.steps if s.task == "drop_redundant"])
+        drops = [s for s in replan.steps if s.task == "drop_redundant"]
+        failed = [r.target for r in results if r.task == "create" and r.status == "failed"]
+        if failed:
+            # the index that would cover them is not there: keep them (never leave a column
+            # without the index it had)
+            why = f"not pruned: building {', '.join(failed)} failed"
+            drops = [replace(s, skip=why) for s in drops]
+        results += executor.run_all(drops)
     return plan, results

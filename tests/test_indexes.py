@@ -380,3 +380,23 @@ def test_missing_table_is_a_clear_error(dsn: str) -> None:
     r = run_cli("--dsn", dsn, "indexes", "status")
     assert r.code == 1
     assert "public.requests does not exist" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_prune_keeps_what_a_failed_build_would_have_covered(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    _setup(dsn, conn, rows=300_000)
+    conn.execute("CREATE INDEX idx_requests_timestamp ON requests(timestamp)")
+    conn.execute("CREATE INDEX idx_requests_endpoint ON requests(endpoint)")
+    cfg = tmp_path / "c.yaml"
+    # the build of (endpoint, timestamp) over 300k rows cannot finish in 20ms
+    cfg.write_text("database: {statement_timeout: 20ms}\nmaintenance: {lock_retries: 0}\n")
+    r = run_cli(
+        "-c", str(cfg), "--dsn", dsn, "--format", "json", "indexes", "apply", "--prune-redundant"
+    )
+    assert r.code == 1
+    tasks = {(t["task"], t["target"]): t for t in json.loads(r.stdout)["tasks"]}
+    assert tasks[("create", "idx_requests_endpoint_timestamp")]["status"] == "failed"
+    pruned = tasks[("drop_redundant", "idx_requests_endpoint")]
+    assert pruned["status"] == "skipped" and "not pruned" in pruned["reason"]
+    assert "idx_requests_endpoint" in _status(dsn)
