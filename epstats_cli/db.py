@@ -133,6 +133,10 @@ def own_settings(config: Config) -> dict[str, str]:
         "lock_timeout": _ms(db.lock_timeout),
         "idle_in_transaction_session_timeout": _ms(IDLE_IN_TRANSACTION_TIMEOUT),
         "transaction_timeout": "0",  # PostgreSQL 17+
+        # how values come back: another client of a pool (or the role) may have changed them
+        "IntervalStyle": "postgres",
+        "DateStyle": "ISO, MDY",
+        "extra_float_digits": "1",
     }
 
 

@@ -164,6 +164,17 @@ def session_guarantee(
             f"statements, so a pooler answers (port {first.info.port}; the server listens on "
             f"{server_port})"
         )
+        # Every probe goes to the very pooler that answered: a DSN with several hosts (or
+        # load_balance_hosts) could otherwise send it to another one.
+        pinned = {
+            **connect_kwargs,
+            "host": first.info.host,
+            "port": first.info.port,
+            "hostaddr": first.info.hostaddr or None,
+            "load_balance_hosts": None,
+        }
+        pinned = {k: v for k, v in pinned.items() if v is not None}
+        connect_kwargs = pinned
         mode, said = _console_mode(dsn, connect_kwargs, first.info.dbname, first.info.user)
         if mode is not None:
             return PoolerInfo(mode, f"{answered}; {said}")

@@ -63,6 +63,7 @@ def identifiers(session: Session) -> dict[str, Any]:
         instant=sql.Identifier(source_identifiers(session)["timestamp"]),
         from_ts=sql.SQL("now()"),
         to_ts=sql.SQL("now()"),
+        week_ago=sql.SQL("now()"),
         now=sql.SQL("now()"),
         unaggregated=sql.SQL("true"),
         aggregate=ROLLUP_DEFINITION,

@@ -314,3 +314,21 @@ def test_a_connection_outside_autocommit_is_refused(
         with pytest.raises(ValueError, match="autocommit"):
             session_guarantee(dsn, conn)
         assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+def test_a_dsn_with_several_poolers_is_probed_where_it_connected(
+    pgbouncer_session: PgBouncer, pgbouncer_transaction: PgBouncer, pooler_dbname: str
+) -> None:
+    """With two hosts picked at random, the probe must ask the pooler the connection reached."""
+    if psycopg.pq.version() < 160000:
+        pytest.skip("load_balance_hosts needs libpq 16")
+    s, t = pgbouncer_session.port, pgbouncer_transaction.port
+    dsn = pgbouncer_session.dsn_for(pooler_dbname).replace(
+        f"host=127.0.0.1 port={s}", f"host=127.0.0.1,127.0.0.1 port={s},{t}"
+    )
+    dsn += " load_balance_hosts=random"
+    expected = {s: "session", t: "transaction"}
+    for _ in range(8):
+        with _connect(dsn) as conn:
+            info = session_guarantee(dsn, conn, wait=2.0)
+            assert info.kind == expected[int(conn.info.port)], info.evidence

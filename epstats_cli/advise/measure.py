@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from epstats_cli import catalog, indexes, reports, rollup
+from psycopg import sql
+
+from epstats_cli import catalog, indexes, reports, rollup, source
 from epstats_cli.advise.rules import Measured, Strategy, TrafficSource
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
@@ -19,7 +21,14 @@ def measure(session: Session) -> Measured:
         raise OperationFailed(f"source table {src.table} does not exist")
     server = catalog.server_facts(session)
     ids = rollup_identifiers(session)
-    raw = session.one("advise/traffic_raw", **ids)
+    basis = source.Basis.of(session.config, source.check_columns(session))
+    raw = session.one(
+        "advise/traffic_raw",
+        **ids,
+        instant=source.instant(session, basis),
+        week_ago=source.bound(session, basis, sql.SQL("(now() - interval '7 days')")),
+        now=source.bound(session, basis, sql.SQL("now()")),
+    )
     assert raw is not None
     seconds = WINDOW_SECONDS
     if raw["first_seen"] is not None:  # younger than the window: average over its real age

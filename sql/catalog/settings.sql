@@ -4,5 +4,9 @@
 -- pooler: sent with each statement, in the same implicit transaction).
 SELECT set_config('statement_timeout', %(statement_timeout)s, %(local)s),
        set_config('lock_timeout', %(lock_timeout)s, %(local)s),
+       -- how values come back, whatever another client of a pool or the role set
+       set_config('IntervalStyle', %(IntervalStyle)s, %(local)s),
+       set_config('DateStyle', %(DateStyle)s, %(local)s),
+       set_config('extra_float_digits', %(extra_float_digits)s, %(local)s),
        set_config('idle_in_transaction_session_timeout', %(idle_in_transaction_session_timeout)s,
                   %(local)s)

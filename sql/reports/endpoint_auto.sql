@@ -6,7 +6,7 @@ WITH parts AS (
     FROM {view}
     WHERE endpoint = %(endpoint)s AND day >= %(from_day)s AND day <= %(to_day)s
     UNION ALL
-    SELECT {day}, count(*), sum({response_time}), count({response_time}), min({response_time}),
+    SELECT {day}, count(*), sum({response_time}::double precision), count({response_time}), min({response_time}),
            max({response_time}), count(*) FILTER (WHERE {status} >= %(error_min)s)
     FROM {table}
     WHERE {endpoint} = %(endpoint)s AND {unaggregated}

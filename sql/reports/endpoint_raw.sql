@@ -1,7 +1,7 @@
 -- One endpoint's days from the raw rows.
 SELECT {day} AS day,
        count(*) AS requests,
-       sum({response_time}) AS total_ms,
+       sum({response_time}::double precision) AS total_ms,
        count({response_time}) AS responses,
        min({response_time})::double precision AS min_ms,
        max({response_time})::double precision AS max_ms,

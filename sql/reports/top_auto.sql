@@ -9,7 +9,7 @@ WITH parts AS (
     WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
       AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
     UNION ALL
-    SELECT {endpoint}::text, count(*), sum({response_time}), count({response_time}),
+    SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
            min({response_time}), max({response_time}),
            count(*) FILTER (WHERE {status} >= %(error_min)s)
     FROM {table}

@@ -2,7 +2,7 @@
 -- {from_ts} and {to_ts} are the window's instants as bounds of the timestamp column.
 SELECT {endpoint}::text AS endpoint,
        count(*) AS requests,
-       avg({response_time})::double precision AS avg_ms,
+       avg({response_time}::double precision) AS avg_ms,
        min({response_time})::double precision AS min_ms,
        max({response_time})::double precision AS max_ms,
        count(*) FILTER (WHERE {status} >= %(error_min)s) AS errors,
