@@ -169,6 +169,17 @@ def since(session: Session, basis: Basis, name: str = "from_day") -> sql.Composa
     )
 
 
+def before_next_day(session: Session, basis: Basis, name: str = "to_day") -> sql.Composable:
+    """timestamp < local midnight of the day after the date %(name)s: with since(), a range of
+    the timestamp index for whole days."""
+    next_day = sql.SQL("(") + sql.Placeholder(name) + sql.SQL("::date + 1)")
+    midnight = session.statement(
+        "fragments/local_midnight", day=next_day, tz=sql.Literal(basis.timezone)
+    )
+    until_ts = bound(session, basis, midnight)
+    return session.statement("fragments/before_next_day", timestamp=_ts(session), until_ts=until_ts)
+
+
 def up_to_now(session: Session, basis: Basis) -> sql.Composable:
     """timestamp <= now(): the rows a refresh aggregates (rows dated later are in no window)."""
     return session.statement(
