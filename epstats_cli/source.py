@@ -11,6 +11,7 @@ comparison. Nothing depends on the session's TimeZone or the client's clock.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,11 @@ class Basis:
             int(params.get("error_status_min", src.error_status_min)),
             columns.naive,
         )
+
+
+def local(session: Session, instant: dt.datetime) -> dt.datetime:
+    """An instant in source.timezone, as `status` and `check` print times (exact: zoneinfo)."""
+    return instant.astimezone(zoneinfo.ZoneInfo(session.config.source.timezone))
 
 
 def _ts(session: Session) -> str:

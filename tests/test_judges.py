@@ -353,6 +353,15 @@ def test_view_staleness(lag: float, expected: State) -> None:
     assert r.summary.endswith("old are not in the rollup (refresh every 1h 0m)")
 
 
+@pytest.mark.parametrize(("lag", "expected"), _overdue_cases(HOUR))
+def test_view_staleness_takes_the_servers_age(lag: float, expected: State) -> None:
+    """The age the server computed decides, whatever the timestamp says about the client's
+    clock (a naive column's value never meets the client's `now`)."""
+    oldest = dt.datetime(2000, 1, 1)  # naive: subtracting it from NOW would raise
+    r = judges.view_staleness(RollupFreshness(True, "", oldest, lag), T, NOW)
+    assert (r.state, r.value) == (expected, round(lag))
+
+
 @pytest.mark.parametrize(
     ("rollup", "expected", "summary", "value"),
     [

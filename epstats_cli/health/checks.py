@@ -47,6 +47,7 @@ def evaluate(
             results.append(judge(facts, thresholds, now))
         except (psycopg.Error, EpstatsError) as exc:
             message = exc.message if isinstance(exc, EpstatsError) else first_line(exc)
+            message = "; ".join(message.splitlines())  # one line for Nagios
             results.append(judges.cannot_check(name, message))
     return results
 

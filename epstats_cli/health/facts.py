@@ -14,11 +14,11 @@ from typing import Literal, Protocol, TypeVar, cast
 
 import psycopg
 
-from epstats_cli import catalog, history, indexes, reports, rollup
+from epstats_cli import catalog, history, indexes, rollup, source
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
-from epstats_cli.schema import rollup_identifiers
+from epstats_cli.rollup.pending import pending
 
 # epstats.runs.status (its CHECK constraint)
 RunStatus = Literal["running", "ok", "failed", "skipped"]
@@ -40,6 +40,7 @@ class RollupFreshness:
     usable: bool
     why: str  # why reports cannot use it ("" when they can)
     oldest_unaggregated: dt.datetime | None = None  # None: up to date (or not usable)
+    age_seconds: float | None = None  # the server's now() - oldest_unaggregated
 
 
 @dataclass(frozen=True)
@@ -99,20 +100,13 @@ def index_facts(plan: indexes.Plan) -> IndexFacts:
     )
 
 
-def oldest_unaggregated(session: Session) -> dt.datetime | None:
-    """The timestamp of the oldest raw row the rollup has not aggregated (None: up to date)."""
-    oldest: dt.datetime | None = session.value(
-        "catalog/oldest_unaggregated", **rollup_identifiers(session)
-    )
-    return oldest
-
-
 def rollup_freshness(session: Session) -> RollupFreshness:
-    """Whether reports can use the rollup and, if so, how far behind the raw rows it is."""
-    usable, why = reports.rollup_usable(session)
-    if not usable:
-        return RollupFreshness(False, why)
-    return RollupFreshness(True, "", oldest_unaggregated(session))
+    """Whether reports can use the rollup and, if so, the oldest raw row it lacks and that
+    row's age, computed by the server (rollup.pending)."""
+    found = pending(session)
+    if found.why is not None:
+        return RollupFreshness(False, found.why)
+    return RollupFreshness(True, "", found.oldest, found.age_seconds)
 
 
 def rollup_info(session: Session) -> rollup.RollupFacts:
@@ -126,7 +120,11 @@ def maintenance(session: Session) -> MaintenanceFacts:
         return MaintenanceFacts(False, {})
     runs = {
         task: LastRun(
-            r["last_ok"], r["last_status"], r["last_error"], r["last_started"], r["p90_seconds"]
+            r["last_ok"],
+            r["last_status"],
+            r["last_error"],
+            source.local(session, r["last_started"]),  # `check` prints it in source.timezone
+            r["p90_seconds"],
         )
         for task, r in history.last_runs(session).items()
     }
