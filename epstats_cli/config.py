@@ -334,6 +334,25 @@ class Levels:
 
 
 @dataclass(frozen=True)
+class DurationLevels:
+    """A WARNING and a CRITICAL threshold that are durations."""
+
+    REQUIRED: ClassVar[str] = "a threshold needs both warning and critical"
+
+    warning: timedelta = field(metadata=leaf(_duration))
+    critical: timedelta = field(metadata=leaf(_duration))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the pair as a whole, by key."""
+        if self.critical < self.warning:
+            return {
+                "critical": f"{format_duration(self.critical)} is below warning "
+                f"{format_duration(self.warning)}"
+            }
+        return {}
+
+
+@dataclass(frozen=True)
 class CheckConfig:
     overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
     dead_tuple_ratio: Levels = Levels(0.2, 0.5)
@@ -346,6 +365,8 @@ class CheckConfig:
     redundant_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     invalid_index: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
     maintain_failed: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
+    # how far ahead of the server's clock the newest row may be dated
+    future_rows: DurationLevels = DurationLevels(timedelta(minutes=5), timedelta(days=1))
 
 
 @dataclass(frozen=True)

@@ -207,11 +207,20 @@ def unaggregated(session: Session, basis: Basis) -> sql.Composable:
     )
 
 
-def future_rows(
+@dataclass(frozen=True)
+class FutureRows:
+    """Raw rows dated after the server's now(): how many, the newest, how far ahead it is."""
+
+    count: int
+    latest: dt.datetime | None
+    ahead_seconds: float | None  # latest - now(), by the server
+
+
+def future_extent(
     session: Session, columns: SourceColumns | None = None, basis: Basis | None = None
-) -> tuple[int, dt.datetime | None]:
-    """How many raw rows are dated after the server's now(), and the newest of them (a range
-    scan of the timestamp index, never a full scan). `basis` defaults to the configuration's."""
+) -> FutureRows:
+    """The raw rows dated after the server's now() (a range scan of the timestamp index, never
+    a full scan). `basis` defaults to the configuration's."""
     if basis is None:
         basis = Basis.of(session.config, check_columns(session) if columns is None else columns)
     row = session.one(
@@ -221,4 +230,12 @@ def future_rows(
         now=bound(session, basis, NOW),
     )
     assert row is not None
-    return int(row["count"]), row["latest"]
+    return FutureRows(int(row["count"]), row["latest"], row["ahead_seconds"])
+
+
+def future_rows(
+    session: Session, columns: SourceColumns | None = None, basis: Basis | None = None
+) -> tuple[int, dt.datetime | None]:
+    """How many raw rows are dated after the server's now(), and the newest of them."""
+    found = future_extent(session, columns, basis)
+    return found.count, found.latest

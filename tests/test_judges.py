@@ -14,12 +14,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from epstats_cli import indexes
+from epstats_cli import config, indexes
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import CheckConfig, IndexSpec, Levels, QualifiedName, Schedule
 from epstats_cli.db import Server
 from epstats_cli.errors import OperationFailed
-from epstats_cli.health import checks, judges
+from epstats_cli.health import checks, judges, row_judges
 from epstats_cli.health.facts import (
     IndexBloat,
     IndexFacts,
@@ -31,6 +31,7 @@ from epstats_cli.health.facts import (
     index_facts,
 )
 from epstats_cli.health.judges import CheckResult, State, Thresholds
+from epstats_cli.source import FutureRows
 
 OK, WARNING, CRITICAL, UNKNOWN = State.OK, State.WARNING, State.CRITICAL, State.UNKNOWN
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -555,6 +556,9 @@ class Facts:
     def maintenance(self) -> MaintenanceFacts:
         return MaintenanceFacts(True, {})
 
+    def future_rows(self) -> FutureRows:
+        return FutureRows(0, None, None)
+
     def table_bloat(self) -> TableBloat | None:
         return None
 
@@ -594,3 +598,46 @@ def test_evaluate_runs_only_the_wanted_checks_in_order() -> None:
     assert [r.name for r in results] == ["connect", "xid_age"]
     assert facts.reads == ["table"]
     assert checks.evaluate(Facts(), ["connect"], T, NOW)[0].summary == "PostgreSQL 16.4 (primary)"
+
+
+# --- future_rows: how far ahead of the server's clock the newest row is (5m / 1d) ---------------
+
+MIN = 60
+LATEST = dt.datetime(2024, 5, 2, 8, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+
+
+@pytest.mark.parametrize(
+    ("ahead", "expected"),
+    [
+        (0, OK),
+        (5 * MIN - 1, OK),
+        (5 * MIN, WARNING),
+        (5 * MIN + 1, WARNING),
+        (DAY - 1, WARNING),
+        (DAY, CRITICAL),
+        (DAY + 1, CRITICAL),
+        (-3.0, OK),  # dated after now() when counted, and now() moved on: not ahead any more
+    ],
+)
+def test_future_rows(ahead: float, expected: State) -> None:
+    r = row_judges.future_rows(FutureRows(12, LATEST, ahead), T, NOW)
+    assert (r.name, r.state) == ("future_rows", expected)
+    assert (r.value, r.warning, r.critical) == (round(max(ahead, 0)), 5 * MIN, DAY)
+    assert r.summary.startswith("12 rows are dated in the future, up to 2024-05-02 08:30:00-04:00")
+    assert r.perfdata() == f"future_rows={round(max(ahead, 0))};300;86400"
+
+
+def test_future_rows_none_and_one() -> None:
+    r = row_judges.future_rows(FutureRows(0, None, None), T, NOW)
+    assert (r.state, r.summary, r.value) == (OK, "no row is dated after the server's clock", 0)
+    r = row_judges.future_rows(FutureRows(1, LATEST, 7200), T, NOW)
+    assert r.state == WARNING and r.summary.startswith("1 row is dated in the future")
+    assert "(2h 0m ahead of the server's clock" in r.summary
+
+
+def test_future_rows_levels_are_configurable() -> None:
+    levels = config.DurationLevels(dt.timedelta(hours=1), dt.timedelta(hours=2))
+    t = Thresholds(replace(CheckConfig(), future_rows=levels), Schedule())
+    judged = [row_judges.future_rows(FutureRows(1, LATEST, s), t, NOW) for s in (3599, 3600, 7200)]
+    states = [r.state for r in judged]
+    assert states == [OK, WARNING, CRITICAL]

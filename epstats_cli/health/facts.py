@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, TypeVar, cast
 
 import psycopg
@@ -109,6 +109,14 @@ def rollup_freshness(session: Session) -> RollupFreshness:
     return RollupFreshness(True, "", found.oldest, found.age_seconds)
 
 
+def future_rows(session: Session) -> source.FutureRows:
+    """Raw rows dated after the server's now() (an index range), the newest in
+    source.timezone; ConfigError when a source column has a type epstats cannot read."""
+    found = source.future_extent(session)
+    latest = None if found.latest is None else source.local(session, found.latest)
+    return replace(found, latest=latest)
+
+
 def rollup_info(session: Session) -> rollup.RollupFacts:
     """The rollup's kind, size, watermark and contents: the one place health reads them."""
     return rollup.facts(session)
@@ -165,6 +173,7 @@ class FactSource(Protocol):
     def server(self) -> ServerFacts: ...
     def indexes(self) -> IndexFacts: ...
     def rollup(self) -> RollupFreshness: ...
+    def future_rows(self) -> source.FutureRows: ...
     def maintenance(self) -> MaintenanceFacts: ...
     def table_bloat(self) -> TableBloat | None: ...
     def index_bloat(self) -> tuple[IndexBloat, ...]: ...
@@ -211,6 +220,9 @@ class Gatherer:
 
     def rollup(self) -> RollupFreshness:
         return self._once("rollup", rollup_freshness)
+
+    def future_rows(self) -> source.FutureRows:
+        return self._once("future_rows", future_rows)
 
     def maintenance(self) -> MaintenanceFacts:
         return self._once("maintenance", maintenance)
