@@ -129,6 +129,10 @@ def _positive_duration(value: Any) -> timedelta:
     return delta
 
 
+def _opt_positive_duration(value: Any) -> timedelta | None:
+    return None if value is None else _positive_duration(value)
+
+
 def _int_range(low: int, high: int) -> Leaf:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -274,6 +278,9 @@ class ViewConfig:
     lookback: timedelta = field(default=timedelta(days=2), metadata=leaf(_positive_duration))
     # auto counts rows committed up to this long after their timestamp, without a refresh
     commit_delay: timedelta = field(default=timedelta(minutes=10), metadata=leaf(_duration))
+    # how far back the verify task compares the rollup with the raw rows (None: every day that
+    # still has raw rows)
+    verify_horizon: timedelta | None = field(default=None, metadata=leaf(_opt_positive_duration))
 
     def problems(self) -> dict[str, str]:
         """What is wrong with the section as a whole, by key."""
@@ -293,6 +300,7 @@ class Schedule:
     vacuum: timedelta = field(default=timedelta(days=7), metadata=leaf(_positive_duration))
     reindex: timedelta = field(default=timedelta(days=30), metadata=leaf(_positive_duration))
     cleanup: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+    verify: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
 
 
 TASKS = tuple(f.name for f in fields(Schedule))

@@ -16,7 +16,7 @@ from epstats_cli.durations import human_seconds
 from epstats_cli.errors import LockedError, OperationFailed
 from epstats_cli.execute import Executor, Step
 from epstats_cli.history import TaskResult
-from epstats_cli.maintenance import PLANNERS, refresh, targets
+from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, targets
 from epstats_cli.schema import require_current
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -106,9 +106,11 @@ def _for_decision(step: Step, decision: schedule.Decision, dry_run: bool) -> Ste
 
 
 def _run_task(
-    session: Session, executor: Executor, decision: schedule.Decision
+    session: Session, executor: Executor, decision: schedule.Decision, seconds_left: float
 ) -> list[TaskResult]:
     """Run (or plan) one due task; every result is recorded, skipped ones included."""
+    if decision.task in RUNNERS and not executor.dry_run:
+        return RUNNERS[decision.task](session, executor, decision.reason, seconds_left)
     if decision.task == "refresh":
         results = refresh(session, executor.dry_run)
         for r in results:
@@ -177,6 +179,8 @@ def _maintain_locked(
             continue
         elapsed = clock() - start
         estimate = runs.get(decision.task, {}).get("p90_seconds")
+        if decision.task in schedule.SELF_LIMITED:
+            estimate = None  # it stops itself when max_runtime is used up
         if not executor.dry_run and not schedule.fits(estimate, elapsed, budget):
             why = (
                 f"stopped: max-runtime {human_seconds(budget)} used up"
@@ -188,7 +192,7 @@ def _maintain_locked(
             executor.record_result(skipped)
             results.append(skipped)
             continue
-        task_results = _run_task(session, executor, decision)
+        task_results = _run_task(session, executor, decision, budget - elapsed)
         results += task_results
         if executor.dry_run:
             continue

@@ -158,6 +158,16 @@ def test_duration_thresholds() -> None:
     assert info.value.problems[0].startswith("check.future_rows.warning: 'soon' is not a duration")
 
 
+def test_verify_horizon_is_a_duration_or_null() -> None:
+    assert config.Config().view.verify_horizon is None  # every day that still has raw rows
+    cfg = build({"view": {"verify_horizon": "90d"}})
+    assert cfg.view.verify_horizon == timedelta(days=90)
+    assert config.as_dict(cfg)["view"]["verify_horizon"] == "90d"
+    with pytest.raises(ConfigError) as info:
+        build({"view": {"verify_horizon": 0}})
+    assert info.value.problems == ["view.verify_horizon: 0 must be longer than 0"]
+
+
 def test_values_round_trip_through_config_show() -> None:
     data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     data["database"]["lock_timeout"] = "1500ms"

@@ -1,7 +1,7 @@
 """`view verify`: the rollup compared with a from-scratch aggregation of the raw rows.
 
-`comparison` is the one statement that compares a range of days: a range of the timestamp
-index, bounded on both sides by local midnights.
+`comparison` is the one statement that compares a range of days; `view verify` runs it over
+its window, and the `verify` maintenance task (rollup/sweep.py) day by day.
 """
 
 from __future__ import annotations
