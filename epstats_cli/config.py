@@ -375,6 +375,8 @@ class CheckConfig:
     maintain_failed: str = field(default="critical", metadata=leaf(_one_of(SEVERITIES)))
     # how far ahead of the server's clock the newest row may be dated
     future_rows: DurationLevels = DurationLevels(timedelta(minutes=5), timedelta(days=1))
+    # how long a verify run that found rows later than view.lookback keeps late_rows WARNING
+    late_rows: timedelta = field(default=timedelta(days=7), metadata=leaf(_positive_duration))
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def test_healthy_is_ok(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) 
     cfg = _healthy(dsn, conn, tmp_path)
     code, checks = _check(cfg, dsn)
     assert code == 0, checks
-    assert checks["_status"] == "OK" and checks["_line"].startswith("EPSTATS OK - 13 checks OK |")
+    assert checks["_status"] == "OK" and checks["_line"].startswith("EPSTATS OK - 14 checks OK |")
     assert set(checks) - {"_status", "_line"} == set(health.CHECKS)
     r = run_cli("-c", cfg, "--dsn", dsn, "check")
     assert r.code == 0 and r.stdout.startswith("EPSTATS OK") and r.stdout.count("\n") == 1

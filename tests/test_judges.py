@@ -24,10 +24,12 @@ from epstats_cli.health.facts import (
     IndexBloat,
     IndexFacts,
     LastRun,
+    LateRowsFacts,
     MaintenanceFacts,
     RollupFreshness,
     RunStatus,
     TableBloat,
+    VerifyRun,
     index_facts,
 )
 from epstats_cli.health.judges import CheckResult, State, Thresholds
@@ -559,6 +561,9 @@ class Facts:
     def future_rows(self) -> FutureRows:
         return FutureRows(0, None, None)
 
+    def late_rows(self) -> LateRowsFacts:
+        return LateRowsFacts(True, dt.timedelta(days=2))
+
     def table_bloat(self) -> TableBloat | None:
         return None
 
@@ -641,3 +646,61 @@ def test_future_rows_levels_are_configurable() -> None:
     judged = [row_judges.future_rows(FutureRows(1, LATEST, s), t, NOW) for s in (3599, 3600, 7200)]
     states = [r.state for r in judged]
     assert states == [OK, WARNING, CRITICAL]
+
+
+# --- late_rows: what the verify runs of the last check.late_rows (7d) found -----------------------
+
+
+def _verify(late: int = 0, by: str | None = None, unrepaired: bool = False) -> VerifyRun:
+    status: RunStatus = "failed" if unrepaired else "ok"
+    return VerifyRun(ago(HOUR), status, late, by, unrepaired)
+
+
+LOOKBACK = dt.timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected", "summary", "value"),
+    [
+        ((), OK, "no verify run in the last 1w", 0),
+        ((_verify(),), OK, "no rows later than view.lookback 2d found by verify in the last 1w", 0),
+        (
+            (_verify(3000, "40d 5h"),),
+            WARNING,
+            "3,000 rows arrived up to 40d 5h late (found by verify at 2024-05-01 11:00:00+00:00):"
+            " the rollup is repaired, but view.lookback 2d is too short for this API",
+            3000,
+        ),
+        ((_verify(1, "3d 1h"),), WARNING, "1 row arrived up to 3d 1h late", 1),
+        # two runs found some: counted together, how late from the newest
+        (
+            (_verify(), _verify(12, "3d 0h"), _verify(5, "9d 0h")),
+            WARNING,
+            "17 rows arrived up to 3d 0h",
+            17,
+        ),
+        (
+            (_verify(3000, "40d 5h", unrepaired=True),),
+            CRITICAL,
+            "the verify run of 2024-05-01 11:00:00+00:00 found days where the rollup differs",
+            3000,
+        ),
+        # repaired by a later run: no longer critical
+        (
+            (_verify(), _verify(8, "5d 0h", unrepaired=True)),
+            WARNING,
+            "8 rows arrived up to 5d 0h",
+            8,
+        ),
+    ],
+)
+def test_late_rows(runs: tuple[VerifyRun, ...], expected: State, summary: str, value: int) -> None:
+    r = row_judges.late_rows(LateRowsFacts(True, LOOKBACK, runs), T, NOW)
+    assert (r.name, r.state, r.value) == ("late_rows", expected, value)
+    assert r.summary.startswith(summary), r.summary
+    assert r.perfdata() == f"late_rows={value};1;"
+
+
+def test_late_rows_without_history_is_unknown() -> None:
+    r = row_judges.late_rows(LateRowsFacts(False, LOOKBACK), T, NOW)
+    assert (r.state, r.summary) == (UNKNOWN, "no run history (run epstats init)")

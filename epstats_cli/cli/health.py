@@ -195,7 +195,7 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
     metavar="NAMES",
     help="Only these checks (comma-separated): connect, analyze_age, vacuum_age, "
     "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
-    "view_staleness, future_rows, maintain_failed, table_bloat, index_bloat.",
+    "view_staleness, future_rows, late_rows, maintain_failed, table_bloat, index_bloat.",
 )
 def check(only: str | None) -> None:
     """Health checks for monitoring, with Nagios exit codes and performance data.

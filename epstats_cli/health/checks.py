@@ -28,6 +28,7 @@ _CHECKS: dict[str, Judge] = {
     "redundant_indexes": lambda f, t, now: judges.redundant_indexes(f.indexes(), t, now),
     "view_staleness": lambda f, t, now: judges.view_staleness(f.rollup(), t, now),
     "future_rows": lambda f, t, now: row_judges.future_rows(f.future_rows(), t, now),
+    "late_rows": lambda f, t, now: row_judges.late_rows(f.late_rows(), t, now),
     "maintain_failed": lambda f, t, now: judges.maintain_failed(f.maintenance(), t, now),
     "table_bloat": lambda f, t, now: judges.table_bloat(f.table_bloat(), t, now),
     "index_bloat": lambda f, t, now: judges.index_bloat(f.index_bloat(), t, now),

@@ -18,6 +18,7 @@ from epstats_cli import catalog, history, indexes, rollup, source
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
+from epstats_cli.rollup import verify_record
 from epstats_cli.rollup.pending import pending
 
 # epstats.runs.status (its CHECK constraint)
@@ -41,6 +42,26 @@ class RollupFreshness:
     why: str  # why reports cannot use it ("" when they can)
     oldest_unaggregated: dt.datetime | None = None  # None: up to date (or not usable)
     age_seconds: float | None = None  # the server's now() - oldest_unaggregated
+
+
+@dataclass(frozen=True)
+class VerifyRun:
+    """One run of the verify task, as its summary in epstats.runs tells it."""
+
+    started_at: dt.datetime  # in source.timezone
+    status: RunStatus
+    late_rows: int  # rows it found in days before the lookback window (arrived late)
+    late_by: str | None  # how late the latest of them were, at most ("40d 5h")
+    unrepaired: bool  # days that differ could not be repaired
+
+
+@dataclass(frozen=True)
+class LateRowsFacts:
+    """The verify runs within check.late_rows, newest first (absent before `epstats init`)."""
+
+    available: bool
+    lookback: dt.timedelta  # view.lookback, which late rows outran
+    runs: tuple[VerifyRun, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,30 @@ def future_rows(session: Session) -> source.FutureRows:
     return replace(found, latest=latest)
 
 
+def late_rows(session: Session) -> LateRowsFacts:
+    """What the verify runs of the last check.late_rows found (their recorded summaries)."""
+    cfg = session.config
+    if not history.available(session):
+        return LateRowsFacts(False, cfg.view.lookback)
+    rows = session.all(
+        "maintenance/verify_runs",
+        {"target": history.task_target(cfg, "verify"), "within": cfg.check.late_rows},
+    )
+    runs = []
+    for r in rows:
+        said = verify_record.read(r["reason"])
+        runs.append(
+            VerifyRun(
+                source.local(session, r["started_at"]),
+                r["status"],
+                said.late_rows,
+                said.late_by,
+                said.unrepaired,
+            )
+        )
+    return LateRowsFacts(True, cfg.view.lookback, tuple(runs))
+
+
 def rollup_info(session: Session) -> rollup.RollupFacts:
     """The rollup's kind, size, watermark and contents: the one place health reads them."""
     return rollup.facts(session)
@@ -174,6 +219,7 @@ class FactSource(Protocol):
     def indexes(self) -> IndexFacts: ...
     def rollup(self) -> RollupFreshness: ...
     def future_rows(self) -> source.FutureRows: ...
+    def late_rows(self) -> LateRowsFacts: ...
     def maintenance(self) -> MaintenanceFacts: ...
     def table_bloat(self) -> TableBloat | None: ...
     def index_bloat(self) -> tuple[IndexBloat, ...]: ...
@@ -223,6 +269,9 @@ class Gatherer:
 
     def future_rows(self) -> source.FutureRows:
         return self._once("future_rows", future_rows)
+
+    def late_rows(self) -> LateRowsFacts:
+        return self._once("late_rows", late_rows)
 
     def maintenance(self) -> MaintenanceFacts:
         return self._once("maintenance", maintenance)

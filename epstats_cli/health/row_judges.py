@@ -1,12 +1,14 @@
-"""The judges of when raw rows are dated: `future_rows` (rows dated ahead of the server's
-clock). Pure, like judges.py, beside which they sit to keep it short."""
+"""The judges of when raw rows are dated and when they arrive: `future_rows` (rows dated ahead
+of the server's clock) and `late_rows` (rows that arrived later than view.lookback, as the
+verify task found them). Pure, like judges.py, beside which they sit to keep it short."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from epstats_cli.config import Levels
-from epstats_cli.durations import human_seconds
+from epstats_cli.durations import format_duration, human_seconds
+from epstats_cli.health.facts import LateRowsFacts
 from epstats_cli.health.judges import CheckResult, State, Thresholds, level
 from epstats_cli.source import FutureRows
 
@@ -34,3 +36,44 @@ def future_rows(rows: FutureRows, t: Thresholds, now: dt.datetime) -> CheckResul
         warn,
         crit,
     )
+
+
+def late_rows(facts: LateRowsFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """What the verify runs of the last check.late_rows found: CRITICAL when the latest could
+    not repair a day that differs, WARNING when any found rows later than view.lookback."""
+    window = format_duration(t.check.late_rows)
+    lookback = format_duration(facts.lookback)
+    if not facts.available:
+        return CheckResult("late_rows", State.UNKNOWN, "no run history (run epstats init)")
+    runs = facts.runs
+    late = [r for r in runs if r.late_rows]
+    total = sum(r.late_rows for r in late)
+    if runs and runs[0].unrepaired:
+        return CheckResult(
+            "late_rows",
+            State.CRITICAL,
+            f"the verify run of {_when(runs[0].started_at)} found days where the rollup "
+            "differs from the raw rows and could not repair them (see epstats.runs; the next "
+            "verify retries, or: epstats maintain --force verify)",
+            total,
+            1,
+            None,
+        )
+    if late:
+        plural = "row" if total == 1 else "rows"
+        return CheckResult(
+            "late_rows",
+            State.WARNING,
+            f"{total:,} {plural} arrived up to {late[0].late_by} late (found by verify at "
+            f"{_when(late[0].started_at)}): the rollup is repaired, but view.lookback "
+            f"{lookback} is too short for this API",
+            total,
+            1,
+            None,
+        )
+    said = (
+        f"no rows later than view.lookback {lookback} found by verify in the last {window}"
+        if runs
+        else f"no verify run in the last {window}"
+    )
+    return CheckResult("late_rows", State.OK, said, 0, 1, None)
