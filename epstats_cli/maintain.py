@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from epstats_cli import catalog, history, schedule
+from epstats_cli import catalog, history, rollup, schedule
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.durations import human_seconds
@@ -78,6 +78,8 @@ def maintain(
         raise OperationFailed("the epstats schema is missing: run `epstats init` once")
     require_current(session)
     targets(session)  # a missing source table is an error before anything runs
+    # a rollup built with other parameters than the configuration's: exit 3 before any task
+    rollup.require_parameters(rollup.facts(session, contents=False, state=False), session.config)
     if not executor.dry_run:
         acquire_lock(session)
     try:
