@@ -148,6 +148,10 @@ def _statement_timeout(value: Any) -> timedelta:
     return _server_timeout(value, positive=False)
 
 
+def _opt_positive_duration(value: Any) -> timedelta | None:
+    return None if value is None else _positive_duration(value)
+
+
 def _int_range(low: int, high: int) -> Leaf:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -298,6 +302,9 @@ class ViewConfig:
     lookback: timedelta = field(default=timedelta(days=2), metadata=leaf(_positive_duration))
     # auto counts rows committed up to this long after their timestamp, without a refresh
     commit_delay: timedelta = field(default=timedelta(minutes=10), metadata=leaf(_duration))
+    # how far back the verify task compares the rollup with the raw rows (None: every day that
+    # still has raw rows)
+    verify_horizon: timedelta | None = field(default=None, metadata=leaf(_opt_positive_duration))
 
     def problems(self) -> dict[str, str]:
         """What is wrong with the section as a whole, by key."""
@@ -317,6 +324,7 @@ class Schedule:
     vacuum: timedelta = field(default=timedelta(days=7), metadata=leaf(_positive_duration))
     reindex: timedelta = field(default=timedelta(days=30), metadata=leaf(_positive_duration))
     cleanup: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+    verify: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
 
 
 TASKS = tuple(f.name for f in fields(Schedule))
@@ -359,6 +367,25 @@ class Levels:
 
 
 @dataclass(frozen=True)
+class DurationLevels:
+    """A WARNING and a CRITICAL threshold that are durations."""
+
+    REQUIRED: ClassVar[str] = "a threshold needs both warning and critical"
+
+    warning: timedelta = field(metadata=leaf(_duration))
+    critical: timedelta = field(metadata=leaf(_duration))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the pair as a whole, by key."""
+        if self.critical < self.warning:
+            return {
+                "critical": f"{format_duration(self.critical)} is below warning "
+                f"{format_duration(self.warning)}"
+            }
+        return {}
+
+
+@dataclass(frozen=True)
 class CheckConfig:
     overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
     dead_tuple_ratio: Levels = Levels(0.2, 0.5)
@@ -376,6 +403,10 @@ class CheckConfig:
     pooler: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
     # CRITICAL when a task failed this many times in a row, whatever the reason
     maintain_failed_runs: int = field(default=3, metadata=leaf(_int_range(1, 1000)))
+    # how far ahead of the server's clock the newest row may be dated
+    future_rows: DurationLevels = DurationLevels(timedelta(minutes=5), timedelta(days=1))
+    # how long a verify run that found rows later than view.lookback keeps late_rows WARNING
+    late_rows: timedelta = field(default=timedelta(days=7), metadata=leaf(_positive_duration))
 
 
 @dataclass(frozen=True)

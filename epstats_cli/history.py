@@ -46,7 +46,7 @@ def available(session: Session) -> bool:
 
 def task_target(config: Config, task: str) -> str:
     """The primary target of a maintenance task: the one its schedule is about."""
-    if task == "refresh":
+    if task in ("refresh", "verify"):
         return str(config.view_name)
     if task == "reindex":
         return f"indices of {config.source.table}"

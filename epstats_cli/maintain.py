@@ -9,14 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from epstats_cli import catalog, history, schedule
+from epstats_cli import catalog, history, rollup, schedule
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.durations import human_seconds
 from epstats_cli.errors import LockedError, OperationFailed
 from epstats_cli.execute import Executor, Step
 from epstats_cli.history import TaskResult
-from epstats_cli.maintenance import PLANNERS, refresh, targets
+from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, targets
 from epstats_cli.schema import require_current
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -78,6 +78,8 @@ def maintain(
         raise OperationFailed("the epstats schema is missing: run `epstats init` once")
     require_current(session)
     targets(session)  # a missing source table is an error before anything runs
+    # a rollup built with other parameters than the configuration's: exit 3 before any task
+    rollup.require_parameters(rollup.facts(session, contents=False, state=False), session.config)
     if not executor.dry_run:
         acquire_lock(session)
     try:
@@ -106,9 +108,11 @@ def _for_decision(step: Step, decision: schedule.Decision, dry_run: bool) -> Ste
 
 
 def _run_task(
-    session: Session, executor: Executor, decision: schedule.Decision
+    session: Session, executor: Executor, decision: schedule.Decision, seconds_left: float
 ) -> list[TaskResult]:
     """Run (or plan) one due task; every result is recorded, skipped ones included."""
+    if decision.task in RUNNERS and not executor.dry_run:
+        return RUNNERS[decision.task](session, executor, decision.reason, seconds_left)
     if decision.task == "refresh":
         results = refresh(session, executor.dry_run)
         for r in results:
@@ -177,6 +181,8 @@ def _maintain_locked(
             continue
         elapsed = clock() - start
         estimate = runs.get(decision.task, {}).get("p90_seconds")
+        if decision.task in schedule.SELF_LIMITED:
+            estimate = None  # it stops itself when max_runtime is used up
         if not executor.dry_run and not schedule.fits(estimate, elapsed, budget):
             why = (
                 f"stopped: max-runtime {human_seconds(budget)} used up"
@@ -188,7 +194,7 @@ def _maintain_locked(
             executor.record_result(skipped)
             results.append(skipped)
             continue
-        task_results = _run_task(session, executor, decision)
+        task_results = _run_task(session, executor, decision, budget - elapsed)
         results += task_results
         if executor.dry_run:
             continue

@@ -22,8 +22,9 @@ from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.durations import format_duration
 from epstats_cli.errors import OperationFailed
-from epstats_cli.execute import Mode, Statement, Step
+from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
+from epstats_cli.rollup import sweep
 
 NAMEDATALEN = 64
 
@@ -207,6 +208,14 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     "reindex": lambda s, d: plan_reindex(
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),
+    "verify": lambda s, d: sweep.plan_verify(s),  # what a dry run shows; a real run: RUNNERS
+}
+
+# Tasks whose steps depend on what they find as they run (verify compares a day, then repairs
+# it): a real run calls the runner (session, executor, why it is due, seconds left of
+# max_runtime), which runs its steps through the executor and records its own summary.
+RUNNERS: dict[str, Callable[[Session, Executor, str, float], list[TaskResult]]] = {
+    "verify": sweep.run,
 }
 
 

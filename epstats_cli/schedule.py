@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from epstats_cli.config import TASKS, MaintenanceConfig
 from epstats_cli.durations import human_seconds
 
-ORDER = ("cleanup", "vacuum", "analyze", "reindex", "refresh")
+# verify last: it compares the rollup the refresh just brought up to date, with what is left
+# of max_runtime (it stops itself, see SELF_LIMITED)
+ORDER = ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")
+# Tasks that stop themselves when max_runtime is used up: they start whenever time is left,
+# whatever their past runs took.
+SELF_LIMITED = frozenset({"verify"})
 assert set(ORDER) == set(TASKS)
 
 

@@ -11,6 +11,7 @@ comparison. Nothing depends on the session's TimeZone or the client's clock.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,11 @@ class Basis:
         )
 
 
+def local(session: Session, instant: dt.datetime) -> dt.datetime:
+    """An instant in source.timezone, as `status` and `check` print times (exact: zoneinfo)."""
+    return instant.astimezone(zoneinfo.ZoneInfo(session.config.source.timezone))
+
+
 def _ts(session: Session) -> str:
     return session.config.source.columns.timestamp
 
@@ -169,6 +175,17 @@ def since(session: Session, basis: Basis, name: str = "from_day") -> sql.Composa
     )
 
 
+def before_next_day(session: Session, basis: Basis, name: str = "to_day") -> sql.Composable:
+    """timestamp < local midnight of the day after the date %(name)s: with since(), a range of
+    the timestamp index for whole days."""
+    next_day = sql.SQL("(") + sql.Placeholder(name) + sql.SQL("::date + 1)")
+    midnight = session.statement(
+        "fragments/local_midnight", day=next_day, tz=sql.Literal(basis.timezone)
+    )
+    until_ts = bound(session, basis, midnight)
+    return session.statement("fragments/before_next_day", timestamp=_ts(session), until_ts=until_ts)
+
+
 def up_to_now(session: Session, basis: Basis) -> sql.Composable:
     """timestamp <= now(): the rows a refresh aggregates (rows dated later are in no window)."""
     return session.statement(
@@ -190,11 +207,20 @@ def unaggregated(session: Session, basis: Basis) -> sql.Composable:
     )
 
 
-def future_rows(
+@dataclass(frozen=True)
+class FutureRows:
+    """Raw rows dated after the server's now(): how many, the newest, how far ahead it is."""
+
+    count: int
+    latest: dt.datetime | None
+    ahead_seconds: float | None  # latest - now(), by the server
+
+
+def future_extent(
     session: Session, columns: SourceColumns | None = None, basis: Basis | None = None
-) -> tuple[int, dt.datetime | None]:
-    """How many raw rows are dated after the server's now(), and the newest of them (a range
-    scan of the timestamp index, never a full scan). `basis` defaults to the configuration's."""
+) -> FutureRows:
+    """The raw rows dated after the server's now() (a range scan of the timestamp index, never
+    a full scan). `basis` defaults to the configuration's."""
     if basis is None:
         basis = Basis.of(session.config, check_columns(session) if columns is None else columns)
     row = session.one(
@@ -204,4 +230,12 @@ def future_rows(
         now=bound(session, basis, NOW),
     )
     assert row is not None
-    return int(row["count"]), row["latest"]
+    return FutureRows(int(row["count"]), row["latest"], row["ahead_seconds"])
+
+
+def future_rows(
+    session: Session, columns: SourceColumns | None = None, basis: Basis | None = None
+) -> tuple[int, dt.datetime | None]:
+    """How many raw rows are dated after the server's now(), and the newest of them."""
+    found = future_extent(session, columns, basis)
+    return found.count, found.latest

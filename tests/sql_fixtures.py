@@ -68,6 +68,7 @@ def identifiers(session: Session) -> dict[str, Any]:
         unaggregated=sql.SQL("true"),
         aggregate=ROLLUP_DEFINITION,
         from_day=sql.Literal("2020-01-01"),
+        midnight=sql.SQL("now()"),
         definition=ROLLUP_DEFINITION,
     )
     return ids

@@ -47,7 +47,7 @@ def test_healthy_is_ok(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) 
     cfg = _healthy(dsn, conn, tmp_path)
     code, checks = _check(cfg, dsn)
     assert code == 0, checks
-    assert checks["_status"] == "OK" and checks["_line"].startswith("EPSTATS OK - 13 checks OK |")
+    assert checks["_status"] == "OK" and checks["_line"].startswith("EPSTATS OK - 15 checks OK |")
     assert set(checks) - {"_status", "_line"} == set(health.CHECKS)
     r = run_cli("-c", cfg, "--dsn", dsn, "check")
     assert r.code == 0 and r.stdout.startswith("EPSTATS OK") and r.stdout.count("\n") == 1
@@ -187,7 +187,9 @@ def test_gatherers_read_what_the_catalog_says(
         late = one(
             conn, "INSERT INTO requests VALUES ('/late', now(), 1, 200) RETURNING timestamp"
         )[0]
-        assert Gatherer(s).rollup() == RollupFreshness(True, "", late)
+        fresh = Gatherer(s).rollup()
+        assert (fresh.usable, fresh.oldest_unaggregated) == (True, late)
+        assert fresh.age_seconds is not None and 0 <= fresh.age_seconds < 60  # by the server
 
 
 def test_a_failed_gatherer_is_read_once(dsn: str, tmp_path: Path) -> None:
@@ -205,7 +207,8 @@ def test_a_failed_gatherer_is_read_once(dsn: str, tmp_path: Path) -> None:
         with pytest.raises(OperationFailed, match="epstats init --with-requests-table"):
             facts.index_bloat()
         assert facts.maintenance() == MaintenanceFacts(False, {})
-        assert facts.rollup().usable is False
+        with pytest.raises(OperationFailed, match=r"source table public\.nowhere does not exist"):
+            facts.rollup()  # the raw rows are read first: UNKNOWN, not "no rollup"
 
 
 def one(conn: psycopg.Connection[Any], query: str) -> tuple[Any, ...]:
@@ -233,11 +236,11 @@ def test_status_sections_keep_their_json_shape(
     assert "missing" not in by_name["idx_requests_endpoint_timestamp"]
     assert list(doc["rollup"]) == [
         "name", "usable", "strategy", "built_by_epstats", "size_bytes", "watermark", "rows",
-        "oldest_unaggregated",
+        "oldest_unaggregated", "unaggregated_age_seconds",
     ]  # fmt: skip
     assert doc["rollup"]["strategy"] == "incremental" and doc["rollup"]["built_by_epstats"]
     assert [t["task"] for t in doc["maintenance"]] == [
-        "cleanup", "vacuum", "analyze", "reindex", "refresh",
+        "cleanup", "vacuum", "analyze", "reindex", "refresh", "verify",
     ]  # fmt: skip
     statuses = {t["task"]: t["last_status"] for t in doc["maintenance"]}
     assert statuses["vacuum"] == statuses["refresh"] == "ok"

@@ -145,6 +145,29 @@ def test_empty_sections_keep_defaults_but_thresholds_are_given_whole() -> None:
     )
 
 
+def test_duration_thresholds() -> None:
+    cfg = build({"check": {"future_rows": {"warning": "1m", "critical": "1h"}}})
+    minute, hour = timedelta(minutes=1), timedelta(hours=1)
+    assert cfg.check.future_rows == config.DurationLevels(minute, hour)
+    assert config.as_dict(cfg)["check"]["future_rows"] == {"warning": "1m", "critical": "1h"}
+    with pytest.raises(ConfigError) as info:
+        build({"check": {"future_rows": {"warning": "1d", "critical": "5m"}}})
+    assert info.value.problems == ["check.future_rows.critical: 5m is below warning 1d"]
+    with pytest.raises(ConfigError) as info:
+        build({"check": {"future_rows": {"warning": "soon", "critical": "1d"}}})
+    assert info.value.problems[0].startswith("check.future_rows.warning: 'soon' is not a duration")
+
+
+def test_verify_horizon_is_a_duration_or_null() -> None:
+    assert config.Config().view.verify_horizon is None  # every day that still has raw rows
+    cfg = build({"view": {"verify_horizon": "90d"}})
+    assert cfg.view.verify_horizon == timedelta(days=90)
+    assert config.as_dict(cfg)["view"]["verify_horizon"] == "90d"
+    with pytest.raises(ConfigError) as info:
+        build({"view": {"verify_horizon": 0}})
+    assert info.value.problems == ["view.verify_horizon: 0 must be longer than 0"]
+
+
 def test_values_round_trip_through_config_show() -> None:
     data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     data["database"]["lock_timeout"] = "1500ms"

@@ -220,3 +220,37 @@ def test_a_step_that_is_skipped_sends_nothing(session: Session) -> None:
     skipped = replace(step, skip="not now")
     real = Executor(session)
     assert real.run(skipped).status == "skipped" and real.log == []
+
+
+@pytest.mark.parametrize("strategy", ["incremental", "materialized"])
+def test_maintain_verify(dsn: str, conn: psycopg.Connection[Any], strategy: str) -> None:
+    """verify compares before it repairs: its dry run shows the comparison and the repair of a
+    day that differs, each for the first day it checks. Rows late on that very day make the
+    real run send exactly that repair, and record exactly that comparison."""
+    config = replace(Config(), view=replace(Config().view, strategy=strategy))
+    s = connect(config, dsn)
+    try:
+        _ready(s, conn, rows=100_000)  # 29 days
+        rollup.build(s)
+        conn.execute(
+            "INSERT INTO requests SELECT '/late', now() - interval '35 days' + g * interval '1s', "
+            "g, 200 FROM generate_series(1, 50) g"
+        )
+        before = conn.execute("SELECT * FROM endpoint_daily_stats ORDER BY 1, 2").fetchall()
+        opts = maintain.MaintainOptions(only={"verify"}, force={"verify"})
+        dry = Executor(s, dry_run=True, record=True)
+        compare, repair = maintain.maintain(s, opts, dry).results
+        assert dry.log == [] and (compare.status, repair.status) == ("planned", "planned")
+        assert conn.execute("SELECT * FROM endpoint_daily_stats ORDER BY 1, 2").fetchall() == before
+        assert conn.execute(
+            "SELECT count(*) FROM epstats.runs WHERE task = 'verify'"
+        ).fetchone() == (0,)
+        real = Executor(s, record=True)
+        *repairs, summary = maintain.maintain(s, opts, real).results
+        assert [r.status for r in repairs] == ["ok"] and summary.status == "ok"
+        assert "(+50 rows)" in summary.reason
+        assert repair.sql is not None and compare.sql is not None and summary.sql is not None
+        assert [e.text for e in real.log if e.kind == "run"] == repair.sql.split(";\n")
+        assert summary.sql.split("\n", 1)[1] == compare.sql  # after "-- day by day; shown for"
+    finally:
+        s.conn.close()

@@ -14,27 +14,30 @@ from typing import Any
 import psycopg
 import pytest
 
-from epstats_cli import indexes
+from epstats_cli import config, indexes
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import CheckConfig, IndexSpec, Levels, QualifiedName, Schedule
 from epstats_cli.db import Server
 from epstats_cli.errors import OperationFailed
-from epstats_cli.health import checks, judges
+from epstats_cli.health import checks, judges, row_judges
 from epstats_cli.health.facts import (
     FinishedRun,
     IndexBloat,
     IndexFacts,
     LastRun,
+    LateRowsFacts,
     MaintenanceFacts,
     PoolerFacts,
     RollupFreshness,
     RunStatus,
     SourceMissing,
     TableBloat,
+    VerifyRun,
     index_facts,
 )
 from epstats_cli.health.judges import CheckResult, State, Thresholds
 from epstats_cli.pooler import PoolerInfo
+from epstats_cli.source import FutureRows
 
 OK, WARNING, CRITICAL, UNKNOWN = State.OK, State.WARNING, State.CRITICAL, State.UNKNOWN
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -357,6 +360,15 @@ def test_view_staleness(lag: float, expected: State) -> None:
     assert r.summary.endswith("old are not in the rollup (refresh every 1h 0m)")
 
 
+@pytest.mark.parametrize(("lag", "expected"), _overdue_cases(HOUR))
+def test_view_staleness_takes_the_servers_age(lag: float, expected: State) -> None:
+    """The age the server computed decides, whatever the timestamp says about the client's
+    clock (a naive column's value never meets the client's `now`)."""
+    oldest = dt.datetime(2000, 1, 1)  # naive: subtracting it from NOW would raise
+    r = judges.view_staleness(RollupFreshness(True, "", oldest, lag), T, NOW)
+    assert (r.state, r.value) == (expected, round(lag))
+
+
 @pytest.mark.parametrize(
     ("rollup", "expected", "summary", "value"),
     [
@@ -645,6 +657,12 @@ class Facts:
     def maintenance(self) -> MaintenanceFacts:
         return MaintenanceFacts(True, {})
 
+    def future_rows(self) -> FutureRows:
+        return FutureRows(0, None, None)
+
+    def late_rows(self) -> LateRowsFacts:
+        return LateRowsFacts(True, dt.timedelta(days=2))
+
     def table_bloat(self) -> TableBloat | None:
         return None
 
@@ -711,3 +729,104 @@ def test_evaluate_runs_only_the_wanted_checks_in_order() -> None:
     assert [r.name for r in results] == ["connect", "xid_age"]
     assert set(facts.reads) == {"table"}
     assert checks.evaluate(Facts(), ["connect"], T, NOW)[0].summary == "PostgreSQL 16.4 (primary)"
+
+
+# --- future_rows: how far ahead of the server's clock the newest row is (5m / 1d) ---------------
+
+MIN = 60
+LATEST = dt.datetime(2024, 5, 2, 8, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+
+
+@pytest.mark.parametrize(
+    ("ahead", "expected"),
+    [
+        (0, OK),
+        (5 * MIN - 1, OK),
+        (5 * MIN, WARNING),
+        (5 * MIN + 1, WARNING),
+        (DAY - 1, WARNING),
+        (DAY, CRITICAL),
+        (DAY + 1, CRITICAL),
+        (-3.0, OK),  # dated after now() when counted, and now() moved on: not ahead any more
+    ],
+)
+def test_future_rows(ahead: float, expected: State) -> None:
+    r = row_judges.future_rows(FutureRows(12, LATEST, ahead), T, NOW)
+    assert (r.name, r.state) == ("future_rows", expected)
+    assert (r.value, r.warning, r.critical) == (round(max(ahead, 0)), 5 * MIN, DAY)
+    assert r.summary.startswith("12 rows are dated in the future, up to 2024-05-02 08:30:00-04:00")
+    assert r.perfdata() == f"future_rows={round(max(ahead, 0))};300;86400"
+
+
+def test_future_rows_none_and_one() -> None:
+    r = row_judges.future_rows(FutureRows(0, None, None), T, NOW)
+    assert (r.state, r.summary, r.value) == (OK, "no row is dated after the server's clock", 0)
+    r = row_judges.future_rows(FutureRows(1, LATEST, 7200), T, NOW)
+    assert r.state == WARNING and r.summary.startswith("1 row is dated in the future")
+    assert "(2h 0m ahead of the server's clock" in r.summary
+
+
+def test_future_rows_levels_are_configurable() -> None:
+    levels = config.DurationLevels(dt.timedelta(hours=1), dt.timedelta(hours=2))
+    t = Thresholds(replace(CheckConfig(), future_rows=levels), Schedule())
+    judged = [row_judges.future_rows(FutureRows(1, LATEST, s), t, NOW) for s in (3599, 3600, 7200)]
+    states = [r.state for r in judged]
+    assert states == [OK, WARNING, CRITICAL]
+
+
+# --- late_rows: what the verify runs of the last check.late_rows (7d) found -----------------------
+
+
+def _verify(late: int = 0, by: str | None = None, unrepaired: bool = False) -> VerifyRun:
+    status: RunStatus = "failed" if unrepaired else "ok"
+    return VerifyRun(ago(HOUR), status, late, by, unrepaired)
+
+
+LOOKBACK = dt.timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected", "summary", "value"),
+    [
+        ((), OK, "no verify run in the last 1w", 0),
+        ((_verify(),), OK, "no rows later than view.lookback 2d found by verify in the last 1w", 0),
+        (
+            (_verify(3000, "40d 5h"),),
+            WARNING,
+            "3,000 rows arrived up to 40d 5h late (found by verify at 2024-05-01 11:00:00+00:00):"
+            " the rollup is repaired, but view.lookback 2d is too short for this API",
+            3000,
+        ),
+        ((_verify(1, "3d 1h"),), WARNING, "1 row arrived up to 3d 1h late", 1),
+        # two runs found some: counted together, how late from the newest
+        (
+            (_verify(), _verify(12, "3d 0h"), _verify(5, "9d 0h")),
+            WARNING,
+            "17 rows arrived up to 3d 0h",
+            17,
+        ),
+        (
+            (_verify(3000, "40d 5h", unrepaired=True),),
+            CRITICAL,
+            "the verify run of 2024-05-01 11:00:00+00:00 found days where the rollup differs",
+            3000,
+        ),
+        # repaired by a later run: no longer critical
+        (
+            (_verify(), _verify(8, "5d 0h", unrepaired=True)),
+            WARNING,
+            "8 rows arrived up to 5d 0h",
+            8,
+        ),
+    ],
+)
+def test_late_rows(runs: tuple[VerifyRun, ...], expected: State, summary: str, value: int) -> None:
+    r = row_judges.late_rows(LateRowsFacts(True, LOOKBACK, runs), T, NOW)
+    assert (r.name, r.state, r.value) == ("late_rows", expected, value)
+    assert r.summary.startswith(summary), r.summary
+    assert r.perfdata() == f"late_rows={value};1;"
+
+
+def test_late_rows_without_history_is_unknown() -> None:
+    r = row_judges.late_rows(LateRowsFacts(False, LOOKBACK), T, NOW)
+    assert (r.state, r.summary) == (UNKNOWN, "no run history (run epstats init)")

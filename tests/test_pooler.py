@@ -175,7 +175,7 @@ def test_read_only_commands_give_the_same_numbers_through_the_pooler(
         assert code_d == code_p == 0
         assert got["rows"] == want["rows"]
         assert got["window"]["from"] == want["window"]["from"]  # "to" is now()
-        assert len(want["rows"]) > 2 and sum(r["requests"] for r in want["rows"]) > 0
+        assert len(want["rows"]) >= 2 and sum(r["requests"] for r in want["rows"]) > 0
     code_d, want = _json(cfg, direct, "status")
     code_p, got = _json(cfg, pooled, "status")
     assert code_d == code_p == 0

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from epstats_cli.config import MaintenanceConfig
-from epstats_cli.schedule import Need, due_tasks, fits, parse_tasks
+from epstats_cli.schedule import SELF_LIMITED, Need, due_tasks, fits, parse_tasks
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 CFG = MaintenanceConfig()
@@ -26,7 +26,9 @@ def decisions(
 
 def test_never_run_is_due_in_order() -> None:
     ds = due_tasks({}, CFG, NOW, Need())
-    assert [d.task for d in ds] == ["cleanup", "vacuum", "analyze", "reindex", "refresh"]
+    assert [d.task for d in ds] == [
+        "cleanup", "vacuum", "analyze", "reindex", "refresh", "verify",
+    ]  # fmt: skip
     assert all(d.due and d.reason == "never run" for d in ds)
 
 
@@ -38,10 +40,11 @@ def test_never_run_is_due_in_order() -> None:
         ("reindex", 30 * DAY),
         ("refresh", dt.timedelta(hours=1)),
         ("cleanup", DAY),
+        ("verify", DAY),
     ],
 )
 def test_due_exactly_at_the_interval(task: str, every: dt.timedelta) -> None:
-    last = {t: NOW for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh")}
+    last = {t: NOW for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")}
     last[task] = NOW - every + SEC
     if task == "analyze":  # a VACUUM (ANALYZE) counts as an analyze: make it older
         last["vacuum"] = NOW - 3 * DAY
@@ -92,9 +95,18 @@ def test_only_skip_force() -> None:
     assert not d["refresh"][0] and d["cleanup"][0]
 
 
+def test_verify_is_daily_last_and_forceable() -> None:
+    recent = {t: NOW for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")}
+    assert decisions(recent)["verify"] == (False, "next due in 1d 0h")
+    assert decisions(recent, force={"verify"})["verify"] == (True, "forced")
+    assert decisions({**recent, "verify": NOW - DAY})["verify"][0] is True
+    assert "verify" in SELF_LIMITED  # maintain starts it whenever time is left
+
+
 def test_parse_tasks() -> None:
     assert parse_tasks("vacuum, analyze") == {"vacuum", "analyze"}
     assert parse_tasks(None) == set()
+    assert parse_tasks("verify") == {"verify"}
     with pytest.raises(ValueError, match="unknown task vacum"):
         parse_tasks("vacum")
 

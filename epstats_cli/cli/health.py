@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import click
@@ -29,7 +30,7 @@ def status() -> None:
 
     app = get_app()
     with app.session() as s:
-        data = overview.gather(s).as_dict()
+        data = _in_zone(overview.gather(s).as_dict(), app.config.source.timezone)
     srv, tbl = data["server"], data["table"]
     kv_cols = [Column("item", "Item"), Column("value", "Value")]
     tables = [
@@ -108,6 +109,25 @@ def _role_settings_table(settings: list[dict[str, Any]] | str) -> list[Any]:
     return [Table(columns, settings, "Settings the role brings along", footer)]
 
 
+def _in_zone(value: Any, timezone: str) -> Any:
+    """Every timestamp in a document, shown in `timezone` (source.timezone: the zone of days),
+    whatever the session's TimeZone."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, dt.datetime) and v.tzinfo is not None:
+            return v.astimezone(zone)
+        if isinstance(v, dict):
+            return {k: convert(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [convert(x) for x in v]
+        return v
+
+    return convert(value)
+
+
 def _more_tables(data: dict[str, Any]) -> list[Any]:
     """Indices, rollup and maintenance sections of `status`."""
     from epstats_cli.render import Column, Table, format_cell
@@ -142,8 +162,8 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
         if not rollup["usable"]:
             kv = [("rollup", rollup["why"], "text")]
         else:
-            now = data["server"]["now"]
             lag = rollup["oldest_unaggregated"]
+            age = rollup["unaggregated_age_seconds"] or 0.0
             kv = [
                 ("strategy", rollup["strategy"], "text"),
                 ("built by epstats", rollup["built_by_epstats"], "bool"),
@@ -155,7 +175,7 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
                     "up to date"
                     if lag is None
                     else f"rows from {format_cell(lag, 'ts')} on not aggregated "
-                    f"({(now - lag).total_seconds() / 60:,.0f} min)",
+                    f"({age / 60:,.0f} min)",
                     "text",
                 ),
             ]
@@ -194,7 +214,7 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
     metavar="NAMES",
     help="Only these checks (comma-separated): connect, analyze_age, vacuum_age, "
     "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
-    "view_staleness, maintain_failed, table_bloat, index_bloat, pooler.",
+    "view_staleness, future_rows, late_rows, maintain_failed, table_bloat, index_bloat, pooler.",
 )
 def check(only: str | None) -> None:
     """Health checks for monitoring, with Nagios exit codes and performance data.

@@ -105,7 +105,10 @@ def maintain(
 
     Tasks: cleanup (invalid index leftovers, old history), vacuum (weekly, or early on
     dead tuples; FREEZE near wraparound), analyze (daily), reindex (monthly, bloated
-    indices only), refresh (the rollup, hourly). One run at a time: a second exits 75.
+    indices only), refresh (the rollup, hourly), verify (daily: the rollup's days before
+    view.lookback against the raw rows, repairing any that differ, within max-runtime).
+    One run at a time: a second exits 75. A rollup built with other parameters than the
+    configuration's is refused before any task (exit 3).
     Exit 0 all done, 1 a task failed (the rest still ran), 75 another run holds the lock
     (silent with -q).
 

@@ -10,7 +10,7 @@ import psycopg
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import EpstatsError, first_line
-from epstats_cli.health import judges
+from epstats_cli.health import judges, row_judges
 from epstats_cli.health.facts import FactSource, Gatherer, SourceMissing
 from epstats_cli.health.judges import CheckResult, Thresholds
 
@@ -27,6 +27,8 @@ _CHECKS: dict[str, Judge] = {
     "missing_indexes": lambda f, t, now: judges.missing_indexes(f.indexes(), t, now),
     "redundant_indexes": lambda f, t, now: judges.redundant_indexes(f.indexes(), t, now),
     "view_staleness": lambda f, t, now: judges.view_staleness(f.rollup(), t, now),
+    "future_rows": lambda f, t, now: row_judges.future_rows(f.future_rows(), t, now),
+    "late_rows": lambda f, t, now: row_judges.late_rows(f.late_rows(), t, now),
     "maintain_failed": lambda f, t, now: judges.maintain_failed(f.maintenance(), t, now),
     "table_bloat": lambda f, t, now: judges.table_bloat(f.table_bloat(), t, now),
     "index_bloat": lambda f, t, now: judges.index_bloat(f.index_bloat(), t, now),
@@ -59,6 +61,7 @@ def evaluate(
             results.append(judge(facts, thresholds, now))
         except (psycopg.Error, EpstatsError) as exc:
             message = exc.message if isinstance(exc, EpstatsError) else first_line(exc)
+            message = "; ".join(message.splitlines())  # one line for Nagios
             results.append(judges.cannot_check(name, message))
     if missing is not None:
         results.append(judges.source_missing(str(missing.table)))

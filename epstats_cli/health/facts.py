@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol, TypeVar, cast
 
 import psycopg
 
-from epstats_cli import catalog, history, indexes, reports, rollup
+from epstats_cli import catalog, history, indexes, rollup, source
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
 from epstats_cli.pooler import PoolerInfo, session_guarantee
-from epstats_cli.schema import rollup_identifiers
+from epstats_cli.rollup import verify_record
+from epstats_cli.rollup.pending import pending
 
 # epstats.runs.status (its CHECK constraint)
 RunStatus = Literal["running", "ok", "failed", "skipped"]
@@ -42,6 +43,27 @@ class RollupFreshness:
     usable: bool
     why: str  # why reports cannot use it ("" when they can)
     oldest_unaggregated: dt.datetime | None = None  # None: up to date (or not usable)
+    age_seconds: float | None = None  # the server's now() - oldest_unaggregated
+
+
+@dataclass(frozen=True)
+class VerifyRun:
+    """One run of the verify task, as its summary in epstats.runs tells it."""
+
+    started_at: dt.datetime  # in source.timezone
+    status: RunStatus
+    late_rows: int  # rows it found in days before the lookback window (arrived late)
+    late_by: str | None  # how late the latest of them were, at most ("40d 5h")
+    unrepaired: bool  # days that differ could not be repaired
+
+
+@dataclass(frozen=True)
+class LateRowsFacts:
+    """The verify runs within check.late_rows, newest first (absent before `epstats init`)."""
+
+    available: bool
+    lookback: dt.timedelta  # view.lookback, which late rows outran
+    runs: tuple[VerifyRun, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,20 +152,45 @@ def index_facts(plan: indexes.Plan) -> IndexFacts:
     )
 
 
-def oldest_unaggregated(session: Session) -> dt.datetime | None:
-    """The timestamp of the oldest raw row the rollup has not aggregated (None: up to date)."""
-    oldest: dt.datetime | None = session.value(
-        "catalog/oldest_unaggregated", **rollup_identifiers(session)
-    )
-    return oldest
-
-
 def rollup_freshness(session: Session) -> RollupFreshness:
-    """Whether reports can use the rollup and, if so, how far behind the raw rows it is."""
-    usable, why = reports.rollup_usable(session)
-    if not usable:
-        return RollupFreshness(False, why)
-    return RollupFreshness(True, "", oldest_unaggregated(session))
+    """Whether reports can use the rollup and, if so, the oldest raw row it lacks and that
+    row's age, computed by the server (rollup.pending)."""
+    found = pending(session)
+    if found.why is not None:
+        return RollupFreshness(False, found.why)
+    return RollupFreshness(True, "", found.oldest, found.age_seconds)
+
+
+def future_rows(session: Session) -> source.FutureRows:
+    """Raw rows dated after the server's now() (an index range), the newest in
+    source.timezone; ConfigError when a source column has a type epstats cannot read."""
+    found = source.future_extent(session)
+    latest = None if found.latest is None else source.local(session, found.latest)
+    return replace(found, latest=latest)
+
+
+def late_rows(session: Session) -> LateRowsFacts:
+    """What the verify runs of the last check.late_rows found (their recorded summaries)."""
+    cfg = session.config
+    if not history.available(session):
+        return LateRowsFacts(False, cfg.view.lookback)
+    rows = session.all(
+        "maintenance/verify_runs",
+        {"target": history.task_target(cfg, "verify"), "within": cfg.check.late_rows},
+    )
+    runs = []
+    for r in rows:
+        said = verify_record.read(r["reason"])
+        runs.append(
+            VerifyRun(
+                source.local(session, r["started_at"]),
+                r["status"],
+                said.late_rows,
+                said.late_by,
+                said.unrepaired,
+            )
+        )
+    return LateRowsFacts(True, cfg.view.lookback, tuple(runs))
 
 
 def rollup_info(session: Session) -> rollup.RollupFacts:
@@ -191,7 +238,7 @@ def maintenance(session: Session) -> MaintenanceFacts:
             r["last_ok"],
             r["last_status"],
             r["last_error"],
-            r["last_started"],
+            source.local(session, r["last_started"]),  # `check` prints it in source.timezone
             r["p90_seconds"],
             tuple(recent.get(task, ())),
         )
@@ -247,6 +294,8 @@ class FactSource(Protocol):
     def server(self) -> ServerFacts: ...
     def indexes(self) -> IndexFacts: ...
     def rollup(self) -> RollupFreshness: ...
+    def future_rows(self) -> source.FutureRows: ...
+    def late_rows(self) -> LateRowsFacts: ...
     def maintenance(self) -> MaintenanceFacts: ...
     def table_bloat(self) -> TableBloat | None: ...
     def index_bloat(self) -> tuple[IndexBloat, ...]: ...
@@ -294,6 +343,12 @@ class Gatherer:
 
     def rollup(self) -> RollupFreshness:
         return self._once("rollup", rollup_freshness)
+
+    def future_rows(self) -> source.FutureRows:
+        return self._once("future_rows", future_rows)
+
+    def late_rows(self) -> LateRowsFacts:
+        return self._once("late_rows", late_rows)
 
     def maintenance(self) -> MaintenanceFacts:
         return self._once("maintenance", maintenance)

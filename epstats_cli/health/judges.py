@@ -181,7 +181,8 @@ def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> 
         return CheckResult(
             "view_staleness", State.OK, "the rollup holds every row", 0, warning, critical
         )
-    lag = max(0.0, (now - rollup.oldest_unaggregated).total_seconds())
+    age = rollup.age_seconds  # by the server's clock; from `now` only for facts without it
+    lag = max(0.0, (now - rollup.oldest_unaggregated).total_seconds() if age is None else age)
     return CheckResult(
         "view_staleness",
         level(lag / every.total_seconds(), levels),

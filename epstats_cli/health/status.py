@@ -18,7 +18,7 @@ from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import Config
 from epstats_cli.db import IDLE_IN_TRANSACTION_TIMEOUT, Session
 from epstats_cli.durations import format_duration
-from epstats_cli.errors import first_line
+from epstats_cli.errors import EpstatsError, first_line
 from epstats_cli.health import facts
 
 
@@ -54,6 +54,7 @@ class RollupStatus:
     watermark: dt.datetime | None = None
     rows: int | None = None
     oldest_unaggregated: dt.datetime | None = None
+    unaggregated_age_seconds: float | None = None  # by the server's clock
 
     def as_dict(self) -> dict[str, Any]:
         if not self.usable:
@@ -237,6 +238,8 @@ def _rollup(session: Session) -> RollupStatus | str:
         info = facts.rollup_info(session)
     except psycopg.Error as exc:
         return f"unavailable: {first_line(exc)}"
+    except EpstatsError as exc:  # e.g. a source column of a type epstats cannot read
+        return "unavailable: " + "; ".join(exc.message.splitlines())
     return RollupStatus(
         name,
         True,
@@ -246,6 +249,7 @@ def _rollup(session: Session) -> RollupStatus | str:
         watermark=info.as_of,
         rows=info.row_count,
         oldest_unaggregated=fresh.oldest_unaggregated,
+        unaggregated_age_seconds=fresh.age_seconds,
     )
 
 

@@ -49,7 +49,7 @@ def refreshable(session: Session) -> RollupFacts:
     return info
 
 
-def _prologue(session: Session) -> list[Statement]:
+def prologue(session: Session) -> list[Statement]:
     """Wait (up to max_runtime, holding nothing the API needs) for any other refresh of this
     rollup, then run under the usual lock_timeout."""
     cfg = session.config
@@ -118,7 +118,7 @@ def plan_refresh(session: Session, full: bool = False, since: dt.date | None = N
             now, info.refreshed_at, cfg.view.lookback, cfg.source.timezone, since, full
         )
         body = _incremental(session, info, first_day, basis)
-    statements = _prologue(session) + body
+    statements = prologue(session) + body
     if info.state_table:
         statements.append(state.put(session, info.name, strategy, now))
     return Step(

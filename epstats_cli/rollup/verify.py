@@ -1,4 +1,8 @@
-"""`view verify`: the rollup compared with a from-scratch aggregation of the raw rows."""
+"""`view verify`: the rollup compared with a from-scratch aggregation of the raw rows.
+
+`comparison` is the one statement that compares a range of days; `view verify` runs it over
+its window, and the `verify` maintenance task (rollup/sweep.py) day by day.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import sql
+from psycopg.rows import dict_row
+
 from epstats_cli import source
 from epstats_cli.db import Session, consistent
 from epstats_cli.errors import OperationFailed
+from epstats_cli.execute import Statement
 from epstats_cli.rollup.aggregate import aggregate
 from epstats_cli.rollup.inspect import facts, require_parameters
 from epstats_cli.schema import rollup_identifiers, source_identifiers
@@ -35,6 +43,58 @@ def verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification
     )
 
 
+def window(session: Session, basis: source.Basis) -> sql.Composed:
+    """The condition on the raw rows the rollup aggregated for the days %(from_day)s to
+    %(to_day)s (given %(as_of)s, %(snapshot)s and %(commit_delay)s): a timestamp range."""
+    return session.statement(
+        "fragments/verify_window",
+        since=source.since(session, basis),
+        before=source.before_next_day(session, basis),
+        day=source.day(session, basis),
+        timestamp=session.config.source.columns.timestamp,
+        as_of=source.param(session, basis, "as_of"),
+        unaggregated=source.unaggregated(session, basis),
+    )
+
+
+def window_params(
+    session: Session, from_day: dt.date, to_day: dt.date, as_of: Any, snapshot: Any
+) -> dict[str, Any]:
+    """The parameters of `window` (and of `comparison`)."""
+    return {
+        "from_day": from_day,
+        "to_day": to_day,
+        "as_of": as_of,
+        "snapshot": snapshot,
+        "commit_delay": session.config.view.commit_delay,
+    }
+
+
+def comparison(
+    session: Session,
+    basis: source.Basis,
+    from_day: dt.date,
+    to_day: dt.date,
+    as_of: Any,
+    snapshot: Any,
+) -> Statement:
+    """The statement listing every endpoint-day of [from_day, to_day] where the rollup differs
+    from the raw rows it aggregated (as of `as_of`, seen by `snapshot`)."""
+    name = session.config.view_name
+    query = session.statement(
+        "view/verify",
+        view=(name.schema, name.name),
+        definition=aggregate(session, basis, window(session, basis)),
+    )
+    return Statement(query, window_params(session, from_day, to_day, as_of, snapshot))
+
+
+def differences(session: Session, statement: Statement) -> list[dict[str, Any]]:
+    """Run a comparison: the endpoint-days that differ."""
+    with session.conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(statement.query, statement.params).fetchall()
+
+
 def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification:
     name = session.config.view_name
     columns = source.check_columns(session)
@@ -51,33 +111,13 @@ def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verificatio
     if why is not None:
         raise OperationFailed(f"{name} cannot be verified: {why}")
     basis = source.Basis.of(session.config, columns)
-    unaggregated = source.unaggregated(session, basis)
-    where = session.statement(
-        "fragments/verify_window",
-        since=source.since(session, basis),
-        day=source.day(session, basis),
-        timestamp=session.config.source.columns.timestamp,
-        as_of=source.param(session, basis, "as_of"),
-        unaggregated=unaggregated,
-    )
-    params = {
-        "from_day": from_day,
-        "to_day": to_day,
-        "as_of": info.as_of,
-        "snapshot": info.snapshot,
-        "commit_delay": session.config.view.commit_delay,
-    }
-    diffs = session.all(
-        "view/verify",
-        params,
-        view=(name.schema, name.name),
-        definition=aggregate(session, basis, where),
-    )
+    statement = comparison(session, basis, from_day, to_day, info.as_of, info.snapshot)
+    diffs = differences(session, statement)
     count = session.value(
         "view/pending_rows",
-        params,
+        statement.params,
         **source_identifiers(session),
-        unaggregated=unaggregated,
+        unaggregated=source.unaggregated(session, basis),
         now=source.bound(session, basis, source.NOW),
     )
     return Verification(from_day, to_day, info.as_of, diffs, int(count or 0))

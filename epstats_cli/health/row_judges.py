@@ -1,0 +1,79 @@
+"""The judges of when raw rows are dated and when they arrive: `future_rows` (rows dated ahead
+of the server's clock) and `late_rows` (rows that arrived later than view.lookback, as the
+verify task found them). Pure, like judges.py, beside which they sit to keep it short."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from epstats_cli.config import Levels
+from epstats_cli.durations import format_duration, human_seconds
+from epstats_cli.health.facts import LateRowsFacts
+from epstats_cli.health.judges import CheckResult, State, Thresholds, level
+from epstats_cli.source import FutureRows
+
+
+def _when(instant: dt.datetime) -> str:
+    return instant.isoformat(sep=" ", timespec="seconds")
+
+
+def future_rows(rows: FutureRows, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """How far ahead of the server's now() the newest row is dated (clock skew, bad data)."""
+    levels = t.check.future_rows
+    warn, crit = levels.warning.total_seconds(), levels.critical.total_seconds()
+    if rows.count == 0 or rows.latest is None:
+        return CheckResult(
+            "future_rows", State.OK, "no row is dated after the server's clock", 0, warn, crit
+        )
+    ahead = max(0.0, rows.ahead_seconds or 0.0)
+    plural = "row is" if rows.count == 1 else "rows are"
+    return CheckResult(
+        "future_rows",
+        level(ahead, Levels(warn, crit)),
+        f"{rows.count:,} {plural} dated in the future, up to {_when(rows.latest)} "
+        f"({human_seconds(ahead)} ahead of the server's clock: no report counts them yet)",
+        round(ahead),
+        warn,
+        crit,
+    )
+
+
+def late_rows(facts: LateRowsFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """What the verify runs of the last check.late_rows found: CRITICAL when the latest could
+    not repair a day that differs, WARNING when any found rows later than view.lookback."""
+    window = format_duration(t.check.late_rows)
+    lookback = format_duration(facts.lookback)
+    if not facts.available:
+        return CheckResult("late_rows", State.UNKNOWN, "no run history (run epstats init)")
+    runs = facts.runs
+    late = [r for r in runs if r.late_rows]
+    total = sum(r.late_rows for r in late)
+    if runs and runs[0].unrepaired:
+        return CheckResult(
+            "late_rows",
+            State.CRITICAL,
+            f"the verify run of {_when(runs[0].started_at)} found days where the rollup "
+            "differs from the raw rows and could not repair them (see epstats.runs; the next "
+            "verify retries, or: epstats maintain --force verify)",
+            total,
+            1,
+            None,
+        )
+    if late:
+        plural = "row" if total == 1 else "rows"
+        return CheckResult(
+            "late_rows",
+            State.WARNING,
+            f"{total:,} {plural} arrived up to {late[0].late_by} late (found by verify at "
+            f"{_when(late[0].started_at)}): the rollup is repaired, but view.lookback "
+            f"{lookback} is too short for this API",
+            total,
+            1,
+            None,
+        )
+    said = (
+        f"no rows later than view.lookback {lookback} found by verify in the last {window}"
+        if runs
+        else f"no verify run in the last {window}"
+    )
+    return CheckResult("late_rows", State.OK, said, 0, 1, None)
