@@ -52,7 +52,7 @@ def test_defaults_match_spec() -> None:
     c = config.Config()
     assert c.database.lock_timeout == timedelta(seconds=5)
     assert c.source.table == QualifiedName("public", "requests")
-    assert [i.name for i in c.indexes] == [
+    assert [i.name for i in c.indexes.recommended] == [
         "idx_requests_timestamp",
         "idx_requests_endpoint_timestamp",
     ]
