@@ -22,8 +22,9 @@ from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.durations import format_duration
 from epstats_cli.errors import OperationFailed
-from epstats_cli.execute import Mode, Statement, Step
+from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
+from epstats_cli.rollup.build import spare_step
 
 NAMEDATALEN = 64
 
@@ -55,6 +56,29 @@ def targets(session: Session) -> list[Target]:
     return out
 
 
+def maintain_refusal(session: Session, t: Target, verb: str) -> str | None:
+    """Why the running role may not VACUUM or ANALYZE a target (None: it may). The server would
+    only warn and skip it, and the task would look done."""
+    denied = session.all("catalog/maintain_denied", {"oid": t.oid})
+    if not denied:
+        return None
+    role = session.server.user
+    first = denied[0]
+    which = first["relation"] + (f" (and {len(denied) - 1} more)" if len(denied) > 1 else "")
+    owner = first["owner"]
+    if session.server.version_num >= 170000:
+        needs = (
+            f"it needs the MAINTAIN privilege (GRANT MAINTAIN ON {first['relation']} TO {role}, "
+            f"or GRANT pg_maintain TO {role}), or to connect as the owner {owner}"
+        )
+    else:
+        needs = (
+            f"only its owner {owner} (or a role with {owner}'s privileges) and the database "
+            f"owner may: connect as {owner}, or GRANT {owner} TO {role}"
+        )
+    return f"role {role} may not {verb} {which}: {needs}"
+
+
 # --- the planners ------------------------------------------------------------------------------
 
 
@@ -70,6 +94,7 @@ def plan_analyze(session: Session) -> list[Step]:
             relation_oid=t.oid,
             skip_locked=True,
             progress="catalog/analyze_progress",
+            refused=maintain_refusal(session, t, "analyze"),
         )
         for t in targets(session)
     ]
@@ -93,6 +118,7 @@ def plan_vacuum(
             relation_oid=t.oid,
             skip_locked=True,
             progress="catalog/vacuum_progress",
+            refused=maintain_refusal(session, t, "vacuum"),
         )
         for t in targets(session)
     ]
@@ -161,7 +187,8 @@ def plan_reindex(
 
 
 def plan_cleanup(session: Session) -> list[Step]:
-    """Drop invalid leftovers of interrupted index builds; prune old run history."""
+    """Drop invalid leftovers of interrupted index builds and the new rollup of an interrupted
+    `view build --replace`; prune old run history."""
     steps = []
     why = "invalid leftover of an interrupted index build"
     for t in targets(session):
@@ -180,10 +207,14 @@ def plan_cleanup(session: Session) -> list[Step]:
                     f"{t.name.schema}.{idx.name}",
                     why,
                     [Statement(drop)],
+                    Mode.CONCURRENTLY,
                     done=f"dropped: {why}",
                     relation_oid=t.oid,
                 )
             )
+    spare = spare_step(session)
+    if spare is not None:
+        steps.append(spare)
     if history.available(session):
         retention = session.config.maintenance.history_retention
         prune = session.statement("maintenance/history_prune")
@@ -210,8 +241,11 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
 }
 
 
-def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
-    """The rollup's refresh (rollup.refresh plans and runs it), or why it cannot run."""
+def refresh(
+    session: Session, executor: Executor, shown: Callable[[Step], Step] = lambda step: step
+) -> list[TaskResult]:
+    """The rollup's refresh (rollup.plan_refresh plans it, `shown` gives it the reason it shows)
+    run by `executor`, or why it cannot run."""
     info = rollup.facts(session)
     if not info.exists:
         return [
@@ -232,6 +266,6 @@ def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
             )
         ]
     try:
-        return [rollup.refresh(session, dry_run=dry_run)]
+        return [executor.run(shown(rollup.plan_refresh(session)))]
     except OperationFailed as exc:
         return [TaskResult("refresh", str(info.name), "failed", exc.message, 0, None, exc.message)]
