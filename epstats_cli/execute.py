@@ -9,7 +9,6 @@ result, so `--dry-run` prints exactly the statements a real run executes.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -43,8 +42,8 @@ from epstats_cli.steps import (
 from epstats_cli.waits import (
     CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     LockNotGranted,
-    SkippedForLock,
     announce_waits,
+    execute_noting_skips,
     max_wait_text,
     retry_on_lock,
     timeouts,
@@ -70,18 +69,6 @@ __all__ = [
 # How long the repairs after an interruption may take in all (Kubernetes gives 30 s between
 # SIGTERM and SIGKILL); a leftover that cannot be dropped in time is left to `cleanup`.
 INTERRUPT_BUDGET = 5.0
-
-# The WARNING with which VACUUM and ANALYZE skip a table the role may not maintain
-# (PostgreSQL up to 15; 16 and later).
-_PERMISSION_SKIP = re.compile(
-    r"^skipping .* --- only .* can (vacuum|analyze) it$"
-    r"|^permission denied to (vacuum|analyze) .*, skipping it$"
-)
-
-
-class SkippedByServer(OperationFailed):
-    """The server skipped the work with a WARNING instead of an error (e.g. VACUUM of a table
-    the role may not maintain): a failure with the server's words."""
 
 
 def error_text(exc: BaseException) -> str:
@@ -290,24 +277,7 @@ class Executor:
     def _execute(self, st: Statement, kind: str, skip_locked: bool = False) -> None:
         conn = self.session.conn
         self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
-        warnings: list[str] = []
-
-        def on_notice(diag: psycopg.errors.Diagnostic) -> None:
-            if diag.severity_nonlocalized == "WARNING" or "skipping" in (
-                diag.message_primary or ""
-            ):
-                warnings.append(diag.message_primary or "")
-
-        conn.add_notice_handler(on_notice)
-        try:
-            conn.execute(st.query, st.params)
-        finally:
-            conn.remove_notice_handler(on_notice)
-        denied = [w for w in warnings if _PERMISSION_SKIP.match(w)]
-        if denied:
-            raise SkippedByServer(f"the server skipped it: {denied[0]}")
-        if skip_locked and any("skipping" in w and "lock" in w for w in warnings):
-            raise SkippedForLock(warnings[0])
+        execute_noting_skips(conn, st.query, st.params, skip_locked)
         if st.after is not None:
             st.after()
 

@@ -1,5 +1,6 @@
 """Lock waits of the steps epstats runs: retries with backoff, who blocks us, and (for a person
-watching) whom a long CONCURRENTLY statement is waiting for while it waits.
+watching) whom a long CONCURRENTLY statement is waiting for while it waits; and the work the
+server skips with a WARNING instead of waiting or failing (SKIP_LOCKED, missing rights).
 
 A lock wait ends at lock_timeout: `database.lock_timeout` for every statement, except the
 CONCURRENTLY ones, whose waits (for older transactions) never block INSERTs and may last
@@ -8,19 +9,23 @@ CONCURRENTLY ones, whose waits (for older transactions) never block INSERTs and 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from epstats_cli.db import Session
 from epstats_cli.durations import format_duration, human_seconds
 from epstats_cli.errors import OperationFailed
+
+Query = sql.Composed | sql.SQL
 
 # Lock modes that conflict with SHARE UPDATE EXCLUSIVE (CREATE/DROP INDEX CONCURRENTLY,
 # REINDEX CONCURRENTLY, VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW CONCURRENTLY).
@@ -40,6 +45,44 @@ class LockNotGranted(OperationFailed):
 
 class SkippedForLock(Exception):
     """A SKIP_LOCKED statement skipped its table: retried like a lock timeout."""
+
+
+class SkippedByServer(OperationFailed):
+    """The server skipped the work with a WARNING instead of an error (e.g. VACUUM of a table
+    the role may not maintain): a failure with the server's words."""
+
+
+# The WARNING with which VACUUM and ANALYZE skip a table the role may not maintain
+# (PostgreSQL up to 15; 16 and later).
+_PERMISSION_SKIP = re.compile(
+    r"^skipping .* --- only .* can (vacuum|analyze) it$"
+    r"|^permission denied to (vacuum|analyze) .*, skipping it$"
+)
+
+
+def execute_noting_skips(
+    conn: psycopg.Connection[Any], query: Query, params: Mapping[str, Any] | None, skip_locked: bool
+) -> None:
+    """Execute a statement, watching its notices: a table the server skipped for want of a
+    right raises SkippedByServer; one skipped for a lock (SKIP_LOCKED, when `skip_locked`)
+    raises SkippedForLock, which retry_on_lock retries."""
+    warnings: list[str] = []
+
+    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        message = diag.message_primary or ""
+        if diag.severity_nonlocalized == "WARNING" or "skipping" in message:
+            warnings.append(message)
+
+    conn.add_notice_handler(on_notice)
+    try:
+        conn.execute(query, params)
+    finally:
+        conn.remove_notice_handler(on_notice)
+    denied = [w for w in warnings if _PERMISSION_SKIP.match(w)]
+    if denied:
+        raise SkippedByServer(f"the server skipped it: {denied[0]}")
+    if skip_locked and any("skipping" in w and "lock" in w for w in warnings):
+        raise SkippedForLock(warnings[0])
 
 
 def ms(delta: timedelta) -> str:
