@@ -50,35 +50,33 @@ def _rights(session: Session, owner: str, schema: str) -> dict[str, Any]:
     return row
 
 
-def _grant_advice(session: Session, owner: str, me: str) -> str:
-    option = " WITH INHERIT TRUE, SET TRUE" if session.server.version_num >= 160000 else ""
-    return (
-        f"connect as {owner} (or run with PGOPTIONS='-c role={owner}'), "
-        f"or GRANT {owner} TO {me}{option}"
-    )
-
-
 def ownership_refusal(session: Session, what: str, owner: str, schema: str) -> str | None:
     """Why the running role cannot drop `what` (owned by `owner`) and give its replacement to
     `owner`, saying which role or grant it needs; None when it can."""
     r = _rights(session, owner, schema)
+    me = r["me"]
     problems = []
     if not r["can_create"]:
         problems.append(
-            f"{r['me']} may not create relations in schema {schema} "
-            f"(GRANT CREATE ON SCHEMA {schema} TO {r['me']})"
+            f"{me} may not create relations in schema {schema} "
+            f"(GRANT CREATE ON SCHEMA {schema} TO {me})"
         )
-    if owner == r["me"]:
-        return "; ".join(problems) or None
-    cannot = [
-        w for w, ok in (("drop it", r["can_use"]), ("give the new one to", r["can_give"])) if not ok
-    ]
-    if cannot:
-        problems.append(
-            f"{what} belongs to {owner}, and {r['me']} cannot {' or '.join(cannot)} "
-            f"{owner}: {_grant_advice(session, owner, r['me'])}"
+    if owner != me and not (r["can_use"] and r["can_give"]):
+        cannot = " or ".join(
+            phrase
+            for phrase, ok in (
+                ("drop it", r["can_use"]),
+                (f"give the new one to {owner}", r["can_give"]),
+            )
+            if not ok
         )
-    if not r["superuser"] and not r["owner_can_create"]:
+        if r["can_give"]:  # a member that does not inherit the owner's privileges: become it
+            advice = f"run as {owner} (PGOPTIONS='-c role={owner}', a SET ROLE for the session)"
+        else:
+            option = " WITH INHERIT TRUE, SET TRUE" if session.server.version_num >= 160000 else ""
+            advice = f"connect as {owner}, or GRANT {owner} TO {me}{option}"
+        problems.append(f"{what} belongs to {owner}, and {me} cannot {cannot}: {advice}")
+    if owner != me and not r["superuser"] and not r["owner_can_create"]:
         problems.append(
             f"{owner} may not own a relation in schema {schema} "
             f"(GRANT CREATE ON SCHEMA {schema} TO {owner})"

@@ -157,7 +157,11 @@ def test_replace_keeps_owner_grants_indices_and_views(
 
 
 def test_replace_refuses_before_building_when_it_cannot_keep(
-    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, roles: dict[str, str]
+    server: Server,
+    dsn: str,
+    conn: psycopg.Connection[Any],
+    tmp_path: Path,
+    roles: dict[str, str],
 ) -> None:
     cfg = _setup(conn, dsn, tmp_path, "materialized", roles)
     runner = roles["runner"]
@@ -172,13 +176,32 @@ def test_replace_refuses_before_building_when_it_cannot_keep(
         r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace", *dry)
         assert r.code == 1
         assert r.stderr.startswith("epstats: error: cannot replace public.endpoint_daily_stats")
-        assert f"belongs to {roles['app']}, and {runner} cannot" in r.stderr
-        assert f"GRANT {roles['app']} TO {runner}" in r.stderr
-        assert f"PGOPTIONS='-c role={roles['app']}'" in r.stderr
+        assert (
+            f"belongs to {roles['app']}, and {runner} cannot drop it or give the new one to "
+            f"{roles['app']}: connect as {roles['app']}, or GRANT {roles['app']} TO {runner}"
+        ) in r.stderr
         assert "view public.api_days" in r.stderr  # its owner is app too
         assert _q(conn, "SELECT relname FROM pg_class WHERE relname LIKE '%%epstats_new%%'") == []
     assert _kept(conn, roles) == before
-    conn.execute(f'GRANT "{roles["app"]}" TO "{runner}"')
+
+    # a member of app that does not inherit its privileges may become it: SET ROLE
+    app = roles["app"]
+    conn.execute(f'ALTER ROLE "{runner}" NOINHERIT')
+    conn.execute(f'GRANT "{app}" TO "{runner}"')
+    r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace")
+    assert r.code == 1
+    assert f"{runner} cannot drop it: run as {app} (PGOPTIONS='-c role={app}'" in r.stderr
+    conn.execute(f'GRANT USAGE ON SCHEMA epstats TO "{app}"')
+    conn.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA epstats TO "{app}"')
+    as_app = {"PGOPTIONS": f"-c role={app}"}
+    r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace", env=as_app)
+    assert r.code == 0, r.stderr
+    assert _kept(conn, roles) == before
+    # and one that inherits them, as itself
+    if server.version >= 16:
+        conn.execute(f'GRANT "{app}" TO "{runner}" WITH INHERIT TRUE')
+    else:
+        conn.execute(f'ALTER ROLE "{runner}" INHERIT')
     r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace")
     assert r.code == 0, r.stderr
     assert _kept(conn, roles) == before
