@@ -7,7 +7,9 @@ SELECT a.pid,
        a.state,
        a.xact_start,
        extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,
-       left(split_part(a.query, E'\n', 1), 80) AS query
+       CASE WHEN length(split_part(a.query, E'\n', 1)) > 80
+            THEN left(split_part(a.query, E'\n', 1), 79) || '…'
+            ELSE split_part(a.query, E'\n', 1) END AS query
 FROM unnest(pg_catalog.pg_blocking_pids(%(pid)s)) AS b(pid)
 JOIN pg_catalog.pg_stat_activity a ON a.pid = b.pid
 ORDER BY a.xact_start
