@@ -218,12 +218,14 @@ def plan_cleanup(session: Session) -> list[Step]:
     if history.available(session):
         retention = session.config.maintenance.history_retention
         prune = session.statement("maintenance/history_prune")
+        abandoned = session.statement("maintenance/history_abandoned")
         steps.append(
             Step(
                 "cleanup",
                 "epstats.runs",
-                f"delete run history older than {format_duration(retention)}",
-                [Statement(prune, {"retention": retention})],
+                f"delete run history older than {format_duration(retention)}; runs whose "
+                "process died are interrupted",
+                [Statement(prune, {"retention": retention}), Statement(abandoned)],
             )
         )
     return steps

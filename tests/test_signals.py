@@ -138,3 +138,33 @@ def test_signal_while_waiting_leaves_the_leftover_to_cleanup(
     r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup")
     assert r.code == 0, r.stderr
     assert invalid_indexes(conn) == []
+
+
+def test_after_sigkill_cleanup_says_the_run_was_interrupted(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """SIGKILL leaves no time to record anything: the run stays `running` until cleanup sees
+    that its server process is gone."""
+    cfg = _ready(dsn, conn, tmp_path, 600_000)
+    assert run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply").code == 0
+    proc = _epstats(cfg, dsn, "reindex", "--index", "idx_requests_endpoint_timestamp")
+    _wait_for(conn, proc, BUILDING)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _runs(conn, "reindex")[0][1:] == ("running", None, False)
+    deadline = time.monotonic() + 60  # the server finishes the statement, then notices
+    while conn.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'epstats'"
+    ).fetchone():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup")
+    assert r.code == 0, r.stderr
+    [(target, status, error, finished)] = _runs(conn, "reindex")
+    assert (target, status, finished) == (
+        "public.idx_requests_endpoint_timestamp",
+        "interrupted",
+        True,
+    )
+    assert error.startswith("its epstats process ended before the run did")
+    assert invalid_indexes(conn) == []
