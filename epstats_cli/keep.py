@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg import sql
 
-from epstats_cli.config import QualifiedName
+from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
 from epstats_cli.execute import Statement
 
@@ -54,32 +54,33 @@ def ownership_refusal(session: Session, what: str, owner: str, schema: str) -> s
     """Why the running role cannot drop `what` (owned by `owner`) and give its replacement to
     `owner`, saying which role or grant it needs; None when it can."""
     r = _rights(session, owner, schema)
-    me = r["me"]
+    me, who, where = quote_ident(r["me"]), quote_ident(owner), quote_ident(schema)
     problems = []
     if not r["can_create"]:
         problems.append(
-            f"{me} may not create relations in schema {schema} "
-            f"(GRANT CREATE ON SCHEMA {schema} TO {me})"
+            f"{me} may not create relations in schema {where} "
+            f"(GRANT CREATE ON SCHEMA {where} TO {me})"
         )
-    if owner != me and not (r["can_use"] and r["can_give"]):
+    if owner != r["me"] and not (r["can_use"] and r["can_give"]):
         cannot = " or ".join(
             phrase
             for phrase, ok in (
                 ("drop it", r["can_use"]),
-                (f"give the new one to {owner}", r["can_give"]),
+                (f"give the new one to {who}", r["can_give"]),
             )
             if not ok
         )
         if r["can_give"]:  # a member that does not inherit the owner's privileges: become it
-            advice = f"run as {owner} (PGOPTIONS='-c role={owner}', a SET ROLE for the session)"
+            role = owner.replace("\\", "\\\\").replace(" ", "\\ ")  # libpq's escapes
+            advice = f"run as {who} (PGOPTIONS='-c role={role}', a SET ROLE for the session)"
         else:
             option = " WITH INHERIT TRUE, SET TRUE" if session.server.version_num >= 160000 else ""
-            advice = f"connect as {owner}, or GRANT {owner} TO {me}{option}"
-        problems.append(f"{what} belongs to {owner}, and {me} cannot {cannot}: {advice}")
-    if owner != me and not r["superuser"] and not r["owner_can_create"]:
+            advice = f"connect as {who}, or GRANT {who} TO {me}{option}"
+        problems.append(f"{what} belongs to {who}, and {me} cannot {cannot}: {advice}")
+    if owner != r["me"] and not r["superuser"] and not r["owner_can_create"]:
         problems.append(
-            f"{owner} may not own a relation in schema {schema} "
-            f"(GRANT CREATE ON SCHEMA {schema} TO {owner})"
+            f"{who} may not own a relation in schema {where} "
+            f"(GRANT CREATE ON SCHEMA {where} TO {who})"
         )
     return "; ".join(problems) or None
 

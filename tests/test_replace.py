@@ -23,7 +23,9 @@ ROLES = ("app", "grafana", "monitor", "runner")
 @pytest.fixture
 def roles(server: Server, conn: psycopg.Connection[Any]) -> Iterator[dict[str, str]]:
     """Roles unique to this database: the owner `app`, readers, and `runner` (epstats)."""
+    # the owner and a reader with names that need quoting
     names = {r: f"{r}_{conn.info.dbname}" for r in ROLES}
+    names.update(app=f"App Owner {conn.info.dbname}", grafana=f"Grafana-{conn.info.dbname}")
     for name in names.values():
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
@@ -77,12 +79,12 @@ def _kept(conn: psycopg.Connection[Any], roles: dict[str, str]) -> dict[str, Any
     rollup_oid = _q(conn, "SELECT 'endpoint_daily_stats'::regclass::oid")[0][0]
     return {
         "owner": _q(
-            conn, "SELECT relowner::regrole::text FROM pg_class WHERE oid = %s", rollup_oid
+            conn, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s", rollup_oid
         ),
         "grants": sorted(
             _q(
                 conn,
-                "SELECT grantee::regrole::text, privilege_type, is_grantable "
+                "SELECT pg_get_userbyid(grantee), privilege_type, is_grantable "
                 "FROM pg_class, aclexplode(relacl) WHERE oid = %s AND grantee <> relowner",
                 rollup_oid,
             )
@@ -90,7 +92,7 @@ def _kept(conn: psycopg.Connection[Any], roles: dict[str, str]) -> dict[str, Any
         "column_grants": sorted(
             _q(
                 conn,
-                "SELECT attname::text, grantee::regrole::text, privilege_type "
+                "SELECT attname::text, pg_get_userbyid(grantee), privilege_type "
                 "FROM pg_attribute, aclexplode(attacl) WHERE attrelid = %s AND attacl IS NOT NULL",
                 rollup_oid,
             )
@@ -103,7 +105,7 @@ def _kept(conn: psycopg.Connection[Any], roles: dict[str, str]) -> dict[str, Any
         ),
         "views": _q(
             conn,
-            "SELECT relname::text, relowner::regrole::text, obj_description(oid, 'pg_class'), "
+            "SELECT relname::text, pg_get_userbyid(relowner), obj_description(oid, 'pg_class'), "
             "array_to_string(relacl, ',') FROM pg_class WHERE relname IN ('api_days', 'api_busy') "
             "ORDER BY 1",
         ),
@@ -176,9 +178,10 @@ def test_replace_refuses_before_building_when_it_cannot_keep(
         r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace", *dry)
         assert r.code == 1
         assert r.stderr.startswith("epstats: error: cannot replace public.endpoint_daily_stats")
+        app_sql = f'"{roles["app"]}"'  # as the advice quotes it, ready to copy
         assert (
-            f"belongs to {roles['app']}, and {runner} cannot drop it or give the new one to "
-            f"{roles['app']}: connect as {roles['app']}, or GRANT {roles['app']} TO {runner}"
+            f"belongs to {app_sql}, and {runner} cannot drop it or give the new one to "
+            f"{app_sql}: connect as {app_sql}, or GRANT {app_sql} TO {runner}"
         ) in r.stderr
         assert "view public.api_days" in r.stderr  # its owner is app too
         assert _q(conn, "SELECT relname FROM pg_class WHERE relname LIKE '%%epstats_new%%'") == []
@@ -190,10 +193,11 @@ def test_replace_refuses_before_building_when_it_cannot_keep(
     conn.execute(f'GRANT "{app}" TO "{runner}"')
     r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace")
     assert r.code == 1
-    assert f"{runner} cannot drop it: run as {app} (PGOPTIONS='-c role={app}'" in r.stderr
+    options = "-c role=" + app.replace(" ", "\\ ")  # libpq's escape for a space
+    assert f"{runner} cannot drop it: run as \"{app}\" (PGOPTIONS='{options}'" in r.stderr
     conn.execute(f'GRANT USAGE ON SCHEMA epstats TO "{app}"')
     conn.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA epstats TO "{app}"')
-    as_app = {"PGOPTIONS": f"-c role={app}"}
+    as_app: dict[str, str | None] = {"PGOPTIONS": options}
     r = run_cli("-c", cfg, "--dsn", runner_dsn, "view", "build", "--replace", env=as_app)
     assert r.code == 0, r.stderr
     assert _kept(conn, roles) == before

@@ -1,5 +1,5 @@
 -- A view as `CREATE VIEW` needs it again: its owner, options, query and comment.
-SELECT c.relowner::regrole::text AS owner,
+SELECT pg_catalog.pg_get_userbyid(c.relowner) AS owner,
        array_to_string(c.reloptions, ', ') AS options,
        pg_catalog.pg_get_viewdef(c.oid) AS definition,
        pg_catalog.obj_description(c.oid, 'pg_class') AS comment
