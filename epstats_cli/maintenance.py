@@ -186,6 +186,16 @@ def plan_reindex(
     return steps
 
 
+def reindex(session: Session, executor: Executor, index: str | None = None) -> list[TaskResult]:
+    """The one-off `reindex`: every valid index (the whole task, which counts as maintain's
+    reindex: a row of its own spans the rebuilds), or one."""
+    steps = plan_reindex(session, index)
+    if index is not None:
+        return executor.run_all(steps)
+    target = history.task_target(session.config, "reindex")
+    return executor.run_task("reindex", target, "rebuild every valid index", steps)
+
+
 def plan_cleanup(session: Session) -> list[Step]:
     """Drop invalid leftovers of interrupted index builds and the new rollup of an interrupted
     `view build --replace`; prune old run history."""

@@ -67,18 +67,12 @@ def reindex(index_name: str | None, dry_run: bool) -> None:
 
     Example: epstats reindex --index idx_requests_timestamp
     """
-    from epstats_cli import history, maintenance
+    from epstats_cli import maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
-        steps = maintenance.plan_reindex(s, index_name)
-        executor = app.executor(s, dry_run, record=True)
-        if index_name is None:  # the whole task: counts as maintain's reindex
-            target = history.task_target(s.config, "reindex")
-            results = executor.run_task("reindex", target, "rebuild every valid index", steps)
-        else:
-            results = executor.run_all(steps)
+        results = maintenance.reindex(s, app.executor(s, dry_run, record=True), index_name)
     show_tasks(app, results, "reindex", dry_run)
 
 
