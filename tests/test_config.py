@@ -263,3 +263,24 @@ def test_config_show_redacts_dsn_from_option() -> None:
     r = run_cli("--dsn", "postgresql://u:topsecret@h/db", "config", "show")
     assert r.code == 0
     assert "topsecret" not in r.stdout and "***" in r.stdout
+
+
+def test_indexes_as_a_list_or_with_max_wait() -> None:
+    listed = [{"name": "i", "columns": ["endpoint"]}]
+    short = build({"indexes": listed})
+    assert [i.name for i in short.indexes.recommended] == ["i"]
+    assert short.indexes.max_wait == timedelta(minutes=10)
+    full = build({"indexes": {"recommended": listed, "max_wait": "90s"}})
+    assert full.indexes == dataclasses.replace(short.indexes, max_wait=timedelta(seconds=90))
+    assert build({"indexes": {"max_wait": "1m"}}).indexes.recommended == (
+        config.Config().indexes.recommended
+    )
+    with pytest.raises(ConfigError) as info:
+        build({"indexes": [{"name": "i"}], "database": {"lock_timeout": "1s"}})
+    assert info.value.problems == [
+        "indexes[0].columns: missing (every index needs a name and columns)"
+    ]
+    assert config.as_dict(full)["indexes"] == {
+        "recommended": [{"name": "i", "columns": ["endpoint"], "method": "btree"}],
+        "max_wait": "90s",
+    }
