@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg import pq
 
 from epstats_cli import history
 from epstats_cli.db import Session
@@ -237,7 +238,9 @@ class Executor:
         seconds = time.monotonic() - start
         signum = noted_signal()
         message = f"{interrupted_message(signum)}: {step.task} {step.target} did not finish"
-        left = self._stop(step, time.monotonic() + INTERRUPT_BUDGET)
+        deadline = time.monotonic() + INTERRUPT_BUDGET
+        self._recover()
+        left = self._stop(step, deadline)
         if left:
             message += (
                 f"; the invalid index {left} could not be dropped in time: {step.leftover_hint}"
@@ -246,6 +249,20 @@ class Executor:
         with suppress(psycopg.Error):
             self._end(run_id, result)
         return interrupted(signum, message)
+
+    def _recover(self) -> None:
+        """A connection that can run statements again after an interruption: the same one
+        (rolled back if need be), or a fresh one when psycopg could not finish cancelling (on
+        a loaded server) and the old one is still busy."""
+        conn = self.session.conn
+        status = None if conn.closed else conn.pgconn.transaction_status
+        if status == pq.TransactionStatus.IDLE:
+            return
+        with suppress(psycopg.Error):
+            if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+                conn.rollback()
+            else:
+                self.session = replace(self.session, conn=self.session.another())
 
     def _stop(self, step: Step, deadline: float) -> str | None:
         """Repair and undo what a step stopped halfway left, within a deadline; the name of an

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import psycopg
 
 from epstats_cli import catalog, history, schedule
 from epstats_cli.db import Session
@@ -61,7 +64,10 @@ def acquire_lock(session: Session) -> None:
 
 
 def release_lock(session: Session) -> None:
-    session.run("maintenance/unlock", _lock_key(session))
+    """Release the maintain lock; when the connection cannot (still busy after an interrupted
+    statement), the lock ends with it, so that is no error to hide the interruption behind."""
+    with suppress(psycopg.Error):
+        session.run("maintenance/unlock", _lock_key(session))
 
 
 def maintain(

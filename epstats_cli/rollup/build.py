@@ -9,6 +9,9 @@ between them leaves behind is dropped by the next `--replace`, or by the cleanup
 
 from __future__ import annotations
 
+from contextlib import suppress
+
+import psycopg
 from psycopg import sql
 
 from epstats_cli import keep
@@ -263,5 +266,6 @@ def build(
         steps = plan_build(session, strategy, info, src_oid, ts_type)
         return executor.run_all(steps, stop_on_failure=True)
     finally:
-        if locking:
-            session.run("view/build_unlock", build_key(info.name))
+        if locking:  # a connection that cannot (busy after an interruption) ends with its lock
+            with suppress(psycopg.Error):
+                session.run("view/build_unlock", build_key(info.name))
