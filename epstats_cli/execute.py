@@ -136,10 +136,14 @@ class Executor:
                     self.record_result(result)  # run() records only what ran
                 results.append(result)
         except BaseException as exc:
-            if run_id is not None:
-                status = "interrupted" if isinstance(exc, Interrupted) else "failed"
-                end = TaskResult(task, target, status, reason, 0, None, error_text(exc))
+            if run_id is not None:  # (a KeyboardInterrupt: a signal came between two steps)
+                stopped = isinstance(exc, Interrupted | KeyboardInterrupt)
+                signalled = isinstance(exc, KeyboardInterrupt)
+                why = interrupted_message(noted_signal()) if signalled else error_text(exc)
+                status = "interrupted" if stopped else "failed"
+                end = TaskResult(task, target, status, why, 0, None, why)
                 with suppress(psycopg.Error):
+                    self._recover()
                     self._finish(run_id, end)
             raise
         if not own:
