@@ -218,7 +218,8 @@ class Executor:
             raise self._interrupted(step, text, run_id, start) from exc
         except BaseException as exc:
             self._stop(step, time.monotonic() + INTERRUPT_BUDGET)
-            result = TaskResult(step.task, step.target, "failed", error_text(exc), 0, text)
+            why = error_text(exc)
+            result = TaskResult(step.task, step.target, "failed", why, 0, text, why)
             with suppress(psycopg.Error):
                 self._end(run_id, result)
             raise
