@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from epstats_cli import schedule
+from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
 
@@ -70,6 +71,7 @@ class Relation(NamedTuple):
 
     oid: int
     relkind: str  # pg_class.relkind: r table, p partitioned table, m materialized view, ...
+    owner: str = ""  # the owning role
 
 
 def server_facts(session: Session) -> ServerFacts:
@@ -86,11 +88,14 @@ def table_facts(session: Session) -> TableFacts | None:
     return None if row is None else TableFacts(**row)
 
 
-def need_from(table: TableFacts | None, server: ServerFacts) -> schedule.Need:
+def need_from(
+    table: TableFacts | None, server: ServerFacts, left: tuple[str, ...] = ()
+) -> schedule.Need:
     """What can make maintenance due early, from facts already read (a missing table: none)."""
     if table is None:
-        return schedule.Need(freeze_max_age=server.autovacuum_freeze_max_age)
+        return schedule.Need(freeze_max_age=server.autovacuum_freeze_max_age, leftovers=left)
     return schedule.Need(
+        leftovers=left,
         dead_tuples=table.dead_tuples or 0,
         live_tuples=table.live_tuples or 0,
         xid_age=table.xid_age or 0,
@@ -100,9 +105,24 @@ def need_from(table: TableFacts | None, server: ServerFacts) -> schedule.Need:
     )
 
 
-def need(session: Session) -> schedule.Need:
-    """Dead tuples, transaction-ID age and the last (auto)vacuum/analyze, for the schedule."""
-    return need_from(table_facts(session), server_facts(session))
+def leftovers(session: Session, spare: QualifiedName | None = None) -> tuple[str, ...]:
+    """Invalid indices (no build filling them now) on the source table and the rollup, and the
+    relation `spare` if it exists: what interrupted work left behind."""
+    cfg = session.config
+    tables = (cfg.source.table, cfg.view_name)
+    params = {
+        "schemas": [t.schema for t in tables],
+        "names": [t.name for t in tables],
+        "spare_schema": spare.schema if spare else None,
+        "spare_name": spare.name if spare else None,
+    }
+    return tuple(r["name"] for r in session.all("catalog/leftovers", params))
+
+
+def need(session: Session, spare: QualifiedName | None = None) -> schedule.Need:
+    """Dead tuples, transaction-ID age, the last (auto)vacuum/analyze and the leftovers of
+    interrupted work (see `leftovers`), for the schedule."""
+    return need_from(table_facts(session), server_facts(session), leftovers(session, spare))
 
 
 # --- relations ---------------------------------------------------------------------------------
@@ -111,7 +131,7 @@ def need(session: Session) -> schedule.Need:
 def relation(session: Session, schema: str, name: str) -> Relation | None:
     """(oid, relkind) of schema.name, matched exactly (no case folding, no search_path)."""
     row = session.one("catalog/relation", {"schema": schema, "name": name})
-    return None if row is None else Relation(int(row["oid"]), str(row["relkind"]))
+    return None if row is None else Relation(int(row["oid"]), str(row["relkind"]), row["owner"])
 
 
 def relation_exists(session: Session, schema: str, name: str) -> bool:

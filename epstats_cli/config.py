@@ -296,6 +296,19 @@ DEFAULT_INDEXES = (
 
 
 @dataclass(frozen=True)
+class IndexesConfig:
+    # `indexes:` written as a list is its `recommended` list (the form SPEC.md shows)
+    SHORTHAND: ClassVar[str] = "recommended"
+
+    recommended: tuple[IndexSpec, ...] = field(
+        default=DEFAULT_INDEXES, metadata=records(IndexSpec, unique="name", shape="{name, columns}")
+    )
+    # lock_timeout of CREATE/DROP INDEX and REINDEX CONCURRENTLY: their waits (for older
+    # transactions) never block INSERTs, so they may wait longer than database.lock_timeout
+    max_wait: timedelta = field(default=timedelta(minutes=10), metadata=leaf(_positive_duration))
+
+
+@dataclass(frozen=True)
 class ViewConfig:
     name: str = field(default="endpoint_daily_stats", metadata=leaf(_relation_name))
     strategy: str = field(default="materialized", metadata=leaf(_one_of(STRATEGIES)))
@@ -413,9 +426,7 @@ class CheckConfig:
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
-    indexes: tuple[IndexSpec, ...] = field(
-        default=DEFAULT_INDEXES, metadata=records(IndexSpec, unique="name", shape="{name, columns}")
-    )
+    indexes: IndexesConfig = field(default_factory=IndexesConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
@@ -525,6 +536,11 @@ def _parse_field(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any
     if "records" in f.metadata:
         return _parse_records(f, value, path, errors)
     cls = _section_class(f)
+    shorthand = getattr(cls, "SHORTHAND", None)
+    if shorthand is not None and isinstance(value, list):
+        listed = next(k for k in keys(cls) if k.name == shorthand)
+        parsed = _parse_records(listed, value, path, errors)
+        return parsed if parsed is _INVALID else replace(_default(f), **{shorthand: parsed})
     # a pair of thresholds is given whole; any other section keeps its defaults for absent keys
     base = None if any(_is_required(k) for k in keys(cls)) else _default(f)
     return _parse_section(cls, value, path + ".", errors, base)

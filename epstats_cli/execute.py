@@ -1,194 +1,79 @@
 """The step executor: every change epstats makes runs through `Executor.run(step)`.
 
-A planner (maintenance, indexes, rollup, init, generate) describes a change as `Step`s: the
-task and target, the reason, the statements and how they run (`Mode`). The executor alone
-does dry-run, progress, timing, lock retries with named blockers, repair of invalid leftovers,
-history and the result, so `--dry-run` prints exactly the statements a real run executes.
+Planners describe a change as `Step`s (steps.py). The executor alone does dry-run, progress,
+timing, lock waits (CONCURRENTLY statements under indexes.max_wait, the rest under
+database.lock_timeout) and retries naming the blocker, work the server skipped with a WARNING,
+repair of invalid leftovers, interruption (bounded repair, exit 130/143/129), history and the
+result, so `--dry-run` prints exactly the statements a real run executes.
 """
 
 from __future__ import annotations
 
-import enum
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
-from psycopg import sql
+from psycopg import pq
 
 from epstats_cli import history
 from epstats_cli.db import Session
-from epstats_cli.errors import OperationFailed, first_line
+from epstats_cli.errors import (
+    Interrupted,
+    OperationFailed,
+    first_line,
+    interrupted,
+    interrupted_message,
+    noted_signal,
+)
 from epstats_cli.history import TaskResult
 from epstats_cli.sqltext import as_text
+from epstats_cli.steps import (
+    Logged,
+    Mode,
+    Statement,
+    Step,
+    plan_text,
+    statement_texts,
+    statements_text,
+)
+from epstats_cli.waits import (
+    CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
+    LockNotGranted,
+    announce_waits,
+    execute_noting_skips,
+    max_wait_text,
+    retry_on_lock,
+    timeouts,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-# Lock modes that conflict with SHARE UPDATE EXCLUSIVE (CREATE/DROP INDEX CONCURRENTLY,
-# REINDEX CONCURRENTLY, VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW CONCURRENTLY).
-CONFLICTS_SHARE_UPDATE_EXCLUSIVE = (
-    "ShareUpdateExclusiveLock",
-    "ShareLock",
-    "ShareRowExclusiveLock",
-    "ExclusiveLock",
-    "AccessExclusiveLock",
-)
+# planners import the step types from here, with the executor that runs them
+__all__ = [
+    "CONFLICTS_SHARE_UPDATE_EXCLUSIVE",
+    "LockNotGranted",
+    "Logged",
+    "Mode",
+    "Statement",
+    "Step",
+    "plan_text",
+    "retry_on_lock",
+    "statement_texts",
+    "statements_text",
+]
 
-
-class Mode(enum.Enum):
-    """How a step's statements run."""
-
-    AUTOCOMMIT = "autocommit"  # one after another, each retried alone on a lock timeout
-    TRANSACTION = "transaction"  # all in one BEGIN ... COMMIT, retried whole
-    CONCURRENTLY = "concurrently"  # a CONCURRENTLY statement; `repair` after a failed try
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One statement and its parameters, as sent to the server."""
-
-    query: sql.Composed | sql.SQL
-    params: Mapping[str, Any] | None = None
-    # Called after the statement succeeded (e.g. to advance a row-count progress bar); again
-    # when a retry runs it again.
-    after: Callable[[], None] | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass
-class Step:
-    """One change: what, on what, why, the statements, and how they run."""
-
-    task: str
-    target: str
-    reason: str
-    statements: Sequence[Statement]
-    mode: Mode = Mode.AUTOCOMMIT
-    done: str | None = None  # the reason shown on success (default: reason)
-    relation_oid: int | None = None  # whose lock holders to name when a lock is not granted
-    lock_modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE
-    skip_locked: bool = False  # a "skipping ... lock" notice counts as a lock not granted
-    # The index this step builds or rebuilds: (schema, name). Checked after the run; while it
-    # exists and is invalid after a failed or interrupted try, `repair` runs (best effort).
-    index: tuple[str, str] | None = None
-    repair: Sequence[Statement] = ()
-    # Run (best effort) once the step has finally failed or been interrupted, e.g. to drop a
-    # half-done replacement; idempotent statements (IF EXISTS).
-    on_failure: Sequence[Statement] = ()
-    # The message for an error this step expects, by SQLSTATE (e.g. "2BP01"): what to do about
-    # it; "{error}" in the text stands for the server's message.
-    error_hints: Mapping[str, str] = field(default_factory=dict)
-    leftover_hint: str = "`epstats maintain --only cleanup` drops it"
-    progress: str | None = None  # a catalog/*_progress statement to draw a bar from
-    skip: str | None = None  # planned but not run, for this reason
-    retries: int | None = None  # default: maintenance.lock_retries
-    # Re-raise the final error (after repair and on_failure; recorded first) instead of
-    # returning a failed result: for a step whose failure is its command's failure.
-    raise_failure: bool = False
-
-
-@dataclass(frozen=True)
-class Logged:
-    """A statement the executor sent: `run` (the plan), `retry` (again after a lock timeout),
-    `repair` (after a failed or interrupted try) or `on_failure` (after the step failed)."""
-
-    kind: str
-    text: str
-
-
-class LockNotGranted(OperationFailed):
-    """lock_timeout expired on every try; the message names who held the lock (exit 1 when
-    it ends a command)."""
-
-
-class _SkippedForLock(Exception):
-    """A SKIP_LOCKED statement skipped its table: retried like a lock timeout."""
-
-
-def statement_texts(session: Session, step: Step) -> list[str]:
-    """The statements of a step as the server receives them, with BEGIN/COMMIT if any."""
-    texts = [as_text(session.conn, st.query, st.params) for st in step.statements]
-    if step.mode is Mode.TRANSACTION:
-        return ["BEGIN", *texts, "COMMIT"]
-    return texts
-
-
-def statements_text(session: Session, step: Step) -> str:
-    """The statements of a step joined as one script: what a run sends, and records."""
-    return ";\n".join(statement_texts(session, step))
-
-
-def plan_text(session: Session, step: Step) -> str:
-    """What --dry-run prints for a step: its statements, then the repair it may need."""
-    text = statements_text(session, step)
-    for st in step.repair:
-        repair = as_text(session.conn, st.query, st.params)
-        text += f";\n-- only if a try fails and leaves the index invalid: {repair}"
-    for st in step.on_failure:
-        undo = as_text(session.conn, st.query, st.params)
-        text += f";\n-- only if the step fails: {undo}"
-    return text
-
-
-def describe_blockers(session: Session, relation_oid: int | None, modes: Sequence[str]) -> str:
-    """`pid 123 (ShareLock, idle in transaction since 12:00:01)` for whoever blocks us now."""
-    rows: list[dict[str, Any]] = []
-    if relation_oid is not None:
-        found = session.all("catalog/lock_holders", {"oid": relation_oid, "modes": list(modes)})
-        rows = [r for r in found if r["granted"]]  # the holders, not the other waiters
-    if not rows:
-        # CONCURRENTLY builds also wait for older transactions to finish.
-        rows = session.all("catalog/oldest_transaction")
-    if not rows:
-        return "no blocker visible any more"
-    parts = []
-    for r in rows[:3]:
-        since = f" since {r['xact_start']:%H:%M:%S}" if r["xact_start"] else ""
-        parts.append(f"pid {r['pid']} ({r['mode']}, {r['state'] or 'unknown state'}{since})")
-    return "blocked by " + ", ".join(parts)
-
-
-def retry_on_lock(
-    session: Session,
-    fn: Callable[[], object],
-    *,
-    relation_oid: int | None,
-    modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
-    retries: int | None = None,
-    after_timeout: Callable[[], None] | None = None,
-    backoff: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Run fn (a statement or a short transaction); when lock_timeout expires or a
-    SKIP_LOCKED statement skips, retry with doubling backoff, then give up naming the blocker.
-
-    `after_timeout` runs after each failed try (e.g. to drop an invalid half-built index).
-    """
-    tries = 1 + (session.config.maintenance.lock_retries if retries is None else retries)
-    for attempt in range(tries):
-        try:
-            fn()
-            return
-        except (psycopg.errors.LockNotAvailable, _SkippedForLock) as exc:
-            who = describe_blockers(session, relation_oid, modes)
-            if after_timeout is not None:
-                after_timeout()
-            if attempt + 1 == tries:
-                if isinstance(exc, _SkippedForLock):
-                    raise LockNotGranted(
-                        f"lock not available (SKIP_LOCKED) after {tries} tries: {who}"
-                    ) from exc
-                ms = round(session.config.database.lock_timeout.total_seconds() * 1000)
-                raise LockNotGranted(
-                    f"lock not granted within lock_timeout ({ms}ms) after {tries} tries: {who}"
-                ) from exc
-            sleep(backoff * (2**attempt))
+# How long the repairs after an interruption may take in all (Kubernetes gives 30 s between
+# SIGTERM and SIGKILL); a leftover that cannot be dropped in time is left to `cleanup`.
+INTERRUPT_BUDGET = 5.0
 
 
 def error_text(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, LockNotGranted) else first_line(exc)
+    return str(exc) if isinstance(exc, OperationFailed) else first_line(exc)
 
 
 @dataclass
@@ -204,6 +89,8 @@ class Executor:
     dry_run: bool = False
     console: Console | None = None  # progress bars go here (None: no bars)
     record: bool = False
+    # Lines for a person watching (whom a CONCURRENTLY statement waits for); None: say nothing
+    note: Callable[[str], None] | None = None
     log: list[Logged] = field(default_factory=list)
     results: list[TaskResult] = field(default_factory=list)  # every result run() returned
     _history: bool | None = field(default=None, repr=False)
@@ -214,14 +101,8 @@ class Executor:
         failed = False
         for step in steps:
             if failed and stop_on_failure:
-                skipped = TaskResult(
-                    step.task,
-                    step.target,
-                    "skipped",
-                    "not run: an earlier step failed",
-                    0,
-                    statements_text(self.session, step),
-                )
+                why, text = "not run: an earlier step failed", statements_text(self.session, step)
+                skipped = TaskResult(step.task, step.target, "skipped", why, 0, text)
                 self.results.append(skipped)
                 results.append(skipped)
                 continue
@@ -236,32 +117,91 @@ class Executor:
         self.results.append(result)
         return result
 
+    def run_task(
+        self, task: str, target: str, reason: str, steps: Sequence[Step]
+    ) -> list[TaskResult]:
+        """Run the steps of one task (a skipped one is recorded too). When no step is about the
+        task's own target (`indices of public.requests` for reindex), the task gets a row of its
+        own, spanning its steps, with their sum: the row the schedule reads."""
+        if self.dry_run:
+            return [self.run(step) for step in steps]
+        own = not any(step.target == target for step in steps)
+        run_id = self._start(task, target, reason, None) if own else None
+        started = time.monotonic()
+        results: list[TaskResult] = []
+        try:
+            for step in steps:
+                result = self.run(step)
+                if result.status == "skipped":
+                    self.record_result(result)  # run() records only what ran
+                results.append(result)
+        except BaseException as exc:
+            if run_id is not None:  # (a KeyboardInterrupt: a signal came between two steps)
+                stopped = isinstance(exc, Interrupted | KeyboardInterrupt)
+                signalled = isinstance(exc, KeyboardInterrupt)
+                why = interrupted_message(noted_signal()) if signalled else error_text(exc)
+                status = "interrupted" if stopped else "failed"
+                end = TaskResult(task, target, status, why, 0, None, why)
+                with suppress(psycopg.Error):
+                    self._recover()
+                    self._finish(run_id, end)
+            raise
+        if not own:
+            return results
+        failed = [r for r in results if r.status == "failed"]
+        done = [r for r in results if r.status == "ok"]
+        summary = TaskResult(
+            task,
+            target,
+            "failed" if failed else "ok",
+            f"{reason}: {len(done)} done, {len(failed)} failed, "
+            f"{len(results) - len(done) - len(failed)} skipped",
+            time.monotonic() - started,
+            None,
+            "; ".join(r.error or "" for r in failed) or None,
+        )
+        self._finish(run_id, summary)
+        return [*results, summary]
+
     def _run(self, step: Step) -> TaskResult:
         if step.skip is not None:
             text = statements_text(self.session, step)
             return TaskResult(step.task, step.target, "skipped", step.skip, 0, text)
         if self.dry_run:
             text = plan_text(self.session, step)
-            return TaskResult(step.task, step.target, "planned", step.reason, 0, text)
+            why = step.reason + (f"; would fail: {step.refused}" if step.refused else "")
+            return TaskResult(step.task, step.target, "planned", why, 0, text)
         text = statements_text(self.session, step)
+        if step.refused is not None:
+            refused = TaskResult(
+                step.task, step.target, "failed", step.refused, 0, text, step.refused
+            )
+            self.record_result(refused)
+            if step.raise_failure:
+                raise OperationFailed(step.refused)
+            return refused
+        run_id = self._start(step.task, step.target, step.reason, text)
         start = time.monotonic()
         error: str | None = None
-        failure: LockNotGranted | psycopg.Error | None = None
+        failure: OperationFailed | psycopg.Error | None = None
         attempts = iter(range(1 << 30))
+        concurrently = step.mode is Mode.CONCURRENTLY
         try:
-            with self._progress(step):
+            with self._watching(step):
                 retry_on_lock(
                     self.session,
                     lambda: self._try(step, next(attempts)),
                     relation_oid=step.relation_oid,
                     modes=step.lock_modes,
-                    retries=step.retries,
+                    # a CONCURRENTLY statement waited indexes.max_wait already: not again
+                    retries=0 if concurrently and step.retries is None else step.retries,
                     after_timeout=lambda: self._repair(step),
+                    waited=max_wait_text(self.session) if concurrently else None,
                 )
             if step.index is not None and self._index_valid(step) is False:
                 error = "the build finished but the index is not valid"
                 self._repair(step)
-        except (LockNotGranted, psycopg.Error) as exc:
+        except (OperationFailed, psycopg.Error) as exc:
             failure = exc
             error = error_text(exc)
             hint = step.error_hints.get(getattr(exc, "sqlstate", None) or "")
@@ -274,23 +214,70 @@ class Executor:
                         f"; an invalid index {step.index[1]} was left behind (it cannot be "
                         f"dropped while that transaction runs): {step.leftover_hint}"
                     )
-        except BaseException:
-            self._repair(step)  # interrupted: leave nothing half-built that we can remove
-            self._undo(step)
+        except KeyboardInterrupt as exc:
+            raise self._interrupted(step, text, run_id, start) from exc
+        except BaseException as exc:
+            self._stop(step, time.monotonic() + INTERRUPT_BUDGET)
+            why = error_text(exc)
+            result = TaskResult(step.task, step.target, "failed", why, 0, text, why)
+            with suppress(psycopg.Error):
+                self._end(run_id, result)
             raise
         seconds = time.monotonic() - start
         if error is not None:
             self._undo(step)
-        if error is None:
+            result = TaskResult(step.task, step.target, "failed", error, seconds, text, error)
+        else:
             result = TaskResult(
                 step.task, step.target, "ok", step.done or step.reason, seconds, text
             )
-        else:
-            result = TaskResult(step.task, step.target, "failed", error, seconds, text, error)
-        self.record_result(result)
+        self._end(run_id, result)
         if failure is not None and step.raise_failure:
             raise failure
         return result
+
+    def _interrupted(self, step: Step, text: str, run_id: int | None, start: float) -> Interrupted:
+        """After SIGINT/SIGTERM/SIGHUP (psycopg has cancelled the statement): repair for at
+        most INTERRUPT_BUDGET seconds, record the run as interrupted, and the error to exit
+        with (130/143/129)."""
+        seconds = time.monotonic() - start
+        signum = noted_signal()
+        message = f"{interrupted_message(signum)}: {step.task} {step.target} did not finish"
+        deadline = time.monotonic() + INTERRUPT_BUDGET
+        self._recover()
+        left = self._stop(step, deadline)
+        if left:
+            message += (
+                f"; the invalid index {left} could not be dropped in time: {step.leftover_hint}"
+            )
+        result = TaskResult(step.task, step.target, "interrupted", message, seconds, text, message)
+        with suppress(psycopg.Error):
+            self._end(run_id, result)
+        return interrupted(signum, message)
+
+    def _recover(self) -> None:
+        """A connection that can run statements again after an interruption: the same one
+        (rolled back if need be), or a fresh one when psycopg could not finish cancelling (on
+        a loaded server) and the old one is still busy."""
+        conn = self.session.conn
+        status = None if conn.closed else conn.pgconn.transaction_status
+        if status == pq.TransactionStatus.IDLE:
+            return
+        with suppress(psycopg.Error):
+            if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+                conn.rollback()
+            else:
+                self.session = replace(self.session, conn=self.session.another())
+
+    def _stop(self, step: Step, deadline: float) -> str | None:
+        """Repair and undo what a step stopped halfway left, within a deadline; the name of an
+        invalid index still left (for cleanup), if any."""
+        with suppress(psycopg.Error):
+            self._repair(step, deadline)
+            self._undo(step, deadline)
+            if step.index is not None and self._index_valid(step) is False:
+                return step.index[1]
+        return None
 
     def _try(self, step: Step, attempt: int) -> None:
         conn = self.session.conn
@@ -302,56 +289,54 @@ class Executor:
                     self._execute(st, kind)
             self.log.append(Logged(kind, "COMMIT"))
             return
-        for st in step.statements:
-            self._execute(st, kind, step.skip_locked)
+        with timeouts(
+            self.session,
+            self.session.config.indexes.max_wait if step.mode is Mode.CONCURRENTLY else None,
+        ):
+            for st in step.statements:
+                self._execute(st, kind, step.skip_locked)
 
     def _execute(self, st: Statement, kind: str, skip_locked: bool = False) -> None:
         conn = self.session.conn
         self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
-        if not skip_locked:
-            conn.execute(st.query, st.params)
-            if st.after is not None:
-                st.after()
-            return
-        notices: list[str] = []
-
-        def on_notice(diag: psycopg.errors.Diagnostic) -> None:
-            notices.append(diag.message_primary or "")
-
-        conn.add_notice_handler(on_notice)
-        try:
-            conn.execute(st.query, st.params)
-        finally:
-            conn.remove_notice_handler(on_notice)
-        if any("skipping" in n and "lock" in n for n in notices):
-            raise _SkippedForLock(notices[0])
+        execute_noting_skips(conn, st.query, st.params, skip_locked)
         if st.after is not None:
             st.after()
 
     def _index_valid(self, step: Step) -> bool | None:
         assert step.index is not None
         schema, name = step.index
-        try:
+        with suppress(psycopg.Error):
             value = self.session.value("indexes/is_valid", {"schema": schema, "name": name})
-        except psycopg.Error:
-            return None
-        return None if value is None else bool(value)
+            return None if value is None else bool(value)
+        return None
 
-    def _repair(self, step: Step) -> None:
+    def _repair(self, step: Step, deadline: float | None = None) -> None:
         """Drop what a failed try left invalid (best effort, bounded by lock_timeout)."""
         if not step.repair or step.index is None or self._index_valid(step) is not False:
             return
         for st in step.repair:
-            self._best_effort("repair", st)
+            self._best_effort("repair", st, deadline)
 
-    def _undo(self, step: Step) -> None:
+    def _undo(self, step: Step, deadline: float | None = None) -> None:
         """The step's on_failure statements (best effort)."""
         for st in step.on_failure:
-            self._best_effort("on_failure", st)
+            self._best_effort("on_failure", st, deadline)
 
-    def _best_effort(self, kind: str, st: Statement) -> None:
-        """One statement with two lock retries; an error is swallowed (the caller reports)."""
+    def _best_effort(self, kind: str, st: Statement, deadline: float | None = None) -> None:
+        """One statement with two lock retries, or once within a deadline (after an
+        interruption); an error is swallowed (the caller reports)."""
         conn = self.session.conn
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left < 0.1:
+                return
+            self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
+            budget = timedelta(seconds=left)
+            lock = min(budget, self.session.config.database.lock_timeout)
+            with suppress(psycopg.Error), timeouts(self.session, lock, budget):
+                conn.execute(st.query, st.params)
+            return
         self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
         with suppress(LockNotGranted, psycopg.Error):
             retry_on_lock(
@@ -362,22 +347,46 @@ class Executor:
             )
 
     @contextmanager
-    def _progress(self, step: Step) -> Iterator[None]:
-        if self.console is None or step.progress is None:
-            yield
-            return
+    def _watching(self, step: Step) -> Iterator[None]:
+        """A progress bar for a person at a terminal; whom a CONCURRENTLY statement waits for,
+        for a person watching or with -v."""
         from epstats_cli.progress import watch
 
-        with watch(self.session, step.progress, f"{step.task} {step.target}", self.console):
+        label = f"{step.task} {step.target}"
+        note = self.note if step.mode is Mode.CONCURRENTLY else None
+        console = self.console if step.progress is not None else None
+        with (
+            watch(self.session, step.progress or "", label, console),
+            announce_waits(self.session, label, note),
+        ):
             yield
 
-    def record_result(self, result: TaskResult) -> None:
-        """Record a result in epstats.runs (when `record` is set, not in a dry run, on a
-        primary where init has run): each step's, and ones decided without running a step
-        (a max-runtime skip, a task's summary)."""
+    def _recording(self) -> bool:
+        """Whether results go to epstats.runs: `record` set, not a dry run, on a primary where
+        init has run."""
         if not self.record or self.dry_run or self.session.server.in_recovery:
-            return
+            return False
         if self._history is None:
             self._history = history.available(self.session)
-        if self._history:
+        return self._history
+
+    def _start(self, task: str, target: str, reason: str, text: str | None) -> int | None:
+        recording = self._recording()
+        return history.start(self.session, task, target, reason, text) if recording else None
+
+    def _finish(self, run_id: int | None, result: TaskResult) -> None:
+        if run_id is not None:
+            history.finish(self.session, run_id, result)
+
+    def _end(self, run_id: int | None, result: TaskResult) -> None:
+        """Finish the step's row; a step that started none records its result now."""
+        if run_id is None:
+            self.record_result(result)
+        else:
+            self._finish(run_id, result)
+
+    def record_result(self, result: TaskResult) -> None:
+        """Record a result decided without running a step (a refusal, a max-runtime skip, a
+        skipped step), when recording."""
+        if self._recording():
             history.record(self.session, result)

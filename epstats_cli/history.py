@@ -19,7 +19,7 @@ class TaskResult:
 
     task: str
     target: str
-    status: str  # ok | failed | skipped | planned
+    status: str  # ok | failed | skipped | planned | interrupted
     reason: str = ""
     seconds: float = 0.0
     sql: str | None = None
@@ -46,7 +46,8 @@ def available(session: Session) -> bool:
 
 def task_target(config: Config, task: str) -> str:
     """The primary target of a maintenance task: the one its schedule is about."""
-    if task in ("refresh", "verify"):
+    # a build, or the swap of a --replace, refreshes
+    if task in ("refresh", "build", "swap", "verify"):
         return str(config.view_name)
     if task == "reindex":
         return f"indices of {config.source.table}"
@@ -62,13 +63,16 @@ def last_runs(session: Session) -> dict[str, dict[str, Any]]:
     return {r["task"]: r for r in rows if r["target"] == task_target(session.config, r["task"])}
 
 
-def record(session: Session, result: TaskResult) -> None:
-    """Write a finished task (start and end around its real duration)."""
+def start(session: Session, task: str, target: str, reason: str, sql: str | None) -> int:
+    """A run's row, `running` from now on; `finish` ends it."""
     run_id = session.value(
-        "maintenance/history_start",
-        {"task": result.task, "target": result.target, "reason": result.reason, "sql": result.sql},
+        "maintenance/history_start", {"task": task, "target": target, "reason": reason, "sql": sql}
     )
-    session.run("maintenance/history_backdate", {"seconds": result.seconds, "id": run_id})
+    return int(run_id)
+
+
+def finish(session: Session, run_id: int, result: TaskResult) -> None:
+    """End a run's row now, with its outcome (ok, failed, skipped or interrupted)."""
     session.run(
         "maintenance/history_finish",
         {
@@ -79,6 +83,13 @@ def record(session: Session, result: TaskResult) -> None:
             "error": result.error,
         },
     )
+
+
+def record(session: Session, result: TaskResult) -> None:
+    """Write a task decided or summed up after the fact (start = end - its seconds)."""
+    run_id = start(session, result.task, result.target, result.reason, result.sql)
+    session.run("maintenance/history_backdate", {"seconds": result.seconds, "id": run_id})
+    finish(session, run_id, result)
 
 
 def record_all(session: Session, results: list[TaskResult]) -> None:

@@ -200,7 +200,7 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
     indexes = load_indexes(session, oid)
     builds = builds_running(session, oid)
     building = {int(b["index_relid"]) for b in builds if b["index_relid"]}
-    specs = session.config.indexes
+    specs = session.config.indexes.recommended
     recs = match_recommended(specs, _physical(session), indexes, building)
     keep = [r.existing for r in recs if r.existing and r.state in ("present", "present_as")]
     keep += [s.name for s in specs]
@@ -248,7 +248,8 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
 
     def dropping(task: str, name: str, reason: str) -> Step:
         query = session.statement(drop, index=(table.schema, name))
-        return Step(task, name, reason, [Statement(query)], relation_oid=oid)
+        mode = Mode.CONCURRENTLY if concurrently else Mode.AUTOCOMMIT
+        return Step(task, name, reason, [Statement(query)], mode, relation_oid=oid)
 
     for left in plan.leftovers:
         plan.steps.append(
@@ -297,7 +298,8 @@ def _create(session: Session, plan: Plan, rec: Recommendation, concurrently: boo
         relation_oid=plan.table_oid,
         index=(schema, name),
         repair=[Statement(session.statement("indexes/drop", index=(schema, name)))],
-        leftover_hint="the next `epstats indexes apply` drops and rebuilds it",
+        leftover_hint="`epstats maintain --only cleanup` drops it once that transaction ends "
+        "(and the next `epstats indexes apply` rebuilds it)",
         progress="catalog/index_build_progress",
     )
 

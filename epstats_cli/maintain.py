@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import psycopg
 
 from epstats_cli import catalog, history, rollup, schedule
 from epstats_cli.db import Session
@@ -17,6 +20,7 @@ from epstats_cli.errors import LockedError, OperationFailed
 from epstats_cli.execute import Executor, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, targets
+from epstats_cli.rollup.build import new_name
 from epstats_cli.schema import require_current
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
@@ -60,7 +64,10 @@ def acquire_lock(session: Session) -> None:
 
 
 def release_lock(session: Session) -> None:
-    session.run("maintenance/unlock", _lock_key(session))
+    """Release the maintain lock; when the connection cannot (still busy after an interrupted
+    statement), the lock ends with it, so that is no error to hide the interruption behind."""
+    with suppress(psycopg.Error):
+        session.run("maintenance/unlock", _lock_key(session))
 
 
 def maintain(
@@ -110,31 +117,30 @@ def _for_decision(step: Step, decision: schedule.Decision, dry_run: bool) -> Ste
 def _run_task(
     session: Session, executor: Executor, decision: schedule.Decision, seconds_left: float
 ) -> list[TaskResult]:
-    """Run (or plan) one due task; every result is recorded, skipped ones included."""
+    """Run (or plan) one due task; every result is recorded, skipped ones included, and a
+    task whose steps are each about one object gets a row of its own that sums them up."""
+    primary = history.task_target(session.config, decision.task)
     if decision.task in RUNNERS and not executor.dry_run:
         return RUNNERS[decision.task](session, executor, decision.reason, seconds_left)
     if decision.task == "refresh":
-        results = refresh(session, executor.dry_run)
+        results = refresh(session, executor, lambda s: _for_decision(s, decision, executor.dry_run))
         for r in results:
-            if executor.dry_run:
-                r.reason = _due(decision.reason, r.reason)
-            elif r.status == "ok" and r.reason != decision.reason:
-                r.reason = f"{decision.reason}: {r.reason}"
-            executor.record_result(r)
+            if r.status in ("skipped", "failed") and not r.sql:
+                if executor.dry_run:
+                    r.reason = _due(decision.reason, r.reason)
+                executor.record_result(r)  # decided without running a step
         return results
-    results = []
-    for step in PLANNERS[decision.task](session, decision):
-        r = executor.run(_for_decision(step, decision, executor.dry_run))
-        if r.status == "skipped":
-            executor.record_result(r)  # the executor records only what ran
-        results.append(r)
-    return results
+    steps = [
+        _for_decision(step, decision, executor.dry_run)
+        for step in PLANNERS[decision.task](session, decision)
+    ]
+    return executor.run_task(decision.task, primary, decision.reason, steps)
 
 
 def _planned_sql(session: Session, decision: schedule.Decision) -> str | None:
     """The SQL a task not due now would run (for a dry run's listing)."""
     if decision.task == "refresh":
-        results = refresh(session, dry_run=True)
+        results = refresh(session, Executor(session, dry_run=True))
     else:
         results = Executor(session, dry_run=True).run_all(
             PLANNERS[decision.task](session, decision)
@@ -156,7 +162,13 @@ def _maintain_locked(
     runs = history.last_runs(session)
     last_ok = {t: h["last_ok"] for t, h in runs.items() if h["last_ok"] is not None}
     decisions = schedule.due_tasks(
-        last_ok, m, now, catalog.need(session), only=opts.only, skip=opts.skip, force=opts.force
+        last_ok,
+        m,
+        now,
+        catalog.need(session, new_name(session.config.view_name)),
+        only=opts.only,
+        skip=opts.skip,
+        force=opts.force,
     )
     budget = (opts.max_runtime or m.max_runtime).total_seconds()
     start = clock()
@@ -196,25 +208,6 @@ def _maintain_locked(
             continue
         task_results = _run_task(session, executor, decision, budget - elapsed)
         results += task_results
-        if executor.dry_run:
-            continue
-        if decision.task == "vacuum" and task_results:
+        if decision.task == "vacuum" and task_results and not executor.dry_run:
             vacuumed = all(r.status == "ok" for r in task_results)
-        if not any(r.target == primary for r in task_results):
-            # The task as a whole, which the schedule reads (e.g. "indices of ..." for reindex:
-            # checking and finding nothing to rebuild is this month's reindex done).
-            failed = [r for r in task_results if r.status == "failed"]
-            done = [r for r in task_results if r.status == "ok"]
-            summary = TaskResult(
-                decision.task,
-                primary,
-                "failed" if failed else "ok",
-                f"{decision.reason}: {len(done)} done, {len(failed)} failed, "
-                f"{len(task_results) - len(done) - len(failed)} skipped",
-                sum(r.seconds for r in task_results),
-                None,
-                "; ".join(r.error or "" for r in failed) or None,
-            )
-            executor.record_result(summary)
-            results.append(summary)
     return MaintainReport(decisions, results)

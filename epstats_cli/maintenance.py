@@ -25,6 +25,7 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import sweep
+from epstats_cli.rollup.build import spare_step
 
 NAMEDATALEN = 64
 
@@ -56,6 +57,29 @@ def targets(session: Session) -> list[Target]:
     return out
 
 
+def maintain_refusal(session: Session, t: Target, verb: str) -> str | None:
+    """Why the running role may not VACUUM or ANALYZE a target (None: it may). The server would
+    only warn and skip it, and the task would look done."""
+    denied = session.all("catalog/maintain_denied", {"oid": t.oid})
+    if not denied:
+        return None
+    role = session.server.user
+    first = denied[0]
+    which = first["relation"] + (f" (and {len(denied) - 1} more)" if len(denied) > 1 else "")
+    owner = first["owner"]
+    if session.server.version_num >= 170000:
+        needs = (
+            f"it needs the MAINTAIN privilege (GRANT MAINTAIN ON {first['relation']} TO {role}, "
+            f"or GRANT pg_maintain TO {role}), or to connect as the owner {owner}"
+        )
+    else:
+        needs = (
+            f"only its owner {owner} (or a role with {owner}'s privileges) and the database "
+            f"owner may: connect as {owner}, or GRANT {owner} TO {role}"
+        )
+    return f"role {role} may not {verb} {which}: {needs}"
+
+
 # --- the planners ------------------------------------------------------------------------------
 
 
@@ -71,6 +95,7 @@ def plan_analyze(session: Session) -> list[Step]:
             relation_oid=t.oid,
             skip_locked=True,
             progress="catalog/analyze_progress",
+            refused=maintain_refusal(session, t, "analyze"),
         )
         for t in targets(session)
     ]
@@ -94,6 +119,7 @@ def plan_vacuum(
             relation_oid=t.oid,
             skip_locked=True,
             progress="catalog/vacuum_progress",
+            refused=maintain_refusal(session, t, "vacuum"),
         )
         for t in targets(session)
     ]
@@ -161,8 +187,19 @@ def plan_reindex(
     return steps
 
 
+def reindex(session: Session, executor: Executor, index: str | None = None) -> list[TaskResult]:
+    """The one-off `reindex`: every valid index (the whole task, which counts as maintain's
+    reindex: a row of its own spans the rebuilds), or one."""
+    steps = plan_reindex(session, index)
+    if index is not None:
+        return executor.run_all(steps)
+    target = history.task_target(session.config, "reindex")
+    return executor.run_task("reindex", target, "rebuild every valid index", steps)
+
+
 def plan_cleanup(session: Session) -> list[Step]:
-    """Drop invalid leftovers of interrupted index builds; prune old run history."""
+    """Drop invalid leftovers of interrupted index builds and the new rollup of an interrupted
+    `view build --replace`; prune old run history."""
     steps = []
     why = "invalid leftover of an interrupted index build"
     for t in targets(session):
@@ -181,19 +218,25 @@ def plan_cleanup(session: Session) -> list[Step]:
                     f"{t.name.schema}.{idx.name}",
                     why,
                     [Statement(drop)],
+                    Mode.CONCURRENTLY,
                     done=f"dropped: {why}",
                     relation_oid=t.oid,
                 )
             )
+    spare = spare_step(session)
+    if spare is not None:
+        steps.append(spare)
     if history.available(session):
         retention = session.config.maintenance.history_retention
         prune = session.statement("maintenance/history_prune")
+        abandoned = session.statement("maintenance/history_abandoned")
         steps.append(
             Step(
                 "cleanup",
                 "epstats.runs",
-                f"delete run history older than {format_duration(retention)}",
-                [Statement(prune, {"retention": retention})],
+                f"delete run history older than {format_duration(retention)}; runs whose "
+                "process died are interrupted",
+                [Statement(prune, {"retention": retention}), Statement(abandoned)],
             )
         )
     return steps
@@ -219,8 +262,11 @@ RUNNERS: dict[str, Callable[[Session, Executor, str, float], list[TaskResult]]] 
 }
 
 
-def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
-    """The rollup's refresh (rollup.refresh plans and runs it), or why it cannot run."""
+def refresh(
+    session: Session, executor: Executor, shown: Callable[[Step], Step] = lambda step: step
+) -> list[TaskResult]:
+    """The rollup's refresh (rollup.plan_refresh plans it, `shown` gives it the reason it shows)
+    run by `executor`, or why it cannot run."""
     info = rollup.facts(session)
     if not info.exists:
         return [
@@ -241,6 +287,6 @@ def refresh(session: Session, dry_run: bool = False) -> list[TaskResult]:
             )
         ]
     try:
-        return [rollup.refresh(session, dry_run=dry_run)]
+        return [executor.run(shown(rollup.plan_refresh(session)))]
     except OperationFailed as exc:
         return [TaskResult("refresh", str(info.name), "failed", exc.message, 0, None, exc.message)]

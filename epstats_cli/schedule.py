@@ -29,6 +29,8 @@ class Need:
     freeze_max_age: int = 200_000_000
     last_vacuum: dt.datetime | None = None  # from pg_stat (manual or autovacuum)
     last_analyze: dt.datetime | None = None
+    # what interrupted work left (invalid indices, a half-done rollup replacement): cleanup now
+    leftovers: tuple[str, ...] = ()
 
     @property
     def dead_ratio(self) -> float:
@@ -81,6 +83,9 @@ def due_tasks(
         last = last_ok.get(task)
         if task == "vacuum":
             last = latest(last, need.last_vacuum)
+        elif task == "refresh":
+            # `view build` and the swap of `view build --replace` leave the rollup fresh
+            last = latest(last, last_ok.get("build"), last_ok.get("swap"))
         elif task == "analyze":
             # VACUUM (ANALYZE) and autovacuum's analyze count as an analyze
             last = latest(last, last_ok.get("vacuum"), need.last_analyze)
@@ -108,6 +113,10 @@ def due_tasks(
                     True,
                 )
             )
+        elif task == "cleanup" and need.leftovers:
+            shown = ", ".join(need.leftovers[:3]) + (" ..." if len(need.leftovers) > 3 else "")
+            why = f"{len(need.leftovers)} leftover(s) of interrupted work: {shown}"
+            decisions.append(Decision(task, True, why, last, next_due))
         elif task == "vacuum" and need.dead_ratio >= config.dead_tuple_ratio > 0:
             decisions.append(
                 Decision(

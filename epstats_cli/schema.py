@@ -49,6 +49,9 @@ LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {
 
 def _upgrades(session: Session) -> list[tuple[str, bool, sql.Composed]]:
     steps = []
+    if relation(session, "epstats", "runs") and not session.value("schema/runs_statuses_current"):
+        upgrade = session.statement("schema/runs_statuses")
+        steps.append(("status interrupted in epstats.runs", False, upgrade))
     for table, columns in LATER_COLUMNS.items():
         found = relation(session, "epstats", table)
         if found is None:

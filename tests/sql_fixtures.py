@@ -27,6 +27,7 @@ ROLLUP_TABLE = ("public", "sqltest_rollup")
 FRESH_VIEW = ("public", "sqltest_fresh")
 INDEX = "sqltest_index"
 FRESH_INDEX = "sqltest_fresh_index"
+A_VIEW = ("public", "sqltest_view")
 DATABASE = "sqltest_db"
 
 ROLLUP_DEFINITION = sql.SQL(
@@ -70,6 +71,15 @@ def identifiers(session: Session) -> dict[str, Any]:
         from_day=sql.Literal("2020-01-01"),
         midnight=sql.SQL("now()"),
         definition=ROLLUP_DEFINITION,
+        relation=("public", "endpoint_daily_stats"),
+        owner=sql.SQL("CURRENT_USER"),
+        unique=sql.SQL(""),
+        indexed=sql.SQL("btree (day)"),
+        privileges=sql.SQL("SELECT"),
+        grantee=sql.SQL("PUBLIC"),
+        option=sql.SQL(""),
+        views=sql.Identifier(*A_VIEW),
+        with_options=sql.SQL(""),
     )
     return ids
 
@@ -109,6 +119,15 @@ def worlds(session: Session) -> list[World]:
             ],
         ),
         World("the materialized rollup and a new index name", {"index": FRESH_INDEX}),
+        World(
+            "a view of the rollup",
+            {"view": A_VIEW},
+            setup=[
+                sql.SQL("CREATE VIEW {} AS SELECT * FROM endpoint_daily_stats").format(
+                    sql.Identifier(*A_VIEW)
+                )
+            ],
+        ),
         World("names that do not exist yet", {"view": FRESH_VIEW, "index": FRESH_INDEX}),
     ]
 
@@ -116,6 +135,7 @@ def worlds(session: Session) -> list[World]:
 def _cleanup(conn: psycopg.Connection[Any]) -> None:
     """Drop whatever a world or a statement run outside a transaction may have left."""
     for statement in (
+        sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(*A_VIEW)),
         sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(INDEX)),
         sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(FRESH_INDEX)),
         sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*ROLLUP_TABLE)),

@@ -52,7 +52,7 @@ def test_defaults_match_spec() -> None:
     c = config.Config()
     assert c.database.lock_timeout == timedelta(seconds=5)
     assert c.source.table == QualifiedName("public", "requests")
-    assert [i.name for i in c.indexes] == [
+    assert [i.name for i in c.indexes.recommended] == [
         "idx_requests_timestamp",
         "idx_requests_endpoint_timestamp",
     ]
@@ -338,3 +338,24 @@ def test_password_env_value_is_never_echoed(tmp_path: Path, value: object) -> No
     assert "database.password_env" in r.stderr and r.stderr.count("\n") == 1
     if r.code == 4:
         assert "the environment variable that database.password_env names is not set" in r.stderr
+
+
+def test_indexes_as_a_list_or_with_max_wait() -> None:
+    listed = [{"name": "i", "columns": ["endpoint"]}]
+    short = build({"indexes": listed})
+    assert [i.name for i in short.indexes.recommended] == ["i"]
+    assert short.indexes.max_wait == timedelta(minutes=10)
+    full = build({"indexes": {"recommended": listed, "max_wait": "90s"}})
+    assert full.indexes == dataclasses.replace(short.indexes, max_wait=timedelta(seconds=90))
+    assert build({"indexes": {"max_wait": "1m"}}).indexes.recommended == (
+        config.Config().indexes.recommended
+    )
+    with pytest.raises(ConfigError) as info:
+        build({"indexes": [{"name": "i"}], "database": {"lock_timeout": "1s"}})
+    assert info.value.problems == [
+        "indexes[0].columns: missing (every index needs a name and columns)"
+    ]
+    assert config.as_dict(full)["indexes"] == {
+        "recommended": [{"name": "i", "columns": ["endpoint"], "method": "btree"}],
+        "max_wait": "90s",
+    }

@@ -287,7 +287,10 @@ def test_lock_held_gives_up_naming_the_pid(
 ) -> None:
     _setup(dsn, conn)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 1}\n")
+    cfg.write_text(
+        "database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 1}\n"
+        "indexes: {max_wait: 300ms}\n"
+    )
     with psycopg.connect(dsn) as holder:
         holder.execute("LOCK TABLE requests IN SHARE MODE")
         holder_pid = holder.info.backend_pid
@@ -296,7 +299,8 @@ def test_lock_held_gives_up_naming_the_pid(
     assert r.code == 1
     errors = [line for line in r.stderr.splitlines() if line]
     assert len(errors) == 2  # one line per index that could not be built
-    assert all(f"pid {holder_pid}" in line and "lock_timeout" in line for line in errors)
+    # a CONCURRENTLY statement waits indexes.max_wait, once: no retry after that long a wait
+    assert all(f"pid {holder_pid}" in line and "indexes.max_wait" in line for line in errors)
     assert invalid_indexes(conn) == []
     assert run_cli("-c", str(cfg), "--dsn", dsn, "indexes", "apply").code == 0
 
@@ -307,7 +311,10 @@ def test_open_transaction_during_build_leaves_nothing_invalid(
     """A CONCURRENTLY build waits for older transactions; lock_timeout there must not strand it."""
     _setup(dsn, conn)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("database: {lock_timeout: 300ms}\nmaintenance: {lock_retries: 0}\n")
+    cfg.write_text(
+        "database: {lock_timeout: 300ms}\nmaintenance: {lock_retries: 0}\n"
+        "indexes: {max_wait: 300ms}\n"
+    )
     with psycopg.connect(dsn) as holder:
         holder.execute("SELECT count(*) FROM requests")  # an open snapshot, no conflicting lock
         holder.execute("INSERT INTO requests VALUES ('/x', now(), 1, 200)")
@@ -321,9 +328,9 @@ def test_open_transaction_during_build_leaves_nothing_invalid(
         assert sorted(invalid_indexes(conn)) == sorted(built)
         errors = [line for line in r.stderr.splitlines() if line]
         for line, name in zip(errors, built, strict=True):
-            assert f"pid {holder_pid}" in line and "lock_timeout" in line
+            assert f"pid {holder_pid}" in line and "indexes.max_wait (300ms)" in line
             assert f"an invalid index {name} was left behind" in line
-            assert line.endswith("the next `epstats indexes apply` drops and rebuilds it")
+            assert line.endswith("(and the next `epstats indexes apply` rebuilds it)")
         holder.rollback()
     r = run_cli("-c", str(cfg), "--dsn", dsn, "indexes", "apply")
     assert r.code == 0, r.stderr

@@ -85,6 +85,31 @@ def test_freeze_near_wraparound() -> None:
     assert d["vacuum"].due and d["vacuum"].freeze and "FREEZE" in d["vacuum"].reason
 
 
+def test_a_leftover_makes_cleanup_due_at_once() -> None:
+    recent = {t: NOW - SEC for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")}
+    assert decisions(recent)["cleanup"][0] is False
+    left = ("public.idx_a_ccnew", "public.endpoint_daily_stats_epstats_new")
+    due, reason = decisions(recent, Need(leftovers=left))["cleanup"]
+    assert due and reason == (
+        "2 leftover(s) of interrupted work: "
+        "public.idx_a_ccnew, public.endpoint_daily_stats_epstats_new"
+    )
+    many = Need(leftovers=tuple(f"public.i{n}" for n in range(5)))
+    assert decisions(recent, many)["cleanup"][1].endswith("public.i2 ...")
+    assert decisions(recent, Need(leftovers=left), skip={"cleanup"})["cleanup"][0] is False
+    assert all(
+        not d[0] for t, d in decisions(recent, Need(leftovers=left)).items() if t != "cleanup"
+    )
+
+
+def test_a_build_or_swap_counts_as_a_refresh() -> None:
+    hour = dt.timedelta(hours=1)
+    for task in ("build", "swap"):
+        assert decisions({task: NOW - hour + SEC})["refresh"][0] is False
+        assert decisions({task: NOW - hour})["refresh"][0] is True
+    assert decisions({"build": NOW - 2 * hour, "refresh": NOW - SEC})["refresh"][0] is False
+
+
 def test_only_skip_force() -> None:
     recent = {t: NOW for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh")}
     d = decisions(recent, force={"reindex"})

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
 
 from epstats_cli import __version__
 from epstats_cli.cli.app import App
-from epstats_cli.errors import EpstatsError, ExitCode, from_exception, interrupted, noted_signal
+from epstats_cli.errors import (
+    EpstatsError,
+    ExitCode,
+    clear_signal,
+    from_exception,
+    interrupted,
+    note_signal,
+    noted_signal,
+)
 
 # name -> (module, attribute, one-line help); modules are imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -125,8 +135,33 @@ def cli(
     ctx.call_on_close(ctx.obj.close)
 
 
+def _stop_on(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP stop epstats as Ctrl-C does: psycopg cancels the server statement,
+    the executor repairs what it can in a few seconds and records the run as interrupted."""
+    note_signal(signum)
+    raise KeyboardInterrupt
+
+
+def _handle_signals() -> dict[int, Any]:
+    """Install the SIGTERM/SIGHUP handlers; the handlers they replace (none off the main
+    thread, where Python cannot install any)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and turn every outcome into an exit code."""
+    clear_signal()
+    previous = _handle_signals()
+    try:
+        return _main(argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:

@@ -137,10 +137,19 @@ class App:
         return self.err_console if self.show_progress() else None
 
     def executor(self, session: Session, dry_run: bool = False, record: bool = False) -> Executor:
-        """The step executor for a changing command, drawing progress on progress_console()."""
+        """The step executor for a changing command, drawing progress on progress_console()
+        and saying whom a long wait is for when a person watches (or with -v)."""
         from epstats_cli.execute import Executor
 
-        return Executor(session, dry_run, self.progress_console(), record)
+        watched = self.show_progress() or (self.verbose and not self.quiet)
+        console = self.err_console
+        return Executor(
+            session,
+            dry_run,
+            self.progress_console(),
+            record,
+            (lambda line: console.out(line, highlight=False)) if watched else None,
+        )
 
     def out(self, result: Result, *, force: bool = False) -> None:
         """Render a result to stdout; --quiet suppresses it unless `force` (failures)."""

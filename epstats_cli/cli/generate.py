@@ -98,7 +98,7 @@ def generate(
         rows, days, endpoints, error_rate, seed, until, truncate, create_table
     )
     with app.session() as s, _batch_progress(app, rows) as on_batch:
-        result = synth.generate(s, opts, app.executor(s, dry_run), on_batch)
+        result = synth.generate(s, opts, app.executor(s, dry_run, record=True), on_batch)
     table = str(app.config.source.table)
     doc = {
         "table": table,

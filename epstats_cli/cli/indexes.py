@@ -139,7 +139,7 @@ def apply_cmd(dry_run: bool, no_concurrently: bool, prune_redundant: bool) -> No
     with app.session() as s:
         _plan, results = core.apply(
             s,
-            app.executor(s, dry_run),
+            app.executor(s, dry_run, record=True),
             concurrently=not no_concurrently,
             prune_redundant=prune_redundant,
         )

@@ -72,8 +72,7 @@ def reindex(index_name: str | None, dry_run: bool) -> None:
 
     app = get_app()
     with app.session() as s:
-        steps = maintenance.plan_reindex(s, index_name)
-        results = app.executor(s, dry_run, record=True).run_all(steps)
+        results = maintenance.reindex(s, app.executor(s, dry_run, record=True), index_name)
     show_tasks(app, results, "reindex", dry_run)
 
 

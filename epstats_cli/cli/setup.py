@@ -26,7 +26,7 @@ def init(with_requests_table: bool, dry_run: bool) -> None:
 
     app = get_app()
     with app.session() as s:
-        steps = schema.init(s, with_requests_table, app.executor(s, dry_run))
+        steps = schema.init(s, with_requests_table, app.executor(s, dry_run, record=True))
     verb = "would create" if dry_run else "created"
     rows = [
         {"object": st.object, "action": "exists" if st.present else verb, "sql": st.statement}

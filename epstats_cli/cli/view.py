@@ -44,7 +44,8 @@ def build_cmd(strategy: str | None, replace: bool, dry_run: bool) -> None:
 
     app = get_app()
     with app.session() as s:
-        results = rollup.build(s, strategy, replace, dry_run)
+        executor = app.executor(s, dry_run, record=True)
+        results = rollup.build(s, strategy, replace, dry_run, executor=executor)
     show_tasks(app, results, "view build", dry_run)
 
 
@@ -74,7 +75,11 @@ def refresh_cmd(full: bool, since: dt.datetime | None, dry_run: bool) -> None:
     app = get_app()
     with app.session() as s:
         result = rollup.refresh(
-            s, full=full, since=since.date() if since else None, dry_run=dry_run
+            s,
+            full=full,
+            since=since.date() if since else None,
+            dry_run=dry_run,
+            executor=app.executor(s, dry_run, record=True),
         )
     show_tasks(app, [result], "view refresh", dry_run)
 

@@ -1,14 +1,22 @@
 """`view build`: create the rollup in one transaction, or build a new one beside the old one
-and swap it in with a second, short transaction (`--replace`)."""
+and swap it in with a second, short transaction (`--replace`).
+
+A replacement keeps what the old one had (keep.py: owner, grants, other indices, the views
+that read it) or is refused before anything is built. One `--replace` of a rollup runs at a
+time (an advisory lock held across both transactions); the new one that a replacement stopped
+between them leaves behind is dropped by the next `--replace`, or by the cleanup task.
+"""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
-from epstats_cli import source
-from epstats_cli.catalog import source_oid
+from epstats_cli import keep, source
+from epstats_cli.catalog import relation, source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
@@ -18,12 +26,14 @@ from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
 from epstats_cli.rollup.aggregate import definition
 from epstats_cli.rollup.inspect import (
+    COLUMNS,
     KIND_SQL,
     RollupFacts,
     comment,
     differences,
     facts,
     parameters,
+    state_table_exists,
     strategy_of,
 )
 from epstats_cli.schema import require_current
@@ -70,7 +80,61 @@ def _create(
     ]
 
 
-def _swap(session: Session, info: RollupFacts, strategy: str) -> Step:
+# Indices a replacement does not carry over, as the server prints them after USING (unique,
+# text): epstats's own (endpoint, day) key and (day), and those they make redundant (such as
+# the guide's (endpoint), a left prefix of the key).
+OWN_INDEXES = {
+    (True, "btree (endpoint, day)"),
+    (False, "btree (endpoint, day)"),
+    (False, "btree (day)"),
+    (False, "btree (endpoint)"),
+}
+
+
+def build_key(name: QualifiedName) -> dict[str, str]:
+    """The advisory lock of `view build --replace` of rollup `name`."""
+    return {"key": f"epstats.build:{name}"}
+
+
+def _spare(session: Session, name: QualifiedName) -> tuple[sql.SQL, list[Statement]] | None:
+    """The DDL kind of the new rollup a stopped `--replace` left, and the statements that drop
+    it with its state row; None when there is none."""
+    target = new_name(name)
+    found = relation(session, target.schema, target.name)
+    if found is None:
+        return None
+    kind = sql.SQL(KIND_SQL[strategy_of(found.relkind) or "incremental"])
+    drop = session.statement("view/drop_if_exists", kind=kind, view=(target.schema, target.name))
+    statements = [Statement(drop)]
+    if state_table_exists(session):
+        statements.append(state.delete(session, target))
+    return kind, statements
+
+
+def spare_step(session: Session) -> Step | None:
+    """Cleanup: drop the new rollup a `view build --replace` stopped between its build and its
+    swap left behind (else every later `--replace` would fail on it); None when there is none."""
+    name = session.config.view_name
+    spare = _spare(session, name)
+    if spare is None:
+        return None
+    _kind, statements = spare
+    guard = Statement(session.statement("view/build_lock_xact"), build_key(name))
+    step = Step(
+        "cleanup",
+        str(new_name(name)),
+        "the new rollup of an interrupted `view build --replace`",
+        [guard, *statements],
+        Mode.TRANSACTION,
+        done="dropped the new rollup of an interrupted `view build --replace`",
+    )
+    holder = session.value("view/build_lock_holder", build_key(name))
+    if holder is not None:
+        step.skip = f"a `view build --replace` is running (pid {holder}): not a leftover"
+    return step
+
+
+def _swap(session: Session, info: RollupFacts, strategy: str, kept: keep.Keep) -> Step:
     """Drop the old rollup and rename the new one into its place, in one transaction; after a
     final failure, drop the new one so no half-done replacement is left behind."""
     name, target = info.name, new_name(info.name)
@@ -82,12 +146,14 @@ def _swap(session: Session, info: RollupFacts, strategy: str) -> Step:
     new_kind = sql.SQL(KIND_SQL[strategy])
     st = session.statement
     statements = [
+        *keep.before_drop(session, kept),  # the views that read it, created again below
         Statement(st("view/drop", kind=old_kind, view=(name.schema, name.name))),
         Statement(
             st("view/rename", kind=new_kind, view=(target.schema, target.name), new_name=name.name)
         ),
         Statement(st("view/rename_index", index=(name.schema, key_tmp), new_name=key_final)),
         Statement(st("view/rename_index", index=(name.schema, day_tmp), new_name=day_final)),
+        *keep.after_rename(session, kept, name.schema),
     ]
     undo = [Statement(st("view/drop_if_exists", kind=new_kind, view=(target.schema, target.name)))]
     if info.state_table:
@@ -109,6 +175,20 @@ def _swap(session: Session, info: RollupFacts, strategy: str) -> Step:
     )
 
 
+def kept(session: Session, info: RollupFacts) -> keep.Keep:
+    """What replacing the rollup must keep; OperationFailed, before anything is built, naming
+    what it cannot keep and why."""
+    assert info.oid is not None
+    owner = relation(session, info.name.schema, info.name.name)
+    assert owner is not None
+    found = keep.inspect(session, info.oid, info.name, owner.owner, OWN_INDEXES, COLUMNS)
+    if found.refusals:
+        raise OperationFailed(
+            f"cannot replace {info.name}, nothing was built: " + "; ".join(found.refusals)
+        )
+    return found
+
+
 def plan_build(
     session: Session,
     strategy: str,
@@ -117,10 +197,18 @@ def plan_build(
     columns: source.SourceColumns,
 ) -> list[Step]:
     """The build step (one transaction, the state row included) and, when a rollup exists
-    already, the swap step."""
+    already, the swap step; OperationFailed when a replacement could not keep what the old
+    one has."""
     replacing = info.exists
     target = new_name(info.name) if replacing else info.name
     statements = _create(session, strategy, target, columns)
+    kept_over = kept(session, info) if replacing else None
+    if kept_over is not None:
+        spare = _spare(session, info.name)
+        if spare is not None:  # left by a --replace stopped before its swap
+            statements = spare[1] + statements
+        kind = sql.SQL(KIND_SQL[strategy])
+        statements += keep.onto_new(session, kept_over, target, kind)
     if info.state_table:
         now, _hour = db_now(session)
         statements.append(state.put(session, target, strategy, now))
@@ -134,7 +222,9 @@ def plan_build(
         relation_oid=src_oid,
         lock_modes=("AccessExclusiveLock",),  # the aggregate reads the source table
     )
-    return [build_step, _swap(session, info, strategy)] if replacing else [build_step]
+    if kept_over is None:
+        return [build_step]
+    return [build_step, _swap(session, info, strategy, kept_over)]
 
 
 def _already_built(
@@ -174,5 +264,18 @@ def build(
     skip = _already_built(info, strategy, replace, differs)
     if skip is not None:
         return [TaskResult("build", str(info.name), "skipped", skip)]
-    steps = plan_build(session, strategy, info, src_oid, columns)
-    return (executor or Executor(session, dry_run)).run_all(steps, stop_on_failure=True)
+    executor = executor or Executor(session, dry_run)
+    locking = info.exists and not executor.dry_run
+    if locking and not session.value("view/build_lock", build_key(info.name)):
+        holder = session.value("view/build_lock_holder", build_key(info.name))
+        raise OperationFailed(
+            f"another `epstats view build --replace` of {info.name} is running (pid {holder}), "
+            "or a cleanup of what one left; retry when it has finished"
+        )
+    try:
+        steps = plan_build(session, strategy, info, src_oid, columns)
+        return executor.run_all(steps, stop_on_failure=True)
+    finally:
+        if locking:  # a connection that cannot (busy after an interruption) ends with its lock
+            with suppress(psycopg.Error):
+                session.run("view/build_unlock", build_key(info.name))

@@ -1,5 +1,9 @@
 -- Who else holds (or waits for) a lock on a relation: named when our lock_timeout expires.
-SELECT l.pid, l.mode, l.granted, a.state, a.xact_start, left(a.query, 80) AS query
+SELECT l.pid, l.mode, l.granted, a.state, a.xact_start,
+       extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,
+       CASE WHEN length(split_part(a.query, E'\n', 1)) > 80
+            THEN left(split_part(a.query, E'\n', 1), 79) || '…'
+            ELSE split_part(a.query, E'\n', 1) END AS query
 FROM pg_catalog.pg_locks l
 LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'relation' AND l.relation = %(oid)s AND l.pid <> pg_backend_pid()

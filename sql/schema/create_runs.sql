@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS epstats.runs (
     target text NOT NULL,
     started_at timestamptz NOT NULL,
     finished_at timestamptz,
-    status text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped')),
+    status text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped', 'interrupted')),
     reason text,
     sql text,
     error text,

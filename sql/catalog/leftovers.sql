@@ -1,0 +1,23 @@
+-- What interrupted work left behind, which makes the cleanup task due at once: invalid
+-- indices on the given tables that no build is filling now, and a spare relation that should
+-- not exist (the new rollup of a `view build --replace` stopped before its swap).
+WITH tables AS (
+    SELECT c.oid
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS t(nspname, relname)
+      ON n.nspname = t.nspname AND c.relname = t.relname
+)
+SELECT format('%%I.%%I', n.nspname, ic.relname) AS name
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+WHERE i.indrelid IN (SELECT oid FROM tables) AND NOT i.indisvalid
+  AND i.indexrelid NOT IN (SELECT p.index_relid FROM pg_catalog.pg_stat_progress_create_index p
+                           WHERE p.index_relid IS NOT NULL)
+UNION ALL
+SELECT format('%%I.%%I', n.nspname, c.relname)
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(spare_schema)s AND c.relname = %(spare_name)s
+ORDER BY 1

@@ -1,0 +1,12 @@
+-- The relations (the table and its partitions) that the current role may not VACUUM or
+-- ANALYZE, with their owners. From PostgreSQL 17 the MAINTAIN privilege (which the owner has,
+-- and pg_maintain grants on every table) allows it, and so does owning the database.
+SELECT format('%%I.%%I', n.nspname, c.relname) AS relation, c.relowner::regrole::text AS owner
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE (c.oid = %(oid)s OR c.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree(%(oid)s)))
+  AND c.relkind IN ('r', 'm', 'p')
+  AND NOT pg_catalog.has_table_privilege(c.oid, 'MAINTAIN')
+  AND NOT (SELECT pg_catalog.pg_has_role(d.datdba, 'USAGE') FROM pg_catalog.pg_database d
+           WHERE d.datname = current_database())
+ORDER BY 1

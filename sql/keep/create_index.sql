@@ -1,0 +1,1 @@
+CREATE {unique}INDEX {index} ON {relation} USING {indexed}

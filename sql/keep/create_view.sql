@@ -1,0 +1,1 @@
+CREATE VIEW {view}{with_options} AS {definition}

@@ -1,0 +1,1 @@
+GRANT {privileges} ON TABLE {relation} TO {grantee}{option}

@@ -1,0 +1,124 @@
+"""Leftovers do not wait a day (issue 13, item 7): an invalid index or the new rollup of a
+`view build --replace` stopped between its two transactions makes cleanup due at once, and
+cleanup (or the next --replace) drops it; reindex never targets an invalid index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from epstats_cli import config, rollup, source
+from epstats_cli.db import connect
+from epstats_cli.execute import Executor
+from epstats_cli.rollup.inspect import facts
+from tests.conftest import run_cli
+from tests.helpers import fill, invalid_indexes
+
+SPARE = "endpoint_daily_stats_epstats_new"
+BUILD_LOCK = "epstats.build:public.endpoint_daily_stats"  # what `view build --replace` holds
+
+
+def _ready(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, strategy: str) -> str:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"view: {{strategy: {strategy}}}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 5000)
+    for args in (["indexes", "apply"], ["view", "build"], ["maintain"]):
+        r = run_cli("-c", str(cfg), "--dsn", dsn, *args)
+        assert r.code == 0, r.stderr
+    return str(cfg)
+
+
+def _stop_between_build_and_swap(dsn: str, strategy: str) -> None:
+    """What a `view build --replace` killed after its first transaction leaves."""
+    s = connect(config.build({"view": {"strategy": strategy}}), dsn)
+    try:
+        steps = rollup.plan_build(s, strategy, facts(s), 0, source.check_columns(s))
+        assert [st.task for st in steps] == ["build", "swap"]
+        assert Executor(s).run(steps[0]).status == "ok"
+    finally:
+        s.conn.close()
+
+
+def _exists(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def _cleanup(cfg: str, dsn: str) -> dict[str, dict[str, Any]]:
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "maintain", "--only", "cleanup")
+    assert r.code == 0, r.stderr
+    return {t["target"]: t for t in json.loads(r.stdout)["tasks"]}
+
+
+@pytest.mark.parametrize("strategy", ["materialized", "incremental"])
+def test_a_stopped_replace_is_cleaned_up_at_once(
+    strategy: str, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, strategy)
+    _stop_between_build_and_swap(dsn, strategy)
+    assert _exists(conn, SPARE)
+    # the next --replace is not stuck on it (it was: DuplicateTable, every time)
+    r = run_cli("-c", cfg, "--dsn", dsn, "view", "build", "--replace")
+    assert r.code == 0, r.stderr
+    assert not _exists(conn, SPARE)
+    assert run_cli("-c", cfg, "--dsn", dsn, "view", "verify").code == 0
+
+    # cleanup ran minutes ago, yet the leftover makes it due now; it drops it and its state row
+    _stop_between_build_and_swap(dsn, strategy)
+    tasks = _cleanup(cfg, dsn)
+    summary = tasks["leftovers of public.requests"]
+    assert summary["status"] == "ok", tasks
+    assert f"leftover(s) of interrupted work: public.{SPARE}" in summary["reason"]
+    assert tasks[f"public.{SPARE}"]["status"] == "ok"
+    assert not _exists(conn, SPARE)
+    state = conn.execute("SELECT view_name FROM epstats.rollup_state").fetchall()
+    assert state == [("public.endpoint_daily_stats",)]
+    assert run_cli("-c", cfg, "--dsn", dsn, "view", "verify").code == 0
+    # nothing left: not due again
+    tasks = _cleanup(cfg, dsn)
+    assert tasks["leftovers of public.requests"]["reason"].startswith("not due")
+
+
+def test_a_running_replace_is_not_a_leftover(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, "materialized")
+    _stop_between_build_and_swap(dsn, "materialized")
+    with psycopg.connect(dsn, autocommit=True) as builder:  # holds the build lock
+        builder.execute("SELECT pg_advisory_lock(hashtext(%s))", (BUILD_LOCK,))
+        tasks = _cleanup(cfg, dsn)
+        spare = tasks[f"public.{SPARE}"]
+        assert spare["status"] == "skipped"
+        assert f"(pid {builder.info.backend_pid})" in spare["reason"]
+        r = run_cli("-c", cfg, "--dsn", dsn, "view", "build", "--replace")
+        assert r.code == 1 and "another `epstats view build --replace`" in r.stderr
+    assert _exists(conn, SPARE)
+    assert _cleanup(cfg, dsn)[f"public.{SPARE}"]["status"] == "ok"
+
+
+def test_an_invalid_index_is_cleaned_up_at_once_and_never_reindexed(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, "materialized")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("CREATE UNIQUE INDEX CONCURRENTLY broken ON requests (endpoint)")
+    assert invalid_indexes(conn) == ["broken"]
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "reindex")
+    assert r.code == 0, r.stderr
+    broken = [t for t in json.loads(r.stdout)["tasks"] if t["target"] == "public.broken"]
+    assert [t["status"] for t in broken] == ["skipped"]
+    recorded = conn.execute("SELECT status FROM epstats.runs WHERE target = 'public.broken'")
+    assert recorded.fetchall() == [("skipped",)]
+    assert invalid_indexes(conn) == ["broken"]  # untouched: no broken_ccnew beside it
+    tasks = _cleanup(cfg, dsn)
+    assert tasks["public.broken"]["status"] == "ok"
+    assert (
+        "1 leftover(s) of interrupted work: public.broken"
+        in (tasks["leftovers of public.requests"]["reason"])
+    )
+    assert invalid_indexes(conn) == []

@@ -1,0 +1,204 @@
+"""SIGTERM and SIGHUP stop epstats as Ctrl-C does (issue 13, item 4): the server statement is
+cancelled, what the step left is repaired within a few seconds (or left to cleanup, and
+said), the run is recorded as interrupted, and the exit code says which signal it was. Real
+processes (`python -m epstats_cli`), real signals, a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from epstats_cli import history
+from epstats_cli.config import Config
+from epstats_cli.db import connect
+from epstats_cli.execute import Executor, Statement, Step
+from tests.conftest import run_cli
+from tests.helpers import fill, invalid_indexes
+
+
+def _epstats(cfg: str, dsn: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PGOPTIONS": "-c maintenance_work_mem=1MB"}  # a slow enough build
+    env.pop("EPSTATS_CONFIG", None)
+    env.pop("EPSTATS_DSN", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for(conn: psycopg.Connection[Any], proc: subprocess.Popen[str], query: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if conn.execute(query).fetchone():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"never saw: {query}")
+
+
+BUILDING = (
+    "SELECT 1 FROM pg_stat_progress_create_index p JOIN pg_stat_activity a ON a.pid = p.pid "
+    "WHERE a.application_name = 'epstats' AND p.phase LIKE 'building index%%'"
+)
+WAITING = (
+    "SELECT 1 FROM pg_stat_activity WHERE application_name = 'epstats' "
+    "AND wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX CONCURRENTLY%%'"
+)
+
+
+def _runs(conn: psycopg.Connection[Any], task: str) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT target, status, error, finished_at IS NOT NULL FROM epstats.runs "
+        "WHERE task = %s ORDER BY id",
+        (task,),
+    ).fetchall()
+
+
+def _ready(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, rows: int) -> str:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("database: {lock_timeout: 2s}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, rows)
+    return str(cfg)
+
+
+def test_sigterm_during_reindex_cancels_repairs_and_records(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, 600_000)
+    assert run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply").code == 0
+    proc = _epstats(cfg, dsn, "reindex", "--index", "idx_requests_endpoint_timestamp")
+    _wait_for(conn, proc, BUILDING)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, (out, err)
+    assert time.monotonic() - start < 8
+    assert err.startswith("epstats: interrupted by SIGTERM (the server-side statement was "), err
+    assert "reindex public.idx_requests_endpoint_timestamp did not finish" in err
+    assert "Traceback" not in err
+    if invalid_indexes(conn):  # a loaded machine: not dropped within the few seconds, and said
+        left = "the invalid index idx_requests_endpoint_timestamp_ccnew could not be dropped"
+        assert left in err and "epstats maintain --only cleanup" in err, err
+        assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup").code == 0
+    assert invalid_indexes(conn) == []  # the _ccnew copy was dropped in time, or by cleanup
+    assert conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'epstats'"
+    ).fetchone() == (0,)
+    [(target, status, error, finished)] = _runs(conn, "reindex")
+    assert (target, status, finished) == (
+        "public.idx_requests_endpoint_timestamp",
+        "interrupted",
+        True,
+    )
+    assert error.startswith("interrupted by SIGTERM")
+    # the whole task (`reindex` of every index): its own row is interrupted too
+    proc = _epstats(cfg, dsn, "reindex")
+    _wait_for(conn, proc, BUILDING)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, (out, err)
+    rows = _runs(conn, "reindex")[1:]
+    assert rows[0][:2] == ("indices of public.requests", "interrupted"), (rows, err)
+    assert rows[-1][1] == "interrupted" and all(r[3] for r in rows)
+    if invalid_indexes(conn):
+        assert "could not be dropped in time" in err, err
+        assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup").code == 0
+    assert invalid_indexes(conn) == []
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_signal_while_waiting_leaves_the_leftover_to_cleanup(
+    signum: int, code: int, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, 20_000)
+    holder = psycopg.connect(dsn)  # an old transaction: the build waits for it
+    try:
+        holder.execute("SELECT count(*) FROM requests")
+        holder.execute("INSERT INTO requests VALUES ('/old', now(), 1, 200)")
+        proc = _epstats(cfg, dsn, "indexes", "apply")
+        _wait_for(conn, proc, WAITING)
+        start = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - start
+        assert proc.returncode == code, (out, err)
+        assert elapsed < 10  # a few seconds of repair at most, though the drop must wait
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        assert err.startswith(f"epstats: interrupted{by} (the server-side statement"), err
+        assert "the invalid index idx_requests_timestamp could not be dropped in time" in err
+        assert "epstats maintain --only cleanup" in err
+        assert invalid_indexes(conn) == ["idx_requests_timestamp"]
+        [(target, status, error, finished)] = _runs(conn, "create")
+        assert (target, status, finished) == ("idx_requests_timestamp", "interrupted", True)
+        assert error.startswith(f"interrupted{by} (")
+    finally:
+        holder.rollback()
+        holder.close()
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup")
+    assert r.code == 0, r.stderr
+    assert invalid_indexes(conn) == []
+
+
+def test_after_sigkill_cleanup_says_the_run_was_interrupted(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """SIGKILL leaves no time to record anything: the run stays `running` until cleanup sees
+    that its server process is gone."""
+    cfg = _ready(dsn, conn, tmp_path, 600_000)
+    assert run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply").code == 0
+    proc = _epstats(cfg, dsn, "reindex", "--index", "idx_requests_endpoint_timestamp")
+    _wait_for(conn, proc, BUILDING)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _runs(conn, "reindex")[0][1:] == ("running", None, False)
+    deadline = time.monotonic() + 60  # the server finishes the statement, then notices
+    while conn.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'epstats'"
+    ).fetchone():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup")
+    assert r.code == 0, r.stderr
+    [(target, status, error, finished)] = _runs(conn, "reindex")
+    assert (target, status, finished) == (
+        "public.idx_requests_endpoint_timestamp",
+        "interrupted",
+        True,
+    )
+    assert error.startswith("its epstats process ended before the run did")
+    assert invalid_indexes(conn) == []
+
+
+def test_an_interruption_psycopg_could_not_cancel_is_still_recorded(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """When the server is too slow to confirm the cancel, psycopg gives up waiting and the
+    connection stays busy: the repair and the record go through a fresh one."""
+    _ready(dsn, conn, tmp_path, 10)
+    s = connect(Config(), dsn)
+    ex = Executor(s, record=True)
+    step = Step("reindex", "public.x", "why", [Statement(sql.SQL("SELECT 1"))])
+    run_id = history.start(s, "reindex", "public.x", "why", "SELECT 1")
+    busy = s.conn
+    busy.pgconn.send_query(b"SELECT pg_sleep(3)")  # as psycopg leaves it after a cancel timeout
+    try:
+        error = ex._interrupted(step, "SELECT 1", run_id, time.monotonic())
+        assert error.exit_code == 130 and "reindex public.x did not finish" in str(error)
+        assert ex.session.conn is not busy
+        assert _runs(conn, "reindex") == [("public.x", "interrupted", str(error), True)]
+    finally:
+        ex.session.conn.close()
+        busy.close()

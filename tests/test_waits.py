@@ -1,0 +1,170 @@
+"""CONCURRENTLY statements and old transactions (issue 13, item 3): they wait under
+indexes.max_wait, not database.lock_timeout, say for whom while a person watches, and on
+giving up name the pid and leave the invalid index to cleanup."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from epstats_cli.config import Config
+from epstats_cli.db import Session, connect
+from epstats_cli.execute import Executor, Mode, Statement, Step
+from tests.conftest import run_cli
+from tests.helpers import fill, invalid_indexes
+
+SHORT = "database: {lock_timeout: 300ms}\nmaintenance: {lock_retries: 0}\n"
+
+
+def _config(tmp_path: Path, extra: str = "") -> str:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(SHORT + extra)
+    return str(cfg)
+
+
+def _ready(dsn: str, conn: psycopg.Connection[Any], cfg: str, rows: int = 20000) -> None:
+    assert run_cli("-c", cfg, "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, rows)
+
+
+def _old_transaction(dsn: str) -> psycopg.Connection[Any]:
+    """A REPEATABLE READ transaction with a snapshot and a row written: what CREATE INDEX
+    CONCURRENTLY waits out (twice: as a writer, then as an old snapshot)."""
+    holder = psycopg.connect(dsn)
+    holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    holder.execute("SELECT count(*) FROM requests")
+    holder.execute("INSERT INTO requests VALUES ('/old', now(), 1, 200)")
+    return holder
+
+
+def _end_later(holder: psycopg.Connection[Any], seconds: float) -> threading.Thread:
+    def end() -> None:
+        time.sleep(seconds)
+        holder.commit()
+
+    thread = threading.Thread(target=end, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_build_waits_out_an_old_transaction_and_says_for_whom(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path)  # lock_timeout 300ms; indexes.max_wait: the default 10m
+    _ready(dsn, conn, cfg)
+    holder = _old_transaction(dsn)
+    pid = holder.info.backend_pid
+    try:
+        ender = _end_later(holder, 2.5)
+        start = time.monotonic()
+        r = run_cli("-c", cfg, "--dsn", dsn, "-v", "indexes", "apply")
+        ender.join()
+    finally:
+        holder.close()
+    assert r.code == 0, r.stderr
+    assert time.monotonic() - start >= 2.0  # it waited for the holder, past lock_timeout
+    waits = [line for line in r.stderr.splitlines() if "is waiting for" in line]
+    assert waits, r.stderr
+    assert f"is waiting for pid {pid} (" in waits[0]
+    assert "idle in transaction since " in waits[0] and ", open " in waits[0]
+    assert "INSERT INTO requests VALUES ('/old'" in waits[0]  # its query's first line
+    assert "indexes.max_wait (10m)" in waits[0]
+    assert invalid_indexes(conn) == []
+
+
+def test_reindex_waits_too_and_cron_hears_nothing(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path)
+    _ready(dsn, conn, cfg)
+    assert run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply").code == 0
+    holder = _old_transaction(dsn)
+    try:
+        ender = _end_later(holder, 2.0)
+        r = run_cli("-c", cfg, "--dsn", dsn, "reindex", "--index", "idx_requests_timestamp")
+        ender.join()
+    finally:
+        holder.close()
+    assert r.code == 0, r.stderr
+    assert r.stderr == ""  # no person watching, no -v: quiet
+    assert invalid_indexes(conn) == []
+
+
+def test_giving_up_names_the_pid_and_cleanup_removes_the_leftover(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path, "indexes: {max_wait: 1s}\n")
+    _ready(dsn, conn, cfg)
+    assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup").code == 0
+    holder = _old_transaction(dsn)
+    pid = holder.info.backend_pid
+    try:
+        r = run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply")
+        assert r.code == 1
+        errors = [line for line in r.stderr.splitlines() if line]
+        built = ["idx_requests_timestamp", "idx_requests_endpoint_timestamp"]
+        assert sorted(invalid_indexes(conn)) == sorted(built)
+        for line, name in zip(errors, built, strict=True):
+            assert "within indexes.max_wait (1s)" in line and f"pid {pid} (" in line, line
+            assert f"an invalid index {name} was left behind" in line
+            assert "epstats maintain --only cleanup" in line
+    finally:
+        holder.rollback()
+        holder.close()
+    # cleanup ran a moment ago, but a leftover makes it due at once
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "maintain", "--only", "cleanup")
+    assert r.code == 0, r.stderr
+    dropped = {t["target"] for t in json.loads(r.stdout)["tasks"] if t["status"] == "ok"}
+    assert {"public.idx_requests_timestamp", "public.idx_requests_endpoint_timestamp"} <= dropped
+    assert invalid_indexes(conn) == []
+
+
+@pytest.fixture
+def session(dsn: str) -> Iterator[Session]:
+    base = Config()
+    cfg = replace(
+        base,
+        database=replace(base.database, lock_timeout=timedelta(milliseconds=200)),
+        indexes=replace(base.indexes, max_wait=timedelta(seconds=42)),
+    )
+    s = connect(cfg, dsn)
+    try:
+        yield s
+    finally:
+        s.conn.close()
+
+
+def _lock_timeout(session: Session) -> str:
+    row = session.conn.execute("SHOW lock_timeout").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_only_concurrently_steps_run_under_max_wait(
+    session: Session, conn: psycopg.Connection[Any]
+) -> None:
+    conn.execute("CREATE TABLE seen (mode text, lock_timeout text)")
+    record = "INSERT INTO seen VALUES ({mode}, current_setting('lock_timeout'))"
+    ex = Executor(session)
+    for mode in Mode:
+        query = sql.SQL(record).format(mode=sql.Literal(mode.value))
+        assert ex.run(Step("t", "seen", "why", [Statement(query)], mode)).status == "ok"
+        assert _lock_timeout(session) == "200ms"
+    failing = Step("t", "x", "why", [Statement(sql.SQL("SELECT 1/0"))], Mode.CONCURRENTLY)
+    assert ex.run(failing).status == "failed"
+    assert _lock_timeout(session) == "200ms"  # restored after an error too
+    assert dict(conn.execute("SELECT mode, lock_timeout FROM seen").fetchall()) == {
+        "autocommit": "200ms",
+        "transaction": "200ms",
+        "concurrently": "42s",
+    }
