@@ -5,6 +5,10 @@ timing, lock waits (CONCURRENTLY statements under indexes.max_wait, the rest und
 database.lock_timeout) and retries naming the blocker, work the server skipped with a WARNING,
 repair of invalid leftovers, interruption (bounded repair, exit 130/143/129), history and the
 result, so `--dry-run` prints exactly the statements a real run executes.
+
+The module is over 400 lines because the Executor is one contract (run, retry, repair,
+interrupt, record) whose parts share its state; the step types and the lock waits already
+live in steps.py and waits.py.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from epstats_cli.errors import (
     Interrupted,
     OperationFailed,
     first_line,
+    from_exception,
     interrupted,
     interrupted_message,
     noted_signal,
@@ -43,6 +48,7 @@ from epstats_cli.steps import (
 from epstats_cli.waits import (
     CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     LockNotGranted,
+    RepairFailed,
     announce_waits,
     execute_noting_skips,
     max_wait_text,
@@ -73,7 +79,14 @@ INTERRUPT_BUDGET = 5.0
 
 
 def error_text(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, OperationFailed) else first_line(exc)
+    """A step's failure in the words of the one error table (errors.RULES)."""
+    if isinstance(exc, OperationFailed):
+        return str(exc)
+    if isinstance(exc, psycopg.Error):
+        mapped = from_exception(exc)
+        if mapped is not None:
+            return mapped.format_message()
+    return first_line(exc)
 
 
 @dataclass
@@ -195,7 +208,7 @@ class Executor:
                     modes=step.lock_modes,
                     # a CONCURRENTLY statement waited indexes.max_wait already: not again
                     retries=0 if concurrently and step.retries is None else step.retries,
-                    after_timeout=lambda: self._repair(step),
+                    after_timeout=lambda: self._repair_or_stop(step),
                     waited=max_wait_text(self.session) if concurrently else None,
                 )
             if step.index is not None and self._index_valid(step) is False:
@@ -318,6 +331,15 @@ class Executor:
         for st in step.repair:
             self._best_effort("repair", st, deadline)
 
+    def _repair_or_stop(self, step: Step) -> None:
+        """Between tries: repair, and stop retrying when the leftover is still there."""
+        self._repair(step)
+        if step.repair and step.index is not None and self._index_valid(step) is False:
+            raise RepairFailed(
+                f"the invalid index {step.index[1]} it left cannot be dropped yet (the blocker "
+                "still runs), so no further try"
+            )
+
     def _undo(self, step: Step, deadline: float | None = None) -> None:
         """The step's on_failure statements (best effort)."""
         for st in step.on_failure:
@@ -374,7 +396,20 @@ class Executor:
         recording = self._recording()
         return history.start(self.session, task, target, reason, text) if recording else None
 
+    def _check_connection(self, result: TaskResult) -> None:
+        """A connection the server closed (pg_terminate_backend, a restart) cannot record
+        anything: say what the step met instead of hiding it behind "connection is closed"."""
+        conn = self.session.conn
+        if conn.closed or conn.broken:
+            what = result.error or result.reason
+            raise OperationFailed(
+                f"{result.task} {result.target}: {what}; the connection to the server was lost, "
+                "so nothing more ran and this was not recorded (`epstats maintain` cleans up "
+                "what it left)"
+            )
+
     def _finish(self, run_id: int | None, result: TaskResult) -> None:
+        self._check_connection(result)
         if run_id is not None:
             history.finish(self.session, run_id, result)
 
@@ -388,5 +423,6 @@ class Executor:
     def record_result(self, result: TaskResult) -> None:
         """Record a result decided without running a step (a refusal, a max-runtime skip, a
         skipped step), when recording."""
+        self._check_connection(result)
         if self._recording():
             history.record(self.session, result)

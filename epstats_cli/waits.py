@@ -139,8 +139,16 @@ def retry_on_lock(
             return
         except (psycopg.errors.LockNotAvailable, SkippedForLock) as exc:
             who = describe_blockers(session, relation_oid, modes)
+            stuck = None
             if after_timeout is not None:
-                after_timeout()
+                try:
+                    after_timeout()
+                except RepairFailed as failed:
+                    stuck = str(failed)
+            if stuck is not None:
+                # another try would trip over what is left ("already exists", a _ccnew1)
+                limit = waited or (f"lock_timeout ({ms(session.config.database.lock_timeout)})")
+                raise LockNotGranted(f"lock not granted within {limit}: {who}; {stuck}") from exc
             if attempt + 1 == tries:
                 if isinstance(exc, SkippedForLock):
                     raise LockNotGranted(
@@ -150,6 +158,10 @@ def retry_on_lock(
                 times = "" if tries == 1 else f" after {tries} tries"
                 raise LockNotGranted(f"lock not granted within {limit}{times}: {who}") from exc
             sleep(backoff * (2**attempt))
+
+
+class RepairFailed(Exception):
+    """What a failed try left could not be removed: retrying would trip over it."""
 
 
 @contextmanager

@@ -303,3 +303,42 @@ def test_progress_is_drawn_on_the_given_console(
     console = Console(file=out, force_terminal=True, width=100, no_color=True)
     assert Executor(session, console=console).run(step).status == "ok"
     assert "create t_x" in out.getvalue()
+
+
+def test_a_step_failure_is_told_in_the_error_tables_words(dsn: str) -> None:
+    base = Config()
+    cfg = replace(
+        base, database=replace(base.database, statement_timeout=timedelta(milliseconds=50))
+    )
+    s = connect(cfg, dsn)
+    try:
+        result = Executor(s).run(Step("t", "x", "sleep", [_q("SELECT pg_sleep(1)")]))
+    finally:
+        s.conn.close()
+    assert result.status == "failed"
+    assert result.error is not None and "statement_timeout" in result.error
+
+
+def test_a_terminated_backend_is_named_not_hidden_by_the_history_write(
+    session: Session, holder: psycopg.Connection[Any]
+) -> None:
+    import threading
+    import time
+
+    schema.init(session, False, Executor(session))
+    pid = session.pid
+
+    def terminate() -> None:
+        time.sleep(0.5)
+        holder.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        holder.commit()
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    try:
+        with pytest.raises(Exception) as info:
+            Executor(session, record=True).run(Step("t", "x", "sleep", [_q("SELECT pg_sleep(5)")]))
+    finally:
+        killer.join()
+    text = str(info.value)
+    assert "terminat" in text and "connection to the server was lost" in text, text

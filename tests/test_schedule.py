@@ -86,7 +86,8 @@ def test_freeze_near_wraparound() -> None:
 
 
 def test_a_leftover_makes_cleanup_due_at_once() -> None:
-    recent = {t: NOW - SEC for t in ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")}
+    tasks = ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")
+    recent = {t: NOW - SEC for t in tasks}
     assert decisions(recent)["cleanup"][0] is False
     left = ("public.idx_a_ccnew", "public.endpoint_daily_stats_epstats_new")
     due, reason = decisions(recent, Need(leftovers=left))["cleanup"]
