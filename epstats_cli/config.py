@@ -363,6 +363,13 @@ class ReportsConfig:
     limit: int = field(default=10, metadata=leaf(_int_range(1, 100000)))
 
 
+def _ordered(warning: Any, critical: Any, shown: Any) -> dict[str, str]:
+    """A threshold pair whose critical level comes before its warning level is an error."""
+    if critical < warning:
+        return {"critical": f"{shown(critical)} is below warning {shown(warning)}"}
+    return {}
+
+
 @dataclass(frozen=True)
 class Levels:
     """A WARNING and a CRITICAL threshold."""
@@ -374,9 +381,7 @@ class Levels:
 
     def problems(self) -> dict[str, str]:
         """What is wrong with the pair as a whole, by key."""
-        if self.critical < self.warning:
-            return {"critical": f"{self.critical} is below warning {self.warning}"}
-        return {}
+        return _ordered(self.warning, self.critical, str)
 
 
 @dataclass(frozen=True)
@@ -390,12 +395,7 @@ class DurationLevels:
 
     def problems(self) -> dict[str, str]:
         """What is wrong with the pair as a whole, by key."""
-        if self.critical < self.warning:
-            return {
-                "critical": f"{format_duration(self.critical)} is below warning "
-                f"{format_duration(self.warning)}"
-            }
-        return {}
+        return _ordered(self.warning, self.critical, format_duration)
 
 
 @dataclass(frozen=True)

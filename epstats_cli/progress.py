@@ -6,7 +6,6 @@ console is the command's own (stderr, honouring --no-color and NO_COLOR).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from epstats_cli.db import Session
+from epstats_cli.polling import polling
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,24 +40,8 @@ def watch(session: Session, query: str, label: str, console: Console | None) -> 
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    stop = threading.Event()
     pid = session.pid
     text = session.statement(query)
-
-    def poll(progress: Progress, task: Any) -> None:
-        try:
-            with session.another("epstats-progress") as c:
-                cur = c.cursor(row_factory=psycopg.rows.dict_row)
-                while not stop.wait(0.5):
-                    row = cur.execute(text, {"pid": pid}).fetchone()
-                    if row is None:
-                        continue
-                    done, total = _fraction(row)
-                    progress.update(
-                        task, completed=done, total=total or None, phase=row.get("phase", "")
-                    )
-        except psycopg.Error:
-            return  # a progress bar is never worth failing the work for
 
     with Progress(
         TextColumn("{task.description}"),
@@ -69,10 +53,14 @@ def watch(session: Session, query: str, label: str, console: Console | None) -> 
         transient=True,
     ) as progress:
         task = progress.add_task(label, total=None, phase="starting")
-        thread = threading.Thread(target=poll, args=(progress, task), daemon=True)
-        thread.start()
-        try:
+
+        def tick(cur: psycopg.Cursor[dict[str, Any]]) -> None:
+            row = cur.execute(text, {"pid": pid}).fetchone()
+            if row is not None:
+                done, total = _fraction(row)
+                progress.update(
+                    task, completed=done, total=total or None, phase=row.get("phase", "")
+                )
+
+        with polling(session, "epstats-progress", 0.5, tick):
             yield
-        finally:
-            stop.set()
-            thread.join(timeout=2)

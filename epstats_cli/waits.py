@@ -10,7 +10,6 @@ CONCURRENTLY ones, whose waits (for older transactions) never block INSERTs and 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -19,11 +18,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from epstats_cli.db import Session
 from epstats_cli.durations import format_duration, human_seconds
 from epstats_cli.errors import OperationFailed
+from epstats_cli.polling import polling
 
 Query = sql.Composed | sql.SQL
 
@@ -210,32 +209,19 @@ def announce_waits(
     if note is None:
         yield
         return
-    stop = threading.Event()
     pid = session.pid
     query = session.statement("catalog/blocked_by")
     limit = max_wait_text(session)
+    seen: set[int] = set()
 
-    def poll() -> None:
-        seen: set[int] = set()
-        try:
-            with session.another("epstats-waits") as c:
-                cur = c.cursor(row_factory=dict_row)
-                while not stop.wait(interval):
-                    for r in cur.execute(query, {"pid": pid}).fetchall():
-                        if r["pid"] in seen:
-                            continue
-                        seen.add(r["pid"])
-                        note(
-                            f"epstats: {what} is waiting for {_who(r)} to end its "
-                            f"transaction; it waits up to {limit}"
-                        )
-        except psycopg.Error:
-            return  # saying whom we wait for is never worth failing the work for
+    def tick(cur: psycopg.Cursor[dict[str, Any]]) -> None:
+        for r in cur.execute(query, {"pid": pid}).fetchall():
+            if r["pid"] not in seen:
+                seen.add(r["pid"])
+                note(
+                    f"epstats: {what} is waiting for {_who(r)} to end its "
+                    f"transaction; it waits up to {limit}"
+                )
 
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    try:
+    with polling(session, "epstats-waits", interval, tick):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=2)

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from epstats_cli.catalog import ServerFacts, TableFacts
+from epstats_cli.config import Levels
 from epstats_cli.durations import human_seconds
 from epstats_cli.health.facts import (
     IndexBloat,
@@ -95,29 +96,22 @@ def dead_tuples(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResu
     """Dead tuples as a share of all tuples."""
     live, dead = table.live_tuples or 0, table.dead_tuples or 0
     ratio = dead / (live + dead) if live + dead else 0.0
-    levels = t.check.dead_tuple_ratio
+    text = f"{ratio:.1%} dead tuples ({dead:,} of {live + dead:,})"
+    return _ratio("dead_tuples", ratio, t.check.dead_tuple_ratio, text)
+
+
+def _ratio(name: str, ratio: float, levels: Levels, text: str) -> CheckResult:
+    """A share judged against warning and critical levels, with the share as perfdata."""
     return CheckResult(
-        "dead_tuples",
-        level(ratio, levels),
-        f"{ratio:.1%} dead tuples ({dead:,} of {live + dead:,})",
-        round(ratio, 4),
-        levels.warning,
-        levels.critical,
+        name, level(ratio, levels), text, round(ratio, 4), levels.warning, levels.critical
     )
 
 
 def xid_age(table: TableFacts, server: ServerFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """The table's transaction-ID age as a share of autovacuum_freeze_max_age."""
     ratio = (table.xid_age or 0) / server.autovacuum_freeze_max_age
-    levels = t.check.xid_age_ratio
-    return CheckResult(
-        "xid_age",
-        level(ratio, levels),
-        f"transaction-ID age {table.xid_age or 0:,} is {ratio:.1%} of autovacuum_freeze_max_age",
-        round(ratio, 4),
-        levels.warning,
-        levels.critical,
-    )
+    text = f"transaction-ID age {table.xid_age or 0:,} is {ratio:.1%} of autovacuum_freeze_max_age"
+    return _ratio("xid_age", ratio, t.check.xid_age_ratio, text)
 
 
 def _index_list(
