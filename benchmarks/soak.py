@@ -14,9 +14,9 @@ Then:
    `view build --replace`, `maintain --force TASKS`, `maintain`), each a
    `python -m epstats_cli` process, at most --concurrency at a time, and kills some of them
    after a random delay: SIGKILL, SIGTERM or SIGINT to the process, or `pg_terminate_backend`
-   of every backend whose application_name is like 'epstats%'. Before some `indexes apply`
-   runs a recommended index is dropped (and a redundant one added), so that apply has a real
-   CONCURRENTLY build to do and to be killed in;
+   of its backends (application_name like 'epstats%', found by the client's TCP ports).
+   Before some `indexes apply` runs a recommended index is dropped (and a redundant one
+   added), so that apply has a real CONCURRENTLY build to do and to be killed in;
 3. recovery: no more random faults; the running commands finish. Then two last faults, alone,
    so that recovery always has something to repair (later commands of the soak repair most
    leftovers of earlier faults): a `reindex` whose backend is terminated while it builds its

@@ -43,11 +43,13 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 # A stray index a DBA might add: covered by the recommended (endpoint, timestamp).
 REDUNDANT = "soak_redundant_endpoint"
+# The backends of one command: its connections' client ports (over TCP), or every epstats
+# backend of the database when the command's connections cannot be told apart (a Unix socket).
 TERMINATE = """
 SELECT count(pg_terminate_backend(pid))
 FROM pg_stat_activity
-WHERE datname = current_database() AND application_name LIKE 'epstats%'
-  AND pid <> pg_backend_pid()
+WHERE datname = current_database() AND application_name LIKE 'epstats%%'
+  AND pid <> pg_backend_pid() AND (%(all)s OR client_port = ANY (%(ports)s))
 """
 EPSTATS_BACKENDS = """
 SELECT pid, wait_event_type, query FROM pg_stat_activity
@@ -60,6 +62,32 @@ SELECT extract(epoch FROM clock_timestamp() - w.query_start)::float8,
 FROM pg_stat_activity w
 WHERE w.application_name = %(app)s AND w.state = 'active' AND w.wait_event_type = 'Lock'
 """
+
+
+def client_ports(pid: int) -> list[int]:
+    """The local TCP ports of process `pid`'s sockets: pg_stat_activity.client_port of its
+    connections."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[9] in inodes:
+                ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def epstats_argv(config: Path, args: tuple[str, ...]) -> list[str]:
@@ -183,6 +211,7 @@ class Driver:
         self.running: list[Command] = []
         self.expected: dict[str, float] = {}  # label -> typical seconds of an unfaulted run
         self._conn = psycopg.connect(dsn, autocommit=True, application_name=DRIVER_APP)
+        self._unix_socket = self._conn.info.host.startswith("/")
         # Commands waiting for the drift DDL planned before them: (its thread, label, ...).
         self.pending: list[tuple[threading.Thread, str, str, tuple[str, ...]]] = []
         self._n = 0
@@ -283,15 +312,16 @@ class Driver:
             c.fault = None
             return
         if c.fault == "pg_terminate_backend":
-            row = self._conn.execute(TERMINATE).fetchone()
+            every = self._unix_socket
+            ports = [] if every else client_ports(c.proc.pid)
+            row = self._conn.execute(TERMINATE, {"all": every, "ports": ports}).fetchone()
             n = int(row[0]) if row else 0
-            if n == 0:  # still starting up, or between connections
-                self.tally.faults_missed += 1
-                c.fault = None
+            if n == 0:  # not connected yet, or between connections: try again shortly
+                c.fault_at = time.monotonic() + 0.05
                 return
             self.tally.backends_terminated += n
             for other in self.running:
-                if other is not c:
+                if every and other is not c:
                     other.collateral = True
         else:
             try:
