@@ -7,18 +7,23 @@ Usage: python -m benchmarks.soak [--minutes 10] [--rate 200] [--concurrency 2] [
 In a fresh database (`epstats_soak`, on the server in --dsn or on a throwaway server of
 --version): `generate` --rows rows over --days days, the recommended indices and the rollup.
 Then:
-1. baseline: the writer alone (its own process and connection, one-row INSERTs with now()
-   timestamps at --rate per second, each commit timed), for --baseline-share of the run;
-2. soak: the same writer while a driver runs random changing commands (`indexes apply`,
+1. the writer (its own process and connection, one-row INSERTs with now() timestamps at
+   --rate per second, each commit timed) writes from start to end;
+2. in turns of about a minute: the writer alone for --baseline-share of the turn, then beside a
+   driver that runs random changing commands (`indexes apply`,
    `indexes apply --prune-redundant`, `reindex`, `vacuum`, `analyze`, `view refresh`,
    `view build --replace`, `maintain --force TASKS`, `maintain`), each a
    `python -m epstats_cli` process, at most --concurrency at a time, and kills some of them
    after a random delay: SIGKILL, SIGTERM or SIGINT to the process, or `pg_terminate_backend`
    of its backends (application_name like 'epstats%', found by the client's TCP ports).
    Before some `indexes apply` runs a recommended index is dropped (and a redundant one
-   added), so that apply has a real CONCURRENTLY build to do and to be killed in;
-3. recovery: no more random faults; the running commands finish. Then two last faults, alone,
-   so that recovery always has something to repair (later commands of the soak repair most
+   added), so that apply has a real CONCURRENTLY build to do and to be killed in. At the end
+   of a turn no command is started, the running ones end (and orphaned backends of killed
+   ones), so the next quiet window is the writer alone. Alternating, rather than one baseline
+   before the soak, makes the comparison fair on a shared machine: whatever else runs on it
+   weighs on both;
+3. recovery: after the last turn, two last faults, alone, so that recovery always has something
+   to repair (later commands of the soak repair most
    leftovers of earlier faults): a `reindex` whose backend is terminated while it builds its
    `_ccnew` copies, and a `view build --replace` killed (SIGKILL) while its swap waits behind a
    reader. Orphaned server backends of killed clients end, then one plain `epstats maintain`
@@ -62,8 +67,7 @@ from benchmarks.soak_measure import (
 
 DATABASE = "epstats_soak"
 RECOMMENDED = ["idx_requests_timestamp", "idx_requests_endpoint_timestamp"]
-BASELINE_ENDPOINT = "/soak/alone"
-SOAK_ENDPOINT = "/soak/under-load"
+ENDPOINT = "/soak/writer"
 ROLLUP = "endpoint_daily_stats"
 P99_GOAL = 5.0
 
@@ -182,13 +186,19 @@ def prepare(dsn: str, config: Path, opts: SoakOptions) -> None:
         conn.execute("CHECKPOINT")
 
 
+def windows(total_s: float, share: float, cycle_s: float = 60.0) -> list[tuple[float, float]]:
+    """(writer alone, soak) seconds of each cycle: `share` of every cycle alone, cycles of
+    at most `cycle_s`, and at least four of them."""
+    n = max(4, round(total_s / cycle_s))
+    cycle = total_s / n
+    return [(cycle * share, cycle * (1 - share))] * n
+
+
 def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     """The whole soak in the (fresh, empty) database of `dsn`; every figure, JSON-ready."""
     log = opts.log
     rng = random.Random(opts.seed)
-    total = opts.minutes * 60
-    baseline_s = total * opts.baseline_share
-    faults_s = total - baseline_s
+    plan = windows(opts.minutes * 60, opts.baseline_share)
     config = workdir / "soak.yaml"
     config.write_text(
         f"database: {{lock_timeout: {opts.lock_timeout}}}\nview: {{strategy: {opts.strategy}}}\n"
@@ -196,24 +206,11 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     log(f"loading {opts.rows:,} rows over {opts.days} days, indices, rollup")
     prepare(dsn, config, opts)
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        postmaster = postmaster_pid(conn)
-    log(f"baseline: the writer alone for {baseline_s:.0f} s at {opts.rate:g}/s")
-    cpu = CpuMeter(postmaster).start()
-    writer = WriterProcess(dsn, opts.rate, BASELINE_ENDPOINT, opts.writer_lock_timeout_ms)
-    try:
-        time.sleep(baseline_s)
-    except BaseException:  # Ctrl-C: no writer left behind
-        writer.kill()
-        raise
-    alone = writer.stop()
-    cpu_alone = cpu.read()
-
-    log(f"soak: {faults_s:.0f} s of commands (at most {opts.concurrency} at a time) and faults")
     with contextlib.ExitStack() as stack:
         sampler = stack.enter_context(LockWaitSampler(dsn))
         conn = stack.enter_context(psycopg.connect(dsn, autocommit=True))
-        writer = WriterProcess(dsn, opts.rate, SOAK_ENDPOINT, opts.writer_lock_timeout_ms)
+        postmaster = postmaster_pid(conn)
+        writer = WriterProcess(dsn, opts.rate, ENDPOINT, opts.writer_lock_timeout_ms)
         stack.callback(writer.kill)  # a no-op after stop()
         driver = Driver(
             dsn,
@@ -226,18 +223,31 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
             RECOMMENDED,
         )
         stack.callback(driver.close)  # kills what still runs after an error
-        cpu = CpuMeter(postmaster).start()
+        # The writer alone and beside the commands in turns, so that whatever else the
+        # machine runs (it is shared) weighs on both alike.
+        alone_windows: list[tuple[float, float]] = []
+        cpu_alone: list[dict[str, float]] = []
+        cpu_soak: list[dict[str, float]] = []
+        stopped = 0
         start = time.monotonic()
-        faults_end = start + faults_s
-        while time.monotonic() < faults_end:
-            driver.run_until(min(faults_end, time.monotonic() + 30))
+        for alone_s, soak_s in plan:
+            meter = CpuMeter(postmaster).start()
+            began = time.monotonic()
+            time.sleep(alone_s)
+            alone_windows.append((began, time.monotonic()))
+            cpu_alone.append(meter.read())
+            meter = CpuMeter(postmaster).start()
+            driver.run_until(time.monotonic() + soak_s)
+            # nothing of epstats may run in the next quiet window
+            stopped += driver.drain(opts.drain_timeout)
+            wait_for_orphans(conn, 300)
+            cpu_soak.append(meter.read())
             t = driver.tally
             log(
                 f"  {time.monotonic() - start:4.0f} s: {len(t.commands)} commands, "
                 f"{t.injected} faults"
             )
-        cpu_soak = cpu.read()
-        interrupted_at_end = driver.drain(opts.drain_timeout)
+        faults_end = time.monotonic()
         final_faults = driver.final_faults(ROLLUP)
         log(f"final faults: {'; '.join(final_faults)}")
         driver.close()
@@ -245,18 +255,15 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
         before = leftovers(conn)
         log(f"recovery: one plain maintain (leftovers now: {before})")
         maintain = _epstats(config, dsn, "--format", "json", "maintain")
-        under_load = writer.stop()
+        written = writer.stop()
         after = leftovers(conn)
-        # Each writer numbers its rows (response_time = sequence number): distinct numbers
-        # present vs INSERTs that returned without an error, per phase.
-        present: dict[str, tuple[int, int]] = {
-            str(endpoint): (int(distinct), int(n))
-            for endpoint, distinct, n in conn.execute(
-                "SELECT endpoint, count(DISTINCT response_time), count(*) FROM requests "
-                "WHERE endpoint IN (%s, %s) GROUP BY endpoint",
-                (BASELINE_ENDPOINT, SOAK_ENDPOINT),
-            ).fetchall()
-        }
+        # The writer numbers its rows (response_time = sequence number): distinct numbers
+        # present vs INSERTs that returned without an error.
+        row = conn.execute(
+            "SELECT count(DISTINCT response_time), count(*) FROM requests WHERE endpoint = %s",
+            (ENDPOINT,),
+        ).fetchone()
+        present, rows = (int(row[0]), int(row[1])) if row else (0, 0)
         indexes = [
             r[0]
             for r in conn.execute(
@@ -269,21 +276,18 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     )
 
     tally = driver.tally
-    committed = alone["committed"] + under_load["committed"]
-    distinct = sum(d for d, _ in present.values())
-    lost = sum(
-        max(0, w["committed"] - present.get(w["endpoint"], (0, 0))[0]) for w in (alone, under_load)
-    )
-    during = [
-        lat
-        for began, lat in zip(under_load["began_at"], under_load["latencies"], strict=True)
-        if began < faults_end
-    ]
+    alone: list[float] = []
+    soak: list[float] = []
+    for began, lat in zip(written["began_at"], written["latencies"], strict=True):
+        if any(a <= began < b for a, b in alone_windows):
+            alone.append(lat)
+        elif began < faults_end:
+            soak.append(lat)
     lock_timeout_s = _seconds(opts.lock_timeout)
-    alone_lat = latency_summary(alone["latencies"])
-    soak_lat = latency_summary(during)
-    whole_lat = latency_summary(under_load["latencies"])
-    worst_s = max(alone_lat["worst_ms"], whole_lat["worst_ms"]) / 1000
+    alone_lat = latency_summary(alone)
+    soak_lat = latency_summary(soak)
+    whole_lat = latency_summary(written["latencies"])
+    worst_s = whole_lat["worst_ms"] / 1000
     try:
         maintain_tasks = [
             {k: t.get(k) for k in ("task", "target", "status", "reason")}
@@ -292,12 +296,22 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, KeyError):
         maintain_tasks = []
     p99_ratio = soak_lat["p99_ms"] / alone_lat["p99_ms"] if alone_lat["p99_ms"] else 0.0
+    cpu = {"baseline": _sum_cpu(cpu_alone), "soak": _sum_cpu(cpu_soak)}
     result: dict[str, Any] = {
         "options": {k: v for k, v in asdict(opts).items() if k != "log"},
-        "seconds": {"baseline": round(baseline_s), "faults": round(faults_s)},
-        "cpu": {"baseline": cpu_alone, "soak": cpu_soak},
-        # the soak writer's CPU in the faults phase (it ran on through recovery)
-        "writer_cpu_s": round(under_load["cpu_seconds"] * faults_s / under_load["seconds"], 1),
+        "seconds": {
+            "windows": len(plan),
+            "alone": cpu["baseline"]["wall_s"],
+            "soak": cpu["soak"]["wall_s"],
+        },
+        "cpu": cpu,
+        # the writer's CPU in each kind of window (it ran throughout, at one rate)
+        "writer_cpu_s": round(
+            written["cpu_seconds"] * cpu["soak"]["wall_s"] / max(written["seconds"], 1), 1
+        ),
+        "writer_cpu_alone_s": round(
+            written["cpu_seconds"] * cpu["baseline"]["wall_s"] / max(written["seconds"], 1), 1
+        ),
         "commands_run": len(tally.commands),
         "exit_codes": tally.exit_codes(),
         "faults_injected": tally.injected,
@@ -309,18 +323,18 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
         "internal_errors": tally.internal_errors(),
         "startup_tracebacks": tally.startup_tracebacks(),
         "unfaulted_failures": tally.unfaulted_failures(),
-        "interrupted_at_end": interrupted_at_end,
+        "interrupted_at_window_end": stopped,
         "final_faults": final_faults,
         "orphan_wait_s": orphan_wait,
         "orphans_left": orphans_left,
         "writes": {
-            "committed": committed,
-            "present": distinct,
-            "rows": sum(n for _, n in present.values()),
-            "lost": lost,
-            "writer_errors": alone["error_count"] + under_load["error_count"],
-            "errors": alone["errors"] + under_load["errors"],
-            "max_schedule_lag_s": round(max(alone["max_lag"], under_load["max_lag"]), 3),
+            "committed": written["committed"],
+            "present": present,
+            "rows": rows,
+            "lost": max(0, written["committed"] - present),
+            "writer_errors": written["error_count"],
+            "errors": written["errors"],
+            "max_schedule_lag_s": round(written["max_lag"], 3),
         },
         "latency": {
             "alone": alone_lat,
@@ -349,6 +363,14 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def _sum_cpu(parts: list[dict[str, float]]) -> dict[str, float]:
+    """The CPU readings of several windows as one."""
+    out = {k: round(sum(p[k] for p in parts), 1) for k in parts[0] if k not in ("cores",)}
+    out["cores"] = parts[0]["cores"]
+    out["machine_busy"] = round(out["machine_busy_core_s"] / (out["wall_s"] * out["cores"]), 3)
+    return out
+
+
 def _seconds(duration: str) -> float:
     from epstats_cli.durations import parse_duration
 
@@ -364,9 +386,11 @@ def render(r: dict[str, Any]) -> str:
     a, s, sr = lat["alone"], lat["soak"], lat["soak_with_recovery"]
     faults = ", ".join(f"{k} {v}" for k, v in r["faults"].items()) or "none"
     lines = [
-        f"soak: {o['minutes']:g} min (writer alone {r['seconds']['baseline']} s, faults "
-        f"{r['seconds']['faults']} s), {o['rate']:g} inserts/s, concurrency {o['concurrency']}, "
-        f"seed {o['seed']}, lock_timeout {o['lock_timeout']}, {o['rows']:,} rows",
+        f"soak: {o['minutes']:g} min in {r['seconds']['windows']} turns of the writer alone "
+        f"({r['seconds']['alone']:g} s in all) and beside the commands "
+        f"({r['seconds']['soak']:g} s), {o['rate']:g} inserts/s, concurrency "
+        f"{o['concurrency']}, seed {o['seed']}, lock_timeout {o['lock_timeout']}, "
+        f"{o['rows']:,} rows",
         f"settings: vacuum_cost_delay {o['vacuum_cost_delay'] or 'default'}, "
         f"vacuum_cost_limit {o['vacuum_cost_limit'] or 'default'}, parallel workers "
         f"{'default' if o['parallel_workers'] is None else o['parallel_workers']}",
@@ -381,15 +405,16 @@ def render(r: dict[str, Any]) -> str:
         f"schema drift        {r['drift'] or 'none'}",
         f"internal errors     {len(r['internal_errors'])}",
         f"unfaulted failures  {len(r['unfaulted_failures'])}",
-        f"after the faults    {r['interrupted_at_end']} still running at the drain timeout; "
-        f"waited {r['orphan_wait_s']} s for killed clients' backends ({r['orphans_left']} left)",
+        f"quiet windows       {r['interrupted_at_window_end']} commands SIGINTed at a drain "
+        f"timeout; waited {r['orphan_wait_s']} s for killed clients' backends at the end "
+        f"({r['orphans_left']} left)",
         "",
         f"writes              committed {w['committed']:,}, present {w['present']:,} "
         f"(rows {w['rows']:,}), lost {w['lost']}, writer errors {w['writer_errors']}",
         "",
         f"{'insert latency ms':<26}{'inserts':>9}{'p50':>9}{'p99':>9}{'p99.9':>9}{'worst':>10}",
     ]
-    for label, x in (("writer alone", a), ("soak (faults phase)", s), ("soak + recovery", sr)):
+    for label, x in (("writer alone", a), ("beside the commands", s), ("all, recovery too", sr)):
         lines.append(
             f"{label:<26}{x['inserts']:>9,}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
             f"{x['p999_ms']:>9.2f}{x['worst_ms']:>10.1f}"
@@ -419,19 +444,15 @@ def render(r: dict[str, Any]) -> str:
 def _cpu_lines(r: dict[str, Any]) -> list[str]:
     """Who used the CPU in each phase, in core-seconds (the machine is shared)."""
     out = []
-    for phase, label, ours in (
-        ("baseline", "writer alone", "writer"),
-        ("soak", "faults phase", "epstats commands"),
-    ):
+    for phase, label in (("baseline", "writer alone"), ("soak", "beside commands")):
         c = r["cpu"][phase]
-        writer = r["writer_cpu_s"] if phase == "soak" else 0.0  # still running at read()
+        writer = r["writer_cpu_s"] if phase == "soak" else r["writer_cpu_alone_s"]
         ours_s = c["server_core_s"] + c["clients_core_s"] + c["driver_core_s"] + writer
         out.append(
             f"CPU {label:<13} {c['wall_s']:g} s x {c['cores']} cores: machine busy "
             f"{c['machine_busy']:.0%} = {c['machine_busy_core_s']:g} core-s: PostgreSQL "
-            f"{c['server_core_s']:g}, {ours} {c['clients_core_s']:g}"
-            + (f", writer {writer:g}" if writer else "")
-            + f", driver {c['driver_core_s']:g}; other users "
+            f"{c['server_core_s']:g}, epstats commands {c['clients_core_s']:g}, "
+            f"writer {writer:g}, driver {c['driver_core_s']:g}; other users "
             f"{max(0.0, c['machine_busy_core_s'] - ours_s):.1f}"
         )
     return out

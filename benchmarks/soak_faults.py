@@ -233,12 +233,8 @@ class Driver:
     def run_until(self, deadline: float) -> None:
         """Keep `concurrency` commands running and inject faults until `deadline`."""
         while True:
-            self._reap()
-            now = time.monotonic()
-            for c in self.running:
-                if c.fault and not c.injected and c.code is None and now >= c.fault_at:
-                    self._inject(c)
-            if now >= deadline:
+            self._inject_due()
+            if time.monotonic() >= deadline:
                 return
             self._start_pending()
             while len(self.running) + len(self.pending) < self.concurrency:
@@ -246,12 +242,15 @@ class Driver:
             time.sleep(0.02)
 
     def drain(self, timeout: float) -> int:
-        """No more faults or commands: let the running ones finish (SIGINT past `timeout`);
-        how many had to be interrupted."""
+        """Start nothing more; let the running commands finish, their planned faults included
+        (SIGINT past `timeout`); how many had to be interrupted."""
+        for item in self.pending:  # the commands waiting for a drift are not started
+            item[0].join()
+        self.pending.clear()
         deadline = time.monotonic() + timeout
         stopped = 0
         while self.running:
-            self._reap()
+            self._inject_due()
             if self.running and time.monotonic() >= deadline:
                 for c in self.running:
                     with contextlib.suppress(ProcessLookupError):
@@ -261,10 +260,14 @@ class Driver:
                     c.proc.wait()
                 deadline = float("inf")
             time.sleep(0.02)
-        for item in self.pending:  # their commands are not started: the faults phase is over
-            item[0].join()
-        self.pending.clear()
         return stopped
+
+    def _inject_due(self) -> None:
+        self._reap()
+        now = time.monotonic()
+        for c in list(self.running):
+            if c.fault and not c.injected and c.code is None and now >= c.fault_at:
+                self._inject(c)
 
     def _reap(self) -> None:
         for c in list(self.running):
