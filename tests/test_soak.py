@@ -82,12 +82,6 @@ def test_the_last_faults_left_something_to_repair(soak: dict[str, Any]) -> None:
     assert soak["leftovers_before_maintain"]["epstats_new"], soak["final_faults"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 13 item 7, being fixed elsewhere: a leftover does not make cleanup due at "
-    "once, so one plain maintain keeps it when cleanup ran in the last day; and a killed "
-    "`view build --replace` leaves <rollup>_epstats_new, which cleanup does not drop",
-)
 def test_one_plain_maintain_leaves_no_invalid_index_or_leftover(soak: dict[str, Any]) -> None:
     after = soak["leftovers_after_maintain"]
     assert after == {"invalid_indexes": [], "cc_leftovers": [], "epstats_new": []}, (
