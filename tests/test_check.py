@@ -38,7 +38,7 @@ def _check(cfg: str, dsn: str, *args: str) -> tuple[int, dict[str, Any]]:
     r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "check", *args)
     doc = json.loads(r.stdout)
     return r.code, {c["name"]: c for c in doc["checks"]} | {
-        "_status": doc["status"],
+        "_status": doc["state"],
         "_line": doc["line"],
     }
 

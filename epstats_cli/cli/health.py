@@ -265,7 +265,12 @@ def _show_checks(app: App, results: list[Any]) -> int:
     state = health.overall(results)
     line = health.nagios_line(results)
     if app.fmt == "json":
-        doc = {"status": state.name, "line": line, "checks": [r.as_dict() for r in results]}
+        doc = {
+            "state": state.name,
+            "status": state.name,
+            "line": line,
+            "checks": [r.as_dict() for r in results],
+        }
         app.out(Result([], doc), force=True)
         return int(state)
     click.echo(line)
