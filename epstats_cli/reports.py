@@ -90,16 +90,20 @@ def window(
     until: dt.date | None,
     timezone: str | None = None,
 ) -> Window:
-    """The window in `timezone` (default source.timezone): local midnight of its first day to
-    the server's now() (or the end of --until's day), computed by the server."""
-    if since is not None and until is not None and until < since:
-        raise OperationFailed(f"--until {until} is before --since {since}")
+    """The window in `timezone` (default source.timezone): local midnight of its first day (or
+    --since's local time of day) to the server's now() (or the end of --until's day), computed
+    by the server."""
+    start = since if isinstance(since, dt.datetime) else None
+    first = since.date() if isinstance(since, dt.datetime) else since
+    if first is not None and until is not None and until < first:
+        raise OperationFailed(f"--until {until} is before --since {first}")
     row = session.one(
         "reports/window",
         {
             "tz": timezone or session.config.source.timezone,
             "days": days or session.config.reports.days,
-            "from_day": since,
+            "from_day": first,
+            "from_local": start,
             "to_day": until,
         },
     )
@@ -123,6 +127,19 @@ class _Reading:
     columns: source.SourceColumns
     info: rollup.RollupFacts | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def _whole_days(source: str, since: dt.date | None) -> str:
+    """The rollup holds whole days: a window that starts at a time of day reads the raw rows
+    (auto), and --source view cannot serve it."""
+    if not isinstance(since, dt.datetime):
+        return source
+    if source == "view":
+        raise OperationFailed(
+            "--source view holds whole days: a --since with a time of day needs "
+            "--source raw (or auto, which then reads the raw rows)"
+        )
+    return "raw"
 
 
 def _as_of(session: Session) -> object:
@@ -209,7 +226,7 @@ def top(
     """The top-N endpoints of a window (one REPEATABLE READ transaction)."""
 
     def read() -> Report:
-        r = _reading(session, source)
+        r = _reading(session, _whole_days(source, since))
         win = window(session, days, since, until, r.basis.timezone)
         params = _params(
             session, r, win, pattern=pattern, limit=limit or session.config.reports.limit
@@ -235,7 +252,7 @@ def endpoint_days(
     """One endpoint's days with totals; OperationFailed (with close names) when it has none."""
 
     def read() -> Report:
-        r = _reading(session, source)
+        r = _reading(session, _whole_days(source, since))
         win = window(session, days, since, until, r.basis.timezone)
         params = _params(session, r, win, endpoint=name)
         ids = _placeholders(session, r)

@@ -264,3 +264,22 @@ def test_read_only_role_and_standby(
     finally:
         conn.execute("DROP OWNED BY epstats_reader")
         conn.execute("DROP ROLE epstats_reader")
+
+
+def test_since_a_local_time_reads_the_raw_rows_from_that_instant(
+    loaded: tuple[str, dt.datetime], dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    cfg, _ = loaded
+    # 01:30 on 2026-11-01 happens twice in New York: PostgreSQL reads it as standard time
+    since = "2026-11-01 01:30"
+    resolved = dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC)
+    for source in ("auto", "raw"):
+        doc = _report(cfg, dsn, "top", "--since", since, "--source", source)
+        from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
+        to_ts = dt.datetime.fromisoformat(doc["window"]["to"])
+        assert from_ts == resolved and doc["source"] == "raw"
+        _check_rows(doc["rows"], _expected(conn, from_ts, to_ts))
+    r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--since", since, "--source", "view")
+    assert r.code == 1 and "whole days" in r.stderr
+    r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--since", since)
+    assert r.code == 0 and "2026-11-01 01:30" in r.stdout.replace("T", " ")

@@ -14,13 +14,21 @@ SOURCES = ("auto", "view", "raw")
 BARS = " ▁▂▃▄▅▆▇█"
 
 
-def _date_option(name: str, help: str) -> Any:
-    return click.option(name, type=click.DateTime(["%Y-%m-%d"]), metavar="DATE", help=help)
+def _date_option(name: str, help: str, times: bool = False) -> Any:
+    formats = ["%Y-%m-%d"] + (["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] * times)
+    metavar = "DATE[ HH:MM]" if times else "DATE"
+    return click.option(name, type=click.DateTime(formats), metavar=metavar, help=help)
 
 
 def _window_options(fn: Any) -> Any:
     fn = _date_option("--until", "Last day of the window (with --since).")(fn)
-    fn = _date_option("--since", "First day of the window.")(fn)
+    fn = _date_option(
+        "--since",
+        "First day of the window, or a local time in source.timezone to start at (the raw "
+        "rows then; a time in a DST gap or overlap resolves as PostgreSQL does, shown in the "
+        "footer).",
+        times=True,
+    )(fn)
     fn = click.option(
         "--days",
         type=click.IntRange(1, 36600),
@@ -38,14 +46,17 @@ def _window_options(fn: Any) -> Any:
 
 def _dates(
     days: int | None, since: dt.datetime | None, until: dt.datetime | None
-) -> tuple[dt.date | None, dt.date | None]:
+) -> tuple[dt.date | dt.datetime | None, dt.date | None]:
     if days is not None and (since or until):
         raise click.UsageError("--days excludes --since/--until")
     if until and not since:
         raise click.UsageError("--until needs --since")
     if since and until and until < since:
         raise click.UsageError(f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}")
-    return (since.date() if since else None), (until.date() if until else None)
+    first: dt.date | dt.datetime | None = None
+    if since is not None:  # a time of day only when one was given
+        first = since if since.time() != dt.time() else since.date()
+    return first, (until.date() if until else None)
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:

@@ -1,5 +1,6 @@
--- The window in source.timezone: local midnight of the first day through now (or the end of
--- the last day), computed by the server so it is exact across DST changes.
+-- The window in source.timezone: local midnight of the first day (or --since's local time of
+-- day, resolved by the server's rule in a DST gap or overlap) through now (or the end of the
+-- last day), computed by the server so it is exact across DST changes.
 WITH t AS (
     SELECT now() AS as_of, (now() AT TIME ZONE %(tz)s)::date AS today
 ), d AS (
@@ -10,7 +11,7 @@ WITH t AS (
 )
 SELECT from_day,
        to_day,
-       (from_day::timestamp AT TIME ZONE %(tz)s) AS from_ts,
+       coalesce(%(from_local)s::timestamp, from_day::timestamp) AT TIME ZONE %(tz)s AS from_ts,
        least(as_of, ((to_day + 1)::timestamp AT TIME ZONE %(tz)s)) AS to_ts,
        as_of
 FROM d
