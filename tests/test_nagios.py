@@ -126,13 +126,17 @@ def test_a_lock_timeout_of_every_step_is_a_busy_lock(
     """REINDEX CONCURRENTLY meets lock_timeout on each index: the task's summary joins the
     steps' errors, and every one of them is a busy lock."""
     cfg = _healthy(
-        dsn, conn, tmp_path, "database: {lock_timeout: 100ms}\nmaintenance: {lock_retries: 0}\n"
+        dsn,
+        conn,
+        tmp_path,
+        "database: {lock_timeout: 100ms}\nmaintenance: {lock_retries: 0}\n"
+        "indexes: {max_wait: 100ms}\n",  # REINDEX CONCURRENTLY waits under indexes.max_wait
     )
     with psycopg.connect(dsn) as holder:
         holder.execute("LOCK TABLE requests IN SHARE MODE")
         r = run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "reindex", "--force", "reindex")
         holder.rollback()
-    assert r.code == 1 and "lock not granted within lock_timeout" in r.stderr + r.stdout
+    assert r.code == 1 and "lock not granted within indexes.max_wait" in r.stderr + r.stdout
     error = conn.execute(
         "SELECT error FROM epstats.runs WHERE target = 'indices of public.requests' "
         "ORDER BY id DESC LIMIT 1"
