@@ -272,7 +272,7 @@ def test_since_a_local_time_reads_the_raw_rows_from_that_instant(
     cfg, _ = loaded
     # 01:30 on 2026-11-01 happens twice in New York: PostgreSQL reads it as standard time
     since = "2026-11-01 01:30"
-    resolved = dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC)
+    resolved = dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.timezone.utc)
     for source in ("auto", "raw"):
         doc = _report(cfg, dsn, "top", "--since", since, "--source", source)
         from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
