@@ -2,7 +2,7 @@
 
 Usage: python -m benchmarks.soak [--minutes 10] [--rate 200] [--concurrency 2] [--seed 1]
        [--dsn DSN | --version 15] [--vacuum-cost-delay 2ms --vacuum-cost-limit 200]
-       [--parallel-workers 0]
+       [--parallel-workers 0] [--variants c2,c1,c2+cost,c2+par0]
 
 In a fresh database (`epstats_soak`, on the server in --dsn or on a throwaway server of
 --version): `generate` --rows rows over --days days, the recommended indices and the rollup.
@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,55 @@ ROLLUP = "endpoint_daily_stats"
 P99_GOAL = 5.0
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the commands: how many at a time, and settings of their sessions (set
+    on the soak's database, so every new session gets them; None: the server's default)."""
+
+    concurrency: int = 2
+    vacuum_cost_delay: str | None = None  # e.g. "2ms"
+    vacuum_cost_limit: int | None = None
+    parallel_workers: int | None = None  # max_parallel_{maintenance_workers,workers_per_gather}
+
+    @property
+    def name(self) -> str:
+        parts = [f"c{self.concurrency}"]
+        if self.vacuum_cost_delay is not None or self.vacuum_cost_limit is not None:
+            parts.append(f"cost={self.vacuum_cost_delay or '-'}/{self.vacuum_cost_limit or '-'}")
+        if self.parallel_workers is not None:
+            parts.append(f"par{self.parallel_workers}")
+        return "+".join(parts)
+
+    def settings(self) -> dict[str, str | None]:
+        par = None if self.parallel_workers is None else str(self.parallel_workers)
+        return {
+            "vacuum_cost_delay": self.vacuum_cost_delay,
+            "vacuum_cost_limit": None
+            if self.vacuum_cost_limit is None
+            else str(self.vacuum_cost_limit),
+            "max_parallel_maintenance_workers": par,
+            "max_parallel_workers_per_gather": par,
+        }
+
+
+def parse_variant(text: str) -> Variant:
+    """`c2`, `c1+cost` (2ms/200, autovacuum's defaults), `c2+cost=5ms/100`, `c2+par0`."""
+    v = Variant()
+    for token in text.strip().split("+"):
+        if token.startswith("c") and token[1:].isdigit():
+            v = replace(v, concurrency=int(token[1:]))
+        elif token == "cost":
+            v = replace(v, vacuum_cost_delay="2ms", vacuum_cost_limit=200)
+        elif token.startswith("cost="):
+            delay, limit = token[5:].split("/")
+            v = replace(v, vacuum_cost_delay=delay, vacuum_cost_limit=int(limit))
+        elif token.startswith("par") and token[3:].isdigit():
+            v = replace(v, parallel_workers=int(token[3:]))
+        else:
+            raise ValueError(f"unknown variant part {token!r} (c<N>, cost, cost=D/L, par<N>)")
+    return v
+
+
 @dataclass
 class SoakOptions:
     """How long, how hard, and with which server settings the soak runs."""
@@ -79,7 +128,9 @@ class SoakOptions:
     minutes: float = 10.0
     rate: float = 200.0
     seed: int = 1
-    concurrency: int = 2
+    # The turns beside the commands take these in rotation: several compare them under the
+    # same load from other users of the machine.
+    variants: tuple[Variant, ...] = (Variant(),)
     rows: int = 1_000_000
     days: int = 30
     baseline_share: float = 0.2
@@ -87,9 +138,6 @@ class SoakOptions:
     lock_timeout: str = "5s"  # database.lock_timeout of the commands' configuration
     strategy: str = "materialized"
     drift: bool = True
-    vacuum_cost_delay: str | None = None  # e.g. "2ms": ALTER DATABASE ... SET
-    vacuum_cost_limit: int | None = None
-    parallel_workers: int | None = None  # max_parallel_{maintenance_workers,workers_per_gather}
     writer_lock_timeout_ms: int = 0  # 0: the writer waits for locks as long as they take
     drain_timeout: float = 180.0
     log: Callable[[str], None] = field(default=lambda line: None, repr=False)
@@ -165,25 +213,23 @@ def prepare(dsn: str, config: Path, opts: SoakOptions) -> None:
     _must(_epstats(config, dsn, "indexes", "apply"))
     _must(_epstats(config, dsn, "view", "build"))
     _must(_epstats(config, dsn, "vacuum", "--analyze"))
-    settings: dict[str, str] = {}
-    if opts.vacuum_cost_delay is not None:
-        settings["vacuum_cost_delay"] = opts.vacuum_cost_delay
-    if opts.vacuum_cost_limit is not None:
-        settings["vacuum_cost_limit"] = str(opts.vacuum_cost_limit)
-    if opts.parallel_workers is not None:
-        settings["max_parallel_maintenance_workers"] = str(opts.parallel_workers)
-        settings["max_parallel_workers_per_gather"] = str(opts.parallel_workers)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        db = conn.info.dbname
-        for name, value in settings.items():
-            # Only this database's new sessions: the commands'. (Not a table storage parameter:
-            # those set autovacuum's cost limits, never a manual VACUUM's.)
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                    sql.Identifier(db), sql.Identifier(name), sql.Literal(value)
-                )
-            )
         conn.execute("CHECKPOINT")
+
+
+def apply_settings(conn: psycopg.Connection[Any], variant: Variant) -> None:
+    """The variant's settings for this database's new sessions: every command is a new one.
+    (Not table storage parameters: those set autovacuum's cost limits, never a manual
+    VACUUM's.)"""
+    db = sql.Identifier(conn.info.dbname)
+    for name, value in variant.settings().items():
+        if value is None:
+            query = sql.SQL("ALTER DATABASE {} RESET {}").format(db, sql.Identifier(name))
+        else:
+            query = sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                db, sql.Identifier(name), sql.Literal(value)
+            )
+        conn.execute(query)
 
 
 def windows(total_s: float, share: float, cycle_s: float = 60.0) -> list[tuple[float, float]]:
@@ -217,7 +263,7 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
             config,
             workdir,
             rng,
-            opts.concurrency,
+            opts.variants[0].concurrency,
             opts.fault_share,
             opts.drift,
             RECOMMENDED,
@@ -226,26 +272,32 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
         # The writer alone and beside the commands in turns, so that whatever else the
         # machine runs (it is shared) weighs on both alike.
         alone_windows: list[tuple[float, float]] = []
+        soak_windows: list[tuple[float, float, Variant]] = []
         cpu_alone: list[dict[str, float]] = []
-        cpu_soak: list[dict[str, float]] = []
+        cpu_soak: list[tuple[Variant, dict[str, float]]] = []
         stopped = 0
         start = time.monotonic()
-        for alone_s, soak_s in plan:
+        for turn, (alone_s, soak_s) in enumerate(plan):
+            variant = opts.variants[turn % len(opts.variants)]
+            apply_settings(conn, variant)
+            driver.concurrency = variant.concurrency
             meter = CpuMeter(postmaster).start()
             began = time.monotonic()
             time.sleep(alone_s)
             alone_windows.append((began, time.monotonic()))
             cpu_alone.append(meter.read())
             meter = CpuMeter(postmaster).start()
-            driver.run_until(time.monotonic() + soak_s)
+            began = time.monotonic()
+            driver.run_until(began + soak_s)
             # nothing of epstats may run in the next quiet window
             stopped += driver.drain(opts.drain_timeout)
             wait_for_orphans(conn, 300)
-            cpu_soak.append(meter.read())
+            soak_windows.append((began, time.monotonic(), variant))
+            cpu_soak.append((variant, meter.read()))
             t = driver.tally
             log(
                 f"  {time.monotonic() - start:4.0f} s: {len(t.commands)} commands, "
-                f"{t.injected} faults"
+                f"{t.injected} faults ({variant.name})"
             )
         faults_end = time.monotonic()
         final_faults = driver.final_faults(ROLLUP)
@@ -278,11 +330,15 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     tally = driver.tally
     alone: list[float] = []
     soak: list[float] = []
+    by_variant: dict[Variant, list[float]] = {v: [] for v in opts.variants}
     for began, lat in zip(written["began_at"], written["latencies"], strict=True):
         if any(a <= began < b for a, b in alone_windows):
             alone.append(lat)
         elif began < faults_end:
             soak.append(lat)
+            owner = next((v for a, b, v in soak_windows if a <= began < b), None)
+            if owner is not None:
+                by_variant[owner].append(lat)
     lock_timeout_s = _seconds(opts.lock_timeout)
     alone_lat = latency_summary(alone)
     soak_lat = latency_summary(soak)
@@ -296,7 +352,25 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, KeyError):
         maintain_tasks = []
     p99_ratio = soak_lat["p99_ms"] / alone_lat["p99_ms"] if alone_lat["p99_ms"] else 0.0
-    cpu = {"baseline": _sum_cpu(cpu_alone), "soak": _sum_cpu(cpu_soak)}
+    cpu = {"baseline": _sum_cpu(cpu_alone), "soak": _sum_cpu([c for _, c in cpu_soak])}
+    variants = []
+    for v in opts.variants:
+        mine = [(a, b) for a, b, w in soak_windows if w == v]
+        started = [c for c in tally.commands if any(a <= c.started < b for a, b in mine)]
+        lat = latency_summary(by_variant[v])
+        variants.append(
+            {
+                "name": v.name,
+                "turns": len(mine),
+                "commands": len(started),
+                "faults": sum(1 for c in started if c.injected),
+                "latency": lat,
+                "p99_ratio": round(lat["p99_ms"] / alone_lat["p99_ms"], 2)
+                if alone_lat["p99_ms"]
+                else 0.0,
+                "cpu": _sum_cpu([c for w, c in cpu_soak if w == v]),
+            }
+        )
     result: dict[str, Any] = {
         "options": {k: v for k, v in asdict(opts).items() if k != "log"},
         "seconds": {
@@ -305,6 +379,7 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
             "soak": cpu["soak"]["wall_s"],
         },
         "cpu": cpu,
+        "variants": variants,
         # the writer's CPU in each kind of window (it ran throughout, at one rate)
         "writer_cpu_s": round(
             written["cpu_seconds"] * cpu["soak"]["wall_s"] / max(written["seconds"], 1), 1
@@ -321,7 +396,7 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
         "drift": dict(sorted(tally.drift.items())),
         "fault_outcomes": tally.fault_outcomes(),
         "internal_errors": tally.internal_errors(),
-        "startup_tracebacks": tally.startup_tracebacks(),
+        "interpreter_tracebacks": tally.interpreter_tracebacks(),
         "unfaulted_failures": tally.unfaulted_failures(),
         "interrupted_at_window_end": stopped,
         "final_faults": final_faults,
@@ -388,12 +463,12 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         f"soak: {o['minutes']:g} min in {r['seconds']['windows']} turns of the writer alone "
         f"({r['seconds']['alone']:g} s in all) and beside the commands "
-        f"({r['seconds']['soak']:g} s), {o['rate']:g} inserts/s, concurrency "
-        f"{o['concurrency']}, seed {o['seed']}, lock_timeout {o['lock_timeout']}, "
-        f"{o['rows']:,} rows",
-        f"settings: vacuum_cost_delay {o['vacuum_cost_delay'] or 'default'}, "
-        f"vacuum_cost_limit {o['vacuum_cost_limit'] or 'default'}, parallel workers "
-        f"{'default' if o['parallel_workers'] is None else o['parallel_workers']}",
+        f"({r['seconds']['soak']:g} s), {o['rate']:g} inserts/s, seed {o['seed']}, "
+        f"lock_timeout {o['lock_timeout']}, {o['rows']:,} rows",
+        "variants: "
+        + ", ".join(v["name"] for v in r["variants"])
+        + " (cN: N commands at a time; cost=D/L: vacuum_cost_delay/limit; parN: parallel "
+        "workers; else the server's defaults)",
         *_cpu_lines(r),
         "",
         f"commands run        {r['commands_run']}",
@@ -403,7 +478,8 @@ def render(r: dict[str, Any]) -> str:
         f"final faults        {'; '.join(r['final_faults'])}",
         f"exit codes by fault {r['fault_outcomes']}",
         f"schema drift        {r['drift'] or 'none'}",
-        f"internal errors     {len(r['internal_errors'])}",
+        f"internal errors     {len(r['internal_errors'])} (and {len(r['interpreter_tracebacks'])} "
+        "KeyboardInterrupt tracebacks of Python itself: SIGINT before or after main())",
         f"unfaulted failures  {len(r['unfaulted_failures'])}",
         f"quiet windows       {r['interrupted_at_window_end']} commands SIGINTed at a drain "
         f"timeout; waited {r['orphan_wait_s']} s for killed clients' backends at the end "
@@ -419,6 +495,19 @@ def render(r: dict[str, Any]) -> str:
             f"{label:<26}{x['inserts']:>9,}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
             f"{x['p999_ms']:>9.2f}{x['worst_ms']:>10.1f}"
         )
+    if len(r["variants"]) > 1:
+        lines += ["", f"{'variant':<26}{'turns':>6}{'cmds':>6}{'faults':>7}{'p50':>8}"
+                  f"{'p99':>8}{'p99.9':>8}{'worst':>8}{'p99/alone':>10}{'PG cores':>9}"
+                  f"{'cli cores':>10}"]  # fmt: skip
+        for v in r["variants"]:
+            x, c = v["latency"], v["cpu"]
+            lines.append(
+                f"{v['name']:<26}{v['turns']:>6}{v['commands']:>6}{v['faults']:>7}"
+                f"{x['p50_ms']:>8.2f}{x['p99_ms']:>8.2f}{x['p999_ms']:>8.2f}{x['worst_ms']:>8.1f}"
+                f"{v['p99_ratio']:>9.2f}x{c['server_core_s'] / c['wall_s']:>9.2f}"
+                f"{c['clients_core_s'] / c['wall_s']:>10.2f}"
+            )
+        lines.append("")
     lw = r["writer_lock_waits"]
     lines += [
         f"p99 soak / alone    {lat['p99_ratio']:.2f}x (goal <= {P99_GOAL:g}x)",
@@ -487,6 +576,11 @@ def main() -> None:
     parser.add_argument("--vacuum-cost-delay", help="e.g. 2ms, for the commands' sessions")
     parser.add_argument("--vacuum-cost-limit", type=int)
     parser.add_argument("--parallel-workers", type=int, help="max parallel workers per step")
+    parser.add_argument(
+        "--variants",
+        help="compare, turn by turn: e.g. c2,c1,c2+cost,c2+par0 (replaces --concurrency, "
+        "--vacuum-cost-*, --parallel-workers)",
+    )
     parser.add_argument("--logs", type=Path, help="keep the commands' stderr in this directory")
     parser.add_argument("--dsn", help="a server to create the database epstats_soak on")
     parser.add_argument("--version", type=int, default=15, help="throwaway server's major")
@@ -499,16 +593,22 @@ def main() -> None:
         minutes=args.minutes,
         rate=args.rate,
         seed=args.seed,
-        concurrency=args.concurrency,
+        variants=tuple(parse_variant(v) for v in args.variants.split(","))
+        if args.variants
+        else (
+            Variant(
+                args.concurrency,
+                args.vacuum_cost_delay,
+                args.vacuum_cost_limit,
+                args.parallel_workers,
+            ),
+        ),
         rows=args.rows,
         days=args.days,
         fault_share=args.fault_share,
         lock_timeout=args.lock_timeout,
         strategy=args.strategy,
         drift=not args.no_drift,
-        vacuum_cost_delay=args.vacuum_cost_delay,
-        vacuum_cost_limit=args.vacuum_cost_limit,
-        parallel_workers=args.parallel_workers,
         log=log,
     )
     with _admin(args.dsn, args.version) as admin:

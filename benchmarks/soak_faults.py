@@ -152,18 +152,18 @@ class Tally:
                 out.setdefault(c.fault, Counter())[str(c.code)] += 1
         return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
-    def startup_tracebacks(self) -> list[str]:
-        """SIGINT before epstats's main() ran (the interpreter still importing): Python's own
-        KeyboardInterrupt traceback and exit -2, as for any Python program."""
-        return [_line(c) for c in self.commands if _startup_interrupt(c)]
+    def interpreter_tracebacks(self) -> list[str]:
+        """SIGINT outside epstats's main(): while Python still imports (exit -2) or already
+        shuts down after a success (exit 0, "Exception ignored ... KeyboardInterrupt"). Python
+        prints its own traceback there, as for any Python program."""
+        return [_line(c) for c in self.commands if _outside_main(c)]
 
     def internal_errors(self) -> list[str]:
         """Tracebacks and `internal error` lines: a bug whatever the fault was."""
         return [
             _line(c)
             for c in self.commands
-            if ("internal error" in c.stderr or "Traceback" in c.stderr)
-            and not _startup_interrupt(c)
+            if ("internal error" in c.stderr or "Traceback" in c.stderr) and not _outside_main(c)
         ]
 
     def unfaulted_failures(self) -> list[str]:
@@ -175,9 +175,13 @@ class Tally:
         ]
 
 
-def _startup_interrupt(c: Command) -> bool:
+def _outside_main(c: Command) -> bool:
     last = (c.stderr.strip().splitlines() or [""])[-1]
-    return c.fault == "SIGINT" and c.code == -signal.SIGINT and last == "KeyboardInterrupt"
+    return (
+        c.fault == "SIGINT"
+        and c.code in (-signal.SIGINT, 0)
+        and last.startswith("KeyboardInterrupt")
+    )
 
 
 def _line(c: Command) -> str:

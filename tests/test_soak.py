@@ -38,7 +38,6 @@ def soak(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
             minutes=0.75,
             rate=100,
             seed=13,
-            concurrency=2,
             rows=100_000,
             days=10,
             fault_share=0.5,
