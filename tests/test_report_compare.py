@@ -206,3 +206,32 @@ def test_compare_whole_days(table: tuple[Table, dt.datetime]) -> None:
     lo, hi = window_of(doc)
     plo, phi = window_of({"window": doc["previous_window"]})
     assert (hi - lo, phi - plo, phi) == (dt.timedelta(hours=49), dt.timedelta(hours=48), lo)
+
+
+def test_compare_reads_the_previous_window_from_the_rollup(
+    table: tuple[Table, dt.datetime],
+) -> None:
+    """view and auto read the previous window's whole days from the rollup: with /gone's raw
+    rows deleted after the build they still show its previous figures, raw no longer does;
+    a --since with a time of day compares the same hours, from the raw rows."""
+    t, as_of = table
+    today = t.now().astimezone(NY).date()
+    check_top(t, as_of, "auto", ["--since", f"{today - dt.timedelta(days=2)} 09:30"], compare=True)
+    closed = [
+        "--since",
+        str(today - dt.timedelta(days=20)),
+        "--until",
+        str(today - dt.timedelta(days=14)),
+    ]
+    windows = {"view": closed, "auto": ["--days", "7"]}
+    before = {
+        s: t.json("report", "top", "--compare", "--source", s, *w) for s, w in windows.items()
+    }
+    t.conn.execute("""DELETE FROM "Api"."Requests" WHERE endpoint = '/gone'""")
+    for source, window in windows.items():
+        doc = t.json("report", "top", "--compare", "--source", source, *window)
+        gone = [r for r in doc["rows"] if r["endpoint"] == "/gone"]
+        assert gone and gone == [r for r in before[source]["rows"] if r["endpoint"] == "/gone"]
+        assert gone[0]["previous"]["requests"] > 0
+    doc = t.json("report", "top", "--compare", "--source", "raw", "--days", "7")
+    assert "/gone" not in {r["endpoint"] for r in doc["rows"]}
