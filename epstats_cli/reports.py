@@ -4,6 +4,10 @@ Read-only: only SELECTs in one REPEATABLE READ, READ ONLY transaction, so report
 hot standby and with a SELECT-only role, and the rollup, its as-of and the raw rows it has not
 aggregated are read from one snapshot. view and auto read with the parameters the rollup was
 built with (its time zone and error threshold), raw with the configuration's.
+
+`top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
+by its number of days) with the same statement, source and snapshot as the current one, and
+gives each row its figures there and the change.
 """
 
 from __future__ import annotations
@@ -20,15 +24,39 @@ from psycopg import sql
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
 from epstats_cli.errors import OperationFailed
+from epstats_cli.report_window import Previous, Window, previous_window, whole_days, window
 from epstats_cli.schema import rollup_identifiers
 
-SORTS = {
-    "requests": "requests DESC, endpoint",
-    "avg": "avg_ms DESC NULLS LAST, endpoint",
-    "max": "max_ms DESC NULLS LAST, endpoint",
-    "errors": "errors DESC, endpoint",
-    "error_rate": "error_rate DESC NULLS LAST, errors DESC, endpoint",
+__all__ = [  # window and Window stay here for their readers (view verify's window)
+    "CHANGES",
+    "FIGURES",
+    "SORTS",
+    "Previous",
+    "Report",
+    "Window",
+    "endpoint_days",
+    "order_by",
+    "previous_window",
+    "rollup_usable",
+    "top",
+    "window",
+]
+
+# The figures of a top row, in order (a new column is one more name here and in the SQL).
+FIGURES = ("requests", "avg_ms", "min_ms", "max_ms", "errors", "error_rate")
+
+# --sort: the figures it orders by, first to last (ties: the endpoint's name).
+SORTS: dict[str, tuple[str, ...]] = {
+    "requests": ("requests",),
+    "avg": ("avg_ms",),
+    "max": ("max_ms",),
+    "errors": ("errors",),
+    "error_rate": ("error_rate", "errors"),
 }
+
+# --compare: how each figure's change is stated: "ratio" (current / previous) or "points"
+# (current - previous, in percentage points, for a rate).
+CHANGES: dict[str, str] = {"requests": "ratio", "avg_ms": "ratio", "error_rate": "points"}
 
 # The statement behind each source, by literal name (so every file's use can be found).
 TOP = {"view": "reports/top_view", "raw": "reports/top_raw", "auto": "reports/top_auto"}
@@ -37,15 +65,6 @@ ENDPOINT = {
     "raw": "reports/endpoint_raw",
     "auto": "reports/endpoint_auto",
 }
-
-
-@dataclass
-class Window:
-    from_day: dt.date
-    to_day: dt.date
-    from_ts: dt.datetime
-    to_ts: dt.datetime
-    as_of: dt.datetime
 
 
 @dataclass
@@ -62,14 +81,18 @@ class Report:
     future_rows: tuple[int, dt.datetime | None] = (0, None)
     rollup_parameters: dict[str, Any] | None = None  # what the rollup was built with (used)
     configured_otherwise: list[str] = field(default_factory=list)  # "name built (configured)"
+    previous: Previous | None = None  # --compare's window
 
     def document(self, source_label: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "source": source_label,
             "window": {"from": self.window.from_ts, "to": self.window.to_ts},
             "as_of": self.window.as_of,
-            "rows": self.rows,
         }
+        if self.previous is not None:
+            before = self.previous.window
+            doc["previous_window"] = {"from": before.from_ts, "to": before.to_ts}
+        doc["rows"] = self.rows
         if self.totals is not None:
             doc["totals"] = self.totals
         doc["watermark"] = self.watermark
@@ -81,34 +104,6 @@ class Report:
         doc["query_seconds"] = round(self.seconds, 6)
         doc["notes"] = self.notes
         return doc
-
-
-def window(
-    session: Session,
-    days: int | None,
-    since: dt.date | None,
-    until: dt.date | None,
-    timezone: str | None = None,
-) -> Window:
-    """The window in `timezone` (default source.timezone): local midnight of its first day (or
-    --since's local time of day) to the server's now() (or the end of --until's day), computed
-    by the server."""
-    start = since if isinstance(since, dt.datetime) else None
-    first = since.date() if isinstance(since, dt.datetime) else since
-    if first is not None and until is not None and until < first:
-        raise OperationFailed(f"--until {until} is before --since {first}")
-    row = session.one(
-        "reports/window",
-        {
-            "tz": timezone or session.config.source.timezone,
-            "days": days or session.config.reports.days,
-            "from_day": first,
-            "from_local": start,
-            "to_day": until,
-        },
-    )
-    assert row is not None
-    return Window(**row)
 
 
 def rollup_usable(session: Session) -> tuple[bool, str]:
@@ -127,19 +122,6 @@ class _Reading:
     columns: source.SourceColumns
     info: rollup.RollupFacts | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _whole_days(source: str, since: dt.date | None) -> str:
-    """The rollup holds whole days: a window that starts at a time of day reads the raw rows
-    (auto), and --source view cannot serve it."""
-    if not isinstance(since, dt.datetime):
-        return source
-    if source == "view":
-        raise OperationFailed(
-            "--source view holds whole days: a --since with a time of day needs "
-            "--source raw (or auto, which then reads the raw rows)"
-        )
-    return "raw"
 
 
 def _as_of(session: Session) -> object:
@@ -174,6 +156,7 @@ def _placeholders(session: Session, r: _Reading, **more: Any) -> dict[str, Any]:
         from_ts=source.param(session, r.basis, "from_ts"),
         to_ts=source.param(session, r.basis, "to_ts"),
         unaggregated=source.unaggregated(session, r.basis),
+        since=source.since(session, r.basis, "tail_day"),  # top_auto's raw last day
         **more,
     )
 
@@ -212,6 +195,16 @@ def _finish_report(
     return report
 
 
+def order_by(sort: str, ascending: bool = False) -> sql.Composable:
+    """ORDER BY for --sort (and --asc): the sort's figures, nulls last either way, then the
+    endpoint's name."""
+    direction = sql.SQL("ASC" if ascending else "DESC")
+    keys = [
+        sql.SQL("{} {} NULLS LAST").format(sql.Identifier(key), direction) for key in SORTS[sort]
+    ]
+    return sql.SQL(", ").join([*keys, sql.Identifier("endpoint")])
+
+
 def top(
     session: Session,
     *,
@@ -222,22 +215,101 @@ def top(
     sort: str = "requests",
     pattern: str | None = None,
     source: str = "auto",
+    min_requests: int | None = None,
+    ascending: bool = False,
+    compare: bool = False,
 ) -> Report:
-    """The top-N endpoints of a window (one REPEATABLE READ transaction)."""
+    """The top-N endpoints of a window (one REPEATABLE READ transaction); with `compare`, each
+    row also carries its figures in the previous window and the change."""
 
     def read() -> Report:
-        r = _reading(session, _whole_days(source, since))
+        r = _reading(session, whole_days(source, since))
         win = window(session, days, since, until, r.basis.timezone)
+        before = previous_window(session, win, r.basis.timezone) if compare else None
+        if before is not None and before.in_progress and r.used == "view":
+            raise OperationFailed(
+                "--source view holds whole days: --compare of a window that ends now compares "
+                "it with the same hours of the previous one, whose last day only the raw rows "
+                "can cut; use --source auto (or raw), or past days (--since DATE --until DATE)"
+            )
+        count = limit or session.config.reports.limit
         params = _params(
-            session, r, win, pattern=pattern, limit=limit or session.config.reports.limit
+            session,
+            r,
+            win,
+            pattern=pattern,
+            limit=count,
+            min_requests=min_requests or None,
+            only=None,
+            exclude=None,
+            tail_day=None,
         )
-        ids = _placeholders(session, r, order=sql.SQL(SORTS[sort]))
+        ids = _placeholders(session, r, order=order_by(sort, ascending))
         start = time.perf_counter()
         rows = session.all(TOP[r.used], params, **ids)
+        if before is not None:
+            rows = _compared(session, r, rows, before, params, ids, count)
         seconds = time.perf_counter() - start
-        return _finish_report(session, Report(r.used, win, rows, seconds), r, params, ids)
+        report = Report(r.used, win, rows, seconds, previous=before)
+        return _finish_report(session, report, r, params, ids)
 
     return consistent(session, read, lambda: _as_of(session))
+
+
+def _compared(
+    session: Session,
+    r: _Reading,
+    rows: list[dict[str, Any]],
+    before: Previous,
+    params: dict[str, Any],
+    ids: dict[str, Any],
+    count: int,
+) -> list[dict[str, Any]]:
+    """The current rows with their figures in the previous window and the change, then (while
+    the limit leaves room and no --min-requests excludes them) the endpoints seen only in the
+    previous window, in the same order of their previous figures. The previous window is read
+    by the same statement as the current one: the rollup's days (the last one from the raw rows
+    when it is cut at a time of day) and, for auto, the raw rows the rollup has not aggregated."""
+    prev = before.window
+    shown = [row["endpoint"] for row in rows]
+    then = dict(
+        params,
+        from_day=prev.from_day,
+        to_day=before.whole_to_day,
+        from_ts=prev.from_ts,
+        to_ts=prev.to_ts,
+        tail_day=before.tail_day if r.used == "auto" else None,
+        min_requests=None,
+        limit=None,
+    )
+    found = {
+        x["endpoint"]: x
+        for x in (session.all(TOP[r.used], dict(then, only=shown), **ids) if shown else [])
+    }
+    out = [_with_previous(row, found.get(row["endpoint"])) for row in rows]
+    if len(rows) < count and params["min_requests"] is None:
+        # every endpoint of the current window is among `rows`: the rest were not seen in it
+        gone = session.all(TOP[r.used], dict(then, exclude=shown, limit=count - len(rows)), **ids)
+        out += [
+            _with_previous({"endpoint": x["endpoint"]} | dict.fromkeys(FIGURES), x) for x in gone
+        ]
+    return out
+
+
+def _with_previous(row: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """A row with `previous` (its figures in the previous window, all None when it was not
+    seen there) and `change` (CHANGES' figures; None where either side has none)."""
+    then = {key: previous[key] if previous else None for key in FIGURES}
+    change: dict[str, float | None] = {}
+    for key, how in CHANGES.items():
+        now, old = row[key], then[key]
+        if now is None or old is None:
+            change[key] = None
+        elif how == "points":
+            change[key] = (float(now) - float(old)) * 100
+        else:
+            change[key] = float(now) / float(old) if old else None
+    return dict(row, previous=then, change=change)
 
 
 def endpoint_days(
@@ -249,10 +321,11 @@ def endpoint_days(
     until: dt.date | None = None,
     source: str = "auto",
 ) -> Report:
-    """One endpoint's days with totals; OperationFailed (with close names) when it has none."""
+    """One endpoint's days with totals, every day of the window (a quiet day with 0
+    requests); OperationFailed (with close names) when it has none in the window."""
 
     def read() -> Report:
-        r = _reading(session, _whole_days(source, since))
+        r = _reading(session, whole_days(source, since))
         win = window(session, days, since, until, r.basis.timezone)
         params = _params(session, r, win, endpoint=name)
         ids = _placeholders(session, r)
@@ -266,7 +339,7 @@ def endpoint_days(
             raise OperationFailed(
                 f"no requests for endpoint {name!r} from {win.from_day} to {win.to_day}{hint}"
             )
-        rows = [_finish(row) for row in raw_rows]
+        rows = [_finish(row) for row in _every_day(raw_rows, win.from_day, win.to_day)]
         total = {
             "requests": sum(x["requests"] for x in raw_rows),
             "total_ms": sum((x["total_ms"] or 0.0) for x in raw_rows),
@@ -281,6 +354,16 @@ def endpoint_days(
         return _finish_report(session, report, r, params, ids)
 
     return consistent(session, read, lambda: _as_of(session))
+
+
+def _every_day(rows: list[dict[str, Any]], first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """The statement's rows (only days with requests) with a quiet row for every other day of
+    the window: the window's days are calendar dates in its time zone, so date arithmetic
+    walks them exactly, a 23- or 25-hour day being one date like any other."""
+    found = {row["day"]: row for row in rows}
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    quiet = {"requests": 0, "total_ms": None, "responses": 0, "min_ms": None, "max_ms": None}
+    return [found.get(day) or dict(quiet, day=day, errors=0) for day in sorted({*days, *found})]
 
 
 def _finish(r: dict[str, Any]) -> dict[str, Any]:

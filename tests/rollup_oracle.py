@@ -87,3 +87,93 @@ def compare_view(conn: psycopg.Connection[Any], view: str, expected: dict[Any, A
             problems.append(f"{key}: avg {avg} != {e.total / e.responses}")
     problems += [f"{k}: missing from view" for k in set(expected) - seen]
     return problems
+
+
+# Reports' rows, computed in Python: the figures of an Agg, --sort/--asc/--min-requests, and
+# --compare's previous window and changes.
+
+SORT_KEYS = {
+    "requests": ("requests",),
+    "avg": ("avg_ms",),
+    "max": ("max_ms",),
+    "errors": ("errors",),
+    "error_rate": ("error_rate", "errors"),
+}
+
+
+def figures(a: Agg | None) -> dict[str, Any]:
+    """A report row's figures for the rows aggregated in `a` (all None: no rows)."""
+    if a is None:
+        return dict.fromkeys(("requests", "avg_ms", "min_ms", "max_ms", "errors", "error_rate"))
+    return {
+        "requests": a.requests,
+        "avg_ms": a.total / a.responses if a.responses else None,
+        "min_ms": a.min,
+        "max_ms": a.max,
+        "errors": a.errors,
+        "error_rate": a.errors / a.requests if a.requests else None,
+    }
+
+
+def same_figures(got: dict[str, Any], want: dict[str, Any]) -> bool:
+    """Counts and extremes equal, averages and rates within float rounding."""
+    exact = ("requests", "errors", "min_ms", "max_ms")
+    return all(got[k] == want[k] for k in exact) and all(
+        close(got[k], want[k]) for k in ("avg_ms", "error_rate")
+    )
+
+
+def ranked(
+    per_endpoint: dict[str, Agg],
+    sort: str,
+    ascending: bool = False,
+    min_requests: int | None = None,
+    limit: int | None = None,
+) -> list[str]:
+    """The endpoints `report top` lists, in order: the sort's figures (nulls last either way),
+    then the name (names of lowercase ASCII letters after a slash: one order in every
+    collation)."""
+    rows = {e: figures(a) for e, a in per_endpoint.items()}
+    if min_requests:
+        rows = {e: f for e, f in rows.items() if f["requests"] >= min_requests}
+
+    def key(endpoint: str) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for figure in SORT_KEYS[sort]:
+            value = rows[endpoint][figure]
+            out += [value is None, 0 if value is None else (value if ascending else -value)]
+        return (*out, endpoint)
+
+    return sorted(rows, key=key)[:limit]
+
+
+def shifted(instant: dt.datetime, days: int, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """`instant` moved back `days` days on the local calendar of `zone`, keeping its local
+    time of day (resolved as PostgreSQL resolves a wall-clock time)."""
+    wall = instant.astimezone(zone).replace(tzinfo=None) - dt.timedelta(days=days)
+    return pg_instant(wall, zone)
+
+
+def pg_instant(naive: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A wall-clock time in `zone` as PostgreSQL reads it: a repeated (ambiguous) time as
+    standard time, the later offset; a skipped time with the offset before the change."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    round_trip = first.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
+    return second if round_trip == naive else first
+
+
+def change(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """--compare's change: ratios for requests and the average, points for the error rate."""
+
+    def ratio(key: str) -> float | None:
+        a, b = now[key], before[key]
+        return None if a is None or b is None or b == 0 else a / b
+
+    rate = (
+        None
+        if now["error_rate"] is None or before["error_rate"] is None
+        else (now["error_rate"] - before["error_rate"]) * 100
+    )
+    return {"requests": ratio("requests"), "avg_ms": ratio("avg_ms"), "error_rate": rate}

@@ -80,6 +80,20 @@ def loaded(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> tuple[str
     now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
     endpoints = ["/a", "/b", "/c", NASTY, "/api/v1/%literal_"]
     _copy(conn, _rows(rng, 6000, now, 40, endpoints))
+    # an endpoint with traffic on two days only: reports show the quiet days between them
+    today = now.astimezone(ZONE).date()
+    _copy(
+        conn,
+        [
+            (
+                "/sparse",
+                dt.datetime.combine(today - dt.timedelta(days=d), dt.time(12), ZONE),
+                2.0,
+                200,
+            )
+            for d in (30, 5)
+        ],
+    )
     assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
     # rows written since the last refresh: dated after its as-of, up to now
     as_of = _as_of(conn)
@@ -195,9 +209,12 @@ def test_endpoint_days(
             per_day.setdefault(ts.astimezone(ZONE).date().isoformat(), Agg()).add(rt, status)
     # the endpoint has traffic on most days of the window, so the comparison below is not vacuous
     assert len(per_day) >= 30
-    assert [r["day"] for r in doc["rows"]] == sorted(per_day)
+    first = from_ts.astimezone(ZONE).date()
+    assert [r["day"] for r in doc["rows"]] == [
+        (first + dt.timedelta(days=i)).isoformat() for i in range(40)
+    ]
     for r in doc["rows"]:
-        e = per_day[r["day"]]
+        e = per_day.get(r["day"], Agg())
         assert (r["requests"], r["errors"], r["min_ms"], r["max_ms"]) == (
             e.requests,
             e.errors,
@@ -283,3 +300,40 @@ def test_since_a_local_time_reads_the_raw_rows_from_that_instant(
     assert r.code == 1 and "whole days" in r.stderr
     r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--since", since)
     assert r.code == 0 and "2026-11-01 01:30" in r.stdout.replace("T", " ")
+
+
+@pytest.mark.parametrize("source", ["auto", "view", "raw"])
+def test_endpoint_shows_every_day(source: str, loaded: tuple[str, dt.datetime], dsn: str) -> None:
+    """Two days with traffic, 30 days apart: every day between them is a row with 0 requests,
+    in JSON, CSV and the table."""
+    cfg, now = loaded
+    today = now.astimezone(ZONE).date()
+    doc = _report(cfg, dsn, "endpoint", "/sparse", "--days", "31", "--source", source)
+    days = [r["day"] for r in doc["rows"]]
+    assert days == [str(today - dt.timedelta(days=30 - i)) for i in range(31)]
+    busy = {str(today - dt.timedelta(days=d)) for d in (30, 5)}
+    for r in doc["rows"]:
+        quiet = dict(requests=0, avg_ms=None, min_ms=None, max_ms=None, errors=0, error_rate=None)
+        want = dict(requests=1, avg_ms=2.0, min_ms=2.0, max_ms=2.0, errors=0, error_rate=0.0)
+        assert {k: r[k] for k in want} == (want if r["day"] in busy else quiet), r
+    assert doc["totals"]["requests"] == 2
+    args = ["-c", cfg, "--dsn", dsn]
+    csv = run_cli(*args, "--format", "csv", "report", "endpoint", "/sparse", "--days", "31")
+    lines = csv.stdout.splitlines()
+    assert len(lines) == 1 + 31 + 1  # header, every day, total
+    assert lines[2] == f"{today - dt.timedelta(days=29)},,0,,,,0,"
+    text = run_cli(*args, "report", "endpoint", "/sparse", "--days", "31", "--source", source)
+    assert text.code == 0 and str(today - dt.timedelta(days=17)) in text.stdout
+
+
+def test_no_requests_in_the_window(loaded: tuple[str, dt.datetime], dsn: str) -> None:
+    cfg, _ = loaded
+    args = ["-c", cfg, "--dsn", dsn]
+    r = run_cli(*args, "report", "top", "--endpoint", "/nothing%")
+    assert r.code == 0 and "No requests like '/nothing%' in this window" in r.stdout
+    assert "Top 0" not in r.stdout
+    r = run_cli(*args, "report", "top", "--min-requests", "1000000")
+    assert "No endpoint with at least 1,000,000 requests in this window" in r.stdout
+    assert _report(cfg, dsn, "top", "--endpoint", "/nothing%")["rows"] == []
+    r = run_cli(*args, "--format", "csv", "report", "top", "--endpoint", "/nothing%")
+    assert r.stdout == "endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate\n"

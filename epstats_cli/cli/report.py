@@ -95,6 +95,15 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
             + "; ".join(report.configured_otherwise)
             + " (epstats view build --replace applies the configuration)"
         )
+    if report.previous is not None:
+        before = report.previous.window
+        n = (win.to_day - win.from_day).days + 1
+        days = "1 day" if n == 1 else f"{n} days"
+        adjacent = before.to_ts == win.from_ts
+        how = f"the {days} right before" if adjacent else f"the same hours {days} earlier"
+        if report.previous.in_progress and report.source == "auto":
+            how += f"; {before.to_day}, cut at a time of day, from the raw rows"
+        lines.append(f"compared with: {local(before.from_ts)} .. {local(before.to_ts)} ({how})")
     count, latest = report.future_rows
     if count:
         rows = "1 row is" if count == 1 else f"{count:,} rows are"
@@ -116,15 +125,66 @@ def _figures() -> list[Any]:
     ]
 
 
-def top_result(app: App, rep: Any, sort: str) -> Any:
+def _compared_figures() -> list[Any]:
+    """The figure columns of `report top --compare`: each figure that has a change (see
+    reports.CHANGES) followed by its previous value and the change (a ratio, or Δ pp: percentage
+    points)."""
+    from epstats_cli import reports
+    from epstats_cli.render import Column
+
+    cols = []
+    for col in _figures():
+        cols.append(col)
+        how = reports.CHANGES.get(col.key)
+        if how is not None:
+            sign = "ratio" if how == "ratio" else "Δ pp"
+            cols.append(Column(f"previous_{col.key}", f"Prev {col.header.lower()}", col.kind))
+            short = col.header.removesuffix(" ms")
+            cols.append(Column(f"change_{col.key}", f"{short} {sign}", "float"))
+    return cols
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A --compare row for the table and CSV: previous_* and change_* beside the figures."""
+    flat = {k: v for k, v in row.items() if k not in ("previous", "change")}
+    flat.update({f"previous_{k}": v for k, v in row["previous"].items()})
+    flat.update({f"change_{k}": v for k, v in row["change"].items()})
+    return flat
+
+
+def top_result(
+    app: App,
+    rep: Any,
+    sort: str,
+    *,
+    ascending: bool = False,
+    pattern: str | None = None,
+    min_requests: int | None = None,
+) -> Any:
     """The top-N report as a Result (also used by `epstats demo`)."""
     from epstats_cli.render import Column, Result, Table
 
-    cols = [Column("endpoint", "Endpoint", wrap=False), *_figures()]
-    title = f"Top {len(rep.rows)} endpoints by {sort.replace('_', ' ')}"
+    compared = rep.previous is not None
+    cols = [Column("endpoint", "Endpoint", wrap=False)]
+    cols += _compared_figures() if compared else _figures()
+    rows = [_flat(r) for r in rep.rows] if compared else rep.rows
+    by = sort.replace("_", " ")
+    seen = sum(1 for r in rep.rows if r["requests"])
+    if seen:
+        end = "Bottom" if ascending else "Top"
+        title = f"{end} {seen} endpoint{'s' * (seen != 1)} by {by}"
+        title += " (lowest first)" if ascending else ""
+    else:
+        title = "No requests in this window"
+        if min_requests:
+            title = f"No endpoint with at least {min_requests:,} requests in this window"
+        if pattern is not None:
+            title = title.replace(" in this window", f" like {pattern!r} in this window")
+    if compared and len(rep.rows) > seen:
+        title += f"; {len(rep.rows) - seen} seen only in the previous window"
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
-    return Result([Table(cols, rep.rows, title, footer)], rep.document(label))
+    return Result([Table(cols, rows, title, footer)], rep.document(label))
 
 
 @click.group()
@@ -139,6 +199,22 @@ def report() -> None:
 @_window_options
 @click.option("--limit", type=click.IntRange(1, 100000), help="Rows (default: reports.limit).")
 @click.option("--sort", type=click.Choice(SORTS), default="requests", show_default=True)
+@click.option("--asc", "ascending", is_flag=True, help="The other end of the sort: lowest first.")
+@click.option(
+    "--min-requests",
+    type=click.IntRange(0, None),
+    metavar="N",
+    help="Only endpoints with at least N requests in the window (the current one with "
+    "--compare), so that a handful of requests cannot top an average or an error rate.",
+)
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Add each endpoint's figures in the previous window (this one moved back by its "
+    "number of days: the days right before it, or, for a window that ends now, the same hours "
+    "that many days earlier) and the change: a ratio for requests and averages, percentage "
+    "points for the error rate.",
+)
 @click.option(
     "--endpoint",
     "pattern",
@@ -152,6 +228,9 @@ def top_cmd(
     until: dt.datetime | None,
     limit: int | None,
     sort: str,
+    ascending: bool,
+    min_requests: int | None,
+    compare: bool,
     pattern: str | None,
 ) -> None:
     """The busiest, slowest or most failing endpoints of a window.
@@ -159,7 +238,7 @@ def top_cmd(
     Averages over several days are weighted by the number of response times, never
     averages of daily averages. Read-only: works on a standby.
 
-    Example: epstats report top --days 30 --limit 10 --sort avg
+    Example: epstats report top --days 7 --compare --sort avg --min-requests 100
     """
     from epstats_cli import reports
 
@@ -175,8 +254,13 @@ def top_cmd(
             sort=sort,
             pattern=pattern,
             source=source,
+            min_requests=min_requests,
+            ascending=ascending,
+            compare=compare,
         )
-    app.out(top_result(app, rep, sort))
+    app.out(
+        top_result(app, rep, sort, ascending=ascending, pattern=pattern, min_requests=min_requests)
+    )
 
 
 @report.command("endpoint")
@@ -186,6 +270,8 @@ def endpoint_cmd(
     name: str, source: str, days: int | None, since: dt.datetime | None, until: dt.datetime | None
 ) -> None:
     """One endpoint, day by day, with a bar of requests per day and a totals row.
+
+    Every day of the window has its row: a day without requests shows 0.
 
     Example: epstats report endpoint /api/v1/orders --days 14
     """
@@ -213,6 +299,7 @@ def endpoint_cmd(
 
 
 def _bar(value: int, peak: int, width: int = 20) -> str:
-    """A horizontal bar in eighths of a character."""
-    eighths = round(value / peak * width * 8)
+    """A horizontal bar in eighths of a character: empty for 0, at least an eighth for any
+    request, so a quiet day and a slow one never look alike."""
+    eighths = max(round(value / peak * width * 8), 1 if value else 0)
     return "█" * (eighths // 8) + (BARS[eighths % 8] if eighths % 8 else "")

@@ -2,19 +2,38 @@
 -- dated after its as-of, or shortly before it by a transaction its refresh could not see), in
 -- one statement of a REPEATABLE READ transaction that also read the as-of: no row counted
 -- twice or missed, whoever refreshed the rollup last.
+-- A window whose last day is cut at a time of day (--compare's previous window of a window
+-- that ends now) reads that day, %(tail_day)s, from the raw rows alone ({since}: from its
+-- local midnight, to {to_ts}); the rollup then covers the days before it. NULL: no such day.
+-- The filters are top_view's.
 WITH parts AS (
     SELECT endpoint, request_count, total_response_time, response_count,
            min_response_time, max_response_time, error_count
     FROM {view}
     WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
       AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
+      AND (%(only)s::text[] IS NULL OR endpoint = ANY (%(only)s::text[]))
+      AND (%(exclude)s::text[] IS NULL OR endpoint <> ALL (%(exclude)s::text[]))
     UNION ALL
     SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
            min({response_time}), max({response_time}),
            count(*) FILTER (WHERE {status} >= %(error_min)s)
     FROM {table}
     WHERE {unaggregated} AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
+      AND ({since}) IS NOT TRUE
       AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
+      AND (%(only)s::text[] IS NULL OR {endpoint}::text = ANY (%(only)s::text[]))
+      AND (%(exclude)s::text[] IS NULL OR {endpoint}::text <> ALL (%(exclude)s::text[]))
+    GROUP BY 1
+    UNION ALL
+    SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
+           min({response_time}), max({response_time}),
+           count(*) FILTER (WHERE {status} >= %(error_min)s)
+    FROM {table}
+    WHERE {endpoint} IS NOT NULL AND {since} AND {timestamp} < {to_ts}
+      AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
+      AND (%(only)s::text[] IS NULL OR {endpoint}::text = ANY (%(only)s::text[]))
+      AND (%(exclude)s::text[] IS NULL OR {endpoint}::text <> ALL (%(exclude)s::text[]))
     GROUP BY 1
 )
 SELECT endpoint,
@@ -26,5 +45,6 @@ SELECT endpoint,
        sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate
 FROM parts
 GROUP BY 1
+HAVING %(min_requests)s::bigint IS NULL OR sum(request_count) >= %(min_requests)s::bigint
 ORDER BY {order}
 LIMIT %(limit)s

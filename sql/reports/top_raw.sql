@@ -1,5 +1,6 @@
 -- Top endpoints from the raw rows: exact, and it scans the window (the guide's query, done right).
--- {from_ts} and {to_ts} are the window's instants as bounds of the timestamp column.
+-- {from_ts} and {to_ts} are the window's instants as bounds of the timestamp column; the
+-- filters are top_view's.
 SELECT {endpoint}::text AS endpoint,
        count(*) AS requests,
        avg({response_time}::double precision) AS avg_ms,
@@ -10,6 +11,9 @@ SELECT {endpoint}::text AS endpoint,
 FROM {table}
 WHERE {endpoint} IS NOT NULL AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
   AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
+  AND (%(only)s::text[] IS NULL OR {endpoint}::text = ANY (%(only)s::text[]))
+  AND (%(exclude)s::text[] IS NULL OR {endpoint}::text <> ALL (%(exclude)s::text[]))
 GROUP BY 1
+HAVING %(min_requests)s::bigint IS NULL OR count(*) >= %(min_requests)s::bigint
 ORDER BY {order}
 LIMIT %(limit)s
