@@ -2,12 +2,18 @@
 
 Only for a person at a terminal: callers pass no console for pipes, cron and --quiet. The
 console is the command's own (stderr, honouring --no-color and NO_COLOR).
+
+The server reports a phase and the counters of that phase alone, so its own percentage starts
+again at every phase. The bar shows one percentage for the whole command instead: each phase
+has a share of the whole (`Band`, a guess at its part of the time), the phase's counters move
+the bar within its share, and the bar never goes back. The phase is shown beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -17,19 +23,178 @@ from epstats_cli.polling import polling
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
+
+BAR_WIDTH = 24  # the bar keeps this width; the label and the phase fold around it
+Counter = tuple[str, str] | None  # (done, total) columns of the progress view, or none
 
 
-def _fraction(row: dict[str, Any]) -> tuple[float, float]:
-    for done_key, total_key in (
-        ("blocks_done", "blocks_total"),
-        ("tuples_done", "tuples_total"),
-        ("heap_blks_scanned", "heap_blks_total"),
-        ("sample_blks_scanned", "sample_blks_total"),
-    ):
-        total = row.get(total_key) or 0
-        if total:
-            return float(row.get(done_key) or 0), float(total)
-    return 0.0, 0.0
+@dataclass(frozen=True)
+class Band:
+    """A phase's share of the whole command, from `start` to `end` (fractions of 1)."""
+
+    phase: str
+    start: float
+    end: float
+    counter: Counter = None
+
+
+def _weighted(*phases: tuple[str, float, Counter]) -> tuple[Band, ...]:
+    """Bands one after another, each as wide as its weight (the weights add up to 100)."""
+    bands: list[Band] = []
+    at = 0.0
+    for phase, weight, counter in phases:
+        bands.append(Band(phase, at / 100, (at + weight) / 100, counter))
+        at += weight
+    return tuple(bands)
+
+
+BLOCKS = ("blocks_done", "blocks_total")
+TUPLES = ("tuples_done", "tuples_total")
+LOCKERS = ("lockers_done", "lockers_total")
+
+BUILD = (  # CREATE INDEX and REINDEX: the build alone (btree names its steps)
+    ("building index: scanning table", 55.0, BLOCKS),
+    ("building index: sorting live tuples", 20.0, None),
+    ("building index: sorting dead tuples", 2.0, None),
+    ("building index: loading tuples in tree", 23.0, TUPLES),
+)
+CONCURRENT_BUILD = _weighted(  # CREATE INDEX CONCURRENTLY: waits, the build, a validation
+    ("initializing", 0.0, None),
+    ("waiting for writers before build", 2.0, LOCKERS),
+    *((phase, weight * 0.66, counter) for phase, weight, counter in BUILD),
+    ("waiting for writers before validation", 2.0, LOCKERS),
+    ("index validation: scanning index", 10.0, BLOCKS),
+    ("index validation: sorting tuples", 5.0, None),
+    ("index validation: scanning table", 13.0, BLOCKS),
+    ("waiting for old snapshots", 2.0, LOCKERS),
+)
+REINDEX_CONCURRENTLY = _weighted(
+    *((b.phase, (b.end - b.start) * 98, b.counter) for b in CONCURRENT_BUILD),
+    ("waiting for readers before marking dead", 1.0, LOCKERS),
+    ("waiting for readers before dropping", 1.0, LOCKERS),
+)
+PLAIN_BUILD = _weighted(("initializing", 0.0, None), *BUILD)
+
+SCANNED = ("heap_blks_scanned", "heap_blks_total")
+VACUUM = _weighted(
+    ("initializing", 0.0, None),
+    ("scanning heap", 65.0, SCANNED),
+    ("vacuuming indexes", 15.0, ("indexes_processed", "indexes_total")),
+    ("vacuuming heap", 12.0, ("heap_blks_vacuumed", "heap_blks_total")),
+    ("cleaning up indexes", 5.0, ("indexes_processed", "indexes_total")),
+    ("truncating heap", 2.0, None),
+    ("performing final cleanup", 1.0, None),
+)
+# a pass over the indexes and the heap while the heap scan is not done yet (the dead tuples
+# filled maintenance_work_mem) is a pause in the scan, not the end of it
+SCAN_PAUSES = ("vacuuming indexes", "vacuuming heap")
+
+ANALYZE = (  # a partitioned or inherited table samples its children in the same share
+    Band("initializing", 0.0, 0.0),
+    Band("acquiring sample rows", 0.0, 0.75, ("sample_blks_scanned", "sample_blks_total")),
+    Band("acquiring inherited sample rows", 0.0, 0.75, ("child_tables_done", "child_tables_total")),
+    Band("computing statistics", 0.75, 0.92),
+    Band("computing extended statistics", 0.92, 0.97, ("ext_stats_computed", "ext_stats_total")),
+    Band("finalizing analyze", 0.97, 1.0),
+)
+
+
+def bands_for(query: str, row: dict[str, Any]) -> tuple[Band, ...]:
+    """The phases of the command a progress query watches (an index build's depend on its
+    command: a plain build has no waits and no validation)."""
+    if query == "catalog/vacuum_progress":
+        return VACUUM
+    if query == "catalog/analyze_progress":
+        return ANALYZE
+    command = str(row.get("command") or "")
+    if "CONCURRENTLY" not in command:
+        return PLAIN_BUILD
+    return REINDEX_CONCURRENTLY if command.startswith("REINDEX") else CONCURRENT_BUILD
+
+
+def _fraction(row: dict[str, Any], counter: Counter) -> float:
+    if counter is None:
+        return 0.0
+    done, total = (float(row.get(key) or 0) for key in counter)
+    return min(done / total, 1.0) if total > 0 else 0.0
+
+
+def _generic(row: dict[str, Any]) -> float:
+    """A phase this module does not know by name: its own counters, whichever move."""
+    for counter in (BLOCKS, TUPLES, SCANNED):
+        if row.get(counter[1]):
+            return _fraction(row, counter)
+    return 0.0
+
+
+def position(bands: Sequence[Band], row: dict[str, Any]) -> float | None:
+    """Where a progress row stands in the whole command (0..1); None for a phase that is in
+    none of the bands (the bar then stays where it is)."""
+    phase = str(row.get("phase") or "")
+    for band in bands:
+        if band.phase == phase:
+            if phase in SCAN_PAUSES and _fraction(row, SCANNED) < 1.0 and bands is VACUUM:
+                scan: Band = next(b for b in bands if b.counter == SCANNED)
+                return scan.start + (scan.end - scan.start) * _fraction(row, SCANNED)
+            return band.start + (band.end - band.start) * _fraction(row, band.counter)
+    # a step the bands do not name ("building index: initializing", another access method's
+    # "building index"): the share of all the steps it belongs to
+    family = [b for b in bands if _step_of(b.phase) == _step_of(phase)]
+    if not family:
+        return None
+    start, end = family[0].start, family[-1].end
+    return start + (end - start) * _generic(row)
+
+
+def _step_of(phase: str) -> str:
+    return phase.split(":", maxsplit=1)[0]
+
+
+class Overall:
+    """One percentage for a whole command from the rows of its progress view: it moves with
+    the phases and never goes back (a VACUUM's TOAST table starts its phases again)."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.fraction = 0.0
+        self.phase = "starting"
+
+    def update(self, row: dict[str, Any]) -> None:
+        at = position(bands_for(self.query, row), row)
+        if at is not None:
+            self.fraction = max(self.fraction, at)
+        self.phase = str(row.get("phase") or self.phase)
+
+
+def bar(console: Console) -> Progress:
+    """The progress display: the label on a line of its own (folded if longer than the
+    line), then a bar of BAR_WIDTH, the overall percentage, the time and the phase (which
+    wraps in a narrow terminal; the bar, the percentage and the time keep their widths)."""
+    from rich.console import RenderableType
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+    from rich.text import Text
+
+    class LabelAbove(Progress):
+        def get_renderables(self) -> Iterable[RenderableType]:
+            for task in self.tasks:
+                yield Text(task.description, overflow="fold")
+                yield self.make_tasks_table([task])
+
+    return LabelAbove(
+        BarColumn(bar_width=BAR_WIDTH, table_column=Column(width=BAR_WIDTH, no_wrap=True)),
+        TextColumn("{task.percentage:>5.1f}%", table_column=Column(width=6, no_wrap=True)),
+        TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
+        TextColumn(
+            "{task.fields[phase]}",
+            style="dim",
+            markup=False,
+            table_column=Column(overflow="fold"),
+        ),
+        console=console,
+        transient=True,
+    )
 
 
 @contextmanager
@@ -38,29 +203,18 @@ def watch(session: Session, query: str, label: str, console: Console | None) -> 
     if console is None:
         yield
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     pid = session.pid
     text = session.statement(query)
+    overall = Overall(query)
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(),
-        TextColumn("[dim]{task.fields[phase]}"),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=None, phase="starting")
+    with bar(console) as progress:
+        task = progress.add_task(label, total=100.0, phase="starting")
 
         def tick(cur: psycopg.Cursor[dict[str, Any]]) -> None:
             row = cur.execute(text, {"pid": pid}).fetchone()
             if row is not None:
-                done, total = _fraction(row)
-                progress.update(
-                    task, completed=done, total=total or None, phase=row.get("phase", "")
-                )
+                overall.update(row)
+                progress.update(task, completed=overall.fraction * 100, phase=overall.phase)
 
         with polling(session, "epstats-progress", 0.5, tick):
             yield

@@ -1,0 +1,3 @@
+SELECT phase, heap_blks_scanned, heap_blks_vacuumed, heap_blks_total,
+       indexes_processed, indexes_total
+FROM pg_catalog.pg_stat_progress_vacuum WHERE pid = %(pid)s
