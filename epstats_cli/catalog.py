@@ -106,8 +106,9 @@ def need_from(
 
 
 def leftovers(session: Session, spare: QualifiedName | None = None) -> tuple[str, ...]:
-    """Invalid indices (no build filling them now) on the source table and the rollup, and the
-    relation `spare` if it exists: what interrupted work left behind."""
+    """Invalid indices (no build filling them now) on the source table and the rollup, the
+    relation `spare` if it exists, and runs left `running` by a process that is gone: what
+    interrupted work left behind (epstats.runs must exist)."""
     cfg = session.config
     tables = (cfg.source.table, cfg.view_name)
     params = {

@@ -1,5 +1,6 @@
 """What a relation epstats replaces must keep: its owner, its grants (on the relation and on
-columns), its other indices, and the views that read it. `view build --replace` (and any later
+columns), its comments (on the relation and on columns), its other indices, and the views that
+read it. `view build --replace` (and any later
 swap of a relation) reads them with `inspect` before building, refuses when it cannot keep them
 (naming what and why), and carries them over with the statements made here: onto the new
 relation in its build, and in the swap's transaction the dependent views, dropped before the
@@ -30,6 +31,7 @@ class ViewCopy:
     options: str | None = None
     definition: str = ""
     comment: str | None = None
+    column_comments: dict[str, str] = field(default_factory=dict)
     grants: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -39,9 +41,18 @@ class Keep:
 
     owner: str
     grants: list[dict[str, Any]]
-    indexes: list[dict[str, Any]]  # name, is_unique, definition (after USING)
+    indexes: list[dict[str, Any]]  # name, is_unique, definition (after USING), comment
     views: list[ViewCopy]
     refusals: list[str]
+    comment: str | None = None  # the relation's own (the replacement may be given another)
+    column_comments: dict[str, str] = field(default_factory=dict)  # of columns it will have
+
+
+def comments(session: Session, oid: int) -> tuple[str | None, dict[str, str]]:
+    """Relation `oid`'s comment and its columns' comments (column name -> comment)."""
+    rows = session.all("keep/comments", {"oid": oid})
+    own = next((r["comment"] for r in rows if r["column_name"] is None), None)
+    return own, {r["column_name"]: r["comment"] for r in rows if r["column_name"] is not None}
 
 
 def _rights(session: Session, owner: str, schema: str) -> dict[str, Any]:
@@ -116,7 +127,8 @@ def _views(session: Session, oid: int, what: str, refusals: list[str]) -> list[V
     for v in views:
         d = session.one("keep/view_definition", {"oid": v.oid})
         assert d is not None
-        v.owner, v.options, v.comment = d["owner"], d["options"], d["comment"]
+        v.owner, v.options = d["owner"], d["options"]
+        v.comment, v.column_comments = comments(session, v.oid)
         v.definition = d["definition"].strip().rstrip(";")
         v.grants = session.all("keep/grants", {"oid": v.oid})
         refusal = ownership_refusal(session, f"view {v.name}", v.owner, v.name.schema)
@@ -135,7 +147,8 @@ def inspect(
 ) -> Keep:
     """What replacing relation `oid` (`name`, owned by `owner`) must keep, and what it cannot:
     indices other than `own_indexes` (the replacement's own: (unique, definition after
-    USING)), grants on columns in `columns`, views, the ownership."""
+    USING)), grants on columns in `columns`, views, the ownership, the comments (a comment on
+    a column the replacement lacks has nowhere to go: left out)."""
     what = f"{name}"
     refusals: list[str] = []
     refusal = ownership_refusal(session, what, owner, name.schema)
@@ -155,7 +168,10 @@ def inspect(
         elif (idx["is_unique"], idx["definition"]) not in own_indexes:
             indexes.append(idx)
     views = _views(session, oid, what, refusals)
-    return Keep(owner, grants, indexes, views, list(dict.fromkeys(refusals)))
+    comment, column_comments = comments(session, oid)
+    column_comments = {c: text for c, text in column_comments.items() if c in columns}
+    refusals = list(dict.fromkeys(refusals))
+    return Keep(owner, grants, indexes, views, refusals, comment, column_comments)
 
 
 def spare_index_name(name: str, position: int) -> str:
@@ -182,9 +198,33 @@ def _grants(session: Session, rows: list[dict[str, Any]], target: QualifiedName)
     return out
 
 
-def onto_new(session: Session, keep: Keep, new: QualifiedName, kind: sql.SQL) -> list[Statement]:
-    """In the replacement's build: its extra indices (under spare names), owner and grants."""
+def _comments(
+    session: Session,
+    kind: sql.SQL,
+    relation: QualifiedName,
+    comment: str | None,
+    column_comments: dict[str, str],
+) -> list[Statement]:
+    """COMMENT statements giving `relation` a comment and its columns theirs."""
+    ident = (relation.schema, relation.name)
     out = []
+    if comment is not None:
+        query = session.statement(
+            "keep/comment", kind=kind, relation=ident, comment=sql.Literal(comment)
+        )
+        out.append(Statement(query))
+    for column, text in column_comments.items():
+        query = session.statement(
+            "keep/comment_column", attribute=(*ident, column), comment=sql.Literal(text)
+        )
+        out.append(Statement(query))
+    return out
+
+
+def onto_new(session: Session, keep: Keep, new: QualifiedName, kind: sql.SQL) -> list[Statement]:
+    """In the replacement's build: its comments, extra indices (under spare names), owner and
+    grants (the comments first, while the running role still owns it)."""
+    out = _comments(session, kind, new, keep.comment, keep.column_comments)
     for position, idx in enumerate(keep.indexes):
         query = session.statement(
             "keep/create_index",
@@ -194,6 +234,9 @@ def onto_new(session: Session, keep: Keep, new: QualifiedName, kind: sql.SQL) ->
             indexed=sql.SQL(idx["definition"]),  # as the server printed it
         )
         out.append(Statement(query))
+        if idx["comment"] is not None:
+            index = QualifiedName(new.schema, spare_index_name(idx["name"], position))
+            out += _comments(session, sql.SQL("INDEX"), index, idx["comment"], {})
     if keep.owner != session.server.user:
         out.append(
             Statement(
@@ -215,7 +258,7 @@ def before_drop(session: Session, keep: Keep) -> list[Statement]:
 
 def after_rename(session: Session, keep: Keep, schema: str) -> list[Statement]:
     """In the swap, once the replacement has the old name: its extra indices get their names
-    back, and the views are created again on it, with their owners, grants and comments."""
+    back, and the views are created again on it, with their comments, owners and grants."""
     out = [
         Statement(
             session.statement(
@@ -237,14 +280,10 @@ def after_rename(session: Session, keep: Keep, schema: str) -> list[Statement]:
                 )
             )
         )
+        kind = sql.SQL("VIEW")
+        out += _comments(session, kind, v.name, v.comment, v.column_comments)
         if v.owner != session.server.user:
-            kind = sql.SQL("VIEW")
             query = session.statement("keep/alter_owner", kind=kind, relation=view, owner=v.owner)
             out.append(Statement(query))
         out += _grants(session, v.grants, v.name)
-        if v.comment is not None:
-            query = session.statement(
-                "keep/comment_view", view=view, comment=sql.Literal(v.comment)
-            )
-            out.append(Statement(query))
     return out

@@ -146,7 +146,8 @@ def _reading(session: Session, wanted: str) -> _Reading:
     basis = configured
     if info.parameters is not None:
         basis = source.Basis.recorded(info.parameters, session.config, columns)
-    return _Reading(wanted, basis, columns, info)
+    unknown = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
+    return _Reading(wanted, basis, columns, info, unknown)
 
 
 def _placeholders(session: Session, r: _Reading, **more: Any) -> dict[str, Any]:

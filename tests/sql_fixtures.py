@@ -72,6 +72,7 @@ def identifiers(session: Session) -> dict[str, Any]:
         midnight=sql.SQL("now()"),
         definition=ROLLUP_DEFINITION,
         relation=("public", "endpoint_daily_stats"),
+        attribute=("public", "endpoint_daily_stats", "endpoint"),
         owner=sql.SQL("CURRENT_USER"),
         unique=sql.SQL(""),
         indexed=sql.SQL("btree (day)"),

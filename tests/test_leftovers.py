@@ -1,10 +1,16 @@
-"""Leftovers do not wait a day (issue 13, item 7): an invalid index or the new rollup of a
-`view build --replace` stopped between its two transactions makes cleanup due at once, and
-cleanup (or the next --replace) drops it; reindex never targets an invalid index."""
+"""Leftovers do not wait a day (issue 13, item 7): an invalid index, the new rollup of a
+`view build --replace` stopped between its two transactions, or a run its killed process left
+`running` makes cleanup due at once, and cleanup (or the next --replace) drops it or marks it
+interrupted; reindex never targets an invalid index."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,7 @@ from tests.helpers import fill, invalid_indexes
 
 SPARE = "endpoint_daily_stats_epstats_new"
 BUILD_LOCK = "epstats.build:public.endpoint_daily_stats"  # what `view build --replace` holds
+REPLACE = ("view", "build", "--replace")
 
 
 def _ready(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, strategy: str) -> str:
@@ -122,3 +129,88 @@ def test_an_invalid_index_is_cleaned_up_at_once_and_never_reindexed(
         in (tasks["leftovers of public.requests"]["reason"])
     )
     assert invalid_indexes(conn) == []
+
+
+def _gone(conn: psycopg.Connection[Any], pid: int) -> None:
+    """Wait until server process `pid` has ended."""
+    deadline = time.monotonic() + 60
+    while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+        assert time.monotonic() < deadline, f"backend {pid} never ended"
+        time.sleep(0.05)
+
+
+def _swaps(conn: psycopg.Connection[Any]) -> list[str]:
+    rows = conn.execute("SELECT status FROM epstats.runs WHERE task = 'swap' ORDER BY id")
+    return [r[0] for r in rows.fetchall()]
+
+
+def test_a_replace_killed_during_its_swap_is_cleaned_up_by_the_next_maintain(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, "materialized")
+    Path(cfg).write_text("view: {strategy: materialized}\ndatabase: {lock_timeout: 1s}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("EPSTATS_CONFIG", "EPSTATS_DSN")}
+    with psycopg.connect(dsn) as reader:  # a long read: the swap waits for it
+        reader.execute("SELECT count(*) FROM endpoint_daily_stats")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, *REPLACE],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            found = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'DROP MATERIALIZED VIEW%%'"
+            ).fetchone()
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)  # nothing recorded, the swap's row still `running`
+        proc.communicate()
+        _gone(conn, found[0])  # its transaction ends at lock_timeout: rolled back
+    assert _exists(conn, SPARE) and _swaps(conn)[-1] == "running"
+
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "maintain")
+    assert r.code == 0, r.stderr
+    tasks = {t["target"]: t for t in json.loads(r.stdout)["tasks"] if t["task"] == "cleanup"}
+    reason = tasks["leftovers of public.requests"]["reason"]
+    assert reason.startswith("2 leftover(s) of interrupted work:"), reason
+    assert "the swap of public.endpoint_daily_stats left running (run " in reason
+    assert tasks[f"public.{SPARE}"]["status"] == "ok"
+    assert not _exists(conn, SPARE) and _swaps(conn)[-1] == "interrupted"
+    assert run_cli("-c", cfg, "--dsn", dsn, "view", "verify").code == 0
+    # a later --replace succeeds, and nothing is left for cleanup
+    r = run_cli("-c", cfg, "--dsn", dsn, "view", "build", "--replace")
+    assert r.code == 0, r.stderr
+    assert _cleanup(cfg, dsn)["leftovers of public.requests"]["reason"].startswith("not due")
+
+
+def test_a_run_left_running_by_a_killed_process_makes_cleanup_due_at_once(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path, "incremental")
+    assert run_cli("-c", cfg, "--dsn", dsn, "view", "build", "--replace").code == 0
+    # killed after its swap committed, before it recorded how the swap ended
+    with psycopg.connect(dsn) as gone:
+        pid = gone.info.backend_pid
+    _gone(conn, pid)
+    conn.execute(
+        "UPDATE epstats.runs SET status = 'running', finished_at = NULL, pid = %s "
+        "WHERE id = (SELECT max(id) FROM epstats.runs WHERE task = 'swap')",
+        (pid,),
+    )
+    # a run whose process is still there is no leftover
+    with psycopg.connect(dsn) as alive:
+        conn.execute(
+            "INSERT INTO epstats.runs (task, target, started_at, status, pid) "
+            "VALUES ('build', 'public.endpoint_daily_stats', now(), 'running', %s)",
+            (alive.info.backend_pid,),
+        )
+        tasks = _cleanup(cfg, dsn)
+        reason = tasks["leftovers of public.requests"]["reason"]
+        assert reason.startswith("1 leftover(s) of interrupted work: the swap of "), reason
+        assert _swaps(conn) == ["interrupted"]
+    conn.execute("DELETE FROM epstats.runs WHERE status = 'running'")
+    assert _cleanup(cfg, dsn)["leftovers of public.requests"]["reason"].startswith("not due")

@@ -1,6 +1,7 @@
 """`view build --replace` keeps what the old rollup had (issue 13, item 1): its owner, grants
-on it and on its columns, other indices, and the views that read it (created again on the new
-one in the swap's transaction); or it refuses before building, naming what and why."""
+on it and on its columns, its comments (on it, its columns, its other indices), other indices,
+and the views that read it (created again on the new one in the swap's transaction, with their
+comments); or it refuses before building, naming what and why."""
 
 from __future__ import annotations
 
@@ -71,6 +72,11 @@ def _setup(
     conn.execute(f'ALTER VIEW api_days OWNER TO "{app}"')
     conn.execute(f'GRANT SELECT ON api_days, api_busy TO "{grafana}"')
     conn.execute("COMMENT ON VIEW api_busy IS 'busy API endpoints'")
+    conn.execute("COMMENT ON COLUMN api_days.request_count IS 'requests that day'")
+    # the team's own comments on the rollup, a column of it and its extra index
+    conn.execute(f"COMMENT ON {kind} endpoint_daily_stats IS 'Grafana: API dashboard'")
+    conn.execute("COMMENT ON COLUMN endpoint_daily_stats.day IS 'UTC day'")
+    conn.execute("COMMENT ON INDEX eds_busy IS 'for the busy panel'")
     return str(cfg)
 
 
@@ -103,6 +109,19 @@ def _kept(conn: psycopg.Connection[Any], roles: dict[str, str]) -> dict[str, Any
             "ON c.oid = i.indexrelid WHERE c.relname = 'eds_busy' AND i.indrelid = %s",
             rollup_oid,
         ),
+        "comments": _q(
+            conn,
+            "SELECT coalesce(a.attname::text, ''), d.description FROM pg_description d "
+            "LEFT JOIN pg_attribute a ON a.attrelid = d.objoid AND a.attnum = d.objsubid "
+            "WHERE d.objoid = %s ORDER BY d.objsubid",
+            rollup_oid,
+        ),
+        "index_comment": _q(conn, "SELECT obj_description('eds_busy'::regclass, 'pg_class')"),
+        "view_column_comments": _q(
+            conn,
+            "SELECT col_description('api_days'::regclass, 3), "
+            "col_description('api_busy'::regclass, 1)",
+        ),
         "views": _q(
             conn,
             "SELECT relname::text, pg_get_userbyid(relowner), obj_description(oid, 'pg_class'), "
@@ -131,6 +150,9 @@ def test_replace_keeps_owner_grants_indices_and_views(
     cfg = _setup(conn, dsn, tmp_path, strategy, roles)
     before = _kept(conn, roles)
     assert before["owner"] == [(roles["app"],)] and before["reads_rollup"] == [("api_days",)]
+    assert before["comments"] == [("", "Grafana: API dashboard"), ("day", "UTC day")]
+    assert before["index_comment"] == [("for the busy panel",)]
+    assert before["view_column_comments"] == [("requests that day", None)]
     rows_before = _q(conn, "SELECT * FROM api_busy ORDER BY 1")
     r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "view", "build", "--replace")
     assert r.code == 0, r.stderr

@@ -10,7 +10,10 @@ from epstats_cli import config, source
 from epstats_cli.config import QualifiedName
 from epstats_cli.errors import ConfigError
 from epstats_cli.rollup.inspect import (
+    COLUMNS,
+    DESCRIPTION,
     RollupFacts,
+    _ownership,
     comment,
     parameter_mismatch,
     parameters,
@@ -31,6 +34,63 @@ def test_comment_round_trips_and_tells_earlier_and_foreign_ones_apart() -> None:
     assert parse_comment("epstats rollup: strategy=materialized timezone=UTC version=1") == {}
     assert parse_comment("made by hand") is None
     assert parse_comment(None) is None
+
+
+BUILT = parameters(config.Config(), "materialized")
+OID = 4242
+
+
+def _row(oid: int | None, strategy: str = "materialized", params: Any = BUILT) -> dict[str, Any]:
+    return {"relation_oid": oid, "strategy": strategy, "timezone": "UTC", "parameters": params}
+
+
+@pytest.mark.parametrize(
+    ("relkind", "columns", "text", "row", "ours", "params", "recorded_in"),
+    [
+        # marked in rollup_state: the comment is the team's, whatever it says
+        ("m", COLUMNS, DESCRIPTION, _row(OID), True, BUILT, "epstats.rollup_state"),
+        ("m", COLUMNS, "edited by the DBA", _row(OID), True, BUILT, "epstats.rollup_state"),
+        ("m", COLUMNS, None, _row(OID), True, BUILT, "epstats.rollup_state"),
+        # an earlier epstats: its mark in the comment, no row (or one without oid/parameters)
+        ("m", COLUMNS, comment(BUILT), None, True, BUILT, "comment"),
+        ("m", COLUMNS, comment(BUILT), _row(None, params=None), True, BUILT, "comment"),
+        (
+            "m",
+            COLUMNS,
+            "epstats rollup: strategy=materialized timezone=UTC",
+            None,
+            True,
+            None,
+            None,
+        ),
+        # its comment edited since: recognised by its row, with no parameters (rebuild)
+        ("m", COLUMNS, "edited", _row(None, params=None), True, None, None),
+        # a row at another oid (a restored dump), the same kind and every column: ours
+        ("m", COLUMNS, None, _row(1), True, BUILT, "epstats.rollup_state"),
+        # ... of another kind, or lacking columns: not ours
+        ("r", COLUMNS, None, _row(1), False, None, None),
+        ("m", {"endpoint": "text"}, None, _row(1), False, None, None),
+        # neither mark
+        ("m", COLUMNS, "made by hand", None, False, None, None),
+        ("m", COLUMNS, None, None, False, None, None),
+        # a plain view is never ours
+        ("v", COLUMNS, comment(BUILT), _row(OID), False, None, None),
+    ],
+)
+def test_which_relation_is_ours(
+    relkind: str,
+    columns: dict[str, str],
+    text: str | None,
+    row: dict[str, Any] | None,
+    ours: bool,
+    params: dict[str, Any] | None,
+    recorded_in: str | None,
+) -> None:
+    info = RollupFacts(VIEW, exists=True, oid=OID, relkind=relkind, columns=dict(columns))
+    _ownership(info, text, row)
+    assert (info.ours, info.parameters, info.recorded_in) == (ours, params, recorded_in)
+    if ours:
+        assert info.strategy == "materialized" and info.timezone == "UTC"
 
 
 def test_no_mismatch_for_the_configuration_it_was_built_with() -> None:

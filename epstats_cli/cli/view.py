@@ -110,7 +110,7 @@ def status_cmd() -> None:
         ("name", d["name"], "text"),
         ("exists", info.exists, "bool"),
         ("kind", d["kind"], "text"),
-        ("built by epstats", info.ours, "bool"),
+        ("built by epstats", d["built_by_epstats"], "bool"),
         ("strategy", info.strategy, "text"),
         ("time zone of days", info.timezone, "text"),
         ("naive timestamps are in", params.get("naive_timezone"), "text"),
@@ -131,7 +131,7 @@ def status_cmd() -> None:
     elif info.lacks:
         footer.append("lacks: " + "; ".join(info.lacks))
         footer.append("fix with: epstats view build --replace")
-    footer += mismatch
+    footer += mismatch + ([info.mark_unreadable] if info.mark_unreadable else [])
     zone = ZoneInfo(info.timezone or app.config.source.timezone)  # times in the rollup's zone
 
     def shown(value: object, kind: str) -> str:

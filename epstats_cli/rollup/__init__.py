@@ -6,7 +6,8 @@ that can still change). Both hold, besides their data rows, one bookkeeping row 
 day NULL) written by the statement that aggregates: the instant the rollup is complete through
 (its as-of, the refresh's now()) and the snapshot it read with. Reports add exactly the raw
 rows it has not aggregated: dated after the as-of, or dated shortly before it by a transaction
-that snapshot could not see. The parameters it was built with are recorded in its comment.
+that snapshot could not see. That epstats built it, and with what parameters, is recorded in
+epstats.rollup_state (an earlier epstats used its comment, still read).
 
 - inspect: the one reader of what the rollup is (kind, parameters, contents, state);
 - aggregate: its definition over the raw rows; days: which days a refresh recomputes;

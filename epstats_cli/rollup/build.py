@@ -1,8 +1,13 @@
 """`view build`: create the rollup in one transaction, or build a new one beside the old one
 and swap it in with a second, short transaction (`--replace`).
 
-A replacement keeps what the old one had (keep.py: owner, grants, other indices, the views
-that read it) or is refused before anything is built. One `--replace` of a rollup runs at a
+The transaction that builds a rollup records in epstats.rollup_state that epstats built it
+(its oid) and with what parameters; its COMMENT is its users': a first build describes the
+rollup there, a replacement carries the old one's comment over (an earlier epstats's mark,
+`epstats rollup: {...}`, is not carried: the new one gets the description).
+
+A replacement keeps what the old one had (keep.py: owner, grants, comments, other indices, the
+views that read it) or is refused before anything is built. One `--replace` of a rollup runs at a
 time (an advisory lock held across both transactions); the new one that a replacement stopped
 between them leaves behind is dropped by the next `--replace`, or by the cleanup task.
 """
@@ -27,12 +32,14 @@ from epstats_cli.rollup import state
 from epstats_cli.rollup.aggregate import definition
 from epstats_cli.rollup.inspect import (
     COLUMNS,
+    DESCRIPTION,
     KIND_SQL,
     RollupFacts,
-    comment,
     differences,
     facts,
     parameters,
+    parse_comment,
+    require_mark,
     state_table_exists,
     strategy_of,
 )
@@ -54,30 +61,39 @@ def new_name(name: QualifiedName) -> QualifiedName:
 
 
 def _create(
-    session: Session, strategy: str, target: QualifiedName, columns: source.SourceColumns
+    session: Session,
+    strategy: str,
+    target: QualifiedName,
+    columns: source.SourceColumns,
+    describe: bool,
 ) -> list[Statement]:
+    """The new rollup at `target`, with DESCRIPTION as its comment when `describe`."""
     view = (target.schema, target.name)
     key_index, day_index = index_names(target.name)
-    remark = sql.Literal(comment(parameters(session.config, strategy)))
     rows = definition(session, source.Basis.of(session.config, columns))
     st = session.statement
     if strategy == "materialized":
-        return [
+        statements = [
             # the guide's view, with weighted-average columns and the bookkeeping row
             Statement(st("view/create_materialized", view=view, definition=rows)),
             # REFRESH ... CONCURRENTLY needs a unique index
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
             Statement(st("view/refresh_plain", view=view)),  # first population
-            Statement(st("view/comment_materialized", view=view, comment=remark)),
         ]
-    return [
-        Statement(st("view/create_table", view=view)),  # a table, so single days can be replaced
-        Statement(st("view/insert_days", view=view, definition=rows)),
-        Statement(st("view/create_unique_index", index=key_index, view=view)),
-        Statement(st("view/create_day_index", index=day_index, view=view)),
-        Statement(st("view/comment_table", view=view, comment=remark)),
-    ]
+    else:
+        statements = [
+            # a table, so single days can be replaced
+            Statement(st("view/create_table", view=view)),
+            Statement(st("view/insert_days", view=view, definition=rows)),
+            Statement(st("view/create_unique_index", index=key_index, view=view)),
+            Statement(st("view/create_day_index", index=day_index, view=view)),
+        ]
+    if describe:
+        kind = sql.SQL(KIND_SQL[strategy])
+        remark = sql.Literal(DESCRIPTION)
+        statements.append(Statement(st("view/comment", kind=kind, view=view, comment=remark)))
+    return statements
 
 
 # Indices a replacement does not carry over, as the server prints them after USING (unique,
@@ -155,10 +171,11 @@ def _swap(session: Session, info: RollupFacts, strategy: str, kept: keep.Keep) -
         Statement(st("view/rename_index", index=(name.schema, day_tmp), new_name=day_final)),
         *keep.after_rename(session, kept, name.schema),
     ]
-    undo = [Statement(st("view/drop_if_exists", kind=new_kind, view=(target.schema, target.name)))]
-    if info.state_table:
-        statements.append(state.move(session, target, name))
-        undo.append(state.delete(session, target))
+    statements.append(state.move(session, target, name))
+    undo = [
+        Statement(st("view/drop_if_exists", kind=new_kind, view=(target.schema, target.name))),
+        state.delete(session, target),
+    ]
     return Step(
         "swap",
         str(name),
@@ -198,20 +215,27 @@ def plan_build(
 ) -> list[Step]:
     """The build step (one transaction, the state row included) and, when a rollup exists
     already, the swap step; OperationFailed when a replacement could not keep what the old
-    one has."""
+    one has, or when epstats.rollup_state, which marks the rollup as epstats's, is missing."""
+    if not info.state_table:
+        raise OperationFailed(
+            "epstats.rollup_state is missing (it records that epstats built the rollup, and "
+            "with what): run `epstats init` once"
+        )
     replacing = info.exists
     target = new_name(info.name) if replacing else info.name
-    statements = _create(session, strategy, target, columns)
     kept_over = kept(session, info) if replacing else None
+    statements = _create(session, strategy, target, columns, describe=not replacing)
     if kept_over is not None:
         spare = _spare(session, info.name)
         if spare is not None:  # left by a --replace stopped before its swap
             statements = spare[1] + statements
+        if parse_comment(kept_over.comment) is not None:
+            kept_over.comment = DESCRIPTION  # an earlier epstats's mark, not its users' words
         kind = sql.SQL(KIND_SQL[strategy])
         statements += keep.onto_new(session, kept_over, target, kind)
-    if info.state_table:
-        now, _hour = db_now(session)
-        statements.append(state.put(session, target, strategy, now))
+    now, _hour = db_now(session)
+    recorded = parameters(session.config, strategy)
+    statements.append(state.put(session, target, strategy, now, recorded))
     build_step = Step(
         "build",
         str(info.name),
@@ -260,6 +284,7 @@ def build(
     src_oid = source_oid(session)
     columns = source.check_columns(session, src_oid)
     info = facts(session, contents=False)
+    require_mark(info)
     differs = differences(info, session.config, strategy)
     skip = _already_built(info, strategy, replace, differs)
     if skip is not None:

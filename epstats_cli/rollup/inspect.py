@@ -1,10 +1,18 @@
 """What the rollup is: the one place that reads its kind, parameters, contents and state.
 
-`facts(session)` gathers everything (catalog, the ownership comment with the parameters the
-rollup was built with, its bookkeeping row's as-of and snapshot, its extent,
-epstats.rollup_state) with SELECTs only, so it works on a standby and with a read-only role;
-the judgements (`lacking`, `parameter_mismatch`, `RollupFacts.unreadable`) are plain code
-over them.
+`facts(session)` gathers everything (catalog, epstats.rollup_state: the mark that epstats
+built it and the parameters it was built with, its bookkeeping row's as-of and snapshot, its
+extent) with SELECTs only, so it works on a standby and with a read-only role; the
+judgements (`lacking`, `parameter_mismatch`, `RollupFacts.unreadable`) are plain code over
+them.
+
+Which relation is epstats's (`_ownership`): the one whose oid its rollup_state row records
+(written in the transaction that builds or refreshes it). A rollup an earlier epstats built
+kept that mark in its COMMENT (`epstats rollup: {...}`): it is still recognised by it, and its
+next refresh writes the mark into rollup_state (the comment stays; a `--replace` gives the new
+one a description instead). A row whose oid is not the relation's (a dump restored elsewhere,
+or a row from before the oid was recorded) still marks a relation of the kind it records with
+every rollup column.
 """
 
 from __future__ import annotations
@@ -15,14 +23,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epstats_cli.catalog import relation_exists
-from epstats_cli.config import LOGICAL_COLUMNS, Config, QualifiedName
+from epstats_cli.config import LOGICAL_COLUMNS, Config, QualifiedName, quote_ident
 from epstats_cli.db import Session
-from epstats_cli.errors import ConfigError
+from epstats_cli.errors import ConfigError, OperationFailed
 
-# The comment epstats puts on the rollup it builds; anything else was made by hand. After the
-# prefix: the parameters it was built with, as JSON (an earlier epstats wrote `key=value`s).
+# The comment an earlier epstats put on the rollup it built, its mark then. After the prefix:
+# the parameters it was built with, as JSON (an even earlier one wrote `key=value`s). epstats
+# now keeps both in epstats.rollup_state and leaves the comment to the rollup's users.
 COMMENT_PREFIX = "epstats rollup:"
 PARAMETERS_VERSION = 2
+# What a first `view build` says in the comment of the rollup it creates (never starts with
+# COMMENT_PREFIX).
+DESCRIPTION = "Requests per endpoint and day, built and refreshed by epstats (epstats view status)"
 
 # The recorded parameters, each with its configuration key.
 PARAMETER_KEYS = {
@@ -76,7 +88,7 @@ def parameters(config: Config, strategy: str) -> dict[str, Any]:
 
 
 def comment(params: dict[str, Any]) -> str:
-    """The ownership comment of a rollup built by epstats, with its parameters."""
+    """The ownership comment an earlier epstats put on a rollup it built (for tests)."""
     return f"{COMMENT_PREFIX} {json.dumps(params, separators=(', ', ': '))}"
 
 
@@ -112,11 +124,17 @@ class RollupFacts:
     exists: bool = False
     oid: int | None = None
     relkind: str | None = None
-    ours: bool = False  # built by epstats (our comment on a table or materialized view)
-    strategy: str | None = None  # from our comment, else from the relation's kind
-    timezone: str | None = None  # the zone its days are in, from our comment
+    ours: bool = False  # built by epstats (see _ownership)
+    strategy: str | None = None  # as recorded, else from the relation's kind
+    timezone: str | None = None  # the zone its days are in, as recorded
     # what it was built with (None: not ours, or an earlier epstats that recorded none)
     parameters: dict[str, Any] | None = None
+    # where the mark and parameters were found: "epstats.rollup_state", or "comment" (an
+    # earlier epstats; the next refresh records them in epstats.rollup_state)
+    recorded_in: str | None = None
+    # why this role cannot read epstats.rollup_state (None: it can, or it does not exist): then
+    # whether the rollup is epstats's is unknown, unless an earlier epstats's comment says so
+    mark_unreadable: str | None = None
     populated: bool = False
     columns: dict[str, str] = field(default_factory=dict)  # present: name -> type
     lacks: list[str] = field(default_factory=list)
@@ -136,7 +154,12 @@ class RollupFacts:
     refreshed_at: dt.datetime | None = None
     refresh_seconds: float | None = None
     settled_through: dt.date | None = None
-    state_table: bool = False  # epstats.rollup_state exists (facts(state=True) only)
+    state_table: bool = False  # epstats.rollup_state exists
+
+    @property
+    def unknown(self) -> bool:
+        """Whether this role cannot tell if epstats built the rollup (see mark_unreadable)."""
+        return self.exists and not self.ours and self.mark_unreadable is not None
 
     @property
     def missing_columns(self) -> list[str]:
@@ -164,10 +187,12 @@ class RollupFacts:
             "name": str(self.name),
             "exists": self.exists,
             "kind": RELKIND_NAMES.get(self.relkind or "", self.relkind),
-            "built_by_epstats": self.ours,
+            "built_by_epstats": None if self.unknown else self.ours,
             "strategy": self.strategy,
             "timezone": self.timezone,
             "parameters": self.parameters,
+            "parameters_recorded_in": self.recorded_in,
+            "parameters_unreadable": self.mark_unreadable,
             "populated": self.populated,
             "lacks": self.lacks,
             "size_bytes": self.size_bytes,
@@ -185,19 +210,65 @@ class RollupFacts:
 
 def lacking(facts: RollupFacts, has_unique_key: bool) -> list[str]:
     """What the relation lacks to be a rollup epstats can refresh for this configuration."""
+    out = column_problems(facts)
+    if not has_unique_key:
+        out.append("a unique index on (endpoint, day)")
+    if not facts.ours and not facts.unknown:
+        out.append("days in source.timezone (the guide's date_trunc uses the session zone)")
+    if facts.relkind not in RELKIND.values():
+        out.append("being a materialized view or table")
+    return out
+
+
+def column_problems(facts: RollupFacts) -> list[str]:
+    """Rollup columns the relation lacks or has with another type."""
     out = []
     for name, type_ in COLUMNS.items():
         if name not in facts.columns:
             out.append(f"column {name}")
         elif facts.columns[name] != type_:
             out.append(f"column {name} is {facts.columns[name]}, not {type_}")
-    if not has_unique_key:
-        out.append("a unique index on (endpoint, day)")
-    if not facts.ours:
-        out.append("days in source.timezone (the guide's date_trunc uses the session zone)")
-    if facts.relkind not in RELKIND.values():
-        out.append("being a materialized view or table")
     return out
+
+
+def _ownership(info: RollupFacts, text: str | None, recorded: dict[str, Any] | None) -> None:
+    """Whether epstats built the relation, and with what: from its rollup_state row
+    (`recorded`) and, for a rollup of an earlier epstats, its comment (`text`)."""
+    info.strategy = kind = strategy_of(info.relkind)
+    if kind is None:
+        return  # neither a table nor a materialized view: never a rollup of ours
+    old = parse_comment(text)  # an earlier epstats's mark ({}: one with no parameters)
+    # its row: the relation's oid, or (a restored dump, a row written before the oid was) a
+    # relation of the recorded kind with every rollup column
+    row = recorded
+    if (
+        row is not None
+        and row["relation_oid"] != info.oid
+        and (row["strategy"] != kind or column_problems(info))
+    ):
+        row = None
+    if row is None and old is None:
+        return
+    info.ours = True
+    params = row["parameters"] if row is not None else None
+    if isinstance(params, dict) and params.get("version") == PARAMETERS_VERSION:
+        info.recorded_in = "epstats.rollup_state"
+    else:
+        params = old or None  # what the comment of an earlier epstats records, if anything
+        info.recorded_in = "comment" if params is not None else None
+    info.parameters = params
+    legacy = text if old is not None else None  # an even earlier epstats's `key=value`s
+    info.strategy = (
+        (params or {}).get("strategy")
+        or (row or {}).get("strategy")
+        or legacy_value(legacy, "strategy")
+        or kind
+    )
+    info.timezone = (
+        (params or {}).get("timezone")
+        or (row or {}).get("timezone")
+        or legacy_value(legacy, "timezone")
+    )
 
 
 def differences(
@@ -236,10 +307,19 @@ def parameter_mismatch(facts: RollupFacts, config: Config) -> list[str]:
 
 
 def require_parameters(facts: RollupFacts, config: Config) -> None:
-    """ConfigError (exit 3) listing parameter_mismatch, when there is any."""
+    """ConfigError (exit 3) listing parameter_mismatch, when there is any; OperationFailed
+    when this role cannot read what the rollup was built with."""
+    require_mark(facts)
     problems = parameter_mismatch(facts, config)
     if problems:
         raise ConfigError(problems)
+
+
+def require_mark(facts: RollupFacts) -> None:
+    """OperationFailed naming the grant when this role cannot read epstats.rollup_state (a
+    command that changes or verifies the rollup must know what it was built with)."""
+    if facts.exists and facts.mark_unreadable is not None:
+        raise OperationFailed(facts.mark_unreadable)
 
 
 def _show(value: Any) -> str:
@@ -253,11 +333,16 @@ def facts(
     contents: bool = True,
     state: bool = True,
 ) -> RollupFacts:
-    """Read the rollup from the catalog and its comment, and its as-of from its bookkeeping row
-    (an index lookup); with `contents`, its extent (a scan of the rollup); with `state`, what
-    epstats.rollup_state recorded."""
+    """Read the rollup from the catalog and epstats.rollup_state (whether it is ours, what it
+    was built with), and its as-of from its bookkeeping row (an index lookup); with
+    `contents`, its extent (a scan of the rollup); with `state`, when epstats last refreshed
+    it."""
     name = name or session.config.view_name
-    info = RollupFacts(name, state_table=state and state_table_exists(session))
+    access = session.one("view/state_access")
+    assert access is not None
+    info = RollupFacts(name, state_table=bool(access["present"]))
+    if info.state_table and not access["readable"]:
+        info.mark_unreadable = _unreadable(session, bool(access["usage"]))
     row = session.one("view/info", {"schema": name.schema, "name": name.name})
     if row is None:
         return info
@@ -271,14 +356,9 @@ def facts(
     for col in row["columns"]:
         col_name, _, col_type = col.partition(" ")
         info.columns[col_name] = col_type
-    params = parse_comment(row["comment"])
-    if params is not None and row["relkind"] in RELKIND.values():
-        info.ours = True
-        info.parameters = params or None
-        info.strategy = params.get("strategy") or legacy_value(row["comment"], "strategy")
-        info.timezone = params.get("timezone") or legacy_value(row["comment"], "timezone")
-    else:
-        info.strategy = strategy_of(row["relkind"])
+    readable = info.state_table and info.mark_unreadable is None
+    recorded = session.one("view/state_get", {"view": str(name)}) if readable else None
+    _ownership(info, row["comment"], recorded)
     info.lacks = lacking(info, bool(row["has_unique_key"]))
     if info.populated and not info.missing_columns:
         view = (name.schema, name.name)
@@ -290,13 +370,22 @@ def facts(
             info.row_count = c["row_count"]
             info.first_day, info.last_day = c["first_day"], c["last_day"]
             info.newest = c["newest"]
-    if info.state_table:
-        s = session.one("view/state_get", {"view": str(name)})
-        if s is not None:
-            info.refreshed_at = s["refreshed_at"]
-            info.refresh_seconds = s["refresh_seconds"]
-            info.settled_through = s["settled_through"]
+    if state and recorded is not None and info.ours:
+        info.refreshed_at = recorded["refreshed_at"]
+        info.refresh_seconds = recorded["refresh_seconds"]
+        info.settled_through = recorded["settled_through"]
     return info
+
+
+def _unreadable(session: Session, usage: bool) -> str:
+    role = quote_ident(session.server.user)
+    grants = ("" if usage else f"GRANT USAGE ON SCHEMA epstats TO {role}; ") + (
+        f"GRANT SELECT ON epstats.rollup_state TO {role}"
+    )
+    return (
+        f"role {role} may not read epstats.rollup_state, which records whether epstats built "
+        f"the rollup and with what parameters: {grants}"
+    )
 
 
 def state_table_exists(session: Session) -> bool:

@@ -4,8 +4,9 @@ materialized: REFRESH MATERIALIZED VIEW CONCURRENTLY (plain on first population)
 incremental: the days that can still change (days.first_day_to_recompute) and the bookkeeping
 row deleted, then re-aggregated with a new bookkeeping row by one INSERT (one statement, one
 snapshot: its as-of and snapshot say exactly what it saw). Either way one refresh of a rollup
-runs at a time, and the state row is written in the same transaction. A rollup whose recorded
-parameters differ from the configuration is refused (exit 3): only a rebuild changes them.
+runs at a time, and the state row (with epstats's mark: the relation's oid and the parameters
+it was built with) is written in the same transaction. A rollup whose recorded parameters
+differ from the configuration is refused (exit 3): only a rebuild changes them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
 from epstats_cli.rollup.aggregate import definition
 from epstats_cli.rollup.days import first_day_to_recompute
-from epstats_cli.rollup.inspect import RollupFacts, facts, require_parameters
+from epstats_cli.rollup.inspect import RollupFacts, facts, require_mark, require_parameters
 from epstats_cli.schema import require_current
 
 # Who can hold up a refresh: DDL on the rollup, or a plain REFRESH of it.
@@ -38,6 +39,7 @@ def refreshable(session: Session) -> RollupFacts:
     name = session.config.view_name
     require_current(session)
     info = facts(session, name, contents=False)
+    require_mark(info)
     if not info.exists:
         raise OperationFailed(f"{name} does not exist: build it with `epstats view build`")
     if not info.ours:
@@ -120,7 +122,9 @@ def plan_refresh(session: Session, full: bool = False, since: dt.date | None = N
         body = _incremental(session, info, first_day, basis)
     statements = prologue(session) + body
     if info.state_table:
-        statements.append(state.put(session, info.name, strategy, now))
+        # the recorded parameters (equal to the configuration's: require_parameters), so a
+        # rollup an earlier epstats marked with its comment is marked in rollup_state from now
+        statements.append(state.put(session, info.name, strategy, now, info.parameters))
     return Step(
         "refresh",
         str(info.name),

@@ -2,11 +2,16 @@
 
 The row is written in the transaction that built or refreshed the rollup: that transaction's
 start (`now()`) and duration come from the server, so the statement is known at plan time.
+It is also epstats's mark on the rollup (rollup/inspect reads it): the relation's oid and the
+parameters it was built with, so the rollup's COMMENT is left to its users.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+
+from psycopg.types.json import Jsonb
 
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -14,8 +19,15 @@ from epstats_cli.execute import Statement
 from epstats_cli.rollup import days
 
 
-def put(session: Session, view: QualifiedName, strategy: str, now: dt.datetime) -> Statement:
-    """Record a build or refresh of `view`; settled_through (incremental only) from `now`."""
+def put(
+    session: Session,
+    view: QualifiedName,
+    strategy: str,
+    now: dt.datetime,
+    parameters: dict[str, Any] | None,
+) -> Statement:
+    """Record a build or refresh of `view` (the relation there now, built with `parameters`);
+    settled_through (incremental only) from `now`."""
     cfg = session.config
     settled = None
     if strategy == "incremental":
@@ -28,6 +40,9 @@ def put(session: Session, view: QualifiedName, strategy: str, now: dt.datetime) 
             "timezone": cfg.source.timezone,
             "lookback": cfg.view.lookback,
             "settled_through": settled,
+            "schema": view.schema,
+            "name": view.name,
+            "parameters": None if parameters is None else Jsonb(parameters),
         },
     )
 

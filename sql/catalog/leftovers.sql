@@ -1,6 +1,8 @@
 -- What interrupted work left behind, which makes the cleanup task due at once: invalid
--- indices on the given tables that no build is filling now, and a spare relation that should
--- not exist (the new rollup of a `view build --replace` stopped before its swap).
+-- indices on the given tables that no build is filling now, a spare relation that should
+-- not exist (the new rollup of a `view build --replace` stopped before its swap), and runs
+-- still `running` in epstats.runs whose process is gone (a command killed before it could
+-- record how they ended: cleanup marks them interrupted).
 WITH tables AS (
     SELECT c.oid
     FROM pg_catalog.pg_class c
@@ -20,4 +22,9 @@ SELECT format('%%I.%%I', n.nspname, c.relname)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(spare_schema)s AND c.relname = %(spare_name)s
+UNION ALL
+SELECT format('the %%s of %%s left running (run %%s)', r.task, r.target, r.id)
+FROM epstats.runs r
+WHERE r.status = 'running'
+  AND r.pid NOT IN (SELECT a.pid FROM pg_catalog.pg_stat_activity a WHERE a.pid IS NOT NULL)
 ORDER BY 1

@@ -1,2 +1,7 @@
-SELECT strategy, timezone, lookback, refreshed_at, watermark, settled_through, refresh_seconds
-FROM epstats.rollup_state WHERE view_name = %(view)s
+-- The rollup's bookkeeping row. relation_oid and parameters through to_jsonb: a schema that
+-- `epstats init` has not upgraded yet (no such columns) reads them as NULL, so reading never
+-- needs the upgrade.
+SELECT strategy, timezone, lookback, refreshed_at, watermark, settled_through, refresh_seconds,
+       (to_jsonb(s) ->> 'relation_oid')::oid AS relation_oid,
+       to_jsonb(s) -> 'parameters' AS parameters
+FROM epstats.rollup_state s WHERE view_name = %(view)s

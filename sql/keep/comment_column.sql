@@ -1,0 +1,1 @@
+COMMENT ON COLUMN {attribute} IS {comment}

@@ -1,1 +1,0 @@
-COMMENT ON MATERIALIZED VIEW {view} IS {comment}

@@ -1,1 +1,0 @@
-COMMENT ON TABLE {view} IS {comment}
