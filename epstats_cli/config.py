@@ -245,8 +245,8 @@ class DatabaseConfig:
     dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
     # where changing commands connect (past a transaction pooler); None: the primary DSN
     maintenance_dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
-    # A name, shown by `config show`, but never quoted in an error: users have been seen to
-    # put the password itself here.
+    # A name, never shown (`config show` says only that it is set) nor quoted in an error:
+    # users have been seen to put the password itself here.
     password_env: str | None = field(default=None, metadata=leaf(_env_name, echo=False))
     connect_timeout: timedelta = field(
         default=timedelta(seconds=10), metadata=leaf(_positive_duration)
@@ -595,6 +595,8 @@ def _shown(instance: Any) -> dict[str, Any]:
         value = getattr(instance, f.name)
         if f.metadata.get("secret"):
             out[f.name] = redact_dsn(value)
+        elif "parse" in f.metadata and not f.metadata["echo"]:
+            out[f.name] = None if value is None else REDACTED  # may hold a password by mistake
         elif "parse" in f.metadata:
             out[f.name] = _plain(value)
         elif "records" in f.metadata:
@@ -603,6 +605,9 @@ def _shown(instance: Any) -> dict[str, Any]:
             _section_class(f)
             out[f.name] = _shown(value)
     return out
+
+
+REDACTED = "***"
 
 
 def _plain(value: Any) -> Any:

@@ -4,6 +4,10 @@ layer prints it."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -178,17 +182,49 @@ def psql_command(dsn: str, where: Where) -> str:
     return f"{binary} '{conninfo.make_conninfo(**params)}'"  # type: ignore[arg-type]
 
 
-def next_commands(where: Where) -> list[str]:
-    """What to try next, as command lines."""
+def program(
+    argv0: str | None = None, executable: str | None = None, on_path: str | None = None
+) -> str:
+    """How to run this epstats again from the same directory, as typed: `epstats` when that is
+    the one on PATH, else the path it was started by (`.venv/bin/epstats` after the README's
+    first command), or `python -m epstats_cli` for that interpreter."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    executable = sys.executable if executable is None else executable
+    if on_path is None:
+        on_path = shutil.which("epstats") or ""
+    if os.path.basename(argv0) == "epstats":
+        if os.sep not in argv0 or (
+            on_path and os.path.realpath(on_path) == os.path.realpath(argv0)
+        ):
+            return "epstats"
+        return shlex.quote(argv0)
+    return f"{shlex.quote(executable)} -m epstats_cli"
+
+
+def next_commands(where: Where, program: str = "epstats") -> list[str]:
+    """What to try next, as command lines that run as shown (`program` is how to run
+    epstats: see program())."""
     flag = "--dsn embedded" if where.embedded else "--dsn '$EPSTATS_DSN'"
     cfg = "" if where.embedded else f" -c <config with source.table: {SCHEMA}.requests>"
     return [
-        f"epstats {flag}{cfg} report top --sort error_rate",
-        f"epstats {flag}{cfg} report endpoint /api/v1/orders --days 14",
-        f"epstats {flag}{cfg} status",
-        f"epstats {flag}{cfg} maintain --dry-run",
-        f"epstats {flag}{cfg} advise",
-        "epstats demo --reset"
+        f"{program} {flag}{cfg} report top --sort error_rate",
+        f"{program} {flag}{cfg} report endpoint /api/v1/orders --days 14",
+        f"{program} {flag}{cfg} status",
+        f"{program} {flag}{cfg} maintain --dry-run",
+        f"{program} {flag}{cfg} advise",
+        f"{program} demo --reset"
         + ("" if where.embedded else " --dsn '$EPSTATS_DSN'")
         + "   (wipe the demo)",
     ]
+
+
+def reset_plan(where: Where) -> list[str]:
+    """What `demo --reset` would do, for --dry-run."""
+    if where.embedded:
+        data = embedded.pgdata()
+        if not data.exists():
+            return ["nothing: no embedded server was started there"]
+        return [f"stop the embedded server in {data}", f"delete {data} and everything in it"]
+    from epstats_cli import queries
+
+    return [f"run: {queries.get('schema/drop_demo').as_string()}"]

@@ -11,6 +11,7 @@ import enum
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -75,6 +76,13 @@ class LockedError(EpstatsError):
     exit_code = ExitCode.LOCKED
 
 
+class UsageLine(click.UsageError):
+    """A usage error said in one line, without click's usage banner (exit 2)."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"epstats: error: {self.format_message()}", file=file or sys.stderr)
+
+
 class Interrupted(EpstatsError):
     """epstats was stopped by SIGINT and cancelled its server statement (exit 130)."""
 
@@ -108,27 +116,57 @@ _INTERRUPTED_BY: dict[int, type[Interrupted]] = {
     signal.SIGHUP: InterruptedHup,
 }
 
-# The signal on whose account epstats is cancelling its server statement, if any. A signal
-# handler records it before it cancels, so the QueryCanceled that follows reads as an
-# interruption (130/143/129), not as statement_timeout (1).
-_noted_signal: int | None = None
+# The signals on whose account epstats is cancelling its work, in the order they arrived. A
+# signal handler records its signal before it interrupts, so the QueryCanceled that follows
+# reads as an interruption (130/143/129), not as statement_timeout (1). A tuple, rebound (never
+# mutated), so that a handler running between two bytecodes of a reader cannot upset it.
+_noted: tuple[int, ...] = ()
+
+# When several signals arrived before epstats decided how to end (a supervisor's SIGTERM and
+# a person's Ctrl-C at the same instant, or SIGTERM during the repair after Ctrl-C), the exit
+# code is the first of these that was received, whatever the order of arrival: the outcome
+# does not depend on which of two near-simultaneous signals Python happened to handle first.
+PRECEDENCE: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 def note_signal(signum: int) -> None:
     """Record that epstats is cancelling its work because it received signal `signum`."""
-    global _noted_signal
-    _noted_signal = signum
+    global _noted
+    if signum not in _noted:
+        _noted = (*_noted, signum)
+
+
+def noted_signals() -> tuple[int, ...]:
+    """Every signal recorded by note_signal, in the order they arrived."""
+    return _noted
+
+
+def settle_signals() -> None:
+    """Run the Python handlers of signals that arrived but are not handled yet.
+
+    When one handler raises (SIGINT's KeyboardInterrupt), CPython leaves the other signals
+    received with it pending until something next checks for signals, which plain Python code
+    does not: a SIGTERM sent with a Ctrl-C would be handled only after epstats had reported
+    SIGINT's exit code. pthread_kill with signal 0 sends nothing, then checks."""
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.get_ident(), 0)
 
 
 def noted_signal() -> int | None:
-    """The signal recorded by note_signal, or None."""
-    return _noted_signal
+    """The signal that decides how epstats ends (PRECEDENCE among those recorded, pending ones
+    included), or None."""
+    settle_signals()
+    noted = _noted
+    for signum in PRECEDENCE:
+        if signum in noted:
+            return signum
+    return noted[0] if noted else None
 
 
 def clear_signal() -> None:
-    """Forget a recorded signal (a new run in the same process, or a test)."""
-    global _noted_signal
-    _noted_signal = None
+    """Forget the recorded signals (a new run in the same process, or a test)."""
+    global _noted
+    _noted = ()
 
 
 def interrupted(signum: int | None = None, message: str | None = None) -> Interrupted:
@@ -163,7 +201,7 @@ def _connecting(exc: BaseException) -> bool:
 
 def _signalled(exc: BaseException) -> bool:
     """epstats itself cancelled the statement because it received a signal."""
-    return _noted_signal is not None
+    return bool(_noted)
 
 
 def _missing(
@@ -310,7 +348,7 @@ def from_exception(exc: BaseException) -> EpstatsError | None:
     rule = rule_for(exc)
     if rule is None:
         return OperationFailed(line)
-    signum = _noted_signal
+    signum = noted_signal()
     message = rule.message.format(
         line=line,
         signal="a signal" if signum is None else signal_name(signum),

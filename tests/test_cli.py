@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,207 @@ def test_unparseable_dsn_never_echoes_its_parts() -> None:
 def test_since_after_until_is_a_usage_error() -> None:
     r = run_cli("report", "top", "--since", "2026-11-10", "--until", "2026-11-01")
     assert r.code == 2 and "before --since" in r.stderr
+
+
+# --- --format, -q, -v, --no-color, --debug before or after the command (issue 14) -------------
+
+_seen: list[dict[str, object]] = []
+
+
+@pytest.fixture
+def probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`epstats probe leaf`: a command that records the options its App ended up with."""
+    import click
+
+    from epstats_cli.cli import kinds
+    from epstats_cli.cli.app import get_app
+
+    @click.group()
+    def group() -> None:
+        """Probe."""
+
+    @group.command("leaf")
+    @click.option("--own", is_flag=True)
+    def leaf(own: bool) -> None:
+        """Record."""
+        app = get_app()
+        _seen.append({k: getattr(app, k) for k in ("fmt", "quiet", "verbose", "no_color", "debug")})
+
+    monkeypatch.setitem(cli.commands, "probe", group)
+    monkeypatch.setitem(kinds.PRODUCES, "probe leaf", ("table", "json", "csv"))
+    _seen.clear()
+    yield
+    _seen.clear()
+
+
+@pytest.mark.parametrize(
+    ("args", "fmt"),
+    [
+        (["--format", "json", "probe", "leaf"], "json"),
+        (["probe", "leaf", "--format", "json"], "json"),
+        (["probe", "--format", "json", "leaf"], "json"),
+        (["probe", "leaf", "--own", "--format=csv"], "csv"),
+        (["--format", "json", "probe", "leaf", "--format", "csv"], "csv"),
+        (["probe", "leaf", "--format", "csv", "--format", "table"], "table"),
+        (["--format", "csv", "probe", "--format", "json", "leaf"], "json"),
+    ],
+)
+def test_format_before_or_after_the_command_last_one_wins(
+    probe: None, args: list[str], fmt: str
+) -> None:
+    r = run_cli(*args)
+    assert r.code == 0, r.stderr
+    assert _seen == [
+        {"fmt": fmt, "quiet": False, "verbose": False, "no_color": False, "debug": False}
+    ]
+
+
+@pytest.mark.parametrize("where", ["before", "group", "after"])
+def test_flags_before_or_after_the_command(probe: None, where: str) -> None:
+    flags = ["-q", "-v", "--no-color", "--debug"]
+    args = {
+        "before": [*flags, "probe", "leaf"],
+        "group": ["probe", *flags, "leaf"],
+        "after": ["probe", "leaf", *flags],
+    }[where]
+    assert run_cli(*args).code == 0
+    assert _seen == [
+        {"fmt": "table", "quiet": True, "verbose": True, "no_color": True, "debug": True}
+    ]
+
+
+def test_a_format_a_command_cannot_produce_is_one_usage_line(probe: None) -> None:
+    for args in (["probe", "leaf", "--format", "yaml"], ["--format", "yaml", "probe", "leaf"]):
+        r = run_cli(*args)
+        assert (r.code, r.stdout) == (2, ""), r.stderr
+        assert r.stderr == (
+            "epstats: error: `epstats probe leaf` cannot produce --format yaml; "
+            "it takes table, json, csv\n"
+        )
+    assert _seen == []
+    r = run_cli("probe", "leaf", "--format", "xml")
+    assert r.code == 2 and "'xml' is not one of" in r.stderr
+
+
+PORT_DSN = "postgresql://u@127.0.0.1:1/db"  # nothing listens on port 1: exit 4 once parsed
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["status", "--format", "yaml"], 2, "`epstats status` cannot produce --format yaml"),
+        (["status", "--format", "openmetrics"], 4, "cannot connect"),
+        (["demo", "--format", "json"], 2, "`epstats demo` cannot produce --format json"),
+        (["generate", "--format", "csv"], 2, "it takes table, json\n"),
+        (["config", "show", "--format", "csv"], 2, "it takes table, json, yaml\n"),
+        (["report", "top", "--format", "openmetrics"], 2, "it takes table, json, csv\n"),
+        (["indexes", "plan", "--format", "json"], 4, "cannot connect"),
+        (["view", "status", "--format", "csv"], 4, "cannot connect"),
+        (["report", "endpoint", "/x", "--format", "csv", "--days", "3"], 4, "cannot connect"),
+        (["advise", "--format", "yaml"], 4, "cannot connect"),
+        (["--format", "yaml", "advise"], 4, "cannot connect"),
+        (["advise", "--format", "openmetrics"], 2, "it takes table, json, csv, yaml\n"),
+        # --secret-name shapes the manifests: refused unless the (global) format is yaml
+        (["advise", "--secret-name", "pg"], 2, "shape the manifests of --format yaml"),
+        (["--format", "yaml", "advise", "--secret-name", "pg"], 4, "cannot connect"),
+        (["advise", "--secret-name", "pg", "--format", "yaml"], 4, "cannot connect"),
+    ],
+)
+def test_each_command_takes_the_formats_it_can_produce(
+    args: list[str], code: int, says: str
+) -> None:
+    r = run_cli("--dsn", PORT_DSN, *args)
+    assert r.code == code, r.stderr
+    assert says in r.stderr
+    if code == 2 and "cannot produce" in r.stderr:
+        assert r.stderr.count("\n") == 1
+
+
+def test_check_refuses_a_format_as_unknown_and_takes_openmetrics() -> None:
+    r = run_cli("--dsn", PORT_DSN, "check", "--format", "csv")
+    assert r.code == 3, r.stdout + r.stderr
+    assert r.stdout.startswith("EPSTATS UNKNOWN - usage: `epstats check` cannot produce --format")
+    r = run_cli("--dsn", PORT_DSN, "--format", "yaml", "check")
+    assert r.code == 3 and "cannot produce --format yaml" in r.stdout
+    r = run_cli("--dsn", PORT_DSN, "check", "--format", "openmetrics")
+    assert r.code == 2 and "usage" not in r.stdout + r.stderr  # CRITICAL: cannot connect
+
+
+def test_every_command_says_what_it_produces() -> None:
+    from epstats_cli.cli import kinds
+
+    paths = {" ".join(p) for p in _all_command_paths()}
+    leaves = {p for p in paths if not any(q.startswith(p + " ") for q in paths)}
+    assert set(kinds.PRODUCES) == leaves
+    for path in leaves:
+        assert set(kinds.formats(path)) <= set(kinds.FORMATS)
+        assert kinds.formats(path)[0] == "table"
+        r = run_cli(*path.split(), "--help")
+        assert "--format" in r.stdout and "-q, --quiet" in r.stdout, path
+
+
+def test_a_command_may_not_declare_a_global_option_itself() -> None:
+    import click
+
+    from epstats_cli.cli import adopt
+
+    @click.command()
+    @click.option("-v", "--version-of", "version_of")
+    def clash(version_of: str) -> None:
+        """Clash."""
+
+    with pytest.raises(RuntimeError, match="declares -v itself"):
+        adopt(clash)
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code() -> None:
+    port = _closed_port()
+    for args in (["--debug", "status"], ["status", "--debug"]):
+        r = run_cli("--dsn", f"postgresql://u:hunter2@127.0.0.1:{port}/db", *args)
+        assert r.code == 4, r.stderr
+        assert "Traceback (most recent call last)" in r.stderr
+        assert r.stderr.splitlines()[-1].startswith("epstats: error: cannot connect")
+        assert "hunter2" not in r.stderr
+    r = run_cli("--debug", "report", "top", "--since", "2026-11-10", "--until", "2026-11-01")
+    assert r.code == 2 and "Traceback" not in r.stderr
+
+
+def test_the_issue_s_commands_take_format_after_the_command(
+    dsn: str, conn: Any, tmp_path: Path
+) -> None:
+    """Each of the command lines issue 14 found failing with "No such option"."""
+    import csv
+    import io
+    import json
+
+    from tests.helpers import fill
+
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 5000)
+    assert run_cli("--dsn", dsn, "indexes", "apply", "-q").code == 0
+    assert run_cli("--dsn", dsn, "view", "build", "-q").code == 0
+    for args in (
+        ["status", "--format", "json"],
+        ["indexes", "plan", "--format", "json"],
+        ["config", "show", "--format", "json"],
+        ["view", "status", "--format", "json"],
+        ["report", "top", "--format", "json"],
+    ):
+        r = run_cli("--dsn", dsn, *args)
+        assert r.code == 0, (args, r.stderr)
+        assert isinstance(json.loads(r.stdout), dict), args
+    r = run_cli("--dsn", dsn, "indexes", "status", "--format", "csv")
+    assert r.code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert {row["name"] for row in rows} == {
+        "idx_requests_timestamp",
+        "idx_requests_endpoint_timestamp",
+    }
+    r = run_cli("--dsn", dsn, "maintain", "-q")
+    assert (r.code, r.stdout, r.stderr) == (0, "", "")
+    before = run_cli("--dsn", dsn, "--format", "yaml", "advise")
+    after = run_cli("--dsn", dsn, "advise", "--format", "yaml")
+    assert before.code == after.code == 0, before.stderr + after.stderr
+    assert "kind: StatefulSet" in before.stdout and "kind: StatefulSet" in after.stdout
+    r = run_cli("--dsn", dsn, "advise", "--format", "json")
+    assert r.code == 0 and "advice" in json.loads(r.stdout)

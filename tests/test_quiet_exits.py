@@ -109,3 +109,26 @@ def test_quiet_maintain_prints_nothing_when_another_holds_the_lock(
         r = run_cli("-c", cfg, "--dsn", dsn, "maintain")
         assert r.code == 75 and r.stderr.count("\n") == 1
         assert f"pid {holder.info.backend_pid}" in r.stderr
+
+
+def test_a_full_disk_on_stdout_is_one_line_and_exit_1(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """`epstats report top > /dev/full`: a write error on stdout is no internal error, and the
+    interpreter's last flush prints nothing more."""
+    cfg = _with_data(dsn, conn, tmp_path)
+    for fmt in ("table", "json", "csv"):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(
+                [*EPSTATS, "-c", cfg, "--dsn", dsn, "report", "top", "--format", fmt],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(),
+                check=False,
+                timeout=60,
+            )
+        assert (proc.returncode, proc.stderr) == (
+            1,
+            "epstats: error: cannot write output: No space left on device\n",
+        ), fmt

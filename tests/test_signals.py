@@ -136,7 +136,7 @@ def test_signal_while_waiting_leaves_the_leftover_to_cleanup(
         elapsed = time.monotonic() - start
         assert proc.returncode == code, (out, err)
         assert elapsed < 10  # a few seconds of repair at most, though the drop must wait
-        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        by = f" by {signal.Signals(signum).name}"  # SIGINT too: noted like the others
         assert err.startswith(f"epstats: interrupted{by} (the server-side statement"), err
         assert "the invalid index idx_requests_timestamp could not be dropped in time" in err
         assert "epstats maintain --only cleanup" in err
@@ -202,3 +202,157 @@ def test_an_interruption_psycopg_could_not_cancel_is_still_recorded(
     finally:
         ex.session.conn.close()
         busy.close()
+
+
+# --- two signals, ignored signals, signals after the end: one deterministic outcome -----------
+
+ACTIVE = (
+    "SELECT pid, state, left(query, 60) FROM pg_stat_activity "
+    "WHERE application_name = 'epstats' AND state <> 'idle'"
+)
+
+
+def _apply_waiting(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, **popen: Any
+) -> tuple[psycopg.Connection[Any], subprocess.Popen[str], str]:
+    """`indexes apply` waiting (CREATE INDEX CONCURRENTLY) for an old transaction it holds."""
+    cfg = _ready(dsn, conn, tmp_path, 20_000)
+    holder = psycopg.connect(dsn)
+    holder.execute("SELECT count(*) FROM requests")
+    holder.execute("INSERT INTO requests VALUES ('/old', now(), 1, 200)")
+    env = {**os.environ}
+    env.pop("EPSTATS_CONFIG", None)
+    env.pop("EPSTATS_DSN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, "indexes", "apply"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **popen,
+    )
+    _wait_for(conn, proc, WAITING)
+    return holder, proc, cfg
+
+
+@pytest.mark.parametrize(
+    "signals", [(signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)], ids=str
+)
+def test_sigterm_with_a_ctrl_c_ends_as_sigterm_and_cancels_everything(
+    signals: tuple[int, int], dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A supervisor's SIGTERM and a Ctrl-C at the same instant: whichever Python handles first,
+    one interruption (the second signal does not cut the first one's cancel and repair short),
+    exit 143, nothing of epstats still running on the server, the run recorded."""
+    holder, proc, cfg = _apply_waiting(dsn, conn, tmp_path)
+    try:
+        for signum in signals:
+            proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143, (out, err)
+        assert "SIGTERM" in err and "Traceback" not in err, err
+        assert err.startswith("epstats: interrupted by SIG"), err
+        assert conn.execute(ACTIVE).fetchall() == []  # no statement left running
+        [(target, status, _error, finished)] = _runs(conn, "create")
+        assert (target, status, finished) == ("idx_requests_timestamp", "interrupted", True)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup").code == 0
+    assert invalid_indexes(conn) == []
+
+
+REPAIRING = (
+    "SELECT 1 FROM pg_stat_activity WHERE application_name = 'epstats' "
+    "AND query LIKE 'DROP INDEX CONCURRENTLY%%'"
+)
+
+
+def test_sigterm_during_the_repair_after_ctrl_c_is_143_and_recorded(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Ctrl-C, then (while epstats drops the invalid index the cancelled build left) SIGTERM:
+    the repair and the record go on, and the exit code is SIGTERM's."""
+    holder, proc, cfg = _apply_waiting(dsn, conn, tmp_path)
+    try:
+        proc.send_signal(signal.SIGINT)
+        _wait_for(conn, proc, REPAIRING)  # the drop waits for the holder too
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143, (out, err)
+        assert err.startswith("epstats: interrupted by SIGINT (the server-side statement"), err
+        assert "create idx_requests_timestamp did not finish" in err
+        assert "SIGTERM came too" in err and "Traceback" not in err
+        [(target, status, error, finished)] = _runs(conn, "create")
+        assert (target, status, finished) == ("idx_requests_timestamp", "interrupted", True)
+        assert error.startswith("interrupted by SIGINT (")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert run_cli("-c", cfg, "--dsn", dsn, "maintain", "--only", "cleanup").code == 0
+
+
+def test_a_sighup_the_parent_ignores_stays_ignored(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """`nohup epstats indexes apply`: SIGHUP was set to be ignored, and epstats keeps it so:
+    the build goes on and succeeds once the old transaction ends."""
+
+    def ignore_hup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    holder, proc, _cfg = _apply_waiting(dsn, conn, tmp_path, preexec_fn=ignore_hup)
+    try:
+        proc.send_signal(signal.SIGHUP)
+    finally:
+        holder.rollback()
+        holder.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, (out, err)
+    assert invalid_indexes(conn) == []
+    assert [r[:2] for r in _runs(conn, "create")] == [
+        ("idx_requests_timestamp", "ok"),
+        ("idx_requests_endpoint_timestamp", "ok"),
+    ]
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_two_signals_handled_one_after_the_other_give_one_exit_code() -> None:
+    """SIGINT and SIGTERM pending together: Python runs SIGINT's handler first (lower number),
+    then SIGTERM's at its next check, wherever that falls (while the first is being reported):
+    still exit 143, one line, no traceback."""
+    r = _python(
+        "import os, signal, sys, time\n"
+        "from epstats_cli import cli\n"
+        "def run(*args, **kwargs):\n"
+        "    both = {signal.SIGINT, signal.SIGTERM}\n"
+        "    signal.pthread_sigmask(signal.SIG_BLOCK, both)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    signal.pthread_sigmask(signal.SIG_UNBLOCK, both)\n"
+        "    time.sleep(30)\n"
+        "cli.cli.main = run\n"
+        "sys.exit(cli.main(['status']))\n"
+    )
+    assert r.returncode == 143, r.stderr
+    assert r.stderr == "epstats: interrupted by SIGTERM (the server-side statement was cancelled)\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_after_the_command_ended_changes_nothing(signum: int) -> None:
+    """A signal during the interpreter's exit, after main() decided exit 0 (the console
+    script): no traceback, no death by the signal, exit 0."""
+    r = _python(
+        "import atexit, os, signal, sys\n"
+        "from epstats_cli import cli\n"
+        "cli.cli.main = lambda *args, **kwargs: 0\n"
+        f"atexit.register(lambda: os.kill(os.getpid(), {int(signum)}))\n"
+        "sys.argv = ['epstats', 'status']\n"
+        "sys.exit(cli.main())\n"
+    )
+    assert (r.returncode, r.stderr) == (0, "")

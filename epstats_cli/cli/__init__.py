@@ -5,6 +5,7 @@ Nothing here imports psycopg or rich at module level, so `epstats --help` stays 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -15,15 +16,22 @@ from typing import Any
 import click
 
 from epstats_cli import __version__
+from epstats_cli.cli import kinds
 from epstats_cli.cli.app import App
 from epstats_cli.errors import (
     EpstatsError,
     ExitCode,
+    Interrupted,
+    OperationFailed,
+    UsageLine,
     clear_signal,
     from_exception,
     interrupted,
     note_signal,
     noted_signal,
+    noted_signals,
+    settle_signals,
+    signal_name,
 )
 
 # name -> (module, attribute, one-line help); modules are imported only when the command runs.
@@ -50,6 +58,84 @@ class StdoutClosed(Exception):
     that click does not turn it into exit 1."""
 
 
+# --- the options every command takes, before or after its name ----------------------------------
+
+FORMAT_HELP = "Output format: table, json, csv, yaml or openmetrics, as the command can produce."
+
+
+class SharedOption(click.Option):
+    """--format, -q, -v, --no-color, --debug given after a command (or a subcommand group): one
+    option with the root's meaning, written into the App; the last one given wins."""
+
+
+def _set_format(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    app = ctx.find_object(App)
+    if app is None:
+        return
+    if value is not None:
+        app.fmt = value
+    if isinstance(ctx.command, click.Group):
+        return  # checked by the command that runs
+    path = kinds.command_path(ctx)
+    allowed = kinds.formats(path)
+    if app.fmt not in allowed:
+        refused, app.fmt = app.fmt, allowed[0]
+        raise UsageLine(
+            f"`epstats {path}` cannot produce --format {refused}; it takes " + ", ".join(allowed),
+            ctx,
+        )
+
+
+def _set_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    app = ctx.find_object(App)
+    if app is not None and value and param.name is not None:
+        setattr(app, param.name, True)
+
+
+def _shared_options() -> list[click.Option]:
+    flag: dict[str, Any] = {"is_flag": True, "expose_value": False, "callback": _set_flag}
+    return [
+        SharedOption(
+            ["--format", "fmt"],
+            type=click.Choice(kinds.FORMATS),
+            expose_value=False,
+            callback=_set_format,
+            help=FORMAT_HELP,
+        ),
+        SharedOption(["--quiet", "-q", "quiet"], help="Print nothing on success.", **flag),
+        SharedOption(["--verbose", "-v", "verbose"], help="Say more.", **flag),
+        SharedOption(["--no-color", "no_color"], help="No colours.", **flag),
+        SharedOption(["--debug", "debug"], help="Show tracebacks for errors.", **flag),
+    ]
+
+
+SHARED_NAMES = frozenset(
+    name for option in _shared_options() for name in (*option.opts, *option.secondary_opts)
+)
+
+
+def adopt(command: click.Command) -> click.Command:
+    """Give a command (and every subcommand of a group) the shared options, once."""
+    if any(isinstance(p, SharedOption) for p in command.params):
+        return command
+    clash = {
+        name
+        for p in command.params
+        for name in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))
+        if name in SHARED_NAMES
+    }
+    if clash:
+        raise RuntimeError(
+            f"command {command.name!r} declares {', '.join(sorted(clash))} itself: "
+            "these are epstats's global options, taken before or after any command"
+        )
+    command.params.extend(_shared_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            adopt(sub)
+    return command
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use, with help listed from COMMANDS."""
 
@@ -64,13 +150,13 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
-            return self.commands[cmd_name]
+            return adopt(self.commands[cmd_name])
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
         module = importlib.import_module(f"epstats_cli.cli.{entry[0]}")
         command: click.Command = getattr(module, entry[1])
-        return command
+        return adopt(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
@@ -94,10 +180,10 @@ class LazyGroup(click.Group):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "csv"]),
+    type=click.Choice(kinds.FORMATS),
     default="table",
     show_default=True,
-    help="Output format.",
+    help=FORMAT_HELP + " Also after the command.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 @click.option("--verbose", "-v", is_flag=True, help="Say more about what is done and why.")
@@ -121,6 +207,9 @@ def cli(
     rollup, runs VACUUM / ANALYZE / REINDEX from cron without blocking writes, checks
     health and prints top-N endpoint reports.
 
+    --format, -q, -v, --no-color and --debug go before or after the command's name, with
+    the same meaning; given twice, the last one wins.
+
     Example: epstats --dsn postgresql://dba@db/endpoint_stats report top --days 7
     """
     ctx.obj = App(
@@ -135,53 +224,107 @@ def cli(
     ctx.call_on_close(ctx.obj.close)
 
 
+# SIGINT, SIGTERM and SIGHUP interrupt the run (raise KeyboardInterrupt) while it is armed: from
+# main()'s start until the outcome is decided. Afterwards a signal is only noted, so it cannot
+# land in the middle of the error report or the interpreter's exit.
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_armed = False
+
+
 def _stop_on(signum: int, _frame: object) -> None:
-    """SIGTERM and SIGHUP stop epstats as Ctrl-C does: psycopg cancels the server statement,
-    the executor repairs what it can in a few seconds and records the run as interrupted."""
+    """SIGINT, SIGTERM and SIGHUP stop epstats alike: psycopg cancels the server statement, the
+    executor repairs what it can in a few seconds and records the run as interrupted.
+
+    Only the first signal interrupts (and the same signal again: a person insisting); another
+    kind arriving meanwhile (a supervisor's SIGTERM with a Ctrl-C) is noted, so the repair goes
+    on and the exit code follows errors.PRECEDENCE, whichever Python handled first."""
+    noted = noted_signals()
     note_signal(signum)
-    raise KeyboardInterrupt
+    if _armed and (not noted or signum in noted):
+        raise KeyboardInterrupt
 
 
 def _handle_signals() -> dict[int, Any]:
-    """Install the SIGTERM/SIGHUP handlers; the handlers they replace (none off the main
-    thread, where Python cannot install any)."""
+    """Install the handlers and arm them; the handlers they replace (none off the main thread,
+    where Python cannot install any). A signal the parent set to be ignored (`nohup` ignores
+    SIGHUP, a shell's background job SIGINT) stays ignored."""
+    global _armed
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {s: signal.signal(s, _stop_on) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous: dict[int, Any] = {}
+    for signum in _STOPPING:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _stop_on)
+    _armed = True
+    return previous
+
+
+def _disarm() -> None:
+    """From here on a signal is noted, never raised: the outcome is being decided. Signals
+    already received but not yet handled are noted now, so that they count."""
+    global _armed
+    _armed = False
+    settle_signals()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: run the CLI and turn every outcome into an exit code."""
+    """Console-script entry point: run the CLI and turn every outcome into an exit code.
+
+    As the console script (no argv), the handlers stay installed, disarmed, until the process
+    exits: a signal after the outcome is decided changes nothing. Called with an argv (tests,
+    other Python code), the previous handlers are put back."""
     clear_signal()
     previous = _handle_signals()
-    try:
-        return _main(argv)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    try:
+        try:
+            return _main(args)
+        except KeyboardInterrupt:  # in the instant between an error and _disarm()
+            _disarm()
+            return _report(_stopped(None))
+    finally:
+        _disarm()
+        if argv is not None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _main(args: list[str]) -> int:
     try:
         rv: Any = cli.main(args=args, prog_name="epstats", standalone_mode=False)
-        sys.stdout.flush()  # now, while a closed pipe is still ours to handle
-    except (StdoutClosed, BrokenPipeError):
+        sys.stdout.flush()  # now, while a closed pipe or a full disk is still ours to handle
+        _disarm()
+    except BaseException as exc:
+        _disarm()
+        return _outcome(exc, args)
+    return rv if isinstance(rv, int) else 0
+
+
+def _debug(args: list[str]) -> bool:
+    """--debug anywhere among the options (not after `--`, where arguments begin)."""
+    return "--debug" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _outcome(exc: BaseException, args: list[str]) -> int:
+    """The exit code for how the run ended, its one line printed (with --debug, after the
+    traceback: the exit code stays SPEC's)."""
+    debug = _debug(args)
+    if isinstance(exc, StdoutClosed | BrokenPipeError):
         _stdout_to_devnull()
         return ExitCode.OK
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        # SIGINT arrives as KeyboardInterrupt; a handler for SIGTERM/SIGHUP notes its signal
-        # (errors.note_signal) before interrupting, so the exit code says which one it was.
-        stopped = interrupted(noted_signal())
-        stopped.show()
-        return stopped.exit_code
-    except EpstatsError as exc:
+    if isinstance(exc, OSError) and _stdout_failed(exc):
+        _stdout_to_devnull()
+        return _report(OperationFailed(f"cannot write output: {exc.strerror or exc}"))
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+        # SIGINT, SIGTERM and SIGHUP arrive as KeyboardInterrupt; the handler noted which
+        return _report(_stopped(None))
+    if isinstance(exc, Interrupted):
+        return _report(_stopped(exc))
+    if isinstance(exc, EpstatsError):
         if debug:
-            raise
-        exc.show()
-        return exc.exit_code
-    except click.UsageError as exc:
+            _traceback(exc)
+        return _report(exc)
+    if isinstance(exc, click.UsageError):
         from epstats_cli.cli.health import check_usage_error
 
         unknown = check_usage_error(cli, args, exc)  # check's: UNKNOWN, Nagios' output
@@ -189,23 +332,61 @@ def _main(argv: list[str] | None) -> int:
             return unknown
         exc.show()
         return exc.exit_code
-    except click.ClickException as exc:
+    if isinstance(exc, click.ClickException):
         exc.show()
         return exc.exit_code
-    except Exception as exc:
-        if debug:
-            raise
-        mapped = from_exception(exc)
-        if mapped is None:
-            click.echo(
-                f"epstats: internal error: {type(exc).__name__}: {exc} "
-                "(run again with --debug for the traceback, and please report it)",
-                err=True,
-            )
-            return ExitCode.FAILED
-        mapped.show()
-        return mapped.exit_code
-    return rv if isinstance(rv, int) else 0
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if not isinstance(exc, Exception):
+        raise exc  # SystemExit and the like: not ours to map
+    if debug:
+        _traceback(exc)
+    mapped = from_exception(exc)
+    if mapped is None:
+        ask = (
+            "please report it"
+            if debug
+            else "run again with --debug for the traceback, and please report it"
+        )
+        click.echo(f"epstats: internal error: {type(exc).__name__}: {exc} ({ask})", err=True)
+        return ExitCode.FAILED
+    return _report(mapped)
+
+
+def _report(exc: EpstatsError) -> int:
+    exc.show()
+    return exc.exit_code
+
+
+def _traceback(exc: BaseException) -> None:
+    import traceback
+
+    traceback.print_exception(exc, file=sys.stderr)
+
+
+def _stopped(exc: Interrupted | None) -> Interrupted:
+    """The interruption to report: its exit code from the signals received (errors.PRECEDENCE,
+    so SIGTERM wins over a Ctrl-C that came with it), whoever handled the first one."""
+    final = noted_signal()
+    if exc is None:
+        return interrupted(final)
+    if final is None or final == exc.signum:
+        return exc
+    late = f"; {signal_name(final)} came too" if exc.signum is not None else ""
+    return interrupted(final, exc.format_message() + late)
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether an OSError is stdout's: writing what is still buffered fails again, or the error
+    names no file and is one that writing meets (a full disk, /dev/full, an I/O error)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    except ValueError:  # stdout closed
+        return True
+    write_errors = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+    return exc.filename is None and exc.errno in write_errors
 
 
 def _stdout_to_devnull() -> None:

@@ -20,13 +20,6 @@ def _secret_name(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 @click.command()
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "yaml"]),
-    help="yaml: Kubernetes manifests (API Deployment, HPA, PDBs, PostgreSQL StatefulSet with "
-    "its volume, Service, Redis).",
-)
-@click.option(
     "--heavy-analysis",
     is_flag=True,
     help="The API runs heavy statistical analysis (256Mi per pod).",
@@ -48,7 +41,6 @@ def _secret_name(ctx: click.Context, param: click.Parameter, value: str | None) 
     "in IMAGE, an image with epstats installed.",
 )
 def advise(
-    fmt: str | None,
     heavy_analysis: bool,
     redis_persistence: bool,
     pods: int,
@@ -70,7 +62,7 @@ def advise(
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
-    fmt = fmt or app.fmt
+    fmt = app.fmt  # the global --format (before or after `advise`); yaml: the manifests
     if fmt != "yaml" and (secret_name or cron_image):
         raise click.UsageError(
             "--secret-name and --with-cronjobs shape the manifests of --format yaml"
@@ -116,6 +108,4 @@ def advise(
         "epstats advise",
         ["rules: the performance tuning guide; GB = 1024^3 bytes"],
     )
-    if fmt == "json":
-        app.fmt = "json"
     app.out(Result([table], doc))

@@ -27,6 +27,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 class App:
     config_path: str | None = None
     dsn_option: str | None = None
+    # --format, given before or after the command (the last one wins), one of kinds.FORMATS and
+    # already checked against what the running command produces (kinds.PRODUCES): "yaml" only
+    # reaches `config show` and `advise`, "openmetrics" only `check` and `status`, whose
+    # renderer (cli/health.py) writes it.
     fmt: str = "table"
     quiet: bool = False
     verbose: bool = False

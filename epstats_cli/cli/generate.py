@@ -133,8 +133,8 @@ def generate(
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="List the steps (as epstats commands) and where they would run; "
-    "start nothing, change nothing.",
+    help="List the steps (as epstats commands) and where they would run (with --reset: what "
+    "it would stop and delete); start nothing, change nothing.",
 )
 def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
     """The whole job on an embedded PostgreSQL, no set-up.
@@ -155,11 +155,18 @@ def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
 
     app = get_app()
     where = core.Where(app.dsn_option or os.environ.get("EPSTATS_DSN") or "embedded")
+    program = core.program()
+    if dry_run and reset:
+        click.echo(f"epstats demo --reset would, on {where.description}:")
+        for line in core.reset_plan(where):
+            click.echo(f"  {line}")
+        click.echo("dry run: nothing was stopped, deleted or changed")
+        return
     if dry_run:
         flag = "--dsn embedded" if where.embedded else "--dsn $EPSTATS_DSN"
         click.echo(f"epstats demo would run, on {where.description}:")
         for line in core.commands(rows, days):
-            click.echo(f"  epstats {flag} {line}")
+            click.echo(f"  {program} {flag} {line}")
         click.echo("dry run: nothing was started or changed")
         return
     if reset:
@@ -203,5 +210,5 @@ def demo(rows: int, days: int, reset: bool, dry_run: bool) -> None:
     click.echo(f"\ndone in {run.seconds:.1f}s.")
     click.echo("Connect with psql:\n  " + core.psql_command(run.dsn, where))
     click.echo("Try next:")
-    for line in core.next_commands(where):
+    for line in core.next_commands(where, program):
         click.echo("  " + line)

@@ -16,7 +16,12 @@ def indexes() -> None:
 
 
 @indexes.command("plan")
-def plan_cmd() -> None:
+@click.option(
+    "--prune-redundant",
+    is_flag=True,
+    help="Show what `apply --prune-redundant` would run: the drops of redundant indices too.",
+)
+def plan_cmd(prune_redundant: bool) -> None:
     """Show each recommended index's state and the exact SQL `apply` would run.
 
     Also lists indices that are redundant (covered by another valid index) or unused
@@ -30,7 +35,7 @@ def plan_cmd() -> None:
 
     app = get_app()
     with app.session() as s:
-        plan = core.make_plan(s, prune_redundant=True)
+        plan = core.make_plan(s, prune_redundant=prune_redundant)
         steps = [
             {
                 "action": st.task,
@@ -82,7 +87,14 @@ def plan_cmd() -> None:
             ],
             red_rows,
             "Redundant",
-            ["dropped by: epstats indexes apply --prune-redundant"] if red_rows else [],
+            (
+                [
+                    "dropped by: epstats indexes apply --prune-redundant"
+                    + ("" if prune_redundant else " (not by plain apply)")
+                ]
+                if red_rows
+                else []
+            ),
         ),
         Table(
             [
@@ -101,7 +113,7 @@ def plan_cmd() -> None:
                 Column("sql", "SQL"),
             ],
             steps,
-            "What apply would run",
+            "What apply --prune-redundant would run" if prune_redundant else "What apply would run",
             [] if steps else ["nothing to do"],
         ),
     ]

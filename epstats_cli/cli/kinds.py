@@ -1,4 +1,5 @@
-"""Which commands change the database, by command path: the one list App.session consults.
+"""What each command is, by command path: whether it changes the database (the one list
+App.session consults) and which output formats it can produce (the one list --format consults).
 
 A changing command connects to database.maintenance_dsn (default: the primary DSN) and needs
 one server session: through a pooler in transaction or statement mode it refuses (exit 3). A
@@ -41,6 +42,47 @@ READ_ONLY = frozenset(
         "advise",
     }
 )
+
+
+# Every value --format takes. openmetrics is written by cli/health.py (check, status).
+FORMATS = ("table", "json", "csv", "yaml", "openmetrics")
+TABULAR = ("table", "json", "csv")
+# Which formats each command can produce; a command path missing here cannot run (like one
+# missing from CHANGING/READ_ONLY), so a new command is given its formats on purpose.
+PRODUCES: dict[str, tuple[str, ...]] = {
+    "init": TABULAR,
+    "config show": ("table", "json", "yaml"),
+    "config check": ("table", "json"),
+    "indexes plan": TABULAR,
+    "indexes apply": TABULAR,
+    "indexes status": TABULAR,
+    "view build": TABULAR,
+    "view refresh": TABULAR,
+    "view status": TABULAR,
+    "view verify": TABULAR,
+    "vacuum": TABULAR,
+    "analyze": TABULAR,
+    "reindex": TABULAR,
+    "maintain": TABULAR,
+    "generate": ("table", "json"),
+    "report top": TABULAR,
+    "report endpoint": TABULAR,
+    "check": ("table", "json", "openmetrics"),
+    "status": (*TABULAR, "openmetrics"),
+    "advise": (*TABULAR, "yaml"),
+    "demo": ("table",),
+}
+
+
+def formats(path: str) -> tuple[str, ...]:
+    """The --format values command `path` can produce; LookupError for an unlisted command."""
+    try:
+        return PRODUCES[path]
+    except KeyError:
+        raise LookupError(
+            f"command {path!r} is not listed in epstats_cli/cli/kinds.py PRODUCES: "
+            "say which --format values it can produce"
+        ) from None
 
 
 def command_path(ctx: click.Context) -> str:

@@ -56,6 +56,10 @@ def config() -> None:
 def config_show() -> None:
     """Print the effective configuration, secrets redacted.
 
+    Passwords in DSNs and the value of database.password_env (users have put the password
+    itself there) are shown as ***. --format yaml (or table) prints the file's shape,
+    --format json the same data as JSON.
+
     Example: epstats config show --format json
     """
     import yaml
@@ -85,5 +89,10 @@ def config_check() -> None:
     """
     app = get_app()
     cfg = app.config  # raises ConfigError (exit 3) listing every problem
-    if not app.quiet:
-        click.echo(f"configuration OK ({cfg.path or 'built-in defaults'})")
+    origin = cfg.path or "built-in defaults"
+    if app.fmt == "json":
+        import json
+
+        click.echo(json.dumps({"valid": True, "path": cfg.path}))
+    elif not app.quiet:
+        click.echo(f"configuration OK ({origin})")

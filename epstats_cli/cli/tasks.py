@@ -23,17 +23,20 @@ def show_tasks(app: App, results: Sequence[TaskResult], title: str, dry_run: boo
         Column("seconds", "Seconds", "seconds"),
         Column("reason", "Reason"),
     ]
-    footer = []
-    if dry_run:
-        footer.append("dry run: nothing was changed; the SQL follows")
-    elif not results:
-        footer.append("nothing to do")
     # SQL is printed as copyable blocks below the table, not squeezed into a column.
     messages = []
     if dry_run or app.verbose:
         for r in results:
             if r.sql:
                 messages.append(f"-- {r.task} {r.target}: {r.reason}\n{r.sql};\n")
+    footer = []
+    if dry_run:
+        footer.append(
+            "dry run: nothing was changed"
+            + ("; the SQL follows" if messages else "" if results else "; nothing to do")
+        )
+    elif not results:
+        footer.append("nothing to do")
     app.out(
         Result([Table(columns, rows, title, footer)], {"tasks": rows}, messages),
         force=bool(failed),

@@ -122,7 +122,7 @@ def status_cmd() -> None:
         ("complete through (as of)", info.as_of, "ts"),
         ("newest row aggregated", info.newest, "ts"),
         ("last refresh by epstats", info.refreshed_at, "ts"),
-        ("last refresh took", info.refresh_seconds, "seconds"),
+        ("last refresh took", _seconds(info.refresh_seconds), "text"),
         ("days settled through", info.settled_through, "text"),
     ]
     footer = []
@@ -146,6 +146,11 @@ def status_cmd() -> None:
         footer,
     )
     app.out(Result([table], d))
+
+
+def _seconds(value: float | None) -> str | None:
+    """A duration with its unit: 1.61 s."""
+    return None if value is None else f"{value:,.2f} s"
 
 
 @view.command("verify")
