@@ -28,6 +28,7 @@ class Column:
     header: str
     kind: str = "text"  # text | int | float | ms | pct | bytes | seconds | ts | bool
     wrap: bool = True  # False for names people copy: never cut or folded
+    styles: tuple[tuple[str, str], ...] = ()  # (shown text, rich style) pairs, e.g. states
 
 
 @dataclass
@@ -173,7 +174,7 @@ def render(result: Result, fmt: str, console: Console) -> None:
                 no_wrap=col.kind in NUMERIC or not col.wrap,
             )
         for row in table.rows:
-            rich_table.add_row(*(Text(format_cell(row.get(c.key), c.kind)) for c in table.columns))
+            rich_table.add_row(*(_cell(row.get(c.key), c) for c in table.columns))
         console.print(rich_table)
         for line in table.footer:
             console.print(Text(line, style="dim"))
@@ -181,6 +182,14 @@ def render(result: Result, fmt: str, console: Console) -> None:
             console.print()
     for message in result.messages:
         console.print(Text(message), soft_wrap=True)  # never fold SQL people copy
+
+
+def _cell(value: Any, column: Column) -> Any:
+    """A table cell: the shown text, in the column's style for that text (if any)."""
+    from rich.text import Text
+
+    shown = format_cell(value, column.kind)
+    return Text(shown, style=dict(column.styles).get(shown, ""))
 
 
 def _csv_value(value: Any) -> Any:

@@ -94,7 +94,7 @@ class LazyGroup(click.Group):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "csv"]),
+    type=click.Choice(["table", "json", "csv", "openmetrics"]),
     default="table",
     show_default=True,
     help="Output format.",
