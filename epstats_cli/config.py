@@ -399,6 +399,22 @@ class DurationLevels:
 
 
 @dataclass(frozen=True)
+class OptionalDurationLevels:
+    """Duration thresholds where 0 turns a level off (both 0: the check is off)."""
+
+    REQUIRED: ClassVar[str] = "a threshold needs both warning and critical (0 turns one off)"
+
+    warning: timedelta = field(metadata=leaf(_duration))
+    critical: timedelta = field(metadata=leaf(_duration))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the pair as a whole, by key: only levels that are on compare."""
+        if not self.warning or not self.critical:
+            return {}
+        return _ordered(self.warning, self.critical, format_duration)
+
+
+@dataclass(frozen=True)
 class CheckConfig:
     overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
     dead_tuple_ratio: Levels = Levels(0.2, 0.5)
@@ -420,6 +436,21 @@ class CheckConfig:
     future_rows: DurationLevels = DurationLevels(timedelta(minutes=5), timedelta(days=1))
     # how long a verify run that found rows later than view.lookback keeps late_rows WARNING
     late_rows: timedelta = field(default=timedelta(days=7), metadata=leaf(_positive_duration))
+    # the oldest open transaction, idle-in-transaction session, prepared transaction or
+    # replication slot holding back xmin (epstats' own sessions left out)
+    long_transactions: DurationLevels = DurationLevels(timedelta(minutes=15), timedelta(hours=1))
+    # age of the newest row dated up to now (an API that stopped logging); 0 turns a level off
+    ingest_stalled: OptionalDurationLevels = OptionalDurationLevels(
+        timedelta(minutes=15), timedelta(hours=1)
+    )
+    # connections in use / max_connections less the reserved ones
+    connections: Levels = Levels(0.8, 0.95)
+    # replay lag of each standby (on a primary) or of this standby
+    replication_lag: DurationLevels = DurationLevels(timedelta(minutes=1), timedelta(minutes=5))
+    # WARNING this share below a resource tier boundary of the guide (10 GB, 50 GB); 0: never
+    database_size: float = field(default=0.1, metadata=leaf(_ratio))
+    # a sequence feeding the source table: share used of min(its maximum, its column type's)
+    sequence_exhaustion: Levels = Levels(0.75, 0.9)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ def run(
             return f"top {len(rep.rows)} endpoints in {rep.seconds * 1000:.1f} ms ({rep.source})"
 
         def do_check() -> str:
-            out.checks = health.run_checks(s)
+            # nothing logs into the demo's table (its rows end at the start of this hour)
+            out.checks = health.run_checks(s, [c for c in health.CHECKS if c != "ingest_stalled"])
             return health.nagios_line(out.checks).split(" | ")[0]
 
         step("init", do_init)

@@ -36,6 +36,13 @@ from epstats_cli.health.facts import (
     index_facts,
 )
 from epstats_cli.health.judges import CheckResult, State, Thresholds
+from epstats_cli.health.server_facts import (
+    ConnectionFacts,
+    IngestFacts,
+    ReplicationFacts,
+    TableSequences,
+    TransactionFacts,
+)
 from epstats_cli.pooler import PoolerInfo
 from epstats_cli.source import FutureRows
 
@@ -126,6 +133,12 @@ def test_nagios_line_lists_the_bad_worst_first_with_perfdata() -> None:
     assert line == "EPSTATS WARNING - a: slow | a=2.5;1;2 b=1234567;;"
     line = judges.nagios_line([mk("a", WARNING, "w"), mk("b", CRITICAL, "c"), mk("d", OK, "")])
     assert line == "EPSTATS CRITICAL - b: c; a: w"
+    # the check(s) that set the state lead: an UNKNOWN never comes before a WARNING
+    line = judges.nagios_line([mk("u", UNKNOWN, "?"), mk("w", WARNING, "w"), mk("c", OK, "")])
+    assert line == "EPSTATS WARNING - w: w; u: ?"
+    line = judges.nagios_line([mk("u", UNKNOWN, "?"), mk("w", WARNING, "w"), mk("c", CRITICAL, "")])
+    assert line == "EPSTATS CRITICAL - c: ; w: w; u: ?"
+    assert judges.nagios_line([mk("u", UNKNOWN, "?"), mk("o", OK, "")]) == "EPSTATS UNKNOWN - u: ?"
     assert judges.nagios_line([mk("a", OK, ""), mk("b", OK, "")]) == "EPSTATS OK - 2 checks OK"
     assert mk("x", OK, "", 0.00001234).perfdata() == "x=0;;"  # never an exponent
 
@@ -672,6 +685,21 @@ class Facts:
     def pooler(self) -> PoolerFacts:
         return PoolerFacts(False, False, PoolerInfo("direct", "the server itself answers"))
 
+    def transactions(self) -> TransactionFacts:
+        return TransactionFacts(())
+
+    def newest_row(self) -> IngestFacts:
+        return IngestFacts(dt.timedelta(hours=1), NOW - dt.timedelta(seconds=5), 5.0)
+
+    def connections(self) -> ConnectionFacts:
+        return ConnectionFacts(10, 200, 3)
+
+    def replication(self) -> ReplicationFacts:
+        return ReplicationFacts(False)
+
+    def sequences(self) -> TableSequences:
+        return TableSequences("public.requests", ())
+
 
 TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]
 
@@ -705,21 +733,26 @@ MISSING = SourceMissing(QualifiedName("public", "requests"))
 @pytest.mark.parametrize("only", [(), ("view_staleness",), ("connect", "table_bloat", "xid_age")])
 def test_a_missing_source_table_is_one_critical_result(only: tuple[str, ...]) -> None:
     results = checks.evaluate(Facts(table=MISSING), only, T, NOW)
-    assert [r.name for r in results] == ["connect"] * ("connect" in (only or checks.CHECKS)) + [
-        "source_table"
-    ]
+    server_checks = [n for n in checks.CHECKS if n in checks.WITHOUT_SOURCE]
+    assert [r.name for r in results] == [
+        n for n in server_checks if n in (only or server_checks)
+    ] + ["source_table"]
     missing = results[-1]
     assert missing.state == CRITICAL
     assert missing.summary == (
         "public.requests does not exist (epstats init --with-requests-table creates it; "
         "or set source.table)"
     )
-    assert judges.nagios_line(results) == f"EPSTATS CRITICAL - source_table: {missing.summary}"
+    line = judges.nagios_line(results).split(" | ")[0]
+    assert line == f"EPSTATS CRITICAL - source_table: {missing.summary}"
 
 
-def test_only_connect_needs_no_source_table() -> None:
+@pytest.mark.parametrize(
+    "name", ["connect", "long_transactions", "connections", "replication_lag", "database_size"]
+)
+def test_the_server_checks_need_no_source_table(name: str) -> None:
     facts = Facts(table=MISSING)
-    assert [r.state for r in checks.evaluate(facts, ["connect"], T, NOW)] == [OK]
+    assert [r.state for r in checks.evaluate(facts, [name], T, NOW)] == [OK]
     assert facts.reads == []
 
 

@@ -31,6 +31,11 @@ def status() -> None:
     app = get_app()
     with app.session() as s:
         data = _in_zone(overview.gather(s).as_dict(), app.config.source.timezone)
+    if app.fmt == "openmetrics":
+        from epstats_cli.health.openmetrics import status_metrics
+
+        click.echo(status_metrics(data), nl=False)
+        return
     srv, tbl = data["server"], data["table"]
     kv_cols = [Column("item", "Item"), Column("value", "Value")]
     tables = [
@@ -169,7 +174,11 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
                 ("built by epstats", rollup["built_by_epstats"], "bool"),
                 ("rows", rollup["rows"], "int"),
                 ("size", rollup["size_bytes"], "bytes"),
-                ("watermark", rollup["watermark"], "ts"),
+                (
+                    "watermark",
+                    rollup["watermark"] or "never refreshed",
+                    "ts" if rollup["watermark"] else "text",
+                ),
                 (
                     "freshness",
                     "up to date"
@@ -214,7 +223,9 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
     metavar="NAMES",
     help="Only these checks (comma-separated): connect, analyze_age, vacuum_age, "
     "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
-    "view_staleness, future_rows, late_rows, maintain_failed, table_bloat, index_bloat, pooler.",
+    "view_staleness, future_rows, late_rows, maintain_failed, table_bloat, index_bloat, pooler, "
+    "long_transactions, ingest_stalled, connections, replication_lag, database_size, "
+    "sequence_exhaustion.",
 )
 def check(only: str | None) -> None:
     """Health checks for monitoring, with Nagios exit codes and performance data.
@@ -222,7 +233,8 @@ def check(only: str | None) -> None:
     Prints one line (EPSTATS OK|WARNING|CRITICAL|UNKNOWN - ... | perfdata), then the
     detail table on a terminal. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; a server
     that cannot be reached is CRITICAL; a usage or configuration error is UNKNOWN.
-    Thresholds: the check: section of the config.
+    Thresholds: the check: section of the config. --format openmetrics prints the states
+    and perfdata as gauges for Prometheus (node_exporter's textfile collector).
 
     Example: epstats check --only analyze_age,invalid_indexes
     """
@@ -255,6 +267,15 @@ def check(only: str | None) -> None:
     raise click.exceptions.Exit(_show_checks(app, results))
 
 
+# The State column's colours (the console drops them for --no-color, NO_COLOR or a pipe).
+STATE_STYLES = {
+    "OK": "green",
+    "WARNING": "yellow",
+    "CRITICAL": "bold red",
+    "UNKNOWN": "magenta",
+}
+
+
 def _show_checks(app: App, results: list[Any]) -> int:
     """Print the plugin output (the line, or the JSON document) and return the exit code."""
     import sys
@@ -264,6 +285,11 @@ def _show_checks(app: App, results: list[Any]) -> int:
 
     state = health.overall(results)
     line = health.nagios_line(results)
+    if app.fmt == "openmetrics":
+        from epstats_cli.health.openmetrics import check_metrics
+
+        click.echo(check_metrics(results), nl=False)
+        return int(state)
     if app.fmt == "json":
         doc = {
             "state": state.name,
@@ -277,7 +303,7 @@ def _show_checks(app: App, results: list[Any]) -> int:
     if sys.stdout.isatty() or app.verbose:
         columns = [
             Column("name", "Check", wrap=False),
-            Column("state", "State", wrap=False),
+            Column("state", "State", wrap=False, styles=STATE_STYLES),
             Column("summary", "Detail"),
         ]
         app.out(Result([Table(columns, [r.as_dict() for r in results])]))
@@ -296,7 +322,7 @@ def check_usage_error(group: click.Group, args: list[str], exc: click.UsageError
         return None
     app = ctx.find_object(App) if ctx is not None else None
     if app is None:
-        app = App(fmt=fmt if fmt in ("table", "json") else "table")
+        app = App(fmt=fmt if fmt in ("table", "json", "openmetrics") else "table")
     message = " ".join(exc.format_message().split())
     result = health.CheckResult("usage", health.State.UNKNOWN, f"{message} (epstats check --help)")
     return _show_checks(app, [result])

@@ -10,7 +10,7 @@ import psycopg
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import EpstatsError, first_line
-from epstats_cli.health import judges, row_judges
+from epstats_cli.health import judges, row_judges, server_judges
 from epstats_cli.health.facts import FactSource, Gatherer, SourceMissing
 from epstats_cli.health.judges import CheckResult, Thresholds
 
@@ -33,9 +33,20 @@ _CHECKS: dict[str, Judge] = {
     "table_bloat": lambda f, t, now: judges.table_bloat(f.table_bloat(), t, now),
     "index_bloat": lambda f, t, now: judges.index_bloat(f.index_bloat(), t, now),
     "pooler": lambda f, t, now: judges.pooler(f.pooler(), t, now),
+    "long_transactions": lambda f, t, now: server_judges.long_transactions(
+        f.transactions(), t, now
+    ),
+    "ingest_stalled": lambda f, t, now: row_judges.ingest_stalled(f.newest_row(), t, now),
+    "connections": lambda f, t, now: server_judges.connections(f.connections(), t, now),
+    "replication_lag": lambda f, t, now: server_judges.replication_lag(f.replication(), t, now),
+    "database_size": lambda f, t, now: server_judges.database_size(f.server(), t, now),
+    "sequence_exhaustion": lambda f, t, now: server_judges.sequence_exhaustion(
+        f.sequences(), t, now
+    ),
 }
 CHECKS = tuple(_CHECKS)
-WITHOUT_SOURCE = {"connect"}  # every other check is about the source table or its upkeep
+# checks of the server alone; every other check is about the source table or its upkeep
+WITHOUT_SOURCE = {"connect", "long_transactions", "connections", "replication_lag", "database_size"}
 
 
 def evaluate(

@@ -19,6 +19,14 @@ from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
+from epstats_cli.health import server_facts
+from epstats_cli.health.server_facts import (
+    ConnectionFacts,
+    IngestFacts,
+    ReplicationFacts,
+    TableSequences,
+    TransactionFacts,
+)
 from epstats_cli.pooler import PoolerInfo, session_guarantee
 from epstats_cli.rollup import verify_record
 from epstats_cli.rollup.pending import pending
@@ -300,6 +308,11 @@ class FactSource(Protocol):
     def table_bloat(self) -> TableBloat | None: ...
     def index_bloat(self) -> tuple[IndexBloat, ...]: ...
     def pooler(self) -> PoolerFacts: ...
+    def transactions(self) -> TransactionFacts: ...
+    def newest_row(self) -> IngestFacts: ...
+    def connections(self) -> ConnectionFacts: ...
+    def replication(self) -> ReplicationFacts: ...
+    def sequences(self) -> TableSequences: ...
 
 
 T = TypeVar("T")
@@ -361,3 +374,18 @@ class Gatherer:
 
     def pooler(self) -> PoolerFacts:
         return self._once("pooler", pooler)
+
+    def transactions(self) -> TransactionFacts:
+        return self._once("transactions", server_facts.transactions)
+
+    def newest_row(self) -> IngestFacts:
+        return self._once("newest_row", server_facts.newest_row)
+
+    def connections(self) -> ConnectionFacts:
+        return self._once("connections", server_facts.connections)
+
+    def replication(self) -> ReplicationFacts:
+        return self._once("replication", server_facts.replication)
+
+    def sequences(self) -> TableSequences:
+        return self._once("sequences", server_facts.sequences)

@@ -79,6 +79,7 @@ def _age(
         round(age),
         levels.warning * every.total_seconds(),
         levels.critical * every.total_seconds(),
+        unit="seconds",
     )
 
 
@@ -103,7 +104,13 @@ def dead_tuples(table: TableFacts, t: Thresholds, now: dt.datetime) -> CheckResu
 def _ratio(name: str, ratio: float, levels: Levels, text: str) -> CheckResult:
     """A share judged against warning and critical levels, with the share as perfdata."""
     return CheckResult(
-        name, level(ratio, levels), text, round(ratio, 4), levels.warning, levels.critical
+        name,
+        level(ratio, levels),
+        text,
+        round(ratio, 4),
+        levels.warning,
+        levels.critical,
+        unit="ratio",
     )
 
 
@@ -173,7 +180,13 @@ def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> 
     critical = levels.critical * every.total_seconds()
     if rollup.oldest_unaggregated is None:
         return CheckResult(
-            "view_staleness", State.OK, "the rollup holds every row", 0, warning, critical
+            "view_staleness",
+            State.OK,
+            "the rollup holds every row",
+            0,
+            warning,
+            critical,
+            unit="seconds",
         )
     age = rollup.age_seconds  # by the server's clock; from `now` only for facts without it
     lag = max(0.0, (now - rollup.oldest_unaggregated).total_seconds() if age is None else age)
@@ -185,6 +198,7 @@ def view_staleness(rollup: RollupFreshness, t: Thresholds, now: dt.datetime) -> 
         round(lag),
         warning,
         critical,
+        unit="seconds",
     )
 
 
@@ -264,6 +278,7 @@ def table_bloat(bloat: TableBloat | None, t: Thresholds, now: dt.datetime) -> Ch
             round(ratio, 3),
             levels.warning,
             levels.critical,
+            unit="ratio",
         )
     return CheckResult(
         "table_bloat",
@@ -272,6 +287,7 @@ def table_bloat(bloat: TableBloat | None, t: Thresholds, now: dt.datetime) -> Ch
         round(ratio, 3),
         levels.warning,
         levels.critical,
+        unit="ratio",
     )
 
 
@@ -292,6 +308,7 @@ def index_bloat(bloats: Sequence[IndexBloat], t: Thresholds, now: dt.datetime) -
         round(ratio, 3),
         levels.warning,
         levels.critical,
+        unit="ratio",
     )
 
 

@@ -4,9 +4,10 @@ the plugin's one line. Pure, like the judges that make the results."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from epstats_cli.config import CheckConfig, Config, Levels, Schedule
 
@@ -20,6 +21,45 @@ class State(enum.IntEnum):
     UNKNOWN = 3
 
 
+# The units a perfdata value can have (OpenMetrics' base units); "" is a plain count.
+Unit = Literal["", "seconds", "bytes", "ratio"]
+
+
+@dataclass(frozen=True)
+class Perf:
+    """One perfdata value: a Nagios label=value;warn;crit, and an OpenMetrics gauge (the label
+    is its name, with `labels` as its labels)."""
+
+    label: str
+    value: float
+    warning: float | None = None
+    critical: float | None = None
+    unit: Unit = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def nagios(self) -> str:
+        """`label=value;warn;crit`; a labelled value is `label[a,b]`, quoted when it must be."""
+        label = self.label
+        if self.labels:
+            label += "[" + ",".join(v for _k, v in self.labels) + "]"
+        label = label.replace("'", "").replace("=", "")  # neither may appear in a label
+        if re.search(r"\s", label):
+            label = f"'{label}'"
+        w = "" if self.warning is None else _num(self.warning)
+        c = "" if self.critical is None else _num(self.critical)
+        return f"{label}={_num(self.value)};{w};{c}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "value": self.value,
+            "warning": self.warning,
+            "critical": self.critical,
+            "unit": self.unit,
+            "labels": dict(self.labels),
+        }
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -29,17 +69,25 @@ class CheckResult:
     warning: float | None = None
     critical: float | None = None
     details: list[str] = field(default_factory=list)
+    unit: Unit = ""  # of value, warning and critical
+    extra: list[Perf] = field(default_factory=list)  # perfdata beyond the check's own value
 
     @property
     def state_name(self) -> str:
         return self.state.name
 
+    def perfs(self) -> list[Perf]:
+        """Every perfdata value: the check's own (named after it) first, then the extra ones."""
+        own = (
+            []
+            if self.value is None
+            else [Perf(self.name, self.value, self.warning, self.critical, self.unit)]
+        )
+        return own + list(self.extra)
+
     def perfdata(self) -> str | None:
-        if self.value is None:
-            return None
-        w = "" if self.warning is None else _num(self.warning)
-        c = "" if self.critical is None else _num(self.critical)
-        return f"{self.name}={_num(self.value)};{w};{c}"
+        perfs = self.perfs()
+        return " ".join(p.nagios() for p in perfs) if perfs else None
 
     def as_dict(self) -> dict[str, Any]:
         perf = {} if self.value is None else {"value": self.value}
@@ -60,6 +108,8 @@ class CheckResult:
             "warning": self.warning,
             "critical": self.critical,
             "details": self.details,
+            "unit": self.unit,
+            "extra_perfdata": [p.as_dict() for p in self.extra],
         }
 
 
@@ -104,11 +154,17 @@ def overall(results: Iterable[CheckResult]) -> State:
     return State.OK
 
 
+# How the line orders what is not OK: the states that set the overall state first (a WARNING
+# or CRITICAL outranks an UNKNOWN, as in overall()).
+SEVERITY = {State.CRITICAL: 0, State.WARNING: 1, State.UNKNOWN: 2, State.OK: 3}
+
+
 def nagios_line(results: Sequence[CheckResult]) -> str:
-    """`EPSTATS WARNING - name: summary; ... | perfdata`."""
+    """`EPSTATS WARNING - name: summary; ... | perfdata`, led by the check(s) that set the
+    state."""
     state = overall(results)
     bad = [r for r in results if r.state != State.OK]
-    text = "; ".join(f"{r.name}: {r.summary}" for r in sorted(bad, key=lambda r: -r.state))
+    text = "; ".join(f"{r.name}: {r.summary}" for r in sorted(bad, key=lambda r: SEVERITY[r.state]))
     if not bad:
         text = f"{len(results)} checks OK"
     perf = " ".join(p for r in results if (p := r.perfdata()))

@@ -1,6 +1,7 @@
 """The judges of when raw rows are dated and when they arrive: `future_rows` (rows dated ahead
-of the server's clock) and `late_rows` (rows that arrived later than view.lookback, as the
-verify task found them). Pure, like judges.py, beside which they sit to keep it short."""
+of the server's clock), `late_rows` (rows that arrived later than view.lookback, as the
+verify task found them) and `ingest_stalled` (no new row: an API that stopped logging).
+Pure, like judges.py, beside which they sit to keep it short."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from epstats_cli.config import Levels
 from epstats_cli.durations import format_duration, human_seconds
 from epstats_cli.health.facts import LateRowsFacts
 from epstats_cli.health.judges import CheckResult, State, Thresholds, level
+from epstats_cli.health.server_facts import IngestFacts
 from epstats_cli.source import FutureRows
 
 
@@ -23,7 +25,13 @@ def future_rows(rows: FutureRows, t: Thresholds, now: dt.datetime) -> CheckResul
     warn, crit = levels.warning.total_seconds(), levels.critical.total_seconds()
     if rows.count == 0 or rows.latest is None:
         return CheckResult(
-            "future_rows", State.OK, "no row is dated after the server's clock", 0, warn, crit
+            "future_rows",
+            State.OK,
+            "no row is dated after the server's clock",
+            0,
+            warn,
+            crit,
+            unit="seconds",
         )
     ahead = max(0.0, rows.ahead_seconds or 0.0)
     plural = "row is" if rows.count == 1 else "rows are"
@@ -35,6 +43,7 @@ def future_rows(rows: FutureRows, t: Thresholds, now: dt.datetime) -> CheckResul
         round(ahead),
         warn,
         crit,
+        unit="seconds",
     )
 
 
@@ -77,3 +86,34 @@ def late_rows(facts: LateRowsFacts, t: Thresholds, now: dt.datetime) -> CheckRes
         else f"no verify run in the last {window}"
     )
     return CheckResult("late_rows", State.OK, said, 0, 1, None)
+
+
+def ingest_stalled(facts: IngestFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Age of the newest row dated up to now (rows dated in the future do not count). The facts
+    look back only as far as the largest level, so no row there is at least that old. A level
+    of 0 is off; both 0 turn the check off."""
+    levels = t.check.ingest_stalled
+    warn, crit = levels.warning.total_seconds(), levels.critical.total_seconds()
+    w, c = (warn or None), (crit or None)
+    if not facts.window:
+        return CheckResult("ingest_stalled", State.OK, "off (check.ingest_stalled is 0)")
+    if facts.newest is None:
+        age = facts.window.total_seconds()
+        text = (
+            f"no row dated in the last {format_duration(facts.window)} (it looks no further "
+            "back): has the API stopped logging?"
+        )
+    else:
+        measured = facts.age_seconds  # by the server's clock; from `now` for facts without it
+        if measured is None:
+            measured = (now - facts.newest).total_seconds()
+        age = max(0.0, measured)
+        text = f"newest row dated {_when(facts.newest)} ({human_seconds(age)} ago)"
+    state = State.OK
+    if c is not None and age >= c:
+        state = State.CRITICAL
+    elif w is not None and age >= w:
+        state = State.WARNING
+    if state != State.OK and facts.newest is not None:
+        text += ": has the API stopped logging?"
+    return CheckResult("ingest_stalled", state, text, round(age), w, c, unit="seconds")
