@@ -44,6 +44,7 @@ def rollup_identifiers(session: Session) -> dict[str, Any]:
 # adds them to older installations.
 LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "rollup_state": [("watermark", "timestamptz"), ("settled_through", "date")],
+    "runs": [("failure", "text")],
 }
 
 
