@@ -1,10 +1,12 @@
 """The step executor: every change epstats makes runs through `Executor.run(step)`.
 
 Planners describe a change as `Step`s (steps.py). The executor alone does dry-run, progress,
-timing, lock waits (CONCURRENTLY statements under indexes.max_wait, the rest under
-database.lock_timeout) and retries naming the blocker, work the server skipped with a WARNING,
-repair of invalid leftovers, interruption (bounded repair, exit 130/143/129), history and the
-result, so `--dry-run` prints exactly the statements a real run executes.
+timing, lock waits (CONCURRENTLY statements under indexes.max_wait, one epstats process per
+table at a time; the rest under database.lock_timeout) and retries naming the blocker, work the
+server skipped with a WARNING, repair of invalid leftovers (one try within REPAIR_BUDGET; a
+deadlock's victim repaired and tried once more), interruption (bounded repair, exit
+130/143/129), history (with the kind of a failure) and the result, so `--dry-run` prints
+exactly the statements a real run executes.
 
 The module is over 400 lines because the Executor is one contract (run, retry, repair,
 interrupt, record) whose parts share its state; the step types and the lock waits already
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -34,13 +36,14 @@ from epstats_cli.errors import (
     interrupted_message,
     noted_signal,
 )
-from epstats_cli.history import TaskResult
+from epstats_cli.history import ERROR, LEFT_BEHIND, LOCK_BUSY, TaskResult
 from epstats_cli.sqltext import as_text
 from epstats_cli.steps import (
     Logged,
     Mode,
     Statement,
     Step,
+    left_by,
     plan_text,
     statement_texts,
     statements_text,
@@ -49,11 +52,13 @@ from epstats_cli.waits import (
     CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     LockNotGranted,
     RepairFailed,
-    announce_waits,
+    WaitWatch,
     execute_noting_skips,
     max_wait_text,
+    one_at_a_time,
     retry_on_lock,
     timeouts,
+    watch_waits,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +81,23 @@ __all__ = [
 # How long the repairs after an interruption may take in all (Kubernetes gives 30 s between
 # SIGTERM and SIGKILL); a leftover that cannot be dropped in time is left to `cleanup`.
 INTERRUPT_BUDGET = 5.0
+# How long the repair of a failed try may take (one DROP INDEX CONCURRENTLY of what it left,
+# no lock retries): a step gives up within indexes.max_wait and this.
+REPAIR_BUDGET = 3.0
+
+
+@dataclass
+class _Repairs:
+    """The repairs of one step: the invalid indices its relation had before it ran (see
+    Executor._left), and the deadline its repairs share, set by the first."""
+
+    before: frozenset[int] = frozenset()
+    deadline: float | None = None
+
+    def by(self) -> float:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + REPAIR_BUDGET
+        return self.deadline
 
 
 def error_text(exc: BaseException) -> str:
@@ -154,7 +176,8 @@ class Executor:
                 signalled = isinstance(exc, KeyboardInterrupt)
                 why = interrupted_message(noted_signal()) if signalled else error_text(exc)
                 status = "interrupted" if stopped else "failed"
-                end = TaskResult(task, target, status, why, 0, None, why)
+                kind = LOCK_BUSY if isinstance(exc, LockNotGranted) else ERROR
+                end = TaskResult(task, target, status, why, 0, None, why, kind)
                 with suppress(psycopg.Error):
                     self._recover()
                     self._finish(run_id, end)
@@ -172,6 +195,7 @@ class Executor:
             time.monotonic() - started,
             None,
             "; ".join(r.error or "" for r in failed) or None,
+            history.failure_of([r.failure for r in failed]) if failed else None,
         )
         self._finish(run_id, summary)
         return [*results, summary]
@@ -187,7 +211,7 @@ class Executor:
         text = statements_text(self.session, step)
         if step.refused is not None:
             refused = TaskResult(
-                step.task, step.target, "failed", step.refused, 0, text, step.refused
+                step.task, step.target, "failed", step.refused, 0, text, step.refused, ERROR
             )
             self.record_result(refused)
             if step.raise_failure:
@@ -195,73 +219,138 @@ class Executor:
             return refused
         run_id = self._start(step.task, step.target, step.reason, text)
         start = time.monotonic()
-        error: str | None = None
-        failure: OperationFailed | psycopg.Error | None = None
-        attempts = iter(range(1 << 30))
-        concurrently = step.mode is Mode.CONCURRENTLY
-        try:
-            with self._watching(step):
-                retry_on_lock(
-                    self.session,
-                    lambda: self._try(step, next(attempts)),
-                    relation_oid=step.relation_oid,
-                    modes=step.lock_modes,
-                    # a CONCURRENTLY statement waited indexes.max_wait already: not again
-                    retries=0 if concurrently and step.retries is None else step.retries,
-                    after_timeout=lambda: self._repair_or_stop(step),
-                    waited=max_wait_text(self.session) if concurrently else None,
+        if step.mode is not Mode.CONCURRENTLY or step.relation_oid is None:
+            return self._attempt(step, text, run_id, start, None)
+        with ExitStack() as turn:
+            try:
+                label = f"{step.task} {step.target}"
+                limit = turn.enter_context(
+                    one_at_a_time(self.session, step.relation_oid, label, self.note)
                 )
+            except KeyboardInterrupt as exc:
+                raise self._interrupted(step, text, run_id, start) from exc
+            except (OperationFailed, psycopg.Error) as exc:
+                # its turn never came: nothing ran, nothing to repair
+                kind = LOCK_BUSY if isinstance(exc, LockNotGranted) else ERROR
+                why = error_text(exc)
+                result = TaskResult(
+                    step.task, step.target, "failed", why, time.monotonic() - start, text, why, kind
+                )
+                return self._conclude(step, run_id, result, exc)
+            return self._attempt(step, text, run_id, start, limit)
+
+    def _attempt(
+        self, step: Step, text: str, run_id: int | None, start: float, limit: timedelta | None
+    ) -> TaskResult:
+        """Run a step (a CONCURRENTLY one in its turn, waiting at most `limit`), repair what a
+        failed try left within a few seconds, and end its row."""
+        error: str | None = None
+        kind: str | None = None
+        failure: OperationFailed | psycopg.Error | None = None
+        repairs = _Repairs(self._invalid(step))
+        try:
+            self._tries(step, limit, repairs)
             if step.index is not None and self._index_valid(step) is False:
-                error = "the build finished but the index is not valid"
-                self._repair(step)
+                error, kind = "the build finished but the index is not valid", LEFT_BEHIND
+                self._repair(step, repairs)
         except (OperationFailed, psycopg.Error) as exc:
             failure = exc
             error = error_text(exc)
+            kind = LOCK_BUSY if isinstance(exc, LockNotGranted) else ERROR
             hint = step.error_hints.get(getattr(exc, "sqlstate", None) or "")
             if hint is not None:
                 error = hint.replace("{error}", error)
-            if step.index is not None:
-                self._repair(step)
-                if self._index_valid(step) is False:
-                    error += (
-                        f"; an invalid index {step.index[1]} was left behind (it cannot be "
-                        f"dropped while that transaction runs): {step.leftover_hint}"
-                    )
+            left = self._repair(step, repairs)
+            if left:
+                kind = LEFT_BEHIND
+                error += (
+                    f"; an invalid index {', '.join(left)} was left behind (it cannot be "
+                    "dropped while an older transaction still runs, and DROP INDEX "
+                    f"CONCURRENTLY waits for it too): {step.leftover_hint}"
+                )
         except KeyboardInterrupt as exc:
-            raise self._interrupted(step, text, run_id, start) from exc
+            raise self._interrupted(step, text, run_id, start, repairs) from exc
         except BaseException as exc:
-            self._stop(step, time.monotonic() + INTERRUPT_BUDGET)
+            self._stop(step, time.monotonic() + INTERRUPT_BUDGET, repairs)
             why = error_text(exc)
-            result = TaskResult(step.task, step.target, "failed", why, 0, text, why)
+            result = TaskResult(step.task, step.target, "failed", why, 0, text, why, ERROR)
             with suppress(psycopg.Error):
                 self._end(run_id, result)
             raise
         seconds = time.monotonic() - start
         if error is not None:
             self._undo(step)
-            result = TaskResult(step.task, step.target, "failed", error, seconds, text, error)
+            result = TaskResult(step.task, step.target, "failed", error, seconds, text, error, kind)
         else:
             result = TaskResult(
                 step.task, step.target, "ok", step.done or step.reason, seconds, text
             )
+        return self._conclude(step, run_id, result, failure)
+
+    def _conclude(
+        self,
+        step: Step,
+        run_id: int | None,
+        result: TaskResult,
+        failure: OperationFailed | psycopg.Error | None,
+    ) -> TaskResult:
+        """End the step's row with its result; re-raise its failure when the step says so."""
         self._end(run_id, result)
         if failure is not None and step.raise_failure:
             raise failure
         return result
 
-    def _interrupted(self, step: Step, text: str, run_id: int | None, start: float) -> Interrupted:
-        """After SIGINT/SIGTERM/SIGHUP (psycopg has cancelled the statement): repair for at
-        most INTERRUPT_BUDGET seconds, record the run as interrupted, and the error to exit
-        with (130/143/129)."""
+    def _tries(self, step: Step, limit: timedelta | None, repairs: _Repairs) -> None:
+        """The step's tries: retried on a lock timeout (not a CONCURRENTLY statement, which
+        waited indexes.max_wait already); a CONCURRENTLY statement chosen as a deadlock's
+        victim is repaired and tried once more."""
+        attempts = iter(range(1 << 30))
+        concurrently = step.mode is Mode.CONCURRENTLY
+        for deadlocked in (False, True):
+            try:
+                with self._watching(step) as waits:
+                    retry_on_lock(
+                        self.session,
+                        lambda: self._try(step, next(attempts), limit),
+                        relation_oid=step.relation_oid,
+                        modes=step.lock_modes,
+                        retries=0 if concurrently and step.retries is None else step.retries,
+                        between_tries=lambda: self._repair_or_stop(step, repairs),
+                        waited=max_wait_text(self.session) if concurrently else None,
+                        seen=waits.seen,
+                    )
+                return
+            except psycopg.errors.DeadlockDetected:
+                if deadlocked or not concurrently or self._repair(step, repairs):
+                    raise
+                if self.note is not None:
+                    self.note(
+                        f"epstats: {step.task} {step.target} was a deadlock's victim; what it "
+                        "left is repaired, and it tries once more"
+                    )
+                repairs.deadline = None  # the next try's repair has a budget of its own
+
+    def _interrupted(
+        self,
+        step: Step,
+        text: str,
+        run_id: int | None,
+        start: float,
+        repairs: _Repairs | None = None,
+    ) -> Interrupted:
+        """After SIGINT/SIGTERM/SIGHUP (psycopg has cancelled the statement): repair (unless
+        nothing ran yet: `repairs` None) for at most INTERRUPT_BUDGET seconds, record the run as
+        interrupted, and the error to exit with (130/143/129)."""
         seconds = time.monotonic() - start
         signum = noted_signal()
         message = f"{interrupted_message(signum)}: {step.task} {step.target} did not finish"
         deadline = time.monotonic() + INTERRUPT_BUDGET
         self._recover()
-        left = self._stop(step, deadline)
+        left = self._stop(step, deadline, repairs)
         if left:
             message += (
-                f"; the invalid index {left} could not be dropped in time: {step.leftover_hint}"
+                f"; the invalid index {', '.join(left)} could not be dropped in time: "
+                f"{step.leftover_hint}"
             )
         result = TaskResult(step.task, step.target, "interrupted", message, seconds, text, message)
         with suppress(psycopg.Error):
@@ -282,17 +371,16 @@ class Executor:
             else:
                 self.session = replace(self.session, conn=self.session.another())
 
-    def _stop(self, step: Step, deadline: float) -> str | None:
-        """Repair and undo what a step stopped halfway left, within a deadline; the name of an
-        invalid index still left (for cleanup), if any."""
+    def _stop(self, step: Step, deadline: float, repairs: _Repairs | None) -> list[str]:
+        """Repair (unless nothing ran yet: `repairs` None) and undo what a step stopped halfway
+        left, within a deadline; the invalid indices still left (for cleanup)."""
         with suppress(psycopg.Error):
-            self._repair(step, deadline)
+            left = [] if repairs is None else self._repair(step, repairs, deadline)
             self._undo(step, deadline)
-            if step.index is not None and self._index_valid(step) is False:
-                return step.index[1]
-        return None
+            return left
+        return []
 
-    def _try(self, step: Step, attempt: int) -> None:
+    def _try(self, step: Step, attempt: int, limit: timedelta | None) -> None:
         conn = self.session.conn
         kind = "run" if attempt == 0 else "retry"
         if step.mode is Mode.TRANSACTION:
@@ -302,10 +390,8 @@ class Executor:
                     self._execute(st, kind)
             self.log.append(Logged(kind, "COMMIT"))
             return
-        with timeouts(
-            self.session,
-            self.session.config.indexes.max_wait if step.mode is Mode.CONCURRENTLY else None,
-        ):
+        max_wait = limit or self.session.config.indexes.max_wait
+        with timeouts(self.session, max_wait if step.mode is Mode.CONCURRENTLY else None):
             for st in step.statements:
                 self._execute(st, kind, step.skip_locked)
 
@@ -324,21 +410,56 @@ class Executor:
             return None if value is None else bool(value)
         return None
 
-    def _repair(self, step: Step, deadline: float | None = None) -> None:
-        """Drop what a failed try left invalid (best effort, bounded by lock_timeout)."""
-        if not step.repair or step.index is None or self._index_valid(step) is not False:
-            return
-        for st in step.repair:
-            self._best_effort("repair", st, deadline)
+    def _invalid(self, step: Step) -> frozenset[int]:
+        """The invalid indices of the relation of a step that builds or rebuilds one, before it
+        runs: those a failed try leaves are the others (see _left)."""
+        if step.index is None or step.relation_oid is None:
+            return frozenset()
+        with suppress(psycopg.Error):
+            rows = self.session.all("indexes/invalid", {"oid": step.relation_oid})
+            return frozenset(int(r["oid"]) for r in rows)
+        return frozenset()
 
-    def _repair_or_stop(self, step: Step) -> None:
-        """Between tries: repair, and stop retrying when the leftover is still there."""
-        self._repair(step)
-        if step.repair and step.index is not None and self._index_valid(step) is False:
-            raise RepairFailed(
-                f"the invalid index {step.index[1]} it left cannot be dropped yet (the blocker "
-                "still runs), so no further try"
-            )
+    def _left(self, step: Step, repairs: _Repairs) -> list[tuple[str, str]]:
+        """The invalid indices a try of the step left (not invalid before it ran): its own
+        index, or the copies a REINDEX CONCURRENTLY made, whatever PostgreSQL named them (a
+        `_ccnew1` when `_ccnew` was taken, the old index as `_ccold` after the swap)."""
+        if step.index is None:
+            return []
+        if step.relation_oid is None:  # only its own index can be told apart
+            return [step.index] if self._index_valid(step) is False else []
+        with suppress(psycopg.Error):
+            rows = self.session.all("indexes/invalid", {"oid": step.relation_oid})
+            return [
+                (r["schema"], r["name"])
+                for r in rows
+                if int(r["oid"]) not in repairs.before and left_by(step, r["name"])
+            ]
+        return []
+
+    def _repair(self, step: Step, repairs: _Repairs, deadline: float | None = None) -> list[str]:
+        """Drop what a failed try left invalid: one try each, within the step's repair budget
+        (REPAIR_BUDGET seconds; an interruption's deadline instead), never lock retries (a
+        DROP INDEX CONCURRENTLY waits for the same older transactions the step gave up on).
+        The step's own repair statements first, then any other index the try left (a REINDEX
+        CONCURRENTLY's `_ccold`, a `_ccnew1`). The names of the indices still left."""
+        left = self._left(step, repairs)
+        if not left:
+            return []
+        by = repairs.by() if deadline is None else deadline
+        for schema, name in left:
+            if (schema, name) == step.index and step.repair:
+                for st in step.repair:
+                    self._best_effort("repair", st, by)
+            else:
+                drop = self.session.statement("indexes/drop", index=(schema, name))
+                self._best_effort("repair", Statement(drop), by)
+        return [name for _schema, name in self._left(step, repairs)]
+
+    def _repair_or_stop(self, step: Step, repairs: _Repairs) -> None:
+        """Between tries: repair, and stop retrying when a leftover is still there."""
+        if self._repair(step, repairs):
+            raise RepairFailed("what the try left cannot be dropped yet")
 
     def _undo(self, step: Step, deadline: float | None = None) -> None:
         """The step's on_failure statements (best effort)."""
@@ -346,42 +467,42 @@ class Executor:
             self._best_effort("on_failure", st, deadline)
 
     def _best_effort(self, kind: str, st: Statement, deadline: float | None = None) -> None:
-        """One statement with two lock retries, or once within a deadline (after an
-        interruption); an error is swallowed (the caller reports)."""
+        """One statement, logged each time it is sent: with two lock retries, or (a repair,
+        or after an interruption) once within a deadline, under a lock_timeout no longer than
+        database.lock_timeout; an error is swallowed (the caller reports)."""
         conn = self.session.conn
+        text = as_text(conn, st.query, st.params)
+
+        def send() -> None:
+            self.log.append(Logged(kind, text))
+            conn.execute(st.query, st.params)
+
         if deadline is not None:
             left = deadline - time.monotonic()
             if left < 0.1:
                 return
-            self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
             budget = timedelta(seconds=left)
             lock = min(budget, self.session.config.database.lock_timeout)
             with suppress(psycopg.Error), timeouts(self.session, lock, budget):
-                conn.execute(st.query, st.params)
+                send()
             return
-        self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
         with suppress(LockNotGranted, psycopg.Error):
-            retry_on_lock(
-                self.session,
-                lambda: conn.execute(st.query, st.params),
-                relation_oid=None,
-                retries=2,
-            )
+            retry_on_lock(self.session, send, relation_oid=None, retries=2)
 
     @contextmanager
-    def _watching(self, step: Step) -> Iterator[None]:
-        """A progress bar for a person at a terminal; whom a CONCURRENTLY statement waits for,
-        for a person watching or with -v."""
+    def _watching(self, step: Step) -> Iterator[WaitWatch]:
+        """A progress bar for a person at a terminal; for a CONCURRENTLY statement, whom it
+        waits for (named when it gives up; said meanwhile to a person watching, or with -v)."""
         from epstats_cli.progress import watch
 
         label = f"{step.task} {step.target}"
-        note = self.note if step.mode is Mode.CONCURRENTLY else None
         console = self.console if step.progress is not None else None
-        with (
-            watch(self.session, step.progress or "", label, console),
-            announce_waits(self.session, label, note),
-        ):
-            yield
+        with watch(self.session, step.progress or "", label, console):
+            if step.mode is Mode.CONCURRENTLY:
+                with watch_waits(self.session, label, self.note) as waits:
+                    yield waits
+            else:
+                yield WaitWatch()
 
     def _recording(self) -> bool:
         """Whether results go to epstats.runs: `record` set, not a dry run, on a primary where

@@ -12,6 +12,12 @@ from typing import Any
 from epstats_cli.config import Config
 from epstats_cli.db import Session
 
+# epstats.runs.failure: what kind of failure a failed run was, told by the executor from what
+# happened (not read back from the error's words, which quote other sessions' queries):
+LOCK_BUSY = "lock_busy"  # only a busy lock (lock_timeout or indexes.max_wait, SKIP_LOCKED)
+LEFT_BEHIND = "left_behind"  # it left an invalid index or another leftover behind
+ERROR = "error"  # anything else
+
 
 @dataclass
 class TaskResult:
@@ -24,6 +30,7 @@ class TaskResult:
     seconds: float = 0.0
     sql: str | None = None
     error: str | None = None
+    failure: str | None = None  # a failed run's kind: LOCK_BUSY, LEFT_BEHIND or ERROR
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -37,6 +44,14 @@ class TaskResult:
         if self.error:
             d["error"] = self.error
         return d
+
+
+def failure_of(kinds: list[str | None]) -> str:
+    """The kind of a task's failure from its failed steps' kinds: LEFT_BEHIND when one left
+    something behind, LOCK_BUSY when each was a busy lock, else ERROR."""
+    if LEFT_BEHIND in kinds:
+        return LEFT_BEHIND
+    return LOCK_BUSY if kinds and all(k == LOCK_BUSY for k in kinds) else ERROR
 
 
 def available(session: Session) -> bool:
@@ -72,17 +87,21 @@ def start(session: Session, task: str, target: str, reason: str, sql: str | None
 
 
 def finish(session: Session, run_id: int, result: TaskResult) -> None:
-    """End a run's row now, with its outcome (ok, failed, skipped or interrupted)."""
-    session.run(
-        "maintenance/history_finish",
-        {
-            "id": run_id,
-            "status": result.status,
-            "reason": result.reason,
-            "sql": result.sql,
-            "error": result.error,
-        },
-    )
+    """End a run's row now, with its outcome (ok, failed, skipped or interrupted) and, for a
+    failure, its kind (when epstats.runs has that column: `epstats init` adds it to an older
+    table, and until then `check` judges the failure by its words)."""
+    params = {
+        "id": run_id,
+        "status": result.status,
+        "reason": result.reason,
+        "sql": result.sql,
+        "error": result.error,
+        "failure": result.failure if result.status == "failed" else None,
+    }
+    if session.value("maintenance/history_kinded"):
+        session.run("maintenance/history_finish", params)
+    else:
+        session.run("maintenance/history_finish_unkinded", params)
 
 
 def record(session: Session, result: TaskResult) -> None:

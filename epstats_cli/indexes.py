@@ -3,7 +3,6 @@ without blocking writes (CONCURRENTLY, lock_timeout, bounded retries, repair of 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,8 +15,7 @@ from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
-
-LEFTOVER = re.compile(r"_cc(new|old)\d*$")
+from epstats_cli.steps import LEFTOVER
 
 
 @dataclass(frozen=True)

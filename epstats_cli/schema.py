@@ -50,6 +50,7 @@ LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("relation_oid", "oid"),
         ("parameters", "jsonb"),
     ],
+    "runs": [("failure", "text")],
 }
 
 

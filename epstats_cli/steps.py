@@ -5,6 +5,7 @@ them; planners (maintenance, indexes, rollup, init, generate) make them."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,33 @@ class Step:
     # Known before running that it would fail, and why (e.g. the role may not vacuum the
     # table): a real run fails with this, sending nothing; a dry run says so.
     refused: str | None = None
+
+
+# The names PostgreSQL gives the copies of an index that REINDEX CONCURRENTLY makes:
+# `<index>_ccnew` (the new one, until the swap), `<index>_ccold` (the old one, after it), with
+# a number when the name is taken, the index name cut to fit NAMEDATALEN.
+LEFTOVER = re.compile(r"_cc(new|old)\d*$")
+NAMEDATALEN = 64
+
+
+def left_by(step: Step, name: str) -> bool:
+    """Whether an index named `name` that a failed try of `step` left invalid is the step's
+    own: its index, or (for a REINDEX CONCURRENTLY, whose index is the predicted `_ccnew`) any
+    `_ccnew`/`_ccold` copy of the same index."""
+    if step.index is None:
+        return False
+    own = step.index[1]
+    if name == own:
+        return True
+    mine, theirs = LEFTOVER.search(own), LEFTOVER.search(name)
+    if mine is None or theirs is None:
+        return False
+    a, b = own[: mine.start()], name[: theirs.start()]
+    if a == b:
+        return True
+    # a name cut to fit NAMEDATALEN (63 bytes, less a split character) keeps only the start
+    cut = max(len(own.encode()), len(name.encode())) >= NAMEDATALEN - 4
+    return cut and (a.startswith(b) or b.startswith(a))
 
 
 @dataclass(frozen=True)

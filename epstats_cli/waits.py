@@ -5,6 +5,7 @@ server skips with a WARNING instead of waiting or failing (SKIP_LOCKED, missing 
 A lock wait ends at lock_timeout: `database.lock_timeout` for every statement, except the
 CONCURRENTLY ones, whose waits (for older transactions) never block INSERTs and may last
 `indexes.max_wait`. The executor (execute.py) decides which; this module only waits and names.
+epstats's own CONCURRENTLY work on a table runs one process at a time (`one_at_a_time`).
 """
 
 from __future__ import annotations
@@ -89,25 +90,42 @@ def ms(delta: timedelta) -> str:
     return f"{max(1, round(delta.total_seconds() * 1000))}ms"
 
 
-def _who(r: dict[str, Any]) -> str:
-    """`pid 123 (ShareLock, idle in transaction since 12:00:01, open 41s: SELECT ...)`."""
-    since = f" since {r['xact_start']:%H:%M:%S}" if r.get("xact_start") else ""
-    age = f", open {human_seconds(r['age'])}" if r.get("age") is not None else ""
-    query = f": {r['query']}" if r.get("query") else ""
-    return f"pid {r['pid']} ({r['mode']}, {r['state'] or 'unknown state'}{since}{age}{query})"
+def _who(r: Mapping[str, Any]) -> str:
+    """`pid 123 (ShareLock, idle in transaction since 12:00:01, open 41s, user bob, application
+    psql: SELECT ...)`; for another role's session that this role may not see (no
+    pg_read_all_stats): `pid 123 (an open transaction, user bob, application psql:
+    <insufficient privilege>)`."""
+    parts = [str(r["mode"])]
+    if not r.get("hidden"):
+        since = f" since {r['xact_start']:%H:%M:%S}" if r.get("xact_start") else ""
+        parts.append(f"{r.get('state') or 'unknown state'}{since}")
+        if r.get("age") is not None:
+            parts.append(f"open {human_seconds(r['age'])}")
+    if r.get("usename"):
+        parts.append(f"user {r['usename']}")
+    if r.get("application_name"):
+        parts.append(f"application {r['application_name']}")
+    query = "<insufficient privilege>" if r.get("hidden") else r.get("query")
+    return f"pid {r['pid']} ({', '.join(parts)}{f': {query}' if query else ''})"
 
 
-def describe_blockers(session: Session, relation_oid: int | None, modes: Sequence[str]) -> str:
-    """`blocked by pid 123 (ShareLock, idle in transaction since 12:00:01, ...)`: whoever
-    holds a conflicting lock now, else the oldest open transaction (what CONCURRENTLY waits
-    for)."""
-    rows: list[dict[str, Any]] = []
-    if relation_oid is not None:
+def describe_blockers(
+    session: Session,
+    relation_oid: int | None,
+    modes: Sequence[str],
+    seen: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """`blocked by pid 123 (ShareLock, idle in transaction since 12:00:01, ...)`: whom the
+    statement was seen waiting for (`seen`: pg_blocking_pids() while it waited, see
+    WaitWatch), else whoever holds a conflicting lock now, else the open transactions with the
+    oldest snapshots (what CONCURRENTLY waits out)."""
+    rows: Sequence[Mapping[str, Any]] = seen
+    if not rows and relation_oid is not None:
         found = session.all("catalog/lock_holders", {"oid": relation_oid, "modes": list(modes)})
         rows = [r for r in found if r["granted"]]  # the holders, not the other waiters
     if not rows:
-        # CONCURRENTLY builds also wait for older transactions to finish.
-        rows = session.all("catalog/oldest_transaction")
+        # CONCURRENTLY statements also wait for older transactions to finish.
+        rows = session.all("catalog/old_transactions")
     if not rows:
         return "no blocker visible any more"
     return "blocked by " + ", ".join(_who(r) for r in rows[:3])
@@ -120,41 +138,39 @@ def retry_on_lock(
     relation_oid: int | None,
     modes: Sequence[str] = CONFLICTS_SHARE_UPDATE_EXCLUSIVE,
     retries: int | None = None,
-    after_timeout: Callable[[], None] | None = None,
+    between_tries: Callable[[], None] | None = None,
     waited: str | None = None,
+    seen: Callable[[], Sequence[Mapping[str, Any]]] = lambda: (),
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Run fn (a statement or a short transaction); when lock_timeout expires or a
-    SKIP_LOCKED statement skips, retry with doubling backoff, then give up naming the blocker.
+    SKIP_LOCKED statement skips, retry with doubling backoff, then give up naming the blocker
+    (`seen()`: whom it was seen waiting for, if anyone; see describe_blockers).
 
-    `after_timeout` runs after each failed try (e.g. to drop an invalid half-built index);
-    `waited` says how long one try waited when that is not database.lock_timeout.
+    `between_tries` runs after a failed try that another try follows (e.g. to drop an invalid
+    half-built index; RepairFailed from it ends the tries); `waited` says how long one try
+    waited when that is not database.lock_timeout.
     """
     tries = 1 + (session.config.maintenance.lock_retries if retries is None else retries)
+    limit = waited or f"lock_timeout ({ms(session.config.database.lock_timeout)})"
     for attempt in range(tries):
         try:
             fn()
             return
         except (psycopg.errors.LockNotAvailable, SkippedForLock) as exc:
-            who = describe_blockers(session, relation_oid, modes)
-            stuck = None
-            if after_timeout is not None:
+            who = describe_blockers(session, relation_oid, modes, seen())
+            last = attempt + 1 == tries
+            if not last and between_tries is not None:
                 try:
-                    after_timeout()
-                except RepairFailed as failed:
-                    stuck = str(failed)
-            if stuck is not None:
-                # another try would trip over what is left ("already exists", a _ccnew1)
-                limit = waited or (f"lock_timeout ({ms(session.config.database.lock_timeout)})")
-                raise LockNotGranted(f"lock not granted within {limit}: {who}; {stuck}") from exc
-            if attempt + 1 == tries:
+                    between_tries()
+                except RepairFailed:
+                    # another try would trip over what is left ("already exists", a _ccnew1)
+                    last = True
+            if last:
+                times = "" if attempt == 0 else f" after {attempt + 1} tries"
                 if isinstance(exc, SkippedForLock):
-                    raise LockNotGranted(
-                        f"lock not available (SKIP_LOCKED) after {tries} tries: {who}"
-                    ) from exc
-                limit = waited or (f"lock_timeout ({ms(session.config.database.lock_timeout)})")
-                times = "" if tries == 1 else f" after {tries} tries"
+                    raise LockNotGranted(f"lock not available (SKIP_LOCKED){times}: {who}") from exc
                 raise LockNotGranted(f"lock not granted within {limit}{times}: {who}") from exc
             sleep(backoff * (2**attempt))
 
@@ -199,29 +215,93 @@ def max_wait_text(session: Session) -> str:
     return f"indexes.max_wait ({format_duration(session.config.indexes.max_wait)})"
 
 
+class WaitWatch:
+    """Whom a statement was last seen waiting for (pg_blocking_pids() of its backend, polled
+    from a second connection): named when it gives up, as the wait itself ends there."""
+
+    def __init__(self) -> None:
+        self.blockers: list[dict[str, Any]] = []
+
+    def seen(self) -> list[dict[str, Any]]:
+        return list(self.blockers)
+
+
 @contextmanager
-def announce_waits(
-    session: Session, what: str, note: Callable[[str], None] | None, interval: float = 0.5
-) -> Iterator[None]:
-    """While the block runs, poll (on a second connection) whether session's backend waits
-    for a lock, and say once per blocker whom it waits for: pid, its transaction's age and
-    state, its query's first line. Nothing without `note` (cron stays quiet)."""
-    if note is None:
-        yield
-        return
+def watch_waits(
+    session: Session, what: str, note: Callable[[str], None] | None, interval: float = 0.25
+) -> Iterator[WaitWatch]:
+    """While the block runs, poll (on a second connection) whom session's backend waits for,
+    keeping the last blockers seen, and (with `note`: a person watching, or -v) say once per
+    blocker whom it waits for: pid, role, application, its transaction's age and state, its
+    query's first line. Cron (no `note`) hears nothing."""
+    watch = WaitWatch()
     pid = session.pid
     query = session.statement("catalog/blocked_by")
     limit = max_wait_text(session)
-    seen: set[int] = set()
+    told: set[int] = set()
 
     def tick(cur: psycopg.Cursor[dict[str, Any]]) -> None:
-        for r in cur.execute(query, {"pid": pid}).fetchall():
-            if r["pid"] not in seen:
-                seen.add(r["pid"])
+        rows = cur.execute(query, {"pid": pid}).fetchall()
+        if rows:
+            watch.blockers = rows
+        for r in rows:
+            if note is not None and r["pid"] not in told:
+                told.add(r["pid"])
                 note(
                     f"epstats: {what} is waiting for {_who(r)} to end its "
                     f"transaction; it waits up to {limit}"
                 )
 
     with polling(session, "epstats-waits", interval, tick):
-        yield
+        yield watch
+
+
+# The advisory-lock namespace of epstats ("epst", as maintain's lock).
+LOCK_CLASS = 0x65707374
+
+
+@contextmanager
+def one_at_a_time(
+    session: Session,
+    relation_oid: int,
+    what: str,
+    note: Callable[[str], None] | None,
+    interval: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[timedelta]:
+    """epstats's CONCURRENTLY work on one table, one process at a time: two at once deadlock
+    (each waits out the other's transaction). Wait for the turn under indexes.max_wait, saying
+    (with `note`) which epstats process has it; yield what is left of indexes.max_wait, and
+    give the turn back however the block ends. LockNotGranted, naming that process, when the
+    turn does not come within indexes.max_wait.
+
+    The turn is tried, not waited for in a statement: a session waiting for a lock is in a
+    transaction whose snapshot the holder's CONCURRENTLY statement would wait out."""
+    key = {"k1": LOCK_CLASS, "oid": relation_oid}
+    max_wait = session.config.indexes.max_wait
+    start = time.monotonic()
+    told: set[int] = set()
+    while not session.value("indexes/turn_try", key):
+        holder = session.one("indexes/turn_holder", key)
+        if holder is not None and note is not None and holder["pid"] not in told:
+            told.add(holder["pid"])
+            note(
+                f"epstats: {what} is waiting for its turn: another epstats ({_who(holder)}) "
+                f"is working on the indices of {holder['relation']}; it waits up to "
+                f"{max_wait_text(session)}"
+            )
+        waited = time.monotonic() - start
+        if waited >= max_wait.total_seconds():
+            table = "this table" if holder is None else holder["relation"]
+            who = "it finished just now" if holder is None else _who(holder)
+            raise LockNotGranted(
+                f"lock not granted within {max_wait_text(session)}: another epstats is working "
+                f"on the indices of {table} ({who}); a later run tries again"
+            )
+        sleep(min(interval, max_wait.total_seconds() - waited))
+    try:
+        left = max_wait - timedelta(seconds=time.monotonic() - start)
+        yield max(left, min(max_wait, timedelta(seconds=1)))
+    finally:
+        with suppress(psycopg.Error):
+            session.run("indexes/turn_unlock", key)

@@ -4,6 +4,7 @@ overlap in time (a task's own row spans exactly the rows of its steps)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import psycopg
 
+from epstats_cli import history
+from epstats_cli.health import facts
 from tests.conftest import run_cli
 
 SUMMARY_TARGETS = ("indices of ", "leftovers of ")
@@ -103,3 +106,49 @@ def test_every_changing_command_is_recorded_and_counts(
     before = len(_rows(conn))
     _maintain(cfg, dsn, "--force", "cleanup,vacuum,analyze,reindex,refresh")
     _no_overlap(_rows(conn)[before:])
+
+
+# --- the kind of a failure, recorded rather than read from its words -------------------------
+
+
+def test_the_kind_of_a_task_failure_comes_from_its_steps() -> None:
+    assert history.failure_of([history.LOCK_BUSY, history.LOCK_BUSY]) == history.LOCK_BUSY
+    assert history.failure_of([history.LOCK_BUSY, history.ERROR]) == history.ERROR
+    assert history.failure_of([history.LOCK_BUSY, None]) == history.ERROR  # not told: not busy
+    assert history.failure_of([history.ERROR, history.LEFT_BEHIND]) == history.LEFT_BEHIND
+    at = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    quoted = "lock not granted within 5s: blocked by pid 1 (…: SELECT 1; SELECT 2)"
+    assert facts.finished_run(False, at, quoted, history.LOCK_BUSY).lock_busy
+    assert not facts.finished_run(False, at, "lock not granted", history.ERROR).lock_busy
+    assert facts.finished_run(False, at, "x", history.LEFT_BEHIND).left_behind
+    # recorded before the kind was: its words, as before
+    assert facts.finished_run(False, at, "lock not granted within 5s", None).lock_busy
+    assert not facts.finished_run(False, at, "lock not granted; division by zero", None).lock_busy
+
+
+def test_an_older_runs_table_is_upgraded_by_init_and_read_meanwhile(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = str(tmp_path / "c.yaml")
+    Path(cfg).write_text(
+        "view: {strategy: incremental}\ndatabase: {lock_timeout: 100ms}\n"
+        "maintenance: {lock_retries: 0}\n"
+    )
+    assert run_cli("-c", cfg, "--dsn", dsn, "init", "--with-requests-table").code == 0
+    assert run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply").code == 0
+    conn.execute("ALTER TABLE epstats.runs DROP COLUMN failure")  # as this version found it
+    with psycopg.connect(dsn) as holder:  # a busy lock: one-off commands still record it
+        holder.execute("LOCK TABLE requests IN SHARE MODE")
+        r = run_cli("-c", cfg, "--dsn", dsn, "vacuum")
+        holder.rollback()
+    assert r.code == 1 and "lock not available" in r.stderr, r.stderr
+    statuses = conn.execute("SELECT status FROM epstats.runs WHERE task = 'vacuum'").fetchall()
+    assert ("failed",) in statuses
+    # `check` judges it by its words meanwhile; maintain wants the upgrade
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "check", "--only", "maintain_failed")
+    assert json.loads(r.stdout)["checks"][0]["state"] == "WARNING", r.stdout
+    r = run_cli("-c", cfg, "--dsn", dsn, "maintain")
+    assert r.code == 1 and "missing column epstats.runs.failure" in r.stderr, r.stderr
+    r = run_cli("-c", cfg, "--dsn", dsn, "init")
+    assert r.code == 0 and "epstats.runs.failure" in r.stdout, r.stdout
+    assert run_cli("-c", cfg, "--dsn", dsn, "maintain").code == 0

@@ -176,3 +176,53 @@ def test_a_missing_source_table_is_one_critical_line(dsn: str) -> None:
     assert r.code == 2 and [(c["name"], c["state"]) for c in doc["checks"]] == [
         ("source_table", "CRITICAL")
     ]
+
+
+@pytest.mark.parametrize(
+    ("task", "args"),
+    [
+        ("vacuum", ["maintain", "--force", "vacuum", "--only", "vacuum"]),
+        ("reindex", ["maintain", "--force", "reindex", "--only", "reindex"]),
+    ],
+)
+def test_a_busy_lock_is_a_warning_whatever_the_blockers_query_says(
+    task: str, args: list[str], dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The error quotes the blocker's query, here with "; " in it (which also joins the errors
+    of a task's steps): the run's recorded kind, not its words, makes it a busy lock."""
+    cfg = _healthy(
+        dsn,
+        conn,
+        tmp_path,
+        "database: {lock_timeout: 100ms}\nmaintenance: {lock_retries: 0}\n"
+        "indexes: {max_wait: 100ms}\n",
+    )
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE requests IN SHARE MODE")
+        holder.execute("SELECT 'nightly export; do not cancel; call ops' AS note")
+        r = run_cli("-c", cfg, "--dsn", dsn, *args)
+        holder.rollback()
+    assert r.code == 1 and "nightly export; do not cancel; call ops" in r.stderr, r.stderr
+    row = conn.execute(
+        "SELECT error, failure FROM epstats.runs WHERE task = %s AND status = 'failed' "
+        "ORDER BY id DESC LIMIT 1",
+        (task,),
+    ).fetchone()
+    assert row is not None and "; do not cancel; " in row[0] and row[1] == "lock_busy", row
+    code, checks = _check(cfg, dsn)
+    assert code == 1 and checks["maintain_failed"]["state"] == "WARNING", checks["_line"]
+    assert "a busy lock" in checks["maintain_failed"]["summary"]
+
+
+def test_another_failure_is_critical_whatever_its_words(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Words that read like a busy lock do not make a failure one: its recorded kind does."""
+    cfg = _healthy(dsn, conn, tmp_path)
+    conn.execute(
+        "INSERT INTO epstats.runs (task, target, started_at, finished_at, status, error, "
+        "failure) VALUES ('vacuum', 'public.requests', now(), now(), 'failed', "
+        "'could not write block 7: lock not granted on the disk', 'error')"
+    )
+    code, checks = _check(cfg, dsn)
+    assert code == 2 and checks["maintain_failed"]["state"] == "CRITICAL", checks["_line"]

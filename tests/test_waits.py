@@ -17,10 +17,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from epstats_cli import indexes, waits
 from epstats_cli.config import Config
 from epstats_cli.db import Session, connect
 from epstats_cli.execute import Executor, Mode, Statement, Step
-from tests.conftest import run_cli
+from tests.conftest import Server, run_cli
 from tests.helpers import fill, invalid_indexes
 
 SHORT = "database: {lock_timeout: 300ms}\nmaintenance: {lock_retries: 0}\n"
@@ -168,3 +169,128 @@ def test_only_concurrently_steps_run_under_max_wait(
         "transaction": "200ms",
         "concurrently": "42s",
     }
+
+
+# --- giving up within max_wait and a bounded repair; naming blockers of other roles ----------
+
+
+def _session(dsn: str, lock_timeout: timedelta, max_wait: timedelta) -> Session:
+    base = Config()
+    cfg = replace(
+        base,
+        database=replace(base.database, lock_timeout=lock_timeout),
+        maintenance=replace(base.maintenance, lock_retries=2),
+        indexes=replace(base.indexes, max_wait=max_wait),
+    )
+    return connect(cfg, dsn)
+
+
+def test_giving_up_tries_the_repair_once_within_its_budget(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The old transaction blocks the repair's DROP INDEX CONCURRENTLY too: it is sent once
+    (no lock retries, no second repair after the give-up), so the step gives up within
+    indexes.max_wait plus the repair budget, not lock_timeout times six more."""
+    _ready(dsn, conn, _config(tmp_path))
+    s = _session(dsn, timedelta(seconds=2), timedelta(seconds=1))
+    holder = _old_transaction(dsn)
+    pid = holder.info.backend_pid
+    try:
+        ex = Executor(s, record=True)
+        create = next(st for st in indexes.make_plan(s).steps if st.task == "create")
+        result = ex.run(create)
+    finally:
+        holder.rollback()
+        holder.close()
+        s.conn.close()
+    assert result.status == "failed" and result.failure == "left_behind", result
+    assert result.error is not None
+    assert "lock not granted within indexes.max_wait (1s)" in result.error
+    assert f"blocked by pid {pid} (" in result.error
+    assert f"an invalid index {create.target} was left behind" in result.error
+    repairs = [entry.text for entry in ex.log if entry.kind == "repair"]
+    assert repairs == [f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{create.target}"'], ex.log
+    assert conn.execute(
+        "SELECT failure FROM epstats.runs WHERE target = %s", (create.target,)
+    ).fetchone() == ("left_behind",)
+
+
+@pytest.fixture
+def roles(server: Server, dsn: str, conn: psycopg.Connection[Any]) -> Iterator[dict[str, str]]:
+    """Two login roles without superuser: `owner` owns the database (and so what init
+    creates); `other` may read and write requests. Their DSNs (other's application: bobapp)."""
+    owner, other = f"o_{conn.info.dbname}", f"b_{conn.info.dbname}"
+    for role in (owner, other):
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(sql.Identifier(role)))
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+            sql.Identifier(conn.info.dbname), sql.Identifier(owner)
+        )
+    )
+    conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(owner)))
+    dbname = conn.info.dbname
+    try:
+        yield {
+            "owner": server.dsn_for(dbname, user=owner, password="pw"),
+            "other": server.dsn_for(dbname, user=other, password="pw", application_name="bobapp"),
+            "other_name": other,
+        }
+    finally:
+        server.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+        for role in (owner, other):
+            server.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def _grant_other(conn: psycopg.Connection[Any], dsn: str, other: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as owner:
+        owner.execute(
+            sql.SQL("GRANT SELECT, INSERT ON requests TO {}").format(sql.Identifier(other))
+        )
+
+
+def test_a_blocker_of_another_role_is_named(
+    roles: dict[str, str], conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """epstats runs as the table's owner, the old transaction as another role: neither is a
+    superuser, so pg_stat_activity hides that session's age and query, but not whose it is."""
+    cfg = _config(tmp_path, "indexes: {max_wait: 1s}\n")
+    _ready(roles["owner"], conn, cfg)
+    _grant_other(conn, roles["owner"], roles["other_name"])
+    holder = _old_transaction(roles["other"])
+    pid = holder.info.backend_pid
+    try:
+        r = run_cli("-c", cfg, "--dsn", roles["owner"], "-v", "indexes", "apply")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert r.code == 1, r.stderr
+    who = f"pid {pid} ("
+    errors = [line for line in r.stderr.splitlines() if line.startswith("epstats: error:")]
+    waits = [line for line in r.stderr.splitlines() if "is waiting for" in line]
+    assert len(errors) == 2 and waits, r.stderr
+    for line in errors + waits:
+        assert who in line, line
+        assert f"user {roles['other_name']}, application bobapp: <insufficient privilege>" in line
+    assert "no blocker visible" not in r.stderr
+
+
+def test_an_old_snapshot_of_another_role_is_found_in_pg_locks(
+    roles: dict[str, str], conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Nobody seen blocking (a give-up faster than the watch): the open transactions of this
+    database that hold a snapshot, found through pg_locks, whoever's they are."""
+    cfg = _config(tmp_path)
+    _ready(roles["owner"], conn, cfg, rows=10)
+    holder = psycopg.connect(roles["other"])
+    holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    holder.execute("SELECT count(*) FROM pg_class")  # a snapshot; no lock on requests
+    pid = holder.info.backend_pid
+    s = connect(Config(), roles["owner"])
+    try:
+        said = waits.describe_blockers(s, None, waits.CONFLICTS_SHARE_UPDATE_EXCLUSIVE)
+    finally:
+        s.conn.close()
+        holder.rollback()
+        holder.close()
+    assert said.startswith(f"blocked by pid {pid} (an open transaction, "), said
+    assert f"user {roles['other_name']}, application bobapp: <insufficient privilege>" in said

@@ -206,7 +206,8 @@ def rollup_info(session: Session) -> rollup.RollupFacts:
     return rollup.facts(session)
 
 
-# How epstats.runs.error reads when a task failed only because a lock was busy: the texts of
+# How epstats.runs.error reads when a task failed only because a lock was busy, for runs
+# recorded without a failure kind (before epstats.runs.failure, or by hand): the texts of
 # execute.LockNotGranted (lock_timeout on every try; a SKIP_LOCKED skip) and of errors.RULES
 # for a lock_timeout met outside the executor (55P03). tests/test_nagios.py makes real ones.
 LOCK_BUSY = (
@@ -219,13 +220,22 @@ LOCK_BUSY = (
 LEFT_BEHIND = ("left behind",)
 
 
-def finished_run(ok: bool, started_at: dt.datetime, error: str | None) -> FinishedRun:
-    """A run as `check` judges it: a failure whose every part (`maintain` joins the errors of
-    a task's steps with "; ") is a busy lock is `lock_busy`."""
+def finished_run(
+    ok: bool, started_at: dt.datetime, error: str | None, failure: str | None = None
+) -> FinishedRun:
+    """A run as `check` judges it. Its recorded kind of failure (epstats.runs.failure, told by
+    the executor) says whether it was only a busy lock or left something behind; a run
+    recorded without one is judged by its error's words: a failure whose every part
+    (`maintain` joins the errors of a task's steps with "; ") is a busy lock is `lock_busy`."""
+    if ok:
+        return FinishedRun(ok, started_at, error)
+    if failure is not None:
+        left = failure == history.LEFT_BEHIND
+        return FinishedRun(ok, started_at, error, failure == history.LOCK_BUSY, left)
     text = (error or "").lower()
     parts = [p for p in text.split("; ") if p.strip()]
-    busy = not ok and bool(parts) and all(any(m in p for m in LOCK_BUSY) for p in parts)
-    left = not ok and any(m in text for m in LEFT_BEHIND)
+    busy = bool(parts) and all(any(m in p for m in LOCK_BUSY) for p in parts)
+    left = any(m in text for m in LEFT_BEHIND)
     return FinishedRun(ok, started_at, error, busy, left)
 
 
@@ -239,7 +249,7 @@ def maintenance(session: Session) -> MaintenanceFacts:
     )
     for r in rows:
         if r["target"] == history.task_target(session.config, r["task"]):
-            run = finished_run(r["status"] == "ok", r["started_at"], r["error"])
+            run = finished_run(r["status"] == "ok", r["started_at"], r["error"], r["failure"])
             recent.setdefault(r["task"], []).append(run)
     runs = {
         task: LastRun(

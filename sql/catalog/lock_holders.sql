@@ -1,5 +1,9 @@
 -- Who else holds (or waits for) a lock on a relation: named when our lock_timeout expires.
-SELECT l.pid, l.mode, l.granted, a.state, a.xact_start,
+-- pg_locks shows every role's locks; another role's state, age and query only to a role that
+-- may see them (its own sessions, or pg_read_all_stats).
+SELECT l.pid, l.mode, l.granted, a.usename, a.application_name,
+       a.state IS NULL AS hidden,
+       a.state, a.xact_start,
        extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,
        CASE WHEN length(split_part(a.query, E'\n', 1)) > 80
             THEN left(split_part(a.query, E'\n', 1), 79) || '…'
@@ -8,4 +12,4 @@ FROM pg_catalog.pg_locks l
 LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'relation' AND l.relation = %(oid)s AND l.pid <> pg_backend_pid()
   AND l.mode = ANY(%(modes)s)
-ORDER BY l.granted DESC, a.xact_start
+ORDER BY l.granted DESC, a.xact_start NULLS LAST, l.pid

@@ -9,5 +9,6 @@ CREATE TABLE IF NOT EXISTS epstats.runs (
     reason text,
     sql text,
     error text,
-    pid integer NOT NULL DEFAULT pg_backend_pid()
+    pid integer NOT NULL DEFAULT pg_backend_pid(),
+    failure text  -- a failed run's kind: lock_busy, left_behind or error
 )
