@@ -156,3 +156,61 @@ def test_what_the_check_cannot_foresee_still_names_the_grant(
         "permission denied for schema public: CREATE on schema public is missing: "
         f"GRANT CREATE ON SCHEMA public TO {roles.owner}"
     )
+
+
+def test_init_names_create_on_the_database_and_the_schema(
+    server: Server, dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    role = f"i_{conn.info.dbname}"
+    conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(PASSWORD)
+        )
+    )
+    try:
+        role_dsn = server.dsn_for(conn.info.dbname, user=role, password=PASSWORD)
+        r = run_cli("--dsn", role_dsn, "init", "--with-requests-table")
+        assert r.code == 1, r.stderr
+        db = conn.info.dbname
+        assert r.stderr.splitlines()[1:] == [
+            f"epstats: error:   CREATE on database {db} (create schema epstats): "
+            f"GRANT CREATE ON DATABASE {db} TO {role}",
+            f"epstats: error:   CREATE on schema public (create table public.requests): "
+            f"GRANT CREATE ON SCHEMA public TO {role}",
+        ]
+        for grant in _named_grants(r.stderr):
+            conn.execute(grant)
+        assert run_cli("--dsn", role_dsn, "init", "--with-requests-table").code == 0
+    finally:
+        conn.execute(f"DROP OWNED BY {role}")
+        server.execute(f"DROP ROLE {role}")
+
+
+def test_maintain_runs_what_it_may_and_fails_the_rest_with_their_rights(
+    roles: Roles, conn: psycopg.Connection[Any]
+) -> None:
+    """Recording and reading are granted, the tables belong to another role: the tasks that
+    need the owner's rights (or MAINTAIN) fail, each naming them, recorded; cleanup runs."""
+    role = roles.role
+    conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT ON requests, endpoint_daily_stats TO {role}")
+    force = ["--force", "cleanup,vacuum,analyze,refresh"]
+    dry = run_cli("--dsn", roles.dsn, "--format", "json", "maintain", "--dry-run", *force)
+    assert dry.code == 0, dry.stderr
+    planned = {t["task"]: t for t in json.loads(dry.stdout)["tasks"]}
+    assert "would fail" not in planned["cleanup"]["reason"]
+    for task in ("vacuum", "analyze", "refresh"):
+        assert "would fail: role " in planned[task]["reason"], planned[task]
+    r = run_cli("--dsn", roles.dsn, "--format", "json", "maintain", *force)
+    assert r.code == 1
+    status = {(t["task"], t["target"]): t for t in json.loads(r.stdout)["tasks"]}
+    assert status[("cleanup", "epstats.runs")]["status"] == "ok"
+    refresh = status[("refresh", "public.endpoint_daily_stats")]
+    assert refresh["status"] == "failed"
+    assert "REFRESH MATERIALIZED VIEW" in refresh["reason"] and roles.owner in refresh["reason"]
+    recorded = conn.execute(
+        "SELECT task, status FROM epstats.runs WHERE target = 'public.endpoint_daily_stats' "
+        "AND task IN ('vacuum', 'refresh') ORDER BY id"
+    ).fetchall()
+    assert ("refresh", "failed") in recorded and ("vacuum", "failed") in recorded
