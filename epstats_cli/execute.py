@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
-from psycopg import pq
+from psycopg import pq, sql
 
 from epstats_cli import history
 from epstats_cli.db import Session
@@ -398,7 +398,9 @@ class Executor:
     def _execute(self, st: Statement, kind: str, skip_locked: bool = False) -> None:
         conn = self.session.conn
         self.log.append(Logged(kind, as_text(conn, st.query, st.params)))
-        execute_noting_skips(conn, st.query, st.params, skip_locked)
+        # a permission error carries the statement, so its hint names the grant it lacks
+        with self.session.noting(sql.Composed([st.query])):
+            execute_noting_skips(conn, st.query, st.params, skip_locked)
         if st.after is not None:
             st.after()
 

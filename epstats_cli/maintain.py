@@ -19,7 +19,7 @@ from epstats_cli.durations import human_seconds
 from epstats_cli.errors import LockedError, OperationFailed
 from epstats_cli.execute import Executor, Step
 from epstats_cli.history import TaskResult
-from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, targets
+from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, refusal, targets, task_needs
 from epstats_cli.rollup.build import new_name
 from epstats_cli.schema import require_current
 
@@ -85,8 +85,11 @@ def maintain(
         raise OperationFailed("the epstats schema is missing: run `epstats init` once")
     require_current(session)
     targets(session)  # a missing source table is an error before anything runs
-    # a rollup built with other parameters than the configuration's: exit 3 before any task
-    rollup.require_parameters(rollup.facts(session, contents=False, state=False), session.config)
+    if _selected(opts) & {"refresh", "verify"}:
+        # a rollup built with other parameters than the configuration's: exit 3 before any
+        # task (only the tasks that read or write the rollup's contents care)
+        facts = rollup.facts(session, contents=False, state=False)
+        rollup.require_parameters(facts, session.config)
     if not executor.dry_run:
         acquire_lock(session)
     try:
@@ -94,6 +97,11 @@ def maintain(
     finally:
         if not executor.dry_run:
             release_lock(session)
+
+
+def _selected(opts: MaintainOptions) -> set[str]:
+    """The tasks --only and --skip leave to run (due or not)."""
+    return (opts.only or set(schedule.ORDER)) - opts.skip
 
 
 def _due(why: str, reason: str) -> str:
@@ -121,6 +129,11 @@ def _run_task(
     task whose steps are each about one object gets a row of its own that sums them up."""
     primary = history.task_target(session.config, decision.task)
     if decision.task in RUNNERS and not executor.dry_run:
+        refused = refusal(session, task_needs(session, decision.task))
+        if refused is not None:  # all the rights it lacks, before it reads anything
+            result = TaskResult(decision.task, primary, "failed", refused, 0, None, refused)
+            executor.record_result(result)
+            return [result]
         return RUNNERS[decision.task](session, executor, decision.reason, seconds_left)
     if decision.task == "refresh":
         results = refresh(session, executor, lambda s: _for_decision(s, decision, executor.dry_run))

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
-from epstats_cli import history, indexes, rollup, schedule
+from epstats_cli import history, indexes, rights, rollup, schedule
 from epstats_cli.catalog import missing_source, relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -42,16 +43,15 @@ class Target:
 
 
 def targets(session: Session) -> list[Target]:
-    """The source table and, when it exists, the rollup (a table or materialized view)."""
+    """The source table and, when it exists (populated, if a materialized view), the rollup,
+    from the catalog alone: finding them needs no right on them."""
     out = []
     for qn in (session.config.source.table, session.config.view_name):
-        found = relation(session, qn.schema, qn.name)
-        if found is not None and found[1] in ("r", "m", "p"):
-            if qn == session.config.view_name and found[1] == "m":
-                info = rollup.facts(session, qn)
-                if not info.populated:
-                    continue
-            out.append(Target(str(qn), qn, found[0]))
+        found = session.one("maintenance/targets", {"schema": qn.schema, "name": qn.name})
+        if found is not None and found["relkind"] in ("r", "m", "p"):
+            if found["relkind"] == "m" and not found["populated"]:
+                continue
+            out.append(Target(str(qn), qn, int(found["oid"])))
         elif qn == session.config.source.table:
             raise missing_source(session)
     return out
@@ -60,24 +60,11 @@ def targets(session: Session) -> list[Target]:
 def maintain_refusal(session: Session, t: Target, verb: str) -> str | None:
     """Why the running role may not VACUUM or ANALYZE a target (None: it may). The server would
     only warn and skip it, and the task would look done."""
-    denied = session.all("catalog/maintain_denied", {"oid": t.oid})
-    if not denied:
+    lack = rights.vacuum_lack(session, t.oid, verb)
+    if lack is None:
         return None
-    role = session.server.user
-    first = denied[0]
-    which = first["relation"] + (f" (and {len(denied) - 1} more)" if len(denied) > 1 else "")
-    owner = first["owner"]
-    if session.server.version_num >= 170000:
-        needs = (
-            f"it needs the MAINTAIN privilege (GRANT MAINTAIN ON {first['relation']} TO {role}, "
-            f"or GRANT pg_maintain TO {role}), or to connect as the owner {owner}"
-        )
-    else:
-        needs = (
-            f"only its owner {owner} (or a role with {owner}'s privileges) and the database "
-            f"owner may: connect as {owner}, or GRANT {owner} TO {role}"
-        )
-    return f"role {role} may not {verb} {which}: {needs}"
+    what = lack.what.removeprefix("the right to ")
+    return f"role {session.server.user} may not {what}: {lack.fix}"
 
 
 # --- the planners ------------------------------------------------------------------------------
@@ -142,20 +129,43 @@ def rebuild_name(session: Session, schema: str, index: str) -> str:
     raise OperationFailed(f"no free name for a rebuilt copy of {schema}.{index}")
 
 
+def why_no_estimate(info: dict[str, Any], role: str, table: str) -> str:
+    """Why an index (a row of catalog/index_bloat) has no bloat estimate, as it is."""
+    if info["method"] != "btree":
+        return f"a {info['method']} index: only btree bloat is estimated"
+    if info["never_analyzed"]:
+        return f"{table} has never been vacuumed or analyzed, so its size is unknown"
+    if (info["columns_readable"] or 0) < (info["key_columns"] or 0):
+        return (
+            f"role {role} cannot see the statistics of its columns (pg_stats shows only columns "
+            f"a role may SELECT: GRANT SELECT ON {table} TO {role})"
+        )
+    if (info["columns_with_stats"] or 0) < (info["key_columns"] or 0):
+        return f"its columns have no statistics yet (analyze {table})"
+    return f"too small to estimate ({info['pages']} page(s))"
+
+
 def plan_reindex(
     session: Session, index: str | None = None, bloat_threshold: float | None = None
 ) -> list[Step]:
-    """REINDEX INDEX CONCURRENTLY each valid index (or one), optionally only bloated ones."""
+    """REINDEX INDEX CONCURRENTLY each valid index (or one), optionally only bloated ones; a
+    rebuild the role may not do is planned as refused (it fails, saying who may)."""
     steps = []
     found = False
+    role = session.server.user
     for t in targets(session):
+        lack = rights.maintain_lack(session, t.name, "reindex")
         for name, info in _bloat(session, t.oid).items():
             if index is not None and name != index:
                 continue
             found = True
             schema = t.name.schema
             ratio = info["bloat_ratio"]
-            estimate = "no bloat estimate" if ratio is None else f"estimated bloat {ratio:.0%}"
+            estimate = (
+                f"no bloat estimate: {why_no_estimate(info, role, t.label)}"
+                if ratio is None
+                else f"estimated bloat {ratio:.0%}"
+            )
             step = Step(
                 "reindex",
                 f"{schema}.{name}",
@@ -172,9 +182,11 @@ def plan_reindex(
                 step.skip = (
                     f"{estimate}, below reindex_bloat_ratio {bloat_threshold:.0%}"
                     if ratio is not None
-                    else f"{estimate} ({info['method']} index, or table not analyzed yet)"
+                    else estimate
                 )
             else:
+                if lack is not None:
+                    step.refused = f"role {role} may not reindex {schema}.{name}: {lack.fix}"
                 copy = rebuild_name(session, schema, name)
                 step.index = (schema, copy)
                 step.repair = [Statement(session.statement("indexes/drop", index=(schema, copy)))]
@@ -221,10 +233,12 @@ def plan_cleanup(session: Session) -> list[Step]:
                     Mode.CONCURRENTLY,
                     done=f"dropped: {why}",
                     relation_oid=t.oid,
+                    refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
                 )
             )
     spare = spare_step(session)
     if spare is not None:
+        spare.refused = refusal(session, rights.spare_needs(session))
         steps.append(spare)
     if history.available(session):
         retention = session.config.maintenance.history_retention
@@ -237,9 +251,36 @@ def plan_cleanup(session: Session) -> list[Step]:
                 f"delete run history older than {format_duration(retention)}; runs whose "
                 "process died are interrupted",
                 [Statement(prune, {"retention": retention}), Statement(abandoned)],
+                refused=refusal(session, rights.history_needs()),
             )
         )
     return steps
+
+
+# --- the rights a step lacks -------------------------------------------------------------------
+
+
+def refusal(session: Session, needs: rights.Needs) -> str | None:
+    """Why a step would fail for rights the role lacks (all of them), or None."""
+    lacks = rights.lacking(session, needs)
+    if not lacks:
+        return None
+    return f"role {session.server.user} lacks {rights.summary(lacks)}"
+
+
+def task_needs(session: Session, task: str) -> rights.Needs:
+    """Every right a maintenance task needs besides recording its run (rights.task_needs)."""
+    return rights.task_needs(session, task, [(t.name, t.oid) for t in targets(session)])
+
+
+def plan_verify(session: Session) -> list[Step]:
+    """The verify task's steps as a dry run shows them; one refused step when the role lacks
+    rights it needs (then it cannot even read what to compare)."""
+    why = refusal(session, task_needs(session, "verify"))
+    if why is None:
+        return sweep.plan_verify(session)
+    target = history.task_target(session.config, "verify")
+    return [Step("verify", target, "compare the rollup with the raw rows", [], refused=why)]
 
 
 # A task's planner, given why it is due (vacuum: whether to FREEZE; reindex: a forced run
@@ -251,7 +292,7 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     "reindex": lambda s, d: plan_reindex(
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),
-    "verify": lambda s, d: sweep.plan_verify(s),  # what a dry run shows; a real run: RUNNERS
+    "verify": lambda s, d: plan_verify(s),  # what a dry run shows; a real run: RUNNERS
 }
 
 # Tasks whose steps depend on what they find as they run (verify compares a day, then repairs
@@ -267,7 +308,7 @@ def refresh(
 ) -> list[TaskResult]:
     """The rollup's refresh (rollup.plan_refresh plans it, `shown` gives it the reason it shows)
     run by `executor`, or why it cannot run."""
-    info = rollup.facts(session)
+    info = rights.rollup_shape(session)  # from the catalog: reading it may need a right
     if not info.exists:
         return [
             TaskResult(
@@ -286,7 +327,15 @@ def refresh(
                 "not built by epstats (epstats view build --replace)",
             )
         ]
+    why = refusal(session, rights.refresh_needs(session))
     try:
-        return [executor.run(shown(rollup.plan_refresh(session)))]
+        step = rollup.plan_refresh(session)
+    except psycopg.errors.InsufficientPrivilege:
+        if why is None:
+            raise
+        step = Step("refresh", str(info.name), "bring the rollup up to date", [])
+    step.refused = why
+    try:
+        return [executor.run(shown(step))]
     except OperationFailed as exc:
         return [TaskResult("refresh", str(info.name), "failed", exc.message, 0, None, exc.message)]

@@ -146,6 +146,12 @@ def privilege(line: str, ctx: Context) -> Missing | None:
     if not statement:
         return Missing(f"a privilege on {kind} {name}", f"see its grants with \\dp {name}")
     shown = _qualified(name, statement)
+    if _maintains(statement) and kind == "index":  # MAINTAIN is granted on its table
+        return Missing(
+            f"MAINTAIN on the table of index {shown}",
+            f"GRANT MAINTAIN ON <its table> TO {role} (or GRANT pg_maintain TO {role}, "
+            "or connect as the table's owner)",
+        )
     if _maintains(statement):  # PostgreSQL 17 and later say "permission denied" for these
         fix = f"GRANT MAINTAIN ON {shown} TO {role} (or connect as its owner)"
         return Missing(f"MAINTAIN on {shown}", fix)

@@ -3,6 +3,7 @@ the measurements they are applied to, against real servers."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 from epstats_cli.advise import kubernetes, rules
 from epstats_cli.advise.measure import measure
 from epstats_cli.advise.rules import GIB, Measured, Options
-from epstats_cli.config import load
+from epstats_cli.config import Config, DatabaseConfig, ViewConfig, build, load
 from epstats_cli.db import session
 from epstats_cli.errors import OperationFailed
 from tests.conftest import Server, run_cli
@@ -171,6 +172,7 @@ def test_advise_warnings() -> None:
 # --- Kubernetes manifests ---------------------------------------------------------------------
 
 MODELS = {
+    ("v1", "ConfigMap"): "V1ConfigMap",
     ("v1", "Service"): "V1Service",
     ("apps/v1", "Deployment"): "V1Deployment",
     ("apps/v1", "StatefulSet"): "V1StatefulSet",
@@ -289,14 +291,14 @@ def test_the_password_comes_from_a_named_secret_and_is_never_a_value() -> None:
             for e in c.get("env", [])
             if "PASSWORD" in e["name"]
         ]
-        assert {e["name"] for e in envs} == {"POSTGRES_PASSWORD", "PGPASSWORD"}
+        assert {e["name"] for e in envs} == {"POSTGRES_PASSWORD"}
         for e in envs:
             assert "value" not in e
             assert e["valueFrom"] == {"secretKeyRef": {"name": secret, "key": "password"}}
 
 
 def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = doc["spec"]
+    spec = doc.get("spec", {})
     pod = spec.get("jobTemplate", {}).get("spec", spec).get("template", {}).get("spec", {})
     return list(pod.get("containers", []))
 
@@ -329,7 +331,7 @@ def test_no_disruption_budget_blocks_a_node_drain() -> None:
 
 
 def test_cronjobs_only_when_an_image_is_named() -> None:
-    assert not [d for d in _docs() if d["kind"] == "CronJob"]
+    assert not [d for d in _docs() if d["kind"] in ("CronJob", "ConfigMap")]
     docs = _docs(cron_image="registry.example.com/epstats:1")
     crons = {d["metadata"]["name"]: d for d in docs if d["kind"] == "CronJob"}
     assert set(crons) == {"endpoint-stats-maintain", "endpoint-stats-check"}
@@ -338,12 +340,95 @@ def test_cronjobs_only_when_an_image_is_named() -> None:
     (container,) = _containers(crons["endpoint-stats-maintain"])
     assert container["image"] == "registry.example.com/epstats:1"
     assert container["command"] == ["epstats", "-q", "maintain"]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["EPSTATS_DSN"]["value"] == (
-        "postgresql://postgres@endpoint-stats-postgres:5432/endpoint_stats"
-    )
     (check,) = _containers(crons["endpoint-stats-check"])
     assert check["command"] == ["epstats", "check"]
+
+
+SECRET_CONFIG = Config(
+    database=DatabaseConfig(
+        dsn="postgresql://app@db.internal:5432/endpoint_stats",
+        maintenance_dsn="host=db.internal user=app",
+        password_env="hunter2-the-password",
+        lock_timeout=dt.timedelta(seconds=3),
+    ),
+    view=ViewConfig(strategy="incremental"),
+)
+
+
+def test_cronjobs_run_with_the_configuration_without_its_secrets() -> None:
+    """A ConfigMap holds the configuration advise ran with, minus the DSNs and password_env;
+    both CronJobs mount it and name it in EPSTATS_CONFIG."""
+    docs = _docs(cron_image="img:1", config=SECRET_CONFIG)
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    text = configmap["data"]["config.yaml"]
+    for secret in ("db.internal", "hunter2", "dsn", "password_env"):
+        assert secret not in text
+    loaded = build(yaml.safe_load(text))
+    assert loaded == replace(
+        SECRET_CONFIG,
+        database=replace(SECRET_CONFIG.database, dsn=None, maintenance_dsn=None, password_env=None),
+    )
+    for cron in (d for d in docs if d["kind"] == "CronJob"):
+        (container,) = _containers(cron)
+        env = {e["name"]: e for e in container["env"]}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+        assert env["EPSTATS_CONFIG"]["value"] == mount["mountPath"] + "/config.yaml"
+        assert mount["readOnly"] is True
+        pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "config"]
+        assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+
+
+def test_cronjobs_take_the_dsn_from_a_named_secret_and_run_as_the_maintenance_role() -> None:
+    for secret, role in ((None, None), ("ep-dsn", "ep_maint")):
+        opts: dict[str, Any] = {"cron_image": "img:1"}
+        if secret:
+            opts.update(dsn_secret_name=secret, maintenance_role=role)
+        docs = _docs(**opts)
+        crons = [d for d in docs if d["kind"] == "CronJob"]
+        assert len(crons) == 2
+        for cron in crons:
+            (container,) = _containers(cron)
+            env = {e["name"]: e for e in container["env"]}
+            assert "value" not in env["EPSTATS_DSN"]  # never the DSN itself
+            assert env["EPSTATS_DSN"]["valueFrom"] == {
+                "secretKeyRef": {"name": secret or "endpoint-stats-epstats", "key": "dsn"}
+            }
+            assert env["PGUSER"]["value"] == (role or "epstats_maintainer")
+            assert "PGPASSWORD" not in env and "POSTGRES_PASSWORD" not in env
+
+
+def test_cronjobs_run_as_non_root_on_a_read_only_filesystem() -> None:
+    for cron in (d for d in _docs(cron_image="img:1") if d["kind"] == "CronJob"):
+        pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] > 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        (container,) = pod["containers"]
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert "/tmp" in mounts  # the one writable place
+
+
+@pytest.mark.parametrize(
+    ("version", "maintain"),
+    [(150018, "GRANT <the tables' owner> TO"), (180001, "GRANT MAINTAIN ON public.requests")],
+)
+def test_the_maintenance_role_grants_are_written_above_the_cronjob(
+    version: int, maintain: str
+) -> None:
+    measured = replace(BASE, server_version_num=version)
+    opts = kubernetes.KubeOptions(cron_image="img:1", maintenance_role="ep_maint")
+    text = kubernetes.to_yaml(kubernetes.manifests(rules.advise(measured), measured, opts))
+    comment = text.split("kind: CronJob")[0].rsplit("---\n", 1)[1]
+    assert "GRANT USAGE ON SCHEMA epstats TO ep_maint;" in comment
+    assert "ON epstats.runs, epstats.rollup_state TO ep_maint;" in comment
+    assert maintain in comment
+    assert "kubectl create secret generic endpoint-stats-epstats --from-literal=dsn=" in comment
 
 
 def test_kubernetes_yaml_matches_the_official_api_models() -> None:
@@ -463,8 +548,74 @@ def test_advise_yaml_on_a_real_server(
         ["--format", "json", "advise", "--secret-name", "pg-auth"],
         ["advise", "--format", "yaml", "--secret-name", "Not_A_Name"],
         ["advise", "--format", "yaml", "--with-cronjobs", " "],
+        ["advise", "--format", "yaml", "--maintenance-role", "ep_maint"],
+        ["advise", "--format", "yaml", "--dsn-secret", "ep-dsn"],
+        ["advise", "--format", "yaml", "--with-cronjobs", "i", "--maintenance-role", "Bad-Role"],
+        ["advise", "--format", "yaml", "--with-cronjobs", "i", "--dsn-secret", "Not_A_Name"],
     ],
 )
 def test_advise_manifest_options_are_checked(dsn: str, args: list[str]) -> None:
     r = run_cli("--dsn", dsn, *args)
     assert r.code == 2 and r.stdout == "", r.stderr
+
+
+@pytest.mark.parametrize("strategy", ["materialized", "incremental"])
+def test_the_cronjobs_role_and_configuration_work_on_a_real_server(
+    strategy: str, server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The grants written above the CronJobs, given to a new role as written, are all that
+    `maintain` (every task) and `check` need, run with the ConfigMap's configuration."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"view: {{strategy: {strategy}}}\ndatabase: {{lock_timeout: 4s}}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 5000)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+    conn.execute("CREATE INDEX idx_requests_status ON requests (status)")
+    db = conn.info.dbname
+    owner, role = f"own_{db}", f"cron_{db}"
+    conn.execute(f"CREATE ROLE {owner}")
+    conn.execute(f"ALTER TABLE requests OWNER TO {owner}")
+    kind = "MATERIALIZED VIEW" if strategy == "materialized" else "TABLE"
+    conn.execute(f"ALTER {kind} endpoint_daily_stats OWNER TO {owner}")
+    try:
+        r = run_cli(
+            *("-c", str(cfg), "--dsn", dsn, "advise", "--format", "yaml"),
+            *("--with-cronjobs", "img:1", "--maintenance-role", role),
+        )
+        assert r.code == 0, r.stderr
+        before_cron = r.stdout.split("kind: CronJob")[0].rsplit("---\n", 1)[1]
+        statements = [
+            line.removeprefix("#   ")
+            .split("  -- ")[0]
+            .replace("<the tables' owner>", owner)
+            .replace("'...'", "'cron-pw'")
+            for line in before_cron.splitlines()
+            if line.startswith("#   ") and not line.startswith("#   --") and ";" in line
+        ]
+        assert statements[0] == f"CREATE ROLE {role} LOGIN PASSWORD '...';".replace(
+            "'...'", "'cron-pw'"
+        )
+        for statement in statements:
+            conn.execute(statement.encode())
+        configmap = next(d for d in yaml.safe_load_all(r.stdout) if d["kind"] == "ConfigMap")
+        mounted = tmp_path / "config.yaml"
+        mounted.write_text(configmap["data"]["config.yaml"])
+        env: dict[str, str | None] = {"EPSTATS_CONFIG": str(mounted)}
+        role_dsn = server.dsn_for(db, user=role, password="cron-pw")
+        tasks = "cleanup,vacuum,analyze,reindex,refresh,verify"
+        m = run_cli("--dsn", role_dsn, "--format", "json", "maintain", "--force", tasks, env=env)
+        assert m.code == 0, (m.stdout, m.stderr)
+        done = json.loads(m.stdout)["tasks"]
+        assert {t["status"] for t in done} <= {"ok", "skipped"}, done
+        assert {t["task"] for t in done if t["status"] == "ok"} >= set(tasks.split(",")) - {
+            "analyze"  # done by VACUUM (ANALYZE)
+        }
+        c = run_cli("--dsn", role_dsn, "--format", "json", "check", env=env)
+        assert c.code in (0, 1), c.stdout
+        assert "permission denied" not in c.stdout
+        assert all(ch["state"] != "UNKNOWN" for ch in json.loads(c.stdout)["checks"]), c.stdout
+    finally:
+        for name in (role, owner):
+            conn.execute(f"DROP OWNED BY {name}")
+        for name in (role, owner):
+            server.execute(f"DROP ROLE IF EXISTS {name}")

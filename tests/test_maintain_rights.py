@@ -15,6 +15,7 @@ from psycopg import sql
 
 from epstats_cli.config import Config
 from epstats_cli.db import Session, connect
+from epstats_cli.db import session as db_session
 from epstats_cli.execute import Executor, Statement, Step
 from tests.conftest import Server, run_cli
 from tests.helpers import fill
@@ -112,3 +113,103 @@ def test_a_skip_for_permission_is_a_failure_while_running(statement: str, sessio
     assert result.error is not None and result.error.startswith("the server skipped it: ")
     assert "requests" in result.error
     assert "owner" in result.error or "permission denied" in result.error
+
+
+def test_reindex_as_a_role_that_may_not_says_would_fail_and_fails(
+    maintainer: str, conn: psycopg.Connection[Any], server: Server
+) -> None:
+    """REINDEX needs the table owner's rights (from PostgreSQL 17 also MAINTAIN): the dry run
+    says each rebuild would fail and the real run fails them, naming the owning role."""
+    role = f"m_{conn.info.dbname}"
+    conn.execute("CREATE INDEX idx_requests_status ON requests (status)")
+    r = run_cli("--dsn", maintainer, "--format", "json", "reindex", "--dry-run")
+    assert r.code == 0, r.stderr
+    planned = json.loads(r.stdout)["tasks"]
+    assert {t["target"] for t in planned} >= {"public.idx_requests_status"}
+    if server.version >= 17:
+        hint = f"GRANT MAINTAIN ON public.requests TO {role} (or GRANT pg_maintain TO {role})"
+    else:
+        hint = f"only its owner postgres may: connect as postgres, or GRANT postgres TO {role}"
+    for t in planned:
+        assert f"would fail: role {role} may not reindex {t['target']}: " in t["reason"], t
+    assert hint in planned[0]["reason"] or any(hint in t["reason"] for t in planned), planned
+
+    r = run_cli("--dsn", maintainer, "--format", "json", "reindex")
+    assert r.code == 1
+    tasks = json.loads(r.stdout)["tasks"]
+    rebuilds = [t for t in tasks if t["target"] != "indices of public.requests"]
+    assert rebuilds and all(t["status"] == "failed" for t in rebuilds), tasks
+    assert any(hint in t["reason"] for t in rebuilds)
+    assert f"epstats: error: reindex public.idx_requests_status: role {role} may not" in r.stderr
+    recorded = _runs(conn, "reindex")
+    assert ("indices of public.requests", "failed") in [(t, s) for t, s, _e in recorded]
+    invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
+    assert invalid == (0,)  # nothing was tried, nothing left behind
+
+    ident = sql.Identifier(role)
+    grant = "GRANT pg_maintain TO {}" if server.version >= 17 else "GRANT postgres TO {}"
+    conn.execute(sql.SQL(grant).format(ident))
+    r = run_cli("--dsn", maintainer, "--format", "json", "reindex")
+    assert r.code == 0, r.stderr
+    conn.execute(sql.SQL(grant.replace("GRANT", "REVOKE").replace(" TO ", " FROM ")).format(ident))
+
+
+def test_vacuum_needs_no_right_on_the_rollup_it_may_not_vacuum(
+    maintainer: str, conn: psycopg.Connection[Any]
+) -> None:
+    """Finding what to vacuum reads the catalog only: a role without SELECT on the rollup is
+    told the real problem (it is not the owner), not that it may not read the rollup."""
+    role = f"m_{conn.info.dbname}"
+    conn.execute(f"REVOKE SELECT ON endpoint_daily_stats FROM {role}")
+    r = run_cli("--dsn", maintainer, "--format", "json", "vacuum")
+    assert r.code == 1
+    tasks = json.loads(r.stdout)["tasks"]
+    assert [(t["target"], t["status"]) for t in tasks] == [
+        ("public.requests", "failed"),
+        ("public.endpoint_daily_stats", "failed"),
+    ]
+    assert "permission denied" not in r.stderr and "SELECT" not in r.stderr
+    assert f"role {role} may not vacuum public.endpoint_daily_stats" in r.stderr
+
+
+def _skip_reasons(s: Session) -> dict[str, str | None]:
+    from epstats_cli.maintenance import plan_reindex
+
+    return {step.target: step.skip for step in plan_reindex(s, None, 0.3)}
+
+
+def test_a_reindex_skip_says_why_there_is_no_estimate(
+    dsn: str, conn: psycopg.Connection[Any], maintainer: str
+) -> None:
+    """Each index that has no bloat estimate says why, as it is for that index."""
+    conn.execute("CREATE INDEX idx_requests_ts_brin ON requests USING brin (timestamp)")
+    conn.execute("CREATE INDEX idx_requests_status ON requests (status)")
+    conn.execute("CREATE TABLE tiny (a int)")
+    with db_session(Config(), dsn) as s:
+        reasons = _skip_reasons(s)
+    assert reasons["public.idx_requests_ts_brin"] == (
+        "no bloat estimate: a brin index: only btree bloat is estimated"
+    )
+    assert reasons["public.idx_requests_status"] == (
+        "no bloat estimate: its columns have no statistics yet (analyze public.requests)"
+    )
+    conn.execute("ANALYZE requests")
+    with db_session(Config(), dsn) as s:
+        reasons = _skip_reasons(s)
+    assert reasons["public.idx_requests_status"] is not None
+    assert (
+        reasons["public.idx_requests_status"].startswith(  # a 2000-row index: 7 pages
+            "estimated bloat "
+        )
+        or "too small to estimate" in reasons["public.idx_requests_status"]
+    )
+    # a role that may not read the columns cannot see their statistics
+    role = f"m_{conn.info.dbname}"
+    conn.execute(f"REVOKE SELECT ON requests FROM {role}")
+    with db_session(Config(), maintainer) as s:
+        reasons = _skip_reasons(s)
+    assert reasons["public.idx_requests_status"] == (
+        f"no bloat estimate: role {role} cannot see the statistics of its columns (pg_stats "
+        f"shows only columns a role may SELECT: GRANT SELECT ON public.requests TO {role})"
+    )
+    assert not any("btree index, or" in (r or "") for r in reasons.values())

@@ -2,47 +2,28 @@
 
 The PostgreSQL StatefulSet keeps its data on a PersistentVolumeClaim sized from the measured
 database, takes its password from a Secret (named, never given), runs the server's own major
-version and is probed with pg_isready; each document carries a comment saying why. Pure: the
-measurements and options in, documents and YAML text out.
+version and is probed with pg_isready; each document carries a comment saying why. The
+CronJobs are cronjobs.py's. Pure: the measurements and options in, documents and YAML out.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import textwrap
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
+from epstats_cli.advise.cronjobs import (
+    DNS_NAME,
+    PG_PORT,
+    KubeOptions,
+    Manifest,
+    cronjobs,
+    database_name,
+)
 from epstats_cli.advise.rules import GIB, POSTGRES_TIERS, Advice, Measured
 
-PG_PORT = 5432
 PGDATA_PER_MAJOR_FROM = 18  # the image's PGDATA is /var/lib/postgresql/<major>/docker from 18
 STARTUP_SECONDS = 3600  # how long crash recovery may take before the kubelet gives up
-MAINTAIN_SCHEDULE = "*/10 * * * *"
-CHECK_SCHEDULE = "*/5 * * * *"
-MAINTAIN_DEADLINE = 3000  # s: past maintenance.max_runtime (30m); SIGTERM is recorded (143)
-DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """One document and the comment printed above it."""
-
-    comment: str
-    doc: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KubeOptions:
-    name: str = "endpoint-stats"
-    secret_name: str | None = None  # default: <name>-postgres
-    cron_image: str | None = None  # an image with epstats: adds the maintain and check CronJobs
-
-    @property
-    def secret(self) -> str:
-        return self.secret_name or f"{self.name}-postgres"
 
 
 def volume_gib(database_bytes: int) -> int:
@@ -95,10 +76,6 @@ def _deployment(app: str, image: str, cpu: int, mem: int, replicas: int) -> dict
     }
 
 
-def _database(m: Measured) -> str:
-    return m.database or "postgres"
-
-
 def _secret_env(name: str, secret: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
 
@@ -125,7 +102,7 @@ def postgres(m: Measured, pg: dict[str, Any], opts: KubeOptions) -> list[Manifes
         "image": f"postgres:{major}",
         "env": [
             _secret_env("POSTGRES_PASSWORD", opts.secret),
-            *({"name": k, "value": v} for k, v in {"POSTGRES_DB": _database(m), **env}.items()),
+            *({"name": k, "value": v} for k, v in {"POSTGRES_DB": database_name(m), **env}.items()),
         ],
         "ports": [{"name": "postgres", "containerPort": PG_PORT}],
         "resources": _resources(pg["cpu_m"], pg["memory_mi"]),
@@ -220,68 +197,9 @@ def postgres(m: Measured, pg: dict[str, Any], opts: KubeOptions) -> list[Manifes
     ]
 
 
-def cronjobs(m: Measured, opts: KubeOptions, image: str) -> list[Manifest]:
-    """`epstats maintain` every 10 minutes (one at a time) and `epstats check` every 5."""
-    host = f"{opts.name}-postgres"
-    dbname = quote(_database(m), safe="")
-
-    def cronjob(task: str, schedule: str, command: list[str], deadline: int) -> dict[str, Any]:
-        container = {
-            "name": f"epstats-{task}",
-            "image": image,
-            "command": command,
-            "env": [
-                {
-                    "name": "EPSTATS_DSN",
-                    "value": f"postgresql://postgres@{host}:{PG_PORT}/{dbname}",
-                },
-                _secret_env("PGPASSWORD", opts.secret),
-            ],
-            "resources": {
-                "requests": {"cpu": "50m", "memory": "128Mi"},
-                "limits": {"memory": "256Mi"},
-            },
-        }
-        return {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": {"name": f"{opts.name}-{task}"},
-            "spec": {
-                "schedule": schedule,
-                "concurrencyPolicy": "Forbid",
-                "startingDeadlineSeconds": 300,
-                "successfulJobsHistoryLimit": 1,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": {
-                    "spec": {
-                        "backoffLimit": 0,
-                        "activeDeadlineSeconds": deadline,
-                        "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
-                    }
-                },
-            },
-        }
-
-    return [
-        Manifest(
-            f"{opts.name}-maintain: epstats -q maintain every 10 minutes, never two at once "
-            "(Forbid); it runs whatever is due and exits 1 when a task failed (a failed Job). "
-            f"Image {image}: one with epstats installed (there is no official one).",
-            cronjob(
-                "maintain", MAINTAIN_SCHEDULE, ["epstats", "-q", "maintain"], MAINTAIN_DEADLINE
-            ),
-        ),
-        Manifest(
-            f"{opts.name}-check: epstats check every 5 minutes; WARNING or worse fails the Job",
-            cronjob("check", CHECK_SCHEDULE, ["epstats", "check"], 240),
-        ),
-    ]
-
-
-def manifests(
-    advice: list[Advice], m: Measured, opts: KubeOptions = KubeOptions()
-) -> list[Manifest]:
+def manifests(advice: list[Advice], m: Measured, opts: KubeOptions | None = None) -> list[Manifest]:
     """Every document: the API (Deployment, HPA, PDB), PostgreSQL, Redis, and the CronJobs."""
+    opts = opts or KubeOptions()
     api = _values(advice, "api", "cpu_m")
     hpa = _values(advice, "api", "cpu")
     pdb = _values(advice, "api", "min_available")
@@ -349,14 +267,27 @@ def manifests(
 
 
 def to_yaml(docs: list[Manifest]) -> str:
-    """The documents as one YAML stream, each with its comment above it."""
+    """The documents as one YAML stream, each with its comment above it; a text of several
+    lines (the ConfigMap's file) as a literal block, readable as the file it is."""
     import yaml
 
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+        return dumper.represent_scalar(
+            "tag:yaml.org,2002:str", data, style="|" if "\n" in data else None
+        )
+
+    Dumper.add_representer(str, text)
     parts = []
     for d in docs:
         lines = []
         for line in d.comment.splitlines():  # a line indented in the comment is a command
             lines += [line] if line.startswith(" ") else textwrap.wrap(line, 94) or [""]
         comment = "".join(f"# {line}\n".replace("# \n", "#\n") for line in lines)
-        parts.append(comment + yaml.safe_dump(d.doc, sort_keys=False))
+        parts.append(comment + yaml.dump(d.doc, Dumper=Dumper, sort_keys=False))
     return "---\n".join(parts)
+
+
+__all__ = ["DNS_NAME", "KubeOptions", "Manifest", "manifests", "to_yaml", "volume_gib"]

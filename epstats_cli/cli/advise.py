@@ -8,8 +8,19 @@ import click
 from epstats_cli.cli.app import get_app, shown_option
 
 
+def _role_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from epstats_cli.advise.cronjobs import ROLE_NAME
+
+    if value is not None and not ROLE_NAME.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a role name written without quotes (lowercase letters, digits "
+            "and _, at most 63)"
+        )
+    return value
+
+
 def _secret_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from epstats_cli.advise.kubernetes import DNS_NAME
+    from epstats_cli.advise.cronjobs import DNS_NAME
 
     if value is not None and (len(value) > 253 or not DNS_NAME.fullmatch(value)):
         raise click.BadParameter(
@@ -38,7 +49,21 @@ def _secret_name(ctx: click.Context, param: click.Parameter, value: str | None) 
     "cron_image",
     metavar="IMAGE",
     help="yaml: add CronJobs running `epstats maintain` (every 10 min) and `epstats check` "
-    "in IMAGE, an image with epstats installed.",
+    "in IMAGE, an image with epstats installed, with this run's configuration (a ConfigMap).",
+)
+@click.option(
+    "--dsn-secret",
+    metavar="NAME",
+    callback=_secret_name,
+    help="--with-cronjobs: the Secret holding the CronJobs' DSN (key: dsn). "
+    "[default: endpoint-stats-epstats]",
+)
+@click.option(
+    "--maintenance-role",
+    metavar="ROLE",
+    callback=_role_name,
+    help="--with-cronjobs: the PostgreSQL role the CronJobs run as (the comment above them "
+    "says what to grant it). [default: epstats_maintainer]",
 )
 def advise(
     heavy_analysis: bool,
@@ -46,6 +71,8 @@ def advise(
     pods: int,
     secret_name: str | None,
     cron_image: str | None,
+    dsn_secret: str | None,
+    maintenance_role: str | None,
 ) -> None:
     """Resource, pool and layout recommendations from measured size and traffic.
 
@@ -71,11 +98,19 @@ def advise(
         raise click.BadParameter(
             "is empty (name an image with epstats installed)", param_hint="--with-cronjobs"
         )
+    if (dsn_secret or maintenance_role) and cron_image is None:
+        raise click.UsageError("--dsn-secret and --maintenance-role shape --with-cronjobs")
     with app.session() as s:
         measured = measure(s)
     advice = rules.advise(measured, rules.Options(heavy_analysis, redis_persistence, pods))
     if fmt == "yaml":
-        options = kubernetes.KubeOptions(secret_name=secret_name, cron_image=cron_image)
+        options = kubernetes.KubeOptions(
+            secret_name=secret_name,
+            cron_image=cron_image,
+            dsn_secret_name=dsn_secret,
+            maintenance_role=maintenance_role or "epstats_maintainer",
+            config=app.config,
+        )
         header = (
             f"# epstats advise: {measured.peak_rps:,.1f} req/s peak, database "
             f"{measured.database_bytes / rules.GIB:,.2f} GB\n"

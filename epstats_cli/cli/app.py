@@ -96,11 +96,12 @@ class App:
         """A session for the running command. `changing` (default: as cli/kinds.py classifies
         the command) connects to database.maintenance_dsn and needs one server session."""
         from epstats_cli import db
+        from epstats_cli.cli import kinds
 
+        ctx = click.get_current_context(silent=True)
         if changing is None:
-            from epstats_cli.cli import kinds
-
-            changing = kinds.changes(kinds.command_path(click.get_current_context()))
+            assert ctx is not None
+            changing = kinds.changes(kinds.command_path(ctx))
         maintenance = self.maintenance_dsn()
         if changing:
             with db.session(
@@ -110,6 +111,10 @@ class App:
                 fix=self.session_fix(maintenance),
                 note=self.verbose_note,
             ) as s:
+                from epstats_cli import preflight
+
+                if ctx is not None:  # every right it needs, all missing ones named at once
+                    preflight.require(s, kinds.command_path(ctx), ctx.params)
                 yield s
             return
         with db.session(self.config, self.dsn()) as s:

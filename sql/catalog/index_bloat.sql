@@ -1,7 +1,8 @@
 -- Estimated btree bloat per index, from the catalog and pg_stats (no extension needed):
 -- expected pages = tuples x (8-byte tuple header + aligned key width + 4-byte line pointer)
 -- / (usable page bytes x fillfactor); bloat = 1 - expected / actual. NULL when the table
--- has no statistics yet (never analyzed) or the index is not a btree.
+-- has no statistics yet (never analyzed), when the role may not see them (pg_stats shows only
+-- the columns it may SELECT), or the index is not a btree; the columns after it say which.
 WITH idx AS (
     SELECT ic.oid, ic.relname, am.amname, ic.relpages, ic.reltuples, i.indrelid, i.indkey,
            i.indnkeyatts, i.indisvalid,
@@ -15,7 +16,9 @@ WITH idx AS (
     SELECT idx.oid,
            sum(s.avg_width) AS key_width,
            count(*) AS key_columns,
-           count(s.avg_width) AS columns_with_stats
+           count(s.avg_width) AS columns_with_stats,
+           count(*) FILTER (WHERE a.attnum > 0 AND pg_catalog.has_column_privilege(
+               idx.indrelid, a.attnum, 'SELECT')) AS columns_readable
     FROM idx
     CROSS JOIN LATERAL unnest(idx.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = idx.indrelid AND a.attnum = k.attnum
@@ -38,7 +41,11 @@ SELECT idx.relname AS name,
                 ceil(idx.reltuples * (8 + ceil(w.key_width / 8.0) * 8 + 4)
                      / ((8192 - 24 - 16) * idx.fillfactor / 100.0)) + 1
             ) / idx.relpages)
-       END AS bloat_ratio
+       END AS bloat_ratio,
+       idx.reltuples < 0 AS never_analyzed,
+       w.key_columns,
+       w.columns_with_stats,
+       w.columns_readable
 FROM idx
 LEFT JOIN widths w ON w.oid = idx.oid
 ORDER BY idx.relname

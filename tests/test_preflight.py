@@ -1,0 +1,216 @@
+"""Every right a changing command needs, checked before it runs and named all at once (issue 13,
+item 11): a DBA who grants what one run names needs no second round. On real servers with
+real non-superuser roles: PostgreSQL 15 (ownership) and 18 (MAINTAIN)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import Server, run_cli
+from tests.helpers import catalog, fill
+
+PASSWORD = "preflight-pw"
+GRANT = re.compile(r"GRANT [^()]+? TO [a-z_0-9]+")
+
+
+@dataclass
+class Roles:
+    owner: str  # owns the source table and the rollup (not a superuser)
+    role: str  # the role the commands run as: CONNECT only, to begin with
+    dsn: str  # the role's DSN
+    admin: str  # the superuser's DSN
+
+
+@pytest.fixture
+def roles(server: Server, dsn: str, conn: psycopg.Connection[Any]) -> Iterator[Roles]:
+    """Set up as a deployment is: epstats initialised, data, the rollup, owned by an
+    application role; and a new role that may only connect."""
+    db = conn.info.dbname
+    owner, role = f"o_{db}", f"r_{db}"
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 3000)
+    assert run_cli("--dsn", dsn, "view", "build").code == 0
+    for name in (owner, role):
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(PASSWORD)
+            )
+        )
+    conn.execute(f"ALTER TABLE requests OWNER TO {owner}")
+    conn.execute(f"ALTER MATERIALIZED VIEW endpoint_daily_stats OWNER TO {owner}")
+    try:
+        yield Roles(owner, role, server.dsn_for(db, user=role, password=PASSWORD), dsn)
+    finally:
+        for name in (role, owner):
+            conn.execute(f"REASSIGN OWNED BY {name} TO CURRENT_USER")
+            conn.execute(f"DROP OWNED BY {name}")
+        for name in (role, owner):
+            server.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def _named_grants(stderr: str) -> list[str]:
+    """The first GRANT each line names (the one a DBA would run)."""
+    grants = []
+    for line in stderr.splitlines()[1:]:
+        found = GRANT.search(line)
+        assert found is not None, line
+        grants.append(found.group())
+    return grants
+
+
+COMMANDS = [
+    ["vacuum"],
+    ["analyze"],
+    ["reindex"],
+    ["view", "refresh"],
+    ["view", "build", "--replace"],
+    ["indexes", "apply"],
+    ["generate", "--rows", "100"],
+    ["maintain", "--force", "cleanup,vacuum,analyze,reindex,refresh,verify"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_one_round_of_the_named_grants_is_enough(
+    command: list[str], roles: Roles, conn: psycopg.Connection[Any], server: Server
+) -> None:
+    if command[0] == "reindex":
+        conn.execute("CREATE INDEX idx_requests_status ON requests (status)")
+        conn.execute(f"ALTER TABLE requests OWNER TO {roles.owner}")
+    runs = conn.execute("SELECT count(*) FROM epstats.runs").fetchone()
+    before = catalog(conn)
+
+    dry = run_cli("--dsn", roles.dsn, *command, "--dry-run")
+    r = run_cli("--dsn", roles.dsn, *command)
+    assert r.code == 1 and dry.code == 1, (r.stdout, r.stderr)
+    assert r.stdout == "" and "Traceback" not in r.stderr
+    head = r.stderr.splitlines()[0]
+    path = " ".join(c for c in command[:2] if not c.startswith("-"))
+    assert head.startswith(f"epstats: error: `epstats {path}` ")
+    assert "was not run" in head and "would fail" in dry.stderr.splitlines()[0]
+    assert dry.stderr.splitlines()[1:] == r.stderr.splitlines()[1:]  # the same list
+    # nothing ran, nothing was recorded
+    assert catalog(conn) == before
+    assert conn.execute("SELECT count(*) FROM epstats.runs").fetchone() == runs
+
+    grants = _named_grants(r.stderr)
+    assert len(grants) == int(re.search(r"lacks (\d+) right", head).group(1))  # type: ignore[union-attr]
+    assert f"USAGE ON SCHEMA epstats TO {roles.role}" in " ".join(grants)
+    for grant in grants:
+        conn.execute(grant)
+    again = run_cli("--dsn", roles.dsn, "--format", "json", *command)
+    assert again.code == 0, (grants, again.stdout, again.stderr)
+    if command[0] != "generate":
+        statuses = {t["status"] for t in json.loads(again.stdout)["tasks"]}
+        assert statuses <= {"ok", "skipped"} and "ok" in statuses, again.stdout
+
+
+def test_maintenance_rights_are_ownership_or_maintain(
+    roles: Roles, conn: psycopg.Connection[Any], server: Server
+) -> None:
+    """With every grant but the right to maintain the tables, vacuum fails both tasks (recorded,
+    item 2) and says what gives the right: ownership up to 16, MAINTAIN from 17."""
+    role = roles.role
+    conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT, INSERT, UPDATE ON epstats.runs TO {role}")
+    r = run_cli("--dsn", roles.dsn, "vacuum")
+    assert r.code == 1
+    lines = r.stderr.splitlines()
+    assert [line.split(":")[2].strip() for line in lines] == [
+        "vacuum public.requests",
+        "vacuum public.endpoint_daily_stats",
+    ]
+    if server.version >= 17:
+        assert f"GRANT MAINTAIN ON public.requests TO {role}" in lines[0]
+    else:
+        assert f"connect as {roles.owner}, or GRANT {roles.owner} TO {role}" in lines[0]
+
+
+def test_what_the_check_cannot_foresee_still_names_the_grant(
+    roles: Roles, conn: psycopg.Connection[Any], server: Server
+) -> None:
+    """A statement the executor runs without the check (a right revoked meanwhile, a planner
+    of its own) still fails with the object and the grant actually missing: CREATE INDEX
+    needs CREATE on the table's schema, which its owner may lack (PostgreSQL 15 revoked it
+    from PUBLIC on schema public)."""
+    from epstats_cli.config import Config
+    from epstats_cli.db import session
+    from epstats_cli.execute import Executor, Mode, Statement, Step
+
+    dsn = server.dsn_for(conn.info.dbname, user=roles.owner, password=PASSWORD)
+    create = sql.SQL("CREATE INDEX CONCURRENTLY idx_requests_status ON public.requests (status)")
+    with session(Config(), dsn) as s:
+        result = Executor(s).run(
+            Step("create", "idx_requests_status", "why", [Statement(create)], Mode.CONCURRENTLY)
+        )
+    assert result.status == "failed"
+    assert result.error == (
+        "permission denied for schema public: CREATE on schema public is missing: "
+        f"GRANT CREATE ON SCHEMA public TO {roles.owner}"
+    )
+
+
+def test_init_names_create_on_the_database_and_the_schema(
+    server: Server, dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    role = f"i_{conn.info.dbname}"
+    conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(PASSWORD)
+        )
+    )
+    try:
+        role_dsn = server.dsn_for(conn.info.dbname, user=role, password=PASSWORD)
+        r = run_cli("--dsn", role_dsn, "init", "--with-requests-table")
+        assert r.code == 1, r.stderr
+        db = conn.info.dbname
+        assert r.stderr.splitlines()[1:] == [
+            f"epstats: error:   CREATE on database {db} (create schema epstats): "
+            f"GRANT CREATE ON DATABASE {db} TO {role}",
+            f"epstats: error:   CREATE on schema public (create table public.requests): "
+            f"GRANT CREATE ON SCHEMA public TO {role}",
+        ]
+        for grant in _named_grants(r.stderr):
+            conn.execute(grant)
+        assert run_cli("--dsn", role_dsn, "init", "--with-requests-table").code == 0
+    finally:
+        conn.execute(f"DROP OWNED BY {role}")
+        server.execute(f"DROP ROLE {role}")
+
+
+def test_maintain_runs_what_it_may_and_fails_the_rest_with_their_rights(
+    roles: Roles, conn: psycopg.Connection[Any]
+) -> None:
+    """Recording and reading are granted, the tables belong to another role: the tasks that
+    need the owner's rights (or MAINTAIN) fail, each naming them, recorded; cleanup runs."""
+    role = roles.role
+    conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT ON requests, endpoint_daily_stats TO {role}")
+    force = ["--force", "cleanup,vacuum,analyze,refresh"]
+    dry = run_cli("--dsn", roles.dsn, "--format", "json", "maintain", "--dry-run", *force)
+    assert dry.code == 0, dry.stderr
+    planned = {t["task"]: t for t in json.loads(dry.stdout)["tasks"]}
+    assert "would fail" not in planned["cleanup"]["reason"]
+    for task in ("vacuum", "analyze", "refresh"):
+        assert "would fail: role " in planned[task]["reason"], planned[task]
+    r = run_cli("--dsn", roles.dsn, "--format", "json", "maintain", *force)
+    assert r.code == 1
+    status = {(t["task"], t["target"]): t for t in json.loads(r.stdout)["tasks"]}
+    assert status[("cleanup", "epstats.runs")]["status"] == "ok"
+    refresh = status[("refresh", "public.endpoint_daily_stats")]
+    assert refresh["status"] == "failed"
+    assert "REFRESH MATERIALIZED VIEW" in refresh["reason"] and roles.owner in refresh["reason"]
+    recorded = conn.execute(
+        "SELECT task, status FROM epstats.runs WHERE target = 'public.endpoint_daily_stats' "
+        "AND task IN ('vacuum', 'refresh') ORDER BY id"
+    ).fetchall()
+    assert ("refresh", "failed") in recorded and ("vacuum", "failed") in recorded
