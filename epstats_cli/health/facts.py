@@ -206,10 +206,9 @@ def rollup_info(session: Session) -> rollup.RollupFacts:
     return rollup.facts(session)
 
 
-# How epstats.runs.error reads when a task failed only because a lock was busy, for runs
-# recorded without a failure kind (before epstats.runs.failure, or by hand): the texts of
-# execute.LockNotGranted (lock_timeout on every try; a SKIP_LOCKED skip) and of errors.RULES
-# for a lock_timeout met outside the executor (55P03). tests/test_nagios.py makes real ones.
+# How epstats.runs.error reads when a task failed only because a lock was busy, for runs with
+# no failure kind (older, or by hand): texts of execute.LockNotGranted (lock_timeout, SKIP_LOCKED)
+# and errors.RULES (55P03 outside the executor). tests/test_nagios.py makes real ones.
 LOCK_BUSY = (
     "lock not granted",
     "lock not available",
