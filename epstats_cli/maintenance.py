@@ -112,6 +112,12 @@ def plan_vacuum(
     ]
 
 
+def _building(session: Session, oid: int) -> set[int]:
+    """The indices of the table that a session is building right now (CREATE INDEX or REINDEX
+    CONCURRENTLY in progress): invalid until it ends, and no leftover."""
+    return {int(b["index_relid"]) for b in indexes.builds_running(session, oid) if b["index_relid"]}
+
+
 def _bloat(session: Session, oid: int) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in session.all("catalog/index_bloat", {"oid": oid})}
 
@@ -155,9 +161,12 @@ def plan_reindex(
     role = session.server.user
     for t in targets(session):
         lack = rights.maintain_lack(session, t.name, "reindex")
+        building = _building(session, t.oid)
         for name, info in _bloat(session, t.oid).items():
             if index is not None and name != index:
                 continue
+            if not info["valid"] and int(info["oid"]) in building:
+                continue  # another session's build in progress: neither ours nor a leftover
             found = True
             schema = t.name.schema
             ratio = info["bloat_ratio"]
@@ -215,11 +224,7 @@ def plan_cleanup(session: Session) -> list[Step]:
     steps = []
     why = "invalid leftover of an interrupted index build"
     for t in targets(session):
-        building = {
-            int(b["index_relid"])
-            for b in indexes.builds_running(session, t.oid)
-            if b["index_relid"]
-        }
+        building = _building(session, t.oid)
         for idx in indexes.load_indexes(session, t.oid):
             if idx.valid or idx.oid in building:
                 continue

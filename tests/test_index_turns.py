@@ -222,3 +222,42 @@ def test_a_deadlock_victim_is_repaired_and_tried_once_more(
     assert [entry.kind for entry in ex.log] == ["run", "repair", "retry"], ex.log
     assert any("was a deadlock's victim" in n for n in notes), notes
     assert invalid_indexes(conn) == []
+
+
+def test_another_sessions_build_in_progress_is_neither_reindexed_nor_cleaned_up(
+    session: Session, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """While someone else's REINDEX CONCURRENTLY waits out an old snapshot, its `_ccnew` copy is
+    invalid: it is neither a leftover for cleanup nor an index for reindex to skip."""
+    _ready(dsn, conn, tmp_path)
+    holder = psycopg.connect(dsn)
+    holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    holder.execute("SELECT txid_current(), count(*) FROM pg_class")
+    builder = psycopg.connect(dsn, autocommit=True)
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            builder.execute("REINDEX INDEX CONCURRENTLY idx_requests_timestamp")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    try:
+        for _ in range(3000):
+            if invalid_indexes(conn) == ["idx_requests_timestamp_ccnew"]:
+                break
+            time.sleep(0.01)
+        assert invalid_indexes(conn) == ["idx_requests_timestamp_ccnew"]
+        reindexed = [s.target for s in maintenance.plan_reindex(session)]
+        cleaned = [s.target for s in maintenance.plan_cleanup(session)]
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(timeout=60)
+        builder.close()
+    assert not errors, errors
+    assert "public.idx_requests_timestamp_ccnew" not in reindexed, reindexed
+    assert "public.idx_requests_timestamp_ccnew" not in cleaned, cleaned
+    assert invalid_indexes(conn) == []

@@ -31,6 +31,7 @@ WITH idx AS (
     GROUP BY idx.oid
 )
 SELECT idx.relname AS name,
+       idx.oid AS oid,
        idx.amname AS method,
        idx.indisvalid AS valid,
        pg_relation_size(idx.oid) AS size_bytes,
