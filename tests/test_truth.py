@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import run_cli
-from tests.rollup_oracle import Agg, close, pg_instant
+from tests.rollup_oracle import Agg, close, pg_instant, same_figures
 
 TZ = "America/New_York"
 NY = zoneinfo.ZoneInfo(TZ)
@@ -282,7 +282,9 @@ def test_a_future_row_does_not_hide_fresh_rows(
     raw = t.json("report", "top", "--days", "1", "--source", "raw")
     auto = t.json("report", "top", "--days", "1")
     view = t.json("report", "top", "--days", "1", "--source", "view")
-    assert auto["rows"] == raw["rows"]
+    # the same rows, figures equal up to the order a float sum was taken in
+    assert [r["endpoint"] for r in auto["rows"]] == [r["endpoint"] for r in raw["rows"]]
+    assert all(same_figures(a, r) for a, r in zip(auto["rows"], raw["rows"], strict=True))
     lo, hi = window_of(auto)
     per_endpoint, _ = expected(t.rows, lo, hi)
     assert [r["requests"] for r in auto["rows"] if r["endpoint"] == "/a"] == [
