@@ -39,6 +39,7 @@ READ_ONLY = frozenset(
         "check",
         "status",
         "advise",
+        "endpoints",
     }
 )
 
