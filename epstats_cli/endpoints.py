@@ -1,5 +1,5 @@
 """Endpoints as people mean them: `source.endpoint_ids` and `source.endpoint_rules` as SQL the
-server runs, and what `epstats endpoints` measures of the endpoint column.
+server runs (what `epstats endpoints` measures is in endpoint_stats.py).
 
 With `endpoint_ids: auto`, an endpoint's query string (from its first `?`) is dropped, the
 rules apply in order (regexp_replace, every match), then each path segment that is an
@@ -7,30 +7,28 @@ identifier becomes `{id}` (fragments/endpoint_auto.sql says which); with `off`, 
 alone apply, to the endpoint as stored. It is one SQL expression
 (`expression`), built once here from the configuration. Running regular expressions on every
 row costs several times a plain aggregate, so the rollup and the reports join instead on
-`epstats.endpoint_map`, which holds each distinct key (`key`) normalized once for one rule
-(`rule_id`, a fingerprint of the configuration): `fill` adds the keys it lacks from the rows a
+`epstats.endpoint_map`, which holds each distinct raw endpoint normalized once for one rule
+(`rule_id`, a fingerprint of the configuration): `fill` adds those it lacks from the rows a
 build or a refresh reads, `joined` gives the join and the normalized endpoint, which falls back
-to the expression for a key the map lacks, so the map is a cache that is never wrong, only
-incomplete.
+to the expression for a raw endpoint the map lacks, so the map is a cache that is never wrong, only
+incomplete. A build or refresh runs `fill` over the rows it is about to read (and
+`analyze_map` when that added many), then, in the transaction of the statement that joins,
+`planner_settings` first.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from epstats_cli import source
-from epstats_cli.catalog import source_oid
 from epstats_cli.config import Config, EndpointRule
-from epstats_cli.db import Session, consistent
+from epstats_cli.db import Session
 from epstats_cli.errors import ConfigError
 from epstats_cli.schema import source_identifiers
 
@@ -39,8 +37,6 @@ from epstats_cli.schema import source_identifiers
 AUTO_VERSION = 1
 # Paths longer than this (bytes) are not keys of the map (a btree entry has a size limit).
 LONGEST_KEY = 2000
-# `epstats endpoints` reads every row of a window up to about this many, else a sample.
-SAMPLE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -95,9 +91,9 @@ class Normalization:
         return rules if self.rules else "off"
 
 
-def key(session: Session, norm: Normalization, value: sql.Composable) -> sql.Composable:
-    """What normalization reads of the text expression `value`, the map's key: its path (the
-    text before any `?`) with `auto`, all of it with rules alone."""
+def _input(session: Session, norm: Normalization, value: sql.Composable) -> sql.Composable:
+    """What normalization reads of the text expression `value`: with `auto` its path (the text
+    before any `?`), with rules alone all of it."""
     if norm.endpoint_ids == "auto":
         return session.statement("fragments/endpoint_path", value=value)
     return value
@@ -108,7 +104,7 @@ def expression(session: Session, norm: Normalization, value: sql.Composable) -> 
     (`value` itself when the normalization is off)."""
     if not norm.active:
         return value
-    out = key(session, norm, value)
+    out = _input(session, norm, value)
     for rule in norm.rules:
         out = session.statement(
             "fragments/endpoint_rule",
@@ -141,9 +137,7 @@ def joined(session: Session, norm: Normalization, column: sql.Composable | None 
     column = raw_column(session) if column is None else column
     if not norm.active:
         return Joined(sql.SQL(""), column)
-    join = session.statement(
-        "fragments/endpoint_join", rule=sql.Literal(norm.rule_id), key=key(session, norm, column)
-    )
+    join = session.statement("fragments/endpoint_join", rule=sql.Literal(norm.rule_id), key=column)
     endpoint = session.statement(
         "fragments/endpoint_mapped", normalized=expression(session, norm, column)
     )
@@ -153,17 +147,32 @@ def joined(session: Session, norm: Normalization, column: sql.Composable | None 
 def fill(
     session: Session, norm: Normalization, where: sql.Composable
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The INSERT that maps the keys of the raw rows satisfying `where` that the map lacks
-    for this rule, and its parameters. Run it before the statement that joins, in its own
-    short transaction (its row locks are the map's only)."""
+    """The INSERT that maps the raw endpoints of the rows satisfying `where` that the map lacks
+    for this rule (with `auto` alone, only those the long expression would normalize), and its
+    parameters. Run it before the statement that joins, in its own short transaction (its row
+    locks are the map's only)."""
+    if norm.endpoint_ids == "auto" and not norm.rules:  # the short expression beats a lookup
+        costly = session.statement("fragments/endpoint_costly", value=raw_column(session))
+        where = sql.SQL("({}) AND {}").format(where, costly)
     query = session.statement(
         "endpoints/fill",
         **source_identifiers(session),
-        key=key(session, norm, raw_column(session)),
+        key=raw_column(session),
         normalized=expression(session, norm, sql.SQL("n.raw")),
         where=where,
     )
     return query, {"rule": norm.rule_id, "longest": LONGEST_KEY}
+
+
+def planner_settings(session: Session) -> list[sql.Composed]:
+    """What to run first in the transaction of a statement that joins the map (SET LOCAL)."""
+    return [session.statement("endpoints/no_memoize")]
+
+
+def analyze_map(session: Session) -> sql.Composed:
+    """ANALYZE of the map: after a fill that added many keys, before the statement that joins
+    (planned for an empty map, the join would not be a hash join)."""
+    return session.statement("endpoints/analyze_map")
 
 
 def prune(session: Session, keep: Iterable[int]) -> tuple[sql.Composed, dict[str, Any]]:
@@ -196,197 +205,3 @@ def normalize(session: Session, norm: Normalization, raws: Sequence[str]) -> lis
         normalized=expression(session, norm, sql.SQL("r.raw")),
     )
     return [str(r["endpoint"]) for r in rows]
-
-
-# --- what `epstats endpoints` measures --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cardinality:
-    """Distinct values in the rows read: in the window, and per day (average, most)."""
-
-    distinct: int
-    per_day_avg: float | None
-    per_day_max: int | None
-
-
-@dataclass
-class EndpointsReport:
-    """The endpoint column of a window, raw and normalized, from every row or a sample."""
-
-    from_day: dt.date
-    to_day: dt.date
-    from_ts: dt.datetime
-    to_ts: dt.datetime
-    as_of: dt.datetime
-    timezone: str
-    normalization: Normalization
-    configured: bool  # False: normalization is off, and this is what `auto` would make
-    estimated_rows: int | None  # the planner's estimate of the window's rows
-    sample_percent: float | None  # None: every row of the window was read
-    rows: int  # the requests read
-    raw: Cardinality
-    normalized: Cardinality
-    days: list[dict[str, Any]] = field(default_factory=list)
-    top: list[dict[str, Any]] = field(default_factory=list)
-    planner_distinct: float | None = None  # pg_stats, the whole table
-    seconds: float = 0.0
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "window": {"from": self.from_ts, "to": self.to_ts},
-            "as_of": self.as_of,
-            "timezone": self.timezone,
-            "normalization": {
-                **self.normalization.parameters(),
-                "configured": self.configured,
-            },
-            "sample": {
-                "sampled": self.sample_percent is not None,
-                "method": "TABLESAMPLE SYSTEM" if self.sample_percent is not None else None,
-                "percent": self.sample_percent,
-                "estimated_rows": self.estimated_rows,
-            },
-            "rows": self.rows,
-            "cardinality": {
-                "raw": _cardinality_doc(self.raw),
-                "normalized": _cardinality_doc(self.normalized),
-            },
-            "planner_distinct": self.planner_distinct,
-            "days": self.days,
-            "endpoints": self.top,
-            "query_seconds": round(self.seconds, 6),
-        }
-
-
-def _cardinality_doc(c: Cardinality) -> dict[str, Any]:
-    return {"distinct": c.distinct, "per_day_avg": c.per_day_avg, "per_day_max": c.per_day_max}
-
-
-def _cardinality(days: list[dict[str, Any]], total: int, key: str) -> Cardinality:
-    values = [int(d[key]) for d in days]
-    avg = sum(values) / len(values) if values else None
-    return Cardinality(total, avg, max(values) if values else None)
-
-
-def sample_percent(estimated_rows: int | None, sample_rows: int) -> float | None:
-    """The TABLESAMPLE SYSTEM percentage that reads about `sample_rows` of the window's
-    estimated rows; None when reading them all is within that bound."""
-    if estimated_rows is None or estimated_rows <= sample_rows:
-        return None
-    return max(100.0 * sample_rows / estimated_rows, 1e-6)
-
-
-def measure(
-    session: Session,
-    days: int | None = None,
-    limit: int | None = None,
-    sample_rows: int = SAMPLE_ROWS,
-) -> EndpointsReport:
-    """The endpoint column over the last `days` days (reports' window, in source.timezone):
-    distinct raw and normalized endpoints, per day, and the busiest normalized endpoints.
-    Read-only, one REPEATABLE READ snapshot."""
-    config = session.config
-    configured = Normalization.of(config)
-    norm = configured if configured.active else Normalization("auto", configured.rules)
-    check_rules(session, norm)
-    columns = source.check_columns(session)
-    basis = source.Basis.of(config, columns)
-    oid = source_oid(session)
-
-    def read() -> EndpointsReport:
-        win = session.one(
-            "reports/window",
-            {
-                "tz": basis.timezone,
-                "days": days or config.reports.days,
-                "from_day": None,
-                "from_local": None,
-                "to_day": None,
-            },
-        )
-        assert win is not None
-        bounds = {"from_ts": win["from_ts"], "to_ts": win["to_ts"]}
-        ids = dict(
-            source_identifiers(session),
-            from_ts=source.param(session, basis, "from_ts"),
-            to_ts=source.param(session, basis, "to_ts"),
-        )
-        plan = session.value("endpoints/window_rows", bounds, **ids)
-        estimated = _plan_rows(plan)
-        percent = sample_percent(estimated, sample_rows)
-        sample = (
-            session.statement("fragments/endpoint_sample") if percent is not None else sql.SQL("")
-        )
-        params = dict(bounds, percent=percent, limit=limit or config.reports.limit)
-        reading = dict(
-            ids,
-            day=source.day(session, basis),
-            sample=sample,
-            normalized=expression(session, norm, sql.SQL("d.raw")),
-        )
-        start = time.perf_counter()
-        rows = session.all("endpoints/days", params, **reading)
-        top = session.all("endpoints/top", params, **reading)
-        seconds = time.perf_counter() - start
-        per_day = [
-            {
-                "day": r["day"],
-                "requests": int(r["requests"]),
-                "raw_endpoints": int(r["raw_endpoints"]),
-                "endpoints": int(r["endpoints"]),
-            }
-            for r in rows
-            if r["day"] is not None
-        ]
-        total = next((r for r in rows if r["day"] is None), None)
-        requests = int(total["requests"]) if total else 0
-        src = config.source
-        distinct = session.value(
-            "endpoints/planner_distinct",
-            {
-                "oid": oid,
-                "schema": src.table.schema,
-                "table": src.table.name,
-                "column": src.columns.endpoint,
-            },
-        )
-        return EndpointsReport(
-            from_day=win["from_day"],
-            to_day=win["to_day"],
-            from_ts=win["from_ts"],
-            to_ts=win["to_ts"],
-            as_of=win["as_of"],
-            timezone=basis.timezone,
-            normalization=norm,
-            configured=configured.active,
-            estimated_rows=estimated,
-            sample_percent=percent,
-            rows=requests,
-            raw=_cardinality(per_day, int(total["raw_endpoints"]) if total else 0, "raw_endpoints"),
-            normalized=_cardinality(per_day, int(total["endpoints"]) if total else 0, "endpoints"),
-            days=per_day,
-            top=[
-                {
-                    "endpoint": r["endpoint"],
-                    "requests": int(r["requests"]),
-                    "share": int(r["requests"]) / requests if requests else None,
-                    "raw_endpoints": int(r["raw_endpoints"]),
-                    "example": r["example"],
-                }
-                for r in top
-            ],
-            planner_distinct=None if distinct is None else float(distinct),
-            seconds=seconds,
-        )
-
-    return consistent(session, read, lambda: None)
-
-
-def _plan_rows(plan: Any) -> int | None:
-    """`Plan Rows` of an EXPLAIN (FORMAT JSON) result."""
-    try:
-        doc = json.loads(plan) if isinstance(plan, str) else plan
-        return int(doc[0]["Plan"]["Plan Rows"])
-    except (TypeError, ValueError, KeyError, IndexError):
-        return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import string
 import zoneinfo
 from collections import Counter, defaultdict
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from psycopg import sql
 
-from epstats_cli import endpoints
+from epstats_cli import endpoint_stats, endpoints
 from epstats_cli.config import Config, EndpointRule, SourceConfig, as_dict, build
 from epstats_cli.db import Session, connect
 from epstats_cli.endpoints import Normalization
@@ -233,9 +234,9 @@ def test_rule_id_follows_the_rule() -> None:
 
 
 def test_sample_percent() -> None:
-    assert endpoints.sample_percent(None, 100) is None
-    assert endpoints.sample_percent(100, 100) is None
-    assert endpoints.sample_percent(1000, 100) == pytest.approx(10.0)
+    assert endpoint_stats.sample_percent(None, 100) is None
+    assert endpoint_stats.sample_percent(100, 100) is None
+    assert endpoint_stats.sample_percent(1000, 100) == pytest.approx(10.0)
 
 
 # --- the server's SQL equals the oracle ----------------------------------------------------------
@@ -308,7 +309,7 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     assert _by_endpoint(session, norm, via_map=True) == want
     query, params = endpoints.fill(session, norm, sql.SQL("true"))
     added = conn.execute(query, params).rowcount
-    keys = {r.split("?", 1)[0] for r in raws}  # with auto, the key is the path
+    keys = set(raws)  # the key is the endpoint as stored
     short = {k for k in keys if len(k.encode()) <= endpoints.LONGEST_KEY}
     assert added == len(short) and len(short) < len(keys)  # the 5000-byte path is no key
     mapped = dict(
@@ -316,10 +317,11 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
             "SELECT raw, endpoint FROM epstats.endpoint_map WHERE rule = %s", (norm.rule_id,)
         ).fetchall()
     )
-    assert mapped == {
-        k: oracle.normalize(k, "auto", [(r.pattern, r.replace) for r in RULES]) for k in short
-    }
+    assert mapped == dict(zip(short, _expected(norm, list(short)), strict=True))
     assert conn.execute(query, params).rowcount == 0  # nothing left to map
+    conn.execute(endpoints.analyze_map(session))
+    stats = "SELECT reltuples FROM pg_class WHERE oid = 'epstats.endpoint_map'::regclass"
+    assert conn.execute(stats).fetchone() == (len(short),)
     assert _by_endpoint(session, norm, via_map=True) == want
     assert _by_endpoint(session, norm, via_map=False) == want
     # a mapping the map lacks is computed as it is read
@@ -328,9 +330,12 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     # another rule has mappings of its own; the first rule's are never read for it
     auto = Normalization("auto")
     q2, p2 = endpoints.fill(session, auto, sql.SQL("true"))
-    assert conn.execute(q2, p2).rowcount == len(short)
+    # auto alone maps only what the long expression would normalize (a run of 16 token chars)
+    costly = {k for k in short if re.search("[A-Za-z0-9_-]{16}", k)}
+    assert 0 < len(costly) < len(short)
+    assert conn.execute(q2, p2).rowcount == len(costly)
     assert _by_endpoint(session, auto, via_map=True) == Counter(_expected(auto, raws * 2))
-    # with rules alone the key is the endpoint as stored, query string included
+    # with rules alone, as with auto, the key is the endpoint as stored
     rules_only = Normalization("off", RULES)
     q4, p4 = endpoints.fill(session, rules_only, sql.SQL("true"))
     assert conn.execute(q4, p4).rowcount == len(
@@ -343,13 +348,28 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     conn.execute("TRUNCATE epstats.endpoint_map")
     recent = sql.SQL("timestamp >= now() - interval '10 minutes'")
     q3, p3 = endpoints.fill(session, norm, recent)
-    in_window = {r.split("?", 1)[0] for i, r in enumerate(raws * 2) if i % 90 <= 9} & short
+    in_window = {r for i, r in enumerate(raws * 2) if i % 90 <= 9} & short
     assert conn.execute(q3, p3).rowcount == len(in_window)
     # pruning keeps the rules named
     conn.execute(*endpoints.fill(session, auto, sql.SQL("true")))
     conn.execute(*endpoints.prune(session, [auto.rule_id]))
     rules = {r[0] for r in conn.execute("SELECT DISTINCT rule FROM epstats.endpoint_map")}
     assert rules == {auto.rule_id}
+
+
+def test_the_planner_settings_hold_for_the_joining_transaction(session: Session) -> None:
+    conn = session.conn
+    now = dt.datetime.now(dt.timezone.utc)
+    raws = _random_paths(300, seed=11)
+    _insert(conn, [(r, now) for r in raws])
+    norm = Normalization("auto")
+    conn.execute(*endpoints.fill(session, norm, sql.SQL("true")))
+    with conn.transaction():
+        for setting in endpoints.planner_settings(session):
+            conn.execute(setting)
+        assert conn.execute("SHOW enable_memoize").fetchone() == ("off",)
+        assert _by_endpoint(session, norm, via_map=True) == Counter(_expected(norm, raws))
+    assert conn.execute("SHOW enable_memoize").fetchone() == ("on",)  # LOCAL: that one only
 
 
 def test_off_reads_endpoints_as_stored(session: Session) -> None:

@@ -36,7 +36,7 @@ def endpoints(days: int | None, limit: int | None, sample_rows: int) -> None:
 
     Example: epstats endpoints --days 7
     """
-    from epstats_cli import endpoints as core
+    from epstats_cli import endpoint_stats as core
 
     app = get_app()
     with app.session() as s:

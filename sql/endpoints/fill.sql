@@ -1,6 +1,6 @@
--- The keys (with auto the path, fragments/endpoint_path; else the endpoint) of the raw rows
--- that satisfy {where} which the map lacks for this rule, each normalized once ({normalized}
--- over n.raw), in key order (appends to the primary key's index). Keys longer than %(longest)s bytes are left out (a btree key has a size limit):
+-- The raw endpoints ({key}: the endpoint column as text) of the rows that satisfy {where}
+-- which the map lacks for this rule, each normalized once ({normalized} over n.raw), in key
+-- order (appends to the primary key's index). Endpoints longer than %(longest)s bytes are left out (a btree key has a size limit):
 -- their rows are normalized as they are read.
 INSERT INTO epstats.endpoint_map (rule, raw, endpoint)
 SELECT %(rule)s, n.raw, {normalized}
