@@ -27,6 +27,7 @@ from epstats_cli.durations import format_duration, parse_duration
 from epstats_cli.errors import ConfigError
 
 STRATEGIES = ("materialized", "incremental")
+ENDPOINT_IDS = ("off", "auto")
 INDEX_METHODS = ("btree", "brin")
 SEVERITIES = ("ok", "warning", "critical")
 
@@ -92,6 +93,27 @@ def _str(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("is not a non-empty string")
     return value
+
+
+def _text(value: Any) -> str:
+    """Any string, the empty one included (a replacement may delete what it matched)."""
+    if not isinstance(value, str):
+        raise ValueError("is not a string")
+    return value
+
+
+def _regex(value: Any) -> str:
+    # PostgreSQL's regular expressions are not Python's: the server checks the syntax when
+    # the rule is first used (epstats_cli.endpoints.check_rules), naming the rule.
+    pattern = _str(value)
+    if "\x00" in pattern:
+        raise ValueError("contains a NUL character")
+    return pattern
+
+
+def _endpoint_ids(value: Any) -> str:
+    # YAML 1.1 reads a bare `off` as false
+    return str(_one_of(ENDPOINT_IDS)("off" if value is False else value))
 
 
 def _opt_str(value: Any) -> str | None:
@@ -229,9 +251,10 @@ def leaf(parse: Leaf, *, secret: bool = False, echo: bool = True) -> dict[str, A
     return {"parse": parse, "secret": secret, "echo": echo and not secret}
 
 
-def records(item: type[Any], *, unique: str, shape: str) -> dict[str, Any]:
-    """A list key's metadata: a non-empty list of mappings, each described by dataclass `item`."""
-    return {"records": item, "unique": unique, "shape": shape}
+def records(item: type[Any], *, unique: str, shape: str, empty: bool = False) -> dict[str, Any]:
+    """A list key's metadata: a list of mappings, each described by dataclass `item`; non-empty
+    unless `empty`."""
+    return {"records": item, "unique": unique, "shape": shape, "empty": empty}
 
 
 NOT_A_KEY: dict[str, Any] = {"key": False}  # a field that is not in the file (where it came from)
@@ -271,6 +294,17 @@ LOGICAL_COLUMNS = tuple(f.name for f in fields(Columns))
 
 
 @dataclass(frozen=True)
+class EndpointRule:
+    """One `source.endpoint_rules` entry: a PostgreSQL regular expression and its replacement
+    (`\\1`..`\\9` and `\\&` as in regexp_replace), every match replaced."""
+
+    REQUIRED: ClassVar[str] = "every rule needs a pattern and a replace"
+
+    pattern: str = field(metadata=leaf(_regex))
+    replace: str = field(metadata=leaf(_text))
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     table: QualifiedName = field(default=QualifiedName("public", "requests"), metadata=leaf(_table))
     columns: Columns = field(default_factory=Columns)
@@ -278,6 +312,13 @@ class SourceConfig:
     timezone: str = field(default="UTC", metadata=leaf(_timezone))
     # a `timestamp without time zone` column holds wall-clock time in this zone
     naive_timezone: str = field(default="UTC", metadata=leaf(_timezone))
+    # auto: path segments that are identifiers become {id} (epstats_cli/endpoints.py)
+    endpoint_ids: str = field(default="off", metadata=leaf(_endpoint_ids))
+    # applied in order, to the path without its query string, before endpoint_ids
+    endpoint_rules: tuple[EndpointRule, ...] = field(
+        default=(),
+        metadata=records(EndpointRule, unique="pattern", shape="{pattern, replace}", empty=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -578,8 +619,11 @@ def _parse_field(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any
 
 
 def _parse_records(f: Field[Any], value: Any, path: str, errors: list[str]) -> Any:
-    if not isinstance(value, list) or not value:
-        errors.append(f"{path}: {_show(value)} is not a non-empty list of {f.metadata['shape']}")
+    if f.metadata["empty"] and value is None:
+        return ()
+    if not isinstance(value, list) or not (value or f.metadata["empty"]):
+        what = "list" if f.metadata["empty"] else "non-empty list"
+        errors.append(f"{path}: {_show(value)} is not a {what} of {f.metadata['shape']}")
         return _INVALID
     unique = f.metadata["unique"]
     items: list[Any] = []

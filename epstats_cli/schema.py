@@ -109,6 +109,11 @@ def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitSte
             relation_exists(session, "epstats", "rollup_state"),
             session.statement("schema/create_rollup_state"),
         ),
+        (
+            "table epstats.endpoint_map",
+            relation_exists(session, "epstats", "endpoint_map"),
+            session.statement("schema/create_endpoint_map"),
+        ),
     ]
     steps += _upgrades(session)
     if with_requests_table:

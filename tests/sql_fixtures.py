@@ -81,6 +81,9 @@ def identifiers(session: Session) -> dict[str, Any]:
         option=sql.SQL(""),
         views=sql.Identifier(*A_VIEW),
         with_options=sql.SQL(""),
+        key=sql.SQL("'e'::text"),
+        normalized=sql.SQL("'e'::text"),
+        sample=sql.SQL(""),
     )
     return ids
 

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("setup", "config", "Show or check the effective configuration."),
     "indexes": ("indexes", "indexes", "Plan, apply and inspect the recommended indices."),
     "view": ("view", "view", "Build, refresh, inspect and verify the daily-stats rollup."),
+    "endpoints": ("endpoints", "endpoints", "Endpoint cardinality, raw and normalized."),
     "generate": ("generate", "generate", "Load synthetic request data, generated in the server."),
     "vacuum": ("maintain", "vacuum", "VACUUM the source table and rollup (SKIP_LOCKED)."),
     "analyze": ("maintain", "analyze", "ANALYZE the source table and rollup."),

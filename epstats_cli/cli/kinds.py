@@ -40,6 +40,7 @@ READ_ONLY = frozenset(
         "check",
         "status",
         "advise",
+        "endpoints",
     }
 )
 
