@@ -59,8 +59,6 @@ class StdoutClosed(Exception):
     that click does not turn it into exit 1."""
 
 
-# --- the options every command takes, before or after its name ----------------------------------
-
 FORMAT_HELP = "Output format: table, json, csv, yaml or openmetrics, as the command can produce."
 
 
