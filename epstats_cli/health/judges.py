@@ -212,7 +212,7 @@ def _task_failure(task: str, run: LastRun, t: Thresholds) -> tuple[State, str] |
     if not streak:
         return None
     last = run.recent[0]
-    at = f"{last.started_at:%Y-%m-%d %H:%M}"
+    at = f"{last.started_at:%Y-%m-%d %H:%M %Z}"  # in source.timezone (facts.maintenance)
     when = f"{task} failed at {at}"
     error = last.error or "no error recorded"
     runs = t.check.maintain_failed_runs
