@@ -46,8 +46,8 @@ def _idle_in_transaction(dsn: str, application: str) -> psycopg.Connection[Any]:
 def test_long_transactions_idle_in_transaction(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    """Thresholds of 0s: any transaction that counts is WARNING at once (no waiting)."""
-    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 0s, critical: 1h}}")
+    """A warning level of 1ms: any transaction that counts is WARNING at once (no waiting)."""
+    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 1ms, critical: 1h}}")
     own = _idle_in_transaction(dsn, "epstats-elsewhere")  # epstats' own sessions never count
     try:
         code, c = _check(cfg, dsn, "long_transactions")
@@ -64,7 +64,7 @@ def test_long_transactions_idle_in_transaction(
                 f"oldest: pid {pid} (postgres, application 'reporting-job') has been idle in "
                 "transaction for "
             )
-            assert c["perfdata"]["warning"] == 0 and c["perfdata"]["critical"] == 3600
+            assert c["perfdata"]["warning"] == 0.001 and c["perfdata"]["critical"] == 3600
         finally:
             holder.close()
         code, c = _check(cfg, dsn, "long_transactions")
@@ -92,7 +92,7 @@ def test_long_transactions_prepared(prepared_cluster: Cluster, tmp_path: Path) -
     with psycopg.connect(prepared_cluster.dsn, autocommit=True) as admin:
         admin.execute("CREATE DATABASE prepared")
     dsn = prepared_cluster.dsn_for("prepared")
-    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 0s, critical: 1h}}")
+    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 1ms, critical: 1h}}")
     code, c = _check(cfg, dsn, "long_transactions")
     assert (code, c["state"]) == (0, "OK"), c
     with psycopg.connect(dsn, autocommit=True) as conn:

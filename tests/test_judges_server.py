@@ -139,12 +139,12 @@ def test_ingest_stalled_without_a_row_in_the_window() -> None:
 
 def test_ingest_stalled_levels_of_zero_are_off() -> None:
     quarter, zero = dt.timedelta(minutes=15), dt.timedelta(0)
-    warn_only = _with(ingest_stalled=config.OptionalDurationLevels(quarter, zero))
+    warn_only = _with(ingest_stalled=config.DurationLevels(quarter, zero))
     assert ingest_window((quarter, zero)) == quarter
     r = row_judges.ingest_stalled(IngestFacts(quarter, None, None), warn_only, NOW)
     assert (r.state, r.value, r.warning, r.critical) == (WARNING, 15 * MIN, 15 * MIN, None)
     assert r.perfdata() == "ingest_stalled=900;900;"
-    off = _with(ingest_stalled=config.OptionalDurationLevels(zero, zero))
+    off = _with(ingest_stalled=config.DurationLevels(zero, zero))
     assert ingest_window((zero, zero)) == zero
     r = row_judges.ingest_stalled(IngestFacts(zero, None, None), off, NOW)
     assert (r.state, r.summary, r.value) == (OK, "off (check.ingest_stalled is 0)", None)

@@ -45,6 +45,22 @@ _CHECKS: dict[str, Judge] = {
     ),
 }
 CHECKS = tuple(_CHECKS)
+# The threshold pair under `check:` each check is judged by: both levels 0 turn it off.
+LEVELS_KEY = {
+    "analyze_age": "overdue",
+    "vacuum_age": "overdue",
+    "dead_tuples": "dead_tuple_ratio",
+    "xid_age": "xid_age_ratio",
+    "view_staleness": "overdue",
+    "future_rows": "future_rows",
+    "table_bloat": "table_bloat",
+    "index_bloat": "index_bloat",
+    "long_transactions": "long_transactions",
+    "ingest_stalled": "ingest_stalled",
+    "connections": "connections",
+    "replication_lag": "replication_lag",
+    "sequence_exhaustion": "sequence_exhaustion",
+}
 # checks of the server alone; every other check is about the source table or its upkeep
 WITHOUT_SOURCE = {"connect", "long_transactions", "connections", "replication_lag", "database_size"}
 
@@ -55,8 +71,9 @@ def evaluate(
     """Judge each wanted check (in CHECKS order); one whose facts cannot be read is UNKNOWN."""
     wanted = set(wanted)
     results = []
+    off = {n for n, key in LEVELS_KEY.items() if getattr(thresholds.check, key).off}
     missing: SourceMissing | None = None
-    if (wanted or set(_CHECKS)) - WITHOUT_SOURCE:
+    if (wanted or set(_CHECKS)) - WITHOUT_SOURCE - off:
         try:
             facts.table()
         except SourceMissing as exc:
@@ -67,6 +84,9 @@ def evaluate(
         if wanted and name not in wanted:
             continue
         if missing is not None and name not in WITHOUT_SOURCE:
+            continue
+        if name in off:
+            results.append(judges.turned_off(name, LEVELS_KEY[name]))
             continue
         try:
             results.append(judge(facts, thresholds, now))

@@ -49,6 +49,11 @@ def connect(version: str, in_recovery: bool) -> CheckResult:
     return CheckResult("connect", State.OK, f"PostgreSQL {version} ({role})")
 
 
+def turned_off(name: str, key: str) -> CheckResult:
+    """A check whose thresholds are both 0."""
+    return CheckResult(name, State.OK, f"off (check.{key} is 0)")
+
+
 def _has_data(table: TableFacts) -> bool:
     return bool(
         (table.live_tuples or 0) + (table.modified_since_analyze or 0) + (table.estimated_rows or 0)
