@@ -534,7 +534,7 @@ def _history(**tasks: LastRun) -> MaintenanceFacts:
         (("busy",), "ok", 3, OK, "last runs OK"),
         (("busy", "busy", "busy"), "ok", 3, CRITICAL, "vacuum failed 3 times in a row"),
         # any other single failure takes check.maintain_failed
-        (("failed",), "critical", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00 UTC: failed error"),
+        (("failed",), "critical", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00 UTC: failed"),
         (("failed", "busy"), "warning", 3, WARNING, "vacuum failed at"),
         (("failed",), "ok", 3, OK, "last runs OK"),
         (("failed", "failed", "failed"), "warning", 3, CRITICAL, "vacuum failed 3 times"),
@@ -562,8 +562,8 @@ def test_maintain_failed(
         (  # every failing task is named, the worst first
             _history(vacuum=_run("busy"), reindex=_run("failed"), refresh=_run("ok")),
             CRITICAL,
-            "reindex failed at 2024-05-01 11:00 UTC: failed error; vacuum failed at 2024-05-01 11:00 UTC "
-            "(a busy lock: WARNING until 3 failures in a row): busy error",
+            "reindex failed at 2024-05-01 11:00 UTC: failed error; vacuum failed at 2024-05-01 "
+            "11:00 UTC (a busy lock: WARNING until 3 failures in a row): busy error",
             2,
         ),
     ],

@@ -61,6 +61,9 @@ LEVELS_KEY = {
     "replication_lag": "replication_lag",
     "sequence_exhaustion": "sequence_exhaustion",
 }
+# checks of statistics each node counts for itself (pg_stat_user_tables): on a hot standby
+# they say "never vacuumed" of a table the primary vacuums, so they are judged there
+PER_NODE = {"analyze_age", "vacuum_age", "dead_tuples"}
 # checks of the server alone; every other check is about the source table or its upkeep
 WITHOUT_SOURCE = {"connect", "long_transactions", "connections", "replication_lag", "database_size"}
 
@@ -87,6 +90,9 @@ def evaluate(
             continue
         if name in off:
             results.append(judges.turned_off(name, LEVELS_KEY[name]))
+            continue
+        if name in PER_NODE and facts.connection().in_recovery:
+            results.append(judges.on_the_primary(name))
             continue
         try:
             results.append(judge(facts, thresholds, now))

@@ -6,6 +6,7 @@ in, a state and a one-line message out."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from epstats_cli.advise import rules
 from epstats_cli.catalog import ServerFacts
@@ -17,6 +18,7 @@ from epstats_cli.health.server_facts import (
     Holder,
     ReplicationFacts,
     SequenceFacts,
+    StandbyLag,
     TableSequences,
     TransactionFacts,
 )
@@ -31,6 +33,12 @@ def _seconds(levels: tuple[dt.timedelta, dt.timedelta]) -> Levels:
 
 def _holder(h: Holder) -> str:
     """One thing that holds back xmin, as a person reads it."""
+    if h.kind == "active replication slot":
+        return (
+            f"active replication slot {h.name} (pid {h.pid}) holds back xmin by "
+            f"{h.xid_age or 0:,} transactions (hot_standby_feedback: the oldest snapshot on "
+            "its standby)"
+        )
     if h.kind == "replication slot":
         since = (
             f"for {human_seconds(h.age_seconds)}"
@@ -47,42 +55,80 @@ def _holder(h: Holder) -> str:
             f"prepared transaction {h.name!r} of {h.user} has been open for {age} "
             "(COMMIT PREPARED or ROLLBACK PREPARED it)"
         )
-    doing = "idle in transaction" if h.kind == "idle in transaction" else "in a transaction"
     app = f"application {h.application!r}" if h.application else "no application_name"
+    if h.kind == "failed transaction":
+        return (
+            f"pid {h.pid} ({h.user}, {app}) has been idle in a failed transaction for {age} "
+            "(since its error; it waits for a ROLLBACK)"
+        )
+    doing = "idle in transaction" if h.kind == "idle in transaction" else "in a transaction"
     return f"pid {h.pid} ({h.user}, {app}) has been {doing} for {age}"
 
 
+def hidden_sessions(facts: TransactionFacts) -> str:
+    """What long_transactions could not see, and the grant that shows it ("": nothing)."""
+    if not facts.hidden:
+        return ""
+    return (
+        f"{facts.hidden} session(s) of other roles could not be seen "
+        f"(GRANT pg_read_all_stats TO {facts.role})"
+    )
+
+
 def long_transactions(facts: TransactionFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
-    """The oldest open transaction, prepared transaction or inactive slot holding back xmin
-    (they hold back vacuum and make CONCURRENTLY builds wait); a slot whose age the server
-    does not record (before PostgreSQL 17) is at least WARNING."""
+    """The oldest open transaction, session idle in a failed transaction, prepared transaction
+    or inactive slot holding back xmin (they hold back vacuum and make CONCURRENTLY builds
+    wait), against the long_transactions levels; a slot whose age the server does not record
+    (before PostgreSQL 17) is at least WARNING. A slot's xmin age in transactions, active or
+    not (an active one's age in time is not known), is judged against check.xid_age_ratio x
+    autovacuum_freeze_max_age: the age at which the table's own xid_age is judged."""
     levels = _seconds((t.check.long_transactions.warning, t.check.long_transactions.critical))
-    hidden = (
-        f"; {facts.hidden} session(s) of other roles are not visible ({SEE_ALL})"
-        if facts.hidden
-        else ""
-    )
+    ratio = t.check.xid_age_ratio
+    xid_levels = Levels(ratio.warning * facts.freeze_max_age, ratio.critical * facts.freeze_max_age)
+    slots = [h for h in facts.holders if h.kind in ("replication slot", "active replication slot")]
+    active = [h for h in slots if h.kind == "active replication slot"]
+    held = [h for h in facts.holders if h.kind != "active replication slot"]
     timed = sorted(
-        (h for h in facts.holders if h.age_seconds is not None),
-        key=lambda h: -(h.age_seconds or 0.0),
+        (h for h in held if h.age_seconds is not None), key=lambda h: -(h.age_seconds or 0.0)
     )
-    untimed = [h for h in facts.holders if h.age_seconds is None]
+    untimed = [h for h in held if h.age_seconds is None]
     oldest = timed[0].age_seconds or 0.0 if timed else 0.0
-    perf = (round(oldest), levels.warning, levels.critical)
-    if not facts.holders:
-        text = "no open transaction, prepared transaction or inactive slot holds back xmin"
-        return CheckResult("long_transactions", State.OK, text + hidden, *perf, unit="seconds")
     state = level(oldest, levels)
     if untimed:
         state = max(state, State.WARNING)
-    shown = untimed + timed[:1]
-    over = [h for h in timed[1:] if (h.age_seconds or 0.0) >= levels.warning]
-    text = "oldest: " + "; ".join(_holder(h) for h in shown)
-    if over:
-        text += (
-            f"; {len(over)} more open over {format_duration(dt.timedelta(seconds=levels.warning))}"
+    for h in slots:
+        state = max(state, level(h.xid_age or 0, xid_levels))
+    if held:
+        text = "oldest: " + "; ".join(_holder(h) for h in untimed + timed[:1])
+        first = levels.warning or levels.critical
+        over = [h for h in timed[1:] if (h.age_seconds or 0.0) >= first]
+        if over:
+            text += f"; {len(over)} more open over {format_duration(dt.timedelta(seconds=first))}"
+    else:
+        text = "no open transaction, prepared transaction or inactive slot holds back xmin"
+    text += "".join(f"; {_holder(h)}" for h in sorted(active, key=lambda h: -(h.xid_age or 0)))
+    caveat = hidden_sessions(facts)
+    extra = [
+        Perf(
+            "long_transactions_slot_xmin_age",
+            h.xid_age or 0,
+            xid_levels.warning,
+            xid_levels.critical,
+            labels=(("slot", h.name or ""),),
         )
-    return CheckResult("long_transactions", state, text + hidden, *perf, unit="seconds")
+        for h in slots
+    ]
+    return CheckResult(
+        "long_transactions",
+        state,
+        text + (f"; {caveat}" if caveat else ""),
+        round(oldest),
+        levels.warning,
+        levels.critical,
+        unit="seconds",
+        extra=extra,
+        caveat=caveat,
+    )
 
 
 def connections(facts: ConnectionFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
@@ -126,6 +172,37 @@ def _behind(n: int | None) -> str:
     return "" if not n else f", {human_bytes(n)} of WAL to replay"
 
 
+def _apart(s: StandbyLag) -> tuple[str | None, ...]:
+    """What may tell a standby from others of its name, the steadiest first: the slot it
+    streams through, its address, its address and port (a new one at each reconnection), its
+    pid."""
+    where = f"{s.address}:{s.port}" if s.address and s.port else None
+    return (
+        f"slot {s.slot}" if s.slot else None,
+        s.address,
+        where,
+        f"pid {s.pid}" if s.pid is not None else None,
+    )
+
+
+def standby_names(standbys: Sequence[StandbyLag]) -> list[str]:
+    """Each standby's name in the message, perfdata and metrics: its own (application_name),
+    and where several share it (pg_basebackup -R standbys all connect as "walreceiver") the
+    steadiest of _apart that no other standby of that name shares: `walreceiver (slot s1)`,
+    `walreceiver (10.0.0.7)`, `walreceiver (10.0.0.7:51234)`."""
+    out = []
+    for s in standbys:
+        twins = [t for t in standbys if t.name == s.name and t is not s]
+        if not twins:
+            out.append(s.name)
+            continue
+        taken = [_apart(t) for t in twins]
+        mine = _apart(s)
+        unique = [v for i, v in enumerate(mine) if v and all(o[i] != v for o in taken)]
+        out.append(f"{s.name} ({unique[0]})" if unique else f"{s.name} ({len(out) + 1})")
+    return out
+
+
 def replication_lag(facts: ReplicationFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
     """On a primary the worst standby's replay lag; on a standby its own, while WAL waits to
     be replayed. UNKNOWN when it cannot be told."""
@@ -146,32 +223,31 @@ def replication_lag(facts: ReplicationFacts, t: Thresholds, now: dt.datetime) ->
             f"{hidden} standby(s) stream from this server, but this role cannot see their lag "
             f"({SEE_ALL})",
         )
-    lags = {s.name: max(0.0, s.lag_seconds or 0.0) for s in seen}
+    named = list(zip(standby_names(seen), seen, strict=True))
+    lags = {label: max(0.0, s.lag_seconds or 0.0) for label, s in named}
     worst = max(lags.values())
     parts = []
-    for s in sorted(seen, key=lambda s: -lags[s.name]):
+    for label, s in sorted(named, key=lambda n: -lags[n[0]]):
         said = (
-            "caught up"
-            if s.lag_seconds is None
-            else f"replays {human_seconds(lags[s.name])} behind"
+            "caught up" if s.lag_seconds is None else f"replays {human_seconds(lags[label])} behind"
         )
         state = "" if s.state == "streaming" else f" ({s.state})"
-        parts.append(f"{s.name}{state} {said}{_behind(s.behind_bytes)}")
+        parts.append(f"{label}{state} {said}{_behind(s.behind_bytes)}")
     if hidden:
         parts.append(f"{hidden} more not visible ({SEE_ALL})")
     extra = [
         Perf(
             "replication_lag_standby",
-            round(lags[s.name], 3),
+            round(lags[label], 3),
             levels.warning,
             levels.critical,
             "seconds",
-            (("standby", s.name),),
+            (("standby", label),),
         )
-        for s in seen
+        for label, _s in named
     ] + [
-        Perf("replication_behind", s.behind_bytes or 0, unit="bytes", labels=(("standby", s.name),))
-        for s in seen
+        Perf("replication_behind", s.behind_bytes or 0, unit="bytes", labels=(("standby", label),))
+        for label, s in named
     ]
     count = f"{len(facts.standbys)} standby" + ("s" if len(facts.standbys) > 1 else "")
     return CheckResult(
@@ -183,6 +259,7 @@ def replication_lag(facts: ReplicationFacts, t: Thresholds, now: dt.datetime) ->
         levels.critical,
         unit="seconds",
         extra=extra,
+        caveat=f"{hidden} standby(s) not visible ({SEE_ALL})" if hidden else "",
     )
 
 
@@ -190,7 +267,15 @@ def _standby_lag(facts: ReplicationFacts, t: Thresholds) -> CheckResult:
     """This standby's lag: now() - its last replayed commit while received WAL waits."""
     levels = _seconds((t.check.replication_lag.warning, t.check.replication_lag.critical))
     name = "replication_lag"
-    cut_off = "" if facts.receiving else "; no WAL receiver streams (cut off from the primary?)"
+    if facts.receiver_hidden:
+        cut_off = (
+            "; this role cannot see pg_stat_wal_receiver, so whether WAL still arrives is "
+            f"unknown (GRANT pg_read_all_stats TO {facts.role})"
+        )
+    elif not facts.receiving:
+        cut_off = "; no WAL receiver streams (cut off from the primary?)"
+    else:
+        cut_off = ""
     if not facts.behind:
         state = State.OK if facts.receiving else State.UNKNOWN
         text = "this standby has replayed all the WAL it received" + cut_off
