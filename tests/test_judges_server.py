@@ -13,7 +13,7 @@ from epstats_cli import config
 from epstats_cli.advise import rules
 from epstats_cli.config import CheckConfig, Schedule
 from epstats_cli.errors import ConfigError
-from epstats_cli.health import row_judges, server_judges
+from epstats_cli.health import replication_judges, row_judges, server_judges
 from epstats_cli.health.result import CheckResult, Perf, State, Thresholds, nagios_line
 from epstats_cli.health.server_facts import (
     ConnectionFacts,
@@ -230,7 +230,7 @@ def test_connections_say_whether_the_guides_pools_fit() -> None:
 )
 def test_replication_lag_on_a_primary(lag: float | None, expected: State) -> None:
     standbys = (StandbyLag("s1", "streaming", lag, 4096), StandbyLag("s2", "streaming", None, 0))
-    r = server_judges.replication_lag(ReplicationFacts(False, standbys), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, standbys), T, NOW)
     assert (r.name, r.state, r.value, r.unit) == ("replication_lag", expected, lag or 0, "seconds")
     said = "caught up" if lag is None else "replays"
     assert r.summary.startswith(f"2 standbys: s1 {said}")
@@ -255,7 +255,7 @@ def test_standbys_of_the_same_name_are_told_apart() -> None:
         StandbyLag("walreceiver", "streaming", None, 0, 15, None, None, None),
         StandbyLag("reports", "streaming", None, 0, 16, "10.0.0.1", 5004, None),
     )
-    assert server_judges.standby_names(standbys) == [
+    assert replication_judges.standby_names(standbys) == [
         "walreceiver (10.0.0.1:5001)",
         "walreceiver (slot s2)",
         "walreceiver (10.0.0.1:5003)",
@@ -263,7 +263,7 @@ def test_standbys_of_the_same_name_are_told_apart() -> None:
         "walreceiver (pid 15)",
         "reports",
     ]
-    r = server_judges.replication_lag(ReplicationFacts(False, standbys[:3]), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, standbys[:3]), T, NOW)
     assert r.state == CRITICAL  # the lagging one is not hidden behind its twins
     assert r.summary.startswith("3 standbys: walreceiver (10.0.0.1:5001) replays 6m 40s behind;")
     series = [(p.label, p.labels) for p in r.extra]
@@ -271,13 +271,13 @@ def test_standbys_of_the_same_name_are_told_apart() -> None:
 
 
 def test_replication_lag_without_standbys_or_the_right_to_see_them() -> None:
-    r = server_judges.replication_lag(ReplicationFacts(False), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False), T, NOW)
     assert (r.state, r.summary, r.value) == (OK, "no standbys", 0)
     hidden = StandbyLag("s1", None, None, None)
-    r = server_judges.replication_lag(ReplicationFacts(False, (hidden,)), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, (hidden,)), T, NOW)
     assert r.state == UNKNOWN and "cannot see their lag (grant pg_read_all_stats" in r.summary
     seen = StandbyLag("s2", "catchup", 400.0, 10 * 1024 * 1024)
-    r = server_judges.replication_lag(ReplicationFacts(False, (hidden, seen)), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, (hidden, seen)), T, NOW)
     assert r.state == CRITICAL
     assert r.summary == (
         "2 standbys: s2 (catchup) replays 6m 40s behind, 10.0 MB of WAL to replay; "
@@ -320,7 +320,7 @@ def test_replication_lag_on_a_standby(
         behind=behind,
         lag_seconds=lag,
     )
-    r = server_judges.replication_lag(facts, T, NOW)
+    r = replication_judges.replication_lag(facts, T, NOW)
     assert r.state == expected and said in r.summary, r.summary
 
 

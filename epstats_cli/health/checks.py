@@ -10,7 +10,7 @@ import psycopg
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import EpstatsError, first_line
-from epstats_cli.health import judges, row_judges, server_judges
+from epstats_cli.health import judges, replication_judges, row_judges, server_judges
 from epstats_cli.health.facts import FactSource, Gatherer, SourceMissing
 from epstats_cli.health.judges import CheckResult, Thresholds
 
@@ -38,7 +38,9 @@ _CHECKS: dict[str, Judge] = {
     ),
     "ingest_stalled": lambda f, t, now: row_judges.ingest_stalled(f.newest_row(), t, now),
     "connections": lambda f, t, now: server_judges.connections(f.connections(), t, now),
-    "replication_lag": lambda f, t, now: server_judges.replication_lag(f.replication(), t, now),
+    "replication_lag": lambda f, t, now: replication_judges.replication_lag(
+        f.replication(), t, now
+    ),
     "database_size": lambda f, t, now: server_judges.database_size(f.server(), t, now),
     "sequence_exhaustion": lambda f, t, now: server_judges.sequence_exhaustion(
         f.sequences(), t, now
