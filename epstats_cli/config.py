@@ -404,16 +404,22 @@ class ReportsConfig:
     limit: int = field(default=10, metadata=leaf(_int_range(1, 100000)))
 
 
+# Every threshold pair under `check:` follows one rule: each level is >= 0 and 0 turns that
+# level off (both 0: the check is off, `check` says so); a share (ShareLevels) is at most 1;
+# when both levels are on, critical may not come before warning.
+
+
 def _ordered(warning: Any, critical: Any, shown: Any) -> dict[str, str]:
-    """A threshold pair whose critical level comes before its warning level is an error."""
-    if critical < warning:
+    """Two levels that are both on, whose critical level comes before its warning level, are
+    an error (a level of 0 is off, and compares with nothing)."""
+    if warning and critical and critical < warning:
         return {"critical": f"{shown(critical)} is below warning {shown(warning)}"}
     return {}
 
 
 @dataclass(frozen=True)
 class Levels:
-    """A WARNING and a CRITICAL threshold."""
+    """A WARNING and a CRITICAL threshold (numbers, such as multiples); 0 turns a level off."""
 
     REQUIRED: ClassVar[str] = "a threshold needs both warning and critical"
 
@@ -421,47 +427,49 @@ class Levels:
     critical: float = field(metadata=leaf(_nonneg))
 
     def problems(self) -> dict[str, str]:
-        """What is wrong with the pair as a whole, by key."""
+        """What is wrong with the pair as a whole, by key: only levels that are on compare."""
         return _ordered(self.warning, self.critical, str)
+
+    @property
+    def off(self) -> bool:
+        """Both levels are 0: the check is off."""
+        return not self.warning and not self.critical
+
+
+@dataclass(frozen=True)
+class ShareLevels(Levels):
+    """Levels that are shares of a whole (a ratio): each in 0..1, 0 turns a level off."""
+
+    warning: float = field(metadata=leaf(_ratio))
+    critical: float = field(metadata=leaf(_ratio))
 
 
 @dataclass(frozen=True)
 class DurationLevels:
-    """A WARNING and a CRITICAL threshold that are durations."""
+    """A WARNING and a CRITICAL threshold that are durations; 0 turns a level off."""
 
-    REQUIRED: ClassVar[str] = "a threshold needs both warning and critical"
-
-    warning: timedelta = field(metadata=leaf(_duration))
-    critical: timedelta = field(metadata=leaf(_duration))
-
-    def problems(self) -> dict[str, str]:
-        """What is wrong with the pair as a whole, by key."""
-        return _ordered(self.warning, self.critical, format_duration)
-
-
-@dataclass(frozen=True)
-class OptionalDurationLevels:
-    """Duration thresholds where 0 turns a level off (both 0: the check is off)."""
-
-    REQUIRED: ClassVar[str] = "a threshold needs both warning and critical (0 turns one off)"
+    REQUIRED: ClassVar[str] = Levels.REQUIRED
 
     warning: timedelta = field(metadata=leaf(_duration))
     critical: timedelta = field(metadata=leaf(_duration))
 
     def problems(self) -> dict[str, str]:
         """What is wrong with the pair as a whole, by key: only levels that are on compare."""
-        if not self.warning or not self.critical:
-            return {}
         return _ordered(self.warning, self.critical, format_duration)
+
+    @property
+    def off(self) -> bool:
+        """Both levels are 0: the check is off."""
+        return not self.warning and not self.critical
 
 
 @dataclass(frozen=True)
 class CheckConfig:
     overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
-    dead_tuple_ratio: Levels = Levels(0.2, 0.5)
+    dead_tuple_ratio: ShareLevels = ShareLevels(0.2, 0.5)
     xid_age_ratio: Levels = Levels(0.8, 1.2)  # x autovacuum_freeze_max_age
-    table_bloat: Levels = Levels(0.5, 0.8)
-    index_bloat: Levels = Levels(0.5, 0.8)
+    table_bloat: ShareLevels = ShareLevels(0.5, 0.8)
+    index_bloat: ShareLevels = ShareLevels(0.5, 0.8)
     # smaller relations are never reported as bloated
     bloat_min_size: int = field(default=8 * 1024 * 1024, metadata=leaf(_int_range(0, 2**62)))
     missing_index: str = field(default="warning", metadata=leaf(_one_of(SEVERITIES)))
@@ -480,18 +488,16 @@ class CheckConfig:
     # the oldest open transaction, idle-in-transaction session, prepared transaction or
     # replication slot holding back xmin (epstats' own sessions left out)
     long_transactions: DurationLevels = DurationLevels(timedelta(minutes=15), timedelta(hours=1))
-    # age of the newest row dated up to now (an API that stopped logging); 0 turns a level off
-    ingest_stalled: OptionalDurationLevels = OptionalDurationLevels(
-        timedelta(minutes=15), timedelta(hours=1)
-    )
+    # age of the newest row dated up to now (an API that stopped logging)
+    ingest_stalled: DurationLevels = DurationLevels(timedelta(minutes=15), timedelta(hours=1))
     # connections in use / max_connections less the reserved ones
-    connections: Levels = Levels(0.8, 0.95)
+    connections: ShareLevels = ShareLevels(0.8, 0.95)
     # replay lag of each standby (on a primary) or of this standby
     replication_lag: DurationLevels = DurationLevels(timedelta(minutes=1), timedelta(minutes=5))
     # WARNING this share below a resource tier boundary of the guide (10 GB, 50 GB); 0: never
     database_size: float = field(default=0.1, metadata=leaf(_ratio))
     # a sequence feeding the source table: share used of min(its maximum, its column type's)
-    sequence_exhaustion: Levels = Levels(0.75, 0.9)
+    sequence_exhaustion: ShareLevels = ShareLevels(0.75, 0.9)
 
 
 @dataclass(frozen=True)

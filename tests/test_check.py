@@ -124,6 +124,31 @@ def test_failed_maintain_is_critical(
     assert 'violates check constraint "nope"' in checks["maintain_failed"]["summary"]
 
 
+def test_failure_times_are_in_source_timezone(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """maintain_failed prints when the task failed in source.timezone, with its zone, whatever
+    the session's TimeZone (here the database's, a zone 17 hours away)."""
+    from zoneinfo import ZoneInfo
+
+    conn.execute(f"ALTER DATABASE {conn.info.dbname} SET timezone = 'Pacific/Chatham'")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: {timezone: America/St_Johns}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    row = conn.execute(
+        "INSERT INTO epstats.runs (task, target, started_at, finished_at, status, error, failure)"
+        " VALUES ('vacuum', 'public.requests', now() - interval '1 hour', now(), 'failed',"
+        " 'disk on fire', 'error') RETURNING started_at"
+    ).fetchone()
+    assert row is not None
+    at = row[0].astimezone(ZoneInfo("America/St_Johns"))
+    assert at.strftime("%Z") in ("NST", "NDT")
+    code, checks = _check(str(cfg), dsn, "--only", "maintain_failed")
+    assert code == 2
+    summary = checks["maintain_failed"]["summary"]
+    assert summary == f"vacuum failed at {at:%Y-%m-%d %H:%M %Z}: disk on fire", summary
+
+
 def test_unreachable_is_critical_and_bad_config_unknown(tmp_path: Path) -> None:
     import socket
 

@@ -6,6 +6,7 @@ tells."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,102 @@ def test_replication_lag_both_ways(pair: tuple[Cluster, Cluster, str]) -> None:
             s.execute("SELECT pg_reload_conf()")
 
 
+def test_standbys_of_the_same_name_are_told_apart(pair: tuple[Cluster, Cluster, str]) -> None:
+    """pg_basebackup -R standbys all connect as "walreceiver": each keeps its own lag, its own
+    perfdata label and its own OpenMetrics series (the lagging one is not hidden by the other)."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    primary, _standby, cfg = pair
+    on_primary = primary.dsn_for(DB)
+    with psycopg.connect(primary.dsn, autocommit=True) as c:
+        c.execute("CHECKPOINT")
+    twin = create_standby(primary)
+    try:
+        with psycopg.connect(twin.dsn, autocommit=True) as s:
+            s.execute("ALTER SYSTEM SET recovery_min_apply_delay = '1h'")
+            s.execute("SELECT pg_reload_conf()")
+        with psycopg.connect(primary.dsn, autocommit=True) as p:
+            rows = p.execute("SELECT DISTINCT application_name FROM pg_stat_replication").fetchall()
+        assert rows == [("walreceiver",)]  # the same name, twice
+        with psycopg.connect(on_primary, autocommit=True) as p:
+            p.execute("INSERT INTO requests VALUES ('/twin', now(), 1, 200)")
+        check = _until(lambda: _lag(cfg, on_primary), "WARNING")
+        assert check["state"] == "WARNING", check
+        assert check["message"].startswith("2 standbys: walreceiver (127.0.0.1:"), check
+        assert check["message"].count("walreceiver (127.0.0.1:") == 2, check
+        labels = [p["labels"]["standby"] for p in check["extra_perfdata"]]
+        assert len(labels) == 4 and len(set(labels)) == 2, labels
+        r = run_cli("-c", cfg, "--dsn", on_primary, "check", "--only", "replication_lag")
+        names = re.findall(r"('[^']*'|[^\s=]+)=", r.stdout.split(" | ", 1)[1])  # Nagios labels
+        assert len(names) == len(set(names)) == 5, names
+        assert sum(n.startswith("'replication_lag_standby[walreceiver (127.") for n in names) == 2
+        r = run_cli(
+            "-c", cfg, "--dsn", on_primary, "--format", "openmetrics", "check",
+            "--only", "replication_lag",
+        )  # fmt: skip
+        families = {f.name: f for f in text_string_to_metric_families(r.stdout)}  # type: ignore[no-untyped-call]
+        series = [
+            s.labels["standby"] for s in families["epstats_replication_lag_standby_seconds"].samples
+        ]
+        assert len(series) == 2 and len(set(series)) == 2, series
+    finally:
+        twin.destroy()
+
+
+def test_statistics_of_a_standby_are_judged_on_the_primary(
+    pair: tuple[Cluster, Cluster, str],
+) -> None:
+    """Vacuum and analyze times and dead tuples are counted per node: a hot standby's
+    pg_stat_user_tables says "never" for a table the primary analyzed and vacuumed."""
+    primary, standby, cfg = pair
+    on_primary = primary.dsn_for(DB)
+    with psycopg.connect(on_primary, autocommit=True) as p:
+        p.execute("SET synchronous_commit = on")  # flushed, so that the standby can replay it
+        p.execute("INSERT INTO requests SELECT '/s', now(), 1, 200 FROM generate_series(1, 500)")
+        p.execute("VACUUM ANALYZE requests")
+    on_standby = wait_for_replay(primary.dsn, Server(standby.dsn, 15, standby), DB)
+    with psycopg.connect(on_standby) as s:
+        row = s.execute(
+            "SELECT reltuples, last_analyze, last_vacuum FROM pg_class "
+            "JOIN pg_stat_user_tables s ON s.relid = pg_class.oid WHERE s.relname = 'requests'"
+        ).fetchone()
+    assert row is not None and row[0] > 0 and row[1:] == (None, None)  # per node
+    r = run_cli("-c", cfg, "--dsn", on_standby, "--format", "json", "check", "--only",
+                "analyze_age,vacuum_age,dead_tuples")  # fmt: skip
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert r.code == 0, checks
+    for name in ("analyze_age", "vacuum_age", "dead_tuples"):
+        assert checks[name]["state"] == "OK", checks[name]
+        assert checks[name]["message"] == (
+            "judged on the primary (statistics are per node: this is a standby)"
+        )
+    _code, c = _lag(cfg, on_primary, "analyze_age")  # the primary's own are judged
+    assert c["message"].startswith("last analyzed "), c
+
+
+def test_a_standby_role_that_cannot_see_the_wal_receiver(
+    pair: tuple[Cluster, Cluster, str],
+) -> None:
+    """Without pg_read_all_stats, pg_stat_wal_receiver shows the receiver's pid only: that is
+    not a standby cut off from its primary."""
+    primary, standby, cfg = pair
+    with psycopg.connect(primary.dsn_for(DB), autocommit=True) as p:
+        p.execute("SET synchronous_commit = on")  # flushed, so that the standby can replay it
+        p.execute("DROP ROLE IF EXISTS lag_watcher")
+        p.execute("CREATE ROLE lag_watcher LOGIN PASSWORD 'watch-pw'")
+    wait_for_replay(primary.dsn, Server(standby.dsn, 15, standby), DB)
+    watcher = standby.dsn_for(DB, user="lag_watcher", password="watch-pw")
+    code, c = _lag(cfg, watcher)
+    assert (code, c["state"]) == (3, "UNKNOWN"), c
+    assert c["message"] == (
+        "this standby has replayed all the WAL it received; this role cannot see "
+        "pg_stat_wal_receiver, so whether WAL still arrives is unknown "
+        "(GRANT pg_read_all_stats TO lag_watcher)"
+    )
+    code, c = _lag(cfg, standby.dsn_for(DB))  # a superuser sees it stream
+    assert (code, c["state"]) == (0, "OK"), c
+
+
 def test_an_inactive_slot_holding_back_xmin(
     pair: tuple[Cluster, Cluster, str], tmp_path: Path
 ) -> None:
@@ -125,8 +222,42 @@ def test_an_inactive_slot_holding_back_xmin(
             if (row and row[0]) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-    code, c = _lag(str(cfg), on_primary, "long_transactions")
-    assert (code, c["state"]) == (0, "OK"), c  # an active slot is the standby's business
+    # an active slot's xmin is the standby's oldest snapshot (hot_standby_feedback): told in
+    # transactions, judged against check.xid_age_ratio x autovacuum_freeze_max_age
+    with psycopg.connect(standby.dsn_for(DB)) as held:
+        held.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        held.execute("SELECT count(*) FROM requests")  # a snapshot the standby keeps
+        with psycopg.connect(on_primary, autocommit=True) as p:
+            for _ in range(5):
+                p.execute("SELECT txid_current()")  # transactions the slot's xmin falls behind
+            while True:
+                row = p.execute(
+                    "SELECT age(xmin), active_pid FROM pg_replication_slots "
+                    "WHERE slot_name = 'standby_slot'"
+                ).fetchone()
+                if (row and row[0] >= 5) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        assert row is not None and row[0] >= 5, row
+        code, c = _lag(str(cfg), on_primary, "long_transactions")
+        assert (code, c["state"]) == (0, "OK"), c
+        assert (
+            f"; active replication slot standby_slot (pid {row[1]}) holds back xmin by "
+            in (c["message"])
+        ), c
+        assert c["message"].endswith(
+            " transactions (hot_standby_feedback: the oldest snapshot on its standby)"
+        ), c
+        slot = [p for p in c["extra_perfdata"] if p["label"] == "long_transactions_slot_xmin_age"]
+        assert [p["labels"] for p in slot] == [{"slot": "standby_slot"}], c
+        assert slot[0]["value"] >= 5 and slot[0]["warning"] == 0.8 * 200_000_000, slot
+        strict = tmp_path / "strict.yaml"
+        strict.write_text(
+            "check: {long_transactions: {warning: 1h, critical: 2h}, "
+            "xid_age_ratio: {warning: 0.000000001, critical: 1}}\n"
+        )
+        code, c = _lag(str(strict), on_primary, "long_transactions")
+        assert (code, c["state"]) == (1, "WARNING"), c
     standby.stop()
     check = _until(lambda: _lag(str(cfg), on_primary, "long_transactions"), "WARNING")
     assert check["state"] == "WARNING", check  # before 17, the server does not say since when

@@ -46,8 +46,8 @@ def _idle_in_transaction(dsn: str, application: str) -> psycopg.Connection[Any]:
 def test_long_transactions_idle_in_transaction(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    """Thresholds of 0s: any transaction that counts is WARNING at once (no waiting)."""
-    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 0s, critical: 1h}}")
+    """A warning level of 1ms: any transaction that counts is WARNING at once (no waiting)."""
+    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 1ms, critical: 1h}}")
     own = _idle_in_transaction(dsn, "epstats-elsewhere")  # epstats' own sessions never count
     try:
         code, c = _check(cfg, dsn, "long_transactions")
@@ -64,13 +64,56 @@ def test_long_transactions_idle_in_transaction(
                 f"oldest: pid {pid} (postgres, application 'reporting-job') has been idle in "
                 "transaction for "
             )
-            assert c["perfdata"]["warning"] == 0 and c["perfdata"]["critical"] == 3600
+            assert c["perfdata"]["warning"] == 0.001 and c["perfdata"]["critical"] == 3600
         finally:
             holder.close()
         code, c = _check(cfg, dsn, "long_transactions")
         assert (code, c["state"]) == (0, "OK"), c
     finally:
         own.close()
+
+
+def test_long_transactions_counts_a_session_idle_in_a_failed_transaction(
+    dsn: str, tmp_path: Path
+) -> None:
+    """After an error, a session waits for a ROLLBACK: the server forgets when its transaction
+    began (xact_start is NULL), so it is aged from its error."""
+    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 1ms, critical: 1h}}")
+    with psycopg.connect(dsn, application_name="broken-job") as failed:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            failed.execute("SELECT 1 / 0")
+        code, c = _check(cfg, dsn, "long_transactions")
+        assert (code, c["state"]) == (1, "WARNING"), c
+        assert c["message"].startswith(
+            f"oldest: pid {failed.info.backend_pid} (postgres, application 'broken-job') has "
+            "been idle in a failed transaction for "
+        ), c
+        assert c["message"].endswith(" (since its error; it waits for a ROLLBACK)"), c
+
+
+def test_long_transactions_says_what_it_could_not_see(
+    server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A role without pg_read_all_stats does not see other roles' sessions: the plugin's line
+    says how many, and the grant, although the check is OK."""
+    cfg = _setup(dsn, tmp_path)
+    role = f"watcher_{conn.info.dbname}"
+    server.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'watch-pw'")
+    try:
+        watcher = server.dsn_for(conn.info.dbname, user=role, password="watch-pw")
+        with psycopg.connect(dsn) as hidden:
+            hidden.execute("SELECT 1")  # idle in transaction, as another role
+            r = run_cli("-c", cfg, "--dsn", watcher, "check", "--only", "long_transactions")
+        assert r.code == 0, r.stdout + r.stderr
+        line = r.stdout.splitlines()[0]
+        assert line.startswith("EPSTATS OK - 1 checks OK; long_transactions: "), line
+        assert " session(s) of other roles could not be seen (GRANT pg_read_all_stats TO " in line
+        assert f"TO {role}) | long_transactions=" in line
+        server.execute(f"GRANT pg_read_all_stats TO {role}")
+        r = run_cli("-c", cfg, "--dsn", watcher, "check", "--only", "long_transactions")
+        assert r.stdout.startswith("EPSTATS OK - 1 checks OK | "), r.stdout
+    finally:
+        server.execute(f"DROP ROLE {role}")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +135,7 @@ def test_long_transactions_prepared(prepared_cluster: Cluster, tmp_path: Path) -
     with psycopg.connect(prepared_cluster.dsn, autocommit=True) as admin:
         admin.execute("CREATE DATABASE prepared")
     dsn = prepared_cluster.dsn_for("prepared")
-    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 0s, critical: 1h}}")
+    cfg = _setup(dsn, tmp_path, "{long_transactions: {warning: 1ms, critical: 1h}}")
     code, c = _check(cfg, dsn, "long_transactions")
     assert (code, c["state"]) == (0, "OK"), c
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -128,7 +171,8 @@ def test_ingest_stalled(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path)
     code, c = _check(cfg, dsn, "ingest_stalled")
     assert (code, c["state"]) == (2, "CRITICAL"), c
     assert c["message"] == (
-        "no row dated in the last 1h (it looks no further back): has the API stopped logging?"
+        "no row in the last 1h (it looks no further back: the age is at least 1h): has the API "
+        "stopped logging?"
     )
     assert c["perfdata"] == {"value": 3600, "warning": 900, "critical": 3600}
     conn.execute("INSERT INTO requests VALUES ('/slow', now() - interval '20 minutes', 1, 200)")

@@ -524,22 +524,22 @@ def _history(**tasks: LastRun) -> MaintenanceFacts:
         (("ok", "busy", "busy"), "critical", 3, OK, "last runs OK"),
         (("ok", "failed"), "critical", 3, OK, "last runs OK"),
         # a busy lock is WARNING, up to one run short of maintain_failed_runs in a row
-        (("busy",), "critical", 3, WARNING, "vacuum failed at 2024-05-01 11:00 (a busy lock"),
+        (("busy",), "critical", 3, WARNING, "vacuum failed at 2024-05-01 11:00 UTC (a busy lock"),
         (("busy", "busy", "ok"), "critical", 3, WARNING, "vacuum failed at"),
         (("busy", "busy", "busy"), "critical", 3, CRITICAL, "vacuum failed 3 times in a row"),
         (("busy", "failed", "busy"), "critical", 3, CRITICAL, "vacuum failed 3 times in a row"),
         (("busy", "busy", "busy"), "critical", 4, WARNING, "vacuum failed at"),
-        (("busy",), "critical", 1, CRITICAL, "vacuum failed at 2024-05-01 11:00: busy error"),
+        (("busy",), "critical", 1, CRITICAL, "vacuum failed at 2024-05-01 11:00 UTC: busy error"),
         # a busy lock is never worse than the configured severity of a real failure
         (("busy",), "ok", 3, OK, "last runs OK"),
         (("busy", "busy", "busy"), "ok", 3, CRITICAL, "vacuum failed 3 times in a row"),
         # any other single failure takes check.maintain_failed
-        (("failed",), "critical", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00: failed error"),
+        (("failed",), "critical", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00 UTC: failed"),
         (("failed", "busy"), "warning", 3, WARNING, "vacuum failed at"),
         (("failed",), "ok", 3, OK, "last runs OK"),
         (("failed", "failed", "failed"), "warning", 3, CRITICAL, "vacuum failed 3 times"),
         # a failure that left an invalid index or leftover behind is CRITICAL at once
-        (("left",), "warning", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00 and left an"),
+        (("left",), "warning", 3, CRITICAL, "vacuum failed at 2024-05-01 11:00 UTC and left an"),
     ],
 )
 def test_maintain_failed(
@@ -562,8 +562,8 @@ def test_maintain_failed(
         (  # every failing task is named, the worst first
             _history(vacuum=_run("busy"), reindex=_run("failed"), refresh=_run("ok")),
             CRITICAL,
-            "reindex failed at 2024-05-01 11:00: failed error; vacuum failed at 2024-05-01 11:00 "
-            "(a busy lock: WARNING until 3 failures in a row): busy error",
+            "reindex failed at 2024-05-01 11:00 UTC: failed error; vacuum failed at 2024-05-01 "
+            "11:00 UTC (a busy lock: WARNING until 3 failures in a row): busy error",
             2,
         ),
     ],

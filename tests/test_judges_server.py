@@ -13,8 +13,8 @@ from epstats_cli import config
 from epstats_cli.advise import rules
 from epstats_cli.config import CheckConfig, Schedule
 from epstats_cli.errors import ConfigError
-from epstats_cli.health import row_judges, server_judges
-from epstats_cli.health.result import CheckResult, Perf, State, Thresholds
+from epstats_cli.health import replication_judges, row_judges, server_judges
+from epstats_cli.health.result import CheckResult, Perf, State, Thresholds, nagios_line
 from epstats_cli.health.server_facts import (
     ConnectionFacts,
     Holder,
@@ -70,10 +70,46 @@ def test_long_transactions_none() -> None:
     r = server_judges.long_transactions(TransactionFacts(()), T, NOW)
     assert (r.state, r.value) == (OK, 0)
     assert r.summary == "no open transaction, prepared transaction or inactive slot holds back xmin"
-    r = server_judges.long_transactions(TransactionFacts((), hidden=2), T, NOW)
-    assert r.state == OK and r.summary.endswith(
-        "; 2 session(s) of other roles are not visible (grant pg_read_all_stats to see them)"
+    r = server_judges.long_transactions(TransactionFacts((), hidden=2, role="mon"), T, NOW)
+    said = "2 session(s) of other roles could not be seen (GRANT pg_read_all_stats TO mon)"
+    assert r.state == OK and r.summary.endswith(f"; {said}")
+    assert r.caveat == said
+    assert nagios_line([r]) == (
+        f"EPSTATS OK - 1 checks OK; long_transactions: {said} | long_transactions=0;900;3600"
     )
+
+
+def test_long_transactions_counts_a_session_idle_in_a_failed_transaction() -> None:
+    failed = Holder("failed transaction", 9, "carol", "etl", None, 20 * MIN, None)
+    r = server_judges.long_transactions(TransactionFacts((failed,)), T, NOW)
+    assert (r.state, r.value) == (WARNING, 20 * MIN)
+    assert r.summary == (
+        "oldest: pid 9 (carol, application 'etl') has been idle in a failed transaction for "
+        "20m 0s (since its error; it waits for a ROLLBACK)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("xid_age", "expected"),
+    [(5, OK), (160_000_000 - 1, OK), (160_000_000, WARNING), (240_000_000, CRITICAL)],
+)
+def test_long_transactions_active_slot_by_xid_age(xid_age: int, expected: State) -> None:
+    """An active slot's age in time is not known: its xmin is judged in transactions, against
+    check.xid_age_ratio (0.8 / 1.2) x autovacuum_freeze_max_age (200M here)."""
+    slot = Holder("active replication slot", 77, None, None, "s1", None, xid_age)
+    r = server_judges.long_transactions(TransactionFacts((slot,)), T, NOW)
+    assert (r.state, r.value) == (expected, 0)
+    assert r.summary == (
+        "no open transaction, prepared transaction or inactive slot holds back xmin; active "
+        f"replication slot s1 (pid 77) holds back xmin by {xid_age:,} transactions "
+        "(hot_standby_feedback: the oldest snapshot on its standby)"
+    )
+    assert r.extra == [
+        Perf(
+            "long_transactions_slot_xmin_age", xid_age, 160_000_000, 240_000_000,
+            labels=(("slot", "s1"),),
+        )
+    ]  # fmt: skip
 
 
 def test_long_transactions_names_the_oldest_and_counts_the_rest() -> None:
@@ -133,18 +169,19 @@ def test_ingest_stalled_without_a_row_in_the_window() -> None:
     r = row_judges.ingest_stalled(IngestFacts(dt.timedelta(hours=1), None, None), T, NOW)
     assert (r.state, r.value) == (CRITICAL, HOUR)
     assert r.summary == (
-        "no row dated in the last 1h (it looks no further back): has the API stopped logging?"
+        "no row in the last 1h (it looks no further back: the age is at least 1h): has the "
+        "API stopped logging?"
     )
 
 
 def test_ingest_stalled_levels_of_zero_are_off() -> None:
     quarter, zero = dt.timedelta(minutes=15), dt.timedelta(0)
-    warn_only = _with(ingest_stalled=config.OptionalDurationLevels(quarter, zero))
+    warn_only = _with(ingest_stalled=config.DurationLevels(quarter, zero))
     assert ingest_window((quarter, zero)) == quarter
     r = row_judges.ingest_stalled(IngestFacts(quarter, None, None), warn_only, NOW)
     assert (r.state, r.value, r.warning, r.critical) == (WARNING, 15 * MIN, 15 * MIN, None)
     assert r.perfdata() == "ingest_stalled=900;900;"
-    off = _with(ingest_stalled=config.OptionalDurationLevels(zero, zero))
+    off = _with(ingest_stalled=config.DurationLevels(zero, zero))
     assert ingest_window((zero, zero)) == zero
     r = row_judges.ingest_stalled(IngestFacts(zero, None, None), off, NOW)
     assert (r.state, r.summary, r.value) == (OK, "off (check.ingest_stalled is 0)", None)
@@ -193,7 +230,7 @@ def test_connections_say_whether_the_guides_pools_fit() -> None:
 )
 def test_replication_lag_on_a_primary(lag: float | None, expected: State) -> None:
     standbys = (StandbyLag("s1", "streaming", lag, 4096), StandbyLag("s2", "streaming", None, 0))
-    r = server_judges.replication_lag(ReplicationFacts(False, standbys), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, standbys), T, NOW)
     assert (r.name, r.state, r.value, r.unit) == ("replication_lag", expected, lag or 0, "seconds")
     said = "caught up" if lag is None else "replays"
     assert r.summary.startswith(f"2 standbys: s1 {said}")
@@ -207,14 +244,40 @@ def test_replication_lag_on_a_primary(lag: float | None, expected: State) -> Non
     assert f"replication_lag_standby[s1]={lag or 0:g};60;300" in (r.perfdata() or "")
 
 
+def test_standbys_of_the_same_name_are_told_apart() -> None:
+    """The steadiest thing that tells each apart from the others of its name: its slot, its
+    address, its address and port, its pid."""
+    standbys = (
+        StandbyLag("walreceiver", "streaming", 400.0, 0, 11, "10.0.0.1", 5001, None),
+        StandbyLag("walreceiver", "streaming", None, 0, 12, "10.0.0.1", 5002, "s2"),
+        StandbyLag("walreceiver", "streaming", None, 0, 13, "10.0.0.1", 5003, None),
+        StandbyLag("walreceiver", "streaming", None, 0, 14, "10.0.0.9", None, None),
+        StandbyLag("walreceiver", "streaming", None, 0, 15, None, None, None),
+        StandbyLag("reports", "streaming", None, 0, 16, "10.0.0.1", 5004, None),
+    )
+    assert replication_judges.standby_names(standbys) == [
+        "walreceiver (10.0.0.1:5001)",
+        "walreceiver (slot s2)",
+        "walreceiver (10.0.0.1:5003)",
+        "walreceiver (10.0.0.9)",
+        "walreceiver (pid 15)",
+        "reports",
+    ]
+    r = replication_judges.replication_lag(ReplicationFacts(False, standbys[:3]), T, NOW)
+    assert r.state == CRITICAL  # the lagging one is not hidden behind its twins
+    assert r.summary.startswith("3 standbys: walreceiver (10.0.0.1:5001) replays 6m 40s behind;")
+    series = [(p.label, p.labels) for p in r.extra]
+    assert len(series) == len(set(series)) == 6
+
+
 def test_replication_lag_without_standbys_or_the_right_to_see_them() -> None:
-    r = server_judges.replication_lag(ReplicationFacts(False), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False), T, NOW)
     assert (r.state, r.summary, r.value) == (OK, "no standbys", 0)
     hidden = StandbyLag("s1", None, None, None)
-    r = server_judges.replication_lag(ReplicationFacts(False, (hidden,)), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, (hidden,)), T, NOW)
     assert r.state == UNKNOWN and "cannot see their lag (grant pg_read_all_stats" in r.summary
     seen = StandbyLag("s2", "catchup", 400.0, 10 * 1024 * 1024)
-    r = server_judges.replication_lag(ReplicationFacts(False, (hidden, seen)), T, NOW)
+    r = replication_judges.replication_lag(ReplicationFacts(False, (hidden, seen)), T, NOW)
     assert r.state == CRITICAL
     assert r.summary == (
         "2 standbys: s2 (catchup) replays 6m 40s behind, 10.0 MB of WAL to replay; "
@@ -232,14 +295,32 @@ def test_replication_lag_without_standbys_or_the_right_to_see_them() -> None:
         (True, True, 300.0, CRITICAL, "replays 5m 0s behind"),
         (False, True, 30.0, UNKNOWN, "no WAL receiver streams (cut off from the primary?)"),
         (False, True, 600.0, CRITICAL, "no WAL receiver streams"),
+        (
+            None,
+            False,
+            None,
+            UNKNOWN,
+            "cannot see pg_stat_wal_receiver, so whether WAL still "
+            "arrives is unknown (GRANT pg_read_all_stats TO mon)",
+        ),
+        (None, True, 30.0, UNKNOWN, "GRANT pg_read_all_stats TO mon"),
+        (None, True, 600.0, CRITICAL, "GRANT pg_read_all_stats TO mon"),
         (True, True, None, UNKNOWN, "no transaction was replayed since the standby started"),
     ],
 )
 def test_replication_lag_on_a_standby(
-    receiving: bool, behind: bool, lag: float | None, expected: State, said: str
+    receiving: bool | None, behind: bool, lag: float | None, expected: State, said: str
 ) -> None:
-    facts = ReplicationFacts(True, receiving=receiving, behind=behind, lag_seconds=lag)
-    r = server_judges.replication_lag(facts, T, NOW)
+    """receiving None: this role cannot see pg_stat_wal_receiver (it sees the pid only)."""
+    facts = ReplicationFacts(
+        True,
+        receiving=bool(receiving),
+        receiver_hidden=receiving is None,
+        role="mon",
+        behind=behind,
+        lag_seconds=lag,
+    )
+    r = replication_judges.replication_lag(facts, T, NOW)
     assert r.state == expected and said in r.summary, r.summary
 
 

@@ -317,8 +317,14 @@ def check_usage_error(group: click.Group, args: list[str], exc: click.UsageError
 
     command, fmt = _invoked(group, args)
     ctx = exc.ctx
-    in_check = ctx is not None and ctx.command is not group and ctx.command.name == "check"
-    if not in_check and (command != "check" or (ctx is not None and ctx.command is not group)):
+    if ctx is not None and ctx.command is not group:
+        # refused by a command: the top-level `check` itself (a subcommand of the group), not
+        # another command also named check (`config check`)
+        parent = ctx.parent
+        in_check = ctx.command.name == "check" and parent is not None and parent.command is group
+    else:  # refused by the group, before a command ran: the command named on the line
+        in_check = command == "check"
+    if not in_check:
         return None
     app = ctx.find_object(App) if ctx is not None else None
     if app is None:

@@ -10,7 +10,7 @@ import psycopg
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import EpstatsError, first_line
-from epstats_cli.health import judges, row_judges, server_judges
+from epstats_cli.health import judges, replication_judges, row_judges, server_judges
 from epstats_cli.health.facts import FactSource, Gatherer, SourceMissing
 from epstats_cli.health.judges import CheckResult, Thresholds
 
@@ -38,13 +38,34 @@ _CHECKS: dict[str, Judge] = {
     ),
     "ingest_stalled": lambda f, t, now: row_judges.ingest_stalled(f.newest_row(), t, now),
     "connections": lambda f, t, now: server_judges.connections(f.connections(), t, now),
-    "replication_lag": lambda f, t, now: server_judges.replication_lag(f.replication(), t, now),
+    "replication_lag": lambda f, t, now: replication_judges.replication_lag(
+        f.replication(), t, now
+    ),
     "database_size": lambda f, t, now: server_judges.database_size(f.server(), t, now),
     "sequence_exhaustion": lambda f, t, now: server_judges.sequence_exhaustion(
         f.sequences(), t, now
     ),
 }
 CHECKS = tuple(_CHECKS)
+# The threshold pair under `check:` each check is judged by: both levels 0 turn it off.
+LEVELS_KEY = {
+    "analyze_age": "overdue",
+    "vacuum_age": "overdue",
+    "dead_tuples": "dead_tuple_ratio",
+    "xid_age": "xid_age_ratio",
+    "view_staleness": "overdue",
+    "future_rows": "future_rows",
+    "table_bloat": "table_bloat",
+    "index_bloat": "index_bloat",
+    "long_transactions": "long_transactions",
+    "ingest_stalled": "ingest_stalled",
+    "connections": "connections",
+    "replication_lag": "replication_lag",
+    "sequence_exhaustion": "sequence_exhaustion",
+}
+# checks of statistics each node counts for itself (pg_stat_user_tables): on a hot standby
+# they say "never vacuumed" of a table the primary vacuums, so they are judged there
+PER_NODE = {"analyze_age", "vacuum_age", "dead_tuples"}
 # checks of the server alone; every other check is about the source table or its upkeep
 WITHOUT_SOURCE = {"connect", "long_transactions", "connections", "replication_lag", "database_size"}
 
@@ -55,8 +76,9 @@ def evaluate(
     """Judge each wanted check (in CHECKS order); one whose facts cannot be read is UNKNOWN."""
     wanted = set(wanted)
     results = []
+    off = {n for n, key in LEVELS_KEY.items() if getattr(thresholds.check, key).off}
     missing: SourceMissing | None = None
-    if (wanted or set(_CHECKS)) - WITHOUT_SOURCE:
+    if (wanted or set(_CHECKS)) - WITHOUT_SOURCE - off:
         try:
             facts.table()
         except SourceMissing as exc:
@@ -67,6 +89,12 @@ def evaluate(
         if wanted and name not in wanted:
             continue
         if missing is not None and name not in WITHOUT_SOURCE:
+            continue
+        if name in off:
+            results.append(judges.turned_off(name, LEVELS_KEY[name]))
+            continue
+        if name in PER_NODE and facts.connection().in_recovery:
+            results.append(judges.on_the_primary(name))
             continue
         try:
             results.append(judge(facts, thresholds, now))

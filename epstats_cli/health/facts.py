@@ -243,12 +243,11 @@ def maintenance(session: Session) -> MaintenanceFacts:
     if not history.available(session):
         return MaintenanceFacts(False, {})
     recent: dict[str, list[FinishedRun]] = {}
-    rows = session.all(
-        "maintenance/history_recent", {"runs": session.config.check.maintain_failed_runs}
-    )
-    for r in rows:
+    wanted = {"runs": session.config.check.maintain_failed_runs}
+    for r in session.all("maintenance/history_recent", wanted):
         if r["target"] == history.task_target(session.config, r["task"]):
-            run = finished_run(r["status"] == "ok", r["started_at"], r["error"], r["failure"])
+            started = source.local(session, r["started_at"])  # printed in source.timezone
+            run = finished_run(r["status"] == "ok", started, r["error"], r["failure"])
             recent.setdefault(r["task"], []).append(run)
     runs = {
         task: LastRun(

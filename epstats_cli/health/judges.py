@@ -49,6 +49,18 @@ def connect(version: str, in_recovery: bool) -> CheckResult:
     return CheckResult("connect", State.OK, f"PostgreSQL {version} ({role})")
 
 
+def turned_off(name: str, key: str) -> CheckResult:
+    """A check whose thresholds are both 0."""
+    return CheckResult(name, State.OK, f"off (check.{key} is 0)")
+
+
+def on_the_primary(name: str) -> CheckResult:
+    """A check of statistics each node counts for itself, on a hot standby."""
+    return CheckResult(
+        name, State.OK, "judged on the primary (statistics are per node: this is a standby)"
+    )
+
+
 def _has_data(table: TableFacts) -> bool:
     return bool(
         (table.live_tuples or 0) + (table.modified_since_analyze or 0) + (table.estimated_rows or 0)
@@ -212,7 +224,7 @@ def _task_failure(task: str, run: LastRun, t: Thresholds) -> tuple[State, str] |
     if not streak:
         return None
     last = run.recent[0]
-    at = f"{last.started_at:%Y-%m-%d %H:%M}"
+    at = f"{last.started_at:%Y-%m-%d %H:%M %Z}"  # in source.timezone (facts.maintenance)
     when = f"{task} failed at {at}"
     error = last.error or "no error recorded"
     runs = t.check.maintain_failed_runs

@@ -33,7 +33,9 @@ PERF_HELP = {
     "index_bloat": "Estimated bloat of the most bloated index",
     "long_transactions": "Age of the oldest transaction, prepared transaction or slot holding "
     "back xmin",
-    "ingest_stalled": "Age of the newest row dated up to now (at least the window looked at)",
+    "long_transactions_slot_xmin_age": "Transactions each replication slot's xmin holds back",
+    "ingest_stalled": "Age of the newest row dated up to now (no row in the window looked "
+    "at: the window, a lower bound)",
     "connections": "Connections in use as a share of max_connections less reserved ones",
     "connections_used": "Client connections to the server",
     "connections_available": "max_connections less the reserved connections",

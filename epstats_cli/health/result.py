@@ -37,6 +37,11 @@ class Perf:
     unit: Unit = ""
     labels: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        # a threshold of 0 is a level that is off (config): no threshold to show
+        object.__setattr__(self, "warning", self.warning or None)
+        object.__setattr__(self, "critical", self.critical or None)
+
     def nagios(self) -> str:
         """`label=value;warn;crit`; a labelled value is `label[a,b]`, quoted when it must be."""
         label = self.label
@@ -71,6 +76,13 @@ class CheckResult:
     details: list[str] = field(default_factory=list)
     unit: Unit = ""  # of value, warning and critical
     extra: list[Perf] = field(default_factory=list)  # perfdata beyond the check's own value
+    # said on the plugin's line even when the check is OK (what it could not see, and the fix)
+    caveat: str = ""
+
+    def __post_init__(self) -> None:
+        # a threshold of 0 is a level that is off (config): no threshold to show
+        self.warning = self.warning or None
+        self.critical = self.critical or None
 
     @property
     def state_name(self) -> str:
@@ -132,10 +144,10 @@ def _num(value: float) -> str:
 
 
 def level(value: float, levels: Levels) -> State:
-    """OK below warning, WARNING from warning, CRITICAL from critical."""
-    if value >= levels.critical:
+    """OK below warning, WARNING from warning, CRITICAL from critical; a level of 0 is off."""
+    if levels.critical and value >= levels.critical:
         return State.CRITICAL
-    if value >= levels.warning:
+    if levels.warning and value >= levels.warning:
         return State.WARNING
     return State.OK
 
@@ -161,12 +173,14 @@ SEVERITY = {State.CRITICAL: 0, State.WARNING: 1, State.UNKNOWN: 2, State.OK: 3}
 
 def nagios_line(results: Sequence[CheckResult]) -> str:
     """`EPSTATS WARNING - name: summary; ... | perfdata`, led by the check(s) that set the
-    state."""
+    state, then the caveats of checks that are OK."""
     state = overall(results)
     bad = [r for r in results if r.state != State.OK]
     text = "; ".join(f"{r.name}: {r.summary}" for r in sorted(bad, key=lambda r: SEVERITY[r.state]))
     if not bad:
         text = f"{len(results)} checks OK"
+    # what an OK check could not see is said too: the line is all many monitors show
+    text += "".join(f"; {r.name}: {r.caveat}" for r in results if r.caveat and r.state == State.OK)
     perf = " ".join(p for r in results if (p := r.perfdata()))
     return f"EPSTATS {state.name} - {text}" + (f" | {perf}" if perf else "")
 

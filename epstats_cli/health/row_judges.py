@@ -99,9 +99,10 @@ def ingest_stalled(facts: IngestFacts, t: Thresholds, now: dt.datetime) -> Check
         return CheckResult("ingest_stalled", State.OK, "off (check.ingest_stalled is 0)")
     if facts.newest is None:
         age = facts.window.total_seconds()
+        window = format_duration(facts.window)
         text = (
-            f"no row dated in the last {format_duration(facts.window)} (it looks no further "
-            "back): has the API stopped logging?"
+            f"no row in the last {window} (it looks no further back: the age is at least "
+            f"{window}): has the API stopped logging?"
         )
     else:
         measured = facts.age_seconds  # by the server's clock; from `now` for facts without it

@@ -16,21 +16,27 @@ from epstats_cli.db import Session
 from epstats_cli.schema import source_identifiers
 
 HolderKind = Literal[
-    "transaction", "idle in transaction", "prepared transaction", "replication slot"
+    "transaction",
+    "idle in transaction",
+    "failed transaction",  # idle in transaction (aborted): waits for a ROLLBACK
+    "prepared transaction",
+    "replication slot",  # inactive
+    "active replication slot",  # its xmin is its standby's oldest snapshot
 ]
 
 
 @dataclass(frozen=True)
 class Holder:
     """Something that holds back xmin: a session's open transaction, a prepared transaction,
-    or an inactive replication slot with an xmin."""
+    or a replication slot with an xmin; or a session idle in a failed transaction."""
 
     kind: HolderKind
     pid: int | None
     user: str | None
     application: str | None
     name: str | None  # a prepared transaction's gid, a slot's name
-    age_seconds: float | None  # None: a slot inactive since a time the server does not record
+    # None: a slot inactive since a time the server does not record, or an active slot
+    age_seconds: float | None
     xid_age: int | None = None  # transactions since its xmin
 
 
@@ -38,6 +44,8 @@ class Holder:
 class TransactionFacts:
     holders: tuple[Holder, ...]
     hidden: int = 0  # sessions of other roles in this database this role cannot see
+    freeze_max_age: int = 200_000_000  # autovacuum_freeze_max_age
+    role: str = "epstats"  # this role, quoted as SQL needs it
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,11 @@ class StandbyLag:
     state: str | None  # None: this role may not see the details
     lag_seconds: float | None  # replay_lag; None: caught up (or hidden)
     behind_bytes: int | None
+    # what tells apart standbys of the same name (None: not known, or hidden)
+    pid: int | None = None
+    address: str | None = None
+    port: int | None = None
+    slot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,8 @@ class ReplicationFacts:
     in_recovery: bool
     standbys: tuple[StandbyLag, ...] = ()  # on a primary
     receiving: bool = False  # on a standby: a WAL receiver runs
+    receiver_hidden: bool = False  # on a standby: this role may not see whether it streams
+    role: str = "epstats"  # this role, quoted as SQL needs it
     behind: bool = False  # on a standby: received WAL waits to be replayed
     lag_seconds: float | None = None  # on a standby: now() - the last replayed commit
     behind_bytes: int | None = None
@@ -121,7 +136,8 @@ def transactions(session: Session) -> TransactionFacts:
         for r in rows
         if r["kind"] is not None
     )
-    return TransactionFacts(holders, int(rows[0]["hidden"]) if rows else 0)
+    first = rows[0]  # one row at least (the holders are LEFT JOINed)
+    return TransactionFacts(holders, int(first["hidden"]), first["freeze_max_age"], first["role"])
 
 
 def connections(session: Session) -> ConnectionFacts:
@@ -138,12 +154,23 @@ def replication(session: Session) -> ReplicationFacts:
         return ReplicationFacts(
             True,
             receiving=bool(row["receiving"]),
+            receiver_hidden=bool(row["receiver_hidden"]),
+            role=row["role"],
             behind=bool(row["behind"]),
             lag_seconds=row["lag_seconds"],
             behind_bytes=_int(row["behind_bytes"]),
         )
     standbys = tuple(
-        StandbyLag(r["name"], r["state"], r["lag_seconds"], _int(r["behind_bytes"]))
+        StandbyLag(
+            r["name"],
+            r["state"],
+            r["lag_seconds"],
+            _int(r["behind_bytes"]),
+            r["pid"],
+            r["client_addr"],
+            r["client_port"],
+            r["slot"],
+        )
         for r in session.all("health/replication_standbys")
     )
     return ReplicationFacts(False, standbys)

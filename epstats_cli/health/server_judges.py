@@ -1,7 +1,7 @@
 """The judges of the checks check_postgres and PgHero users expect: long transactions,
-connections, replication lag, database size against the guide's tiers, sequence exhaustion.
-Pure, like judges.py (beside which they sit to keep it short): facts, thresholds and the clock
-in, a state and a one-line message out."""
+connections, database size against the guide's tiers, sequence exhaustion (replication lag:
+replication_judges.py). Pure, like judges.py (beside which they sit to keep it short): facts,
+thresholds and the clock in, a state and a one-line message out."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from epstats_cli.health.result import CheckResult, Perf, State, Thresholds, leve
 from epstats_cli.health.server_facts import (
     ConnectionFacts,
     Holder,
-    ReplicationFacts,
     SequenceFacts,
     TableSequences,
     TransactionFacts,
@@ -25,12 +24,18 @@ from epstats_cli.render import human_bytes
 SEE_ALL = "grant pg_read_all_stats to see them"
 
 
-def _seconds(levels: tuple[dt.timedelta, dt.timedelta]) -> Levels:
+def seconds(levels: tuple[dt.timedelta, dt.timedelta]) -> Levels:
     return Levels(levels[0].total_seconds(), levels[1].total_seconds())
 
 
 def _holder(h: Holder) -> str:
     """One thing that holds back xmin, as a person reads it."""
+    if h.kind == "active replication slot":
+        return (
+            f"active replication slot {h.name} (pid {h.pid}) holds back xmin by "
+            f"{h.xid_age or 0:,} transactions (hot_standby_feedback: the oldest snapshot on "
+            "its standby)"
+        )
     if h.kind == "replication slot":
         since = (
             f"for {human_seconds(h.age_seconds)}"
@@ -47,42 +52,80 @@ def _holder(h: Holder) -> str:
             f"prepared transaction {h.name!r} of {h.user} has been open for {age} "
             "(COMMIT PREPARED or ROLLBACK PREPARED it)"
         )
-    doing = "idle in transaction" if h.kind == "idle in transaction" else "in a transaction"
     app = f"application {h.application!r}" if h.application else "no application_name"
+    if h.kind == "failed transaction":
+        return (
+            f"pid {h.pid} ({h.user}, {app}) has been idle in a failed transaction for {age} "
+            "(since its error; it waits for a ROLLBACK)"
+        )
+    doing = "idle in transaction" if h.kind == "idle in transaction" else "in a transaction"
     return f"pid {h.pid} ({h.user}, {app}) has been {doing} for {age}"
 
 
+def hidden_sessions(facts: TransactionFacts) -> str:
+    """What long_transactions could not see, and the grant that shows it ("": nothing)."""
+    if not facts.hidden:
+        return ""
+    return (
+        f"{facts.hidden} session(s) of other roles could not be seen "
+        f"(GRANT pg_read_all_stats TO {facts.role})"
+    )
+
+
 def long_transactions(facts: TransactionFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
-    """The oldest open transaction, prepared transaction or inactive slot holding back xmin
-    (they hold back vacuum and make CONCURRENTLY builds wait); a slot whose age the server
-    does not record (before PostgreSQL 17) is at least WARNING."""
-    levels = _seconds((t.check.long_transactions.warning, t.check.long_transactions.critical))
-    hidden = (
-        f"; {facts.hidden} session(s) of other roles are not visible ({SEE_ALL})"
-        if facts.hidden
-        else ""
-    )
+    """The oldest open transaction, session idle in a failed transaction, prepared transaction
+    or inactive slot holding back xmin (they hold back vacuum and make CONCURRENTLY builds
+    wait), against the long_transactions levels; a slot whose age the server does not record
+    (before PostgreSQL 17) is at least WARNING. A slot's xmin age in transactions, active or
+    not (an active one's age in time is not known), is judged against check.xid_age_ratio x
+    autovacuum_freeze_max_age: the age at which the table's own xid_age is judged."""
+    levels = seconds((t.check.long_transactions.warning, t.check.long_transactions.critical))
+    ratio = t.check.xid_age_ratio
+    xid_levels = Levels(ratio.warning * facts.freeze_max_age, ratio.critical * facts.freeze_max_age)
+    slots = [h for h in facts.holders if h.kind in ("replication slot", "active replication slot")]
+    active = [h for h in slots if h.kind == "active replication slot"]
+    held = [h for h in facts.holders if h.kind != "active replication slot"]
     timed = sorted(
-        (h for h in facts.holders if h.age_seconds is not None),
-        key=lambda h: -(h.age_seconds or 0.0),
+        (h for h in held if h.age_seconds is not None), key=lambda h: -(h.age_seconds or 0.0)
     )
-    untimed = [h for h in facts.holders if h.age_seconds is None]
+    untimed = [h for h in held if h.age_seconds is None]
     oldest = timed[0].age_seconds or 0.0 if timed else 0.0
-    perf = (round(oldest), levels.warning, levels.critical)
-    if not facts.holders:
-        text = "no open transaction, prepared transaction or inactive slot holds back xmin"
-        return CheckResult("long_transactions", State.OK, text + hidden, *perf, unit="seconds")
     state = level(oldest, levels)
     if untimed:
         state = max(state, State.WARNING)
-    shown = untimed + timed[:1]
-    over = [h for h in timed[1:] if (h.age_seconds or 0.0) >= levels.warning]
-    text = "oldest: " + "; ".join(_holder(h) for h in shown)
-    if over:
-        text += (
-            f"; {len(over)} more open over {format_duration(dt.timedelta(seconds=levels.warning))}"
+    for h in slots:
+        state = max(state, level(h.xid_age or 0, xid_levels))
+    if held:
+        text = "oldest: " + "; ".join(_holder(h) for h in untimed + timed[:1])
+        first = levels.warning or levels.critical
+        over = [h for h in timed[1:] if (h.age_seconds or 0.0) >= first]
+        if over:
+            text += f"; {len(over)} more open over {format_duration(dt.timedelta(seconds=first))}"
+    else:
+        text = "no open transaction, prepared transaction or inactive slot holds back xmin"
+    text += "".join(f"; {_holder(h)}" for h in sorted(active, key=lambda h: -(h.xid_age or 0)))
+    caveat = hidden_sessions(facts)
+    extra = [
+        Perf(
+            "long_transactions_slot_xmin_age",
+            h.xid_age or 0,
+            xid_levels.warning,
+            xid_levels.critical,
+            labels=(("slot", h.name or ""),),
         )
-    return CheckResult("long_transactions", state, text + hidden, *perf, unit="seconds")
+        for h in slots
+    ]
+    return CheckResult(
+        "long_transactions",
+        state,
+        text + (f"; {caveat}" if caveat else ""),
+        round(oldest),
+        levels.warning,
+        levels.critical,
+        unit="seconds",
+        extra=extra,
+        caveat=caveat,
+    )
 
 
 def connections(facts: ConnectionFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
@@ -119,102 +162,6 @@ def connections(facts: ConnectionFacts, t: Thresholds, now: dt.datetime) -> Chec
             Perf("connections_available", available),
             Perf("connections_pool_need", need),
         ],
-    )
-
-
-def _behind(n: int | None) -> str:
-    return "" if not n else f", {human_bytes(n)} of WAL to replay"
-
-
-def replication_lag(facts: ReplicationFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
-    """On a primary the worst standby's replay lag; on a standby its own, while WAL waits to
-    be replayed. UNKNOWN when it cannot be told."""
-    if facts.in_recovery:
-        return _standby_lag(facts, t)
-    levels = _seconds((t.check.replication_lag.warning, t.check.replication_lag.critical))
-    name = "replication_lag"
-    if not facts.standbys:
-        return CheckResult(
-            name, State.OK, "no standbys", 0, levels.warning, levels.critical, unit="seconds"
-        )
-    seen = [s for s in facts.standbys if s.state is not None]
-    hidden = len(facts.standbys) - len(seen)
-    if not seen:
-        return CheckResult(
-            name,
-            State.UNKNOWN,
-            f"{hidden} standby(s) stream from this server, but this role cannot see their lag "
-            f"({SEE_ALL})",
-        )
-    lags = {s.name: max(0.0, s.lag_seconds or 0.0) for s in seen}
-    worst = max(lags.values())
-    parts = []
-    for s in sorted(seen, key=lambda s: -lags[s.name]):
-        said = (
-            "caught up"
-            if s.lag_seconds is None
-            else f"replays {human_seconds(lags[s.name])} behind"
-        )
-        state = "" if s.state == "streaming" else f" ({s.state})"
-        parts.append(f"{s.name}{state} {said}{_behind(s.behind_bytes)}")
-    if hidden:
-        parts.append(f"{hidden} more not visible ({SEE_ALL})")
-    extra = [
-        Perf(
-            "replication_lag_standby",
-            round(lags[s.name], 3),
-            levels.warning,
-            levels.critical,
-            "seconds",
-            (("standby", s.name),),
-        )
-        for s in seen
-    ] + [
-        Perf("replication_behind", s.behind_bytes or 0, unit="bytes", labels=(("standby", s.name),))
-        for s in seen
-    ]
-    count = f"{len(facts.standbys)} standby" + ("s" if len(facts.standbys) > 1 else "")
-    return CheckResult(
-        name,
-        level(worst, levels),
-        f"{count}: " + "; ".join(parts),
-        round(worst, 3),
-        levels.warning,
-        levels.critical,
-        unit="seconds",
-        extra=extra,
-    )
-
-
-def _standby_lag(facts: ReplicationFacts, t: Thresholds) -> CheckResult:
-    """This standby's lag: now() - its last replayed commit while received WAL waits."""
-    levels = _seconds((t.check.replication_lag.warning, t.check.replication_lag.critical))
-    name = "replication_lag"
-    cut_off = "" if facts.receiving else "; no WAL receiver streams (cut off from the primary?)"
-    if not facts.behind:
-        state = State.OK if facts.receiving else State.UNKNOWN
-        text = "this standby has replayed all the WAL it received" + cut_off
-        return CheckResult(name, state, text, 0, levels.warning, levels.critical, unit="seconds")
-    if facts.lag_seconds is None:
-        return CheckResult(
-            name,
-            State.UNKNOWN,
-            "WAL waits to be replayed, but no transaction was replayed since the standby "
-            "started: the lag cannot be told yet" + cut_off,
-        )
-    lag = max(0.0, facts.lag_seconds)
-    state = level(lag, levels)
-    if not facts.receiving and state == State.OK:
-        state = State.UNKNOWN
-    return CheckResult(
-        name,
-        state,
-        f"this standby replays {human_seconds(lag)} behind the primary"
-        f"{_behind(facts.behind_bytes)}{cut_off}",
-        round(lag, 3),
-        levels.warning,
-        levels.critical,
-        unit="seconds",
     )
 
 

@@ -1,18 +1,24 @@
 -- What holds back xmin in this database (vacuum's horizon; what CREATE INDEX CONCURRENTLY
 -- waits for): open transactions of client sessions (idle in transaction included; epstats'
--- own sessions left out), prepared transactions, and replication slots with an xmin.
--- A slot's age is how long it has been inactive (inactive_since, PostgreSQL 17 on);
--- `hidden` counts sessions of other roles this role cannot see
--- (pg_read_all_stats / pg_monitor shows them).
+-- own sessions left out), sessions idle in a failed transaction (they hold nothing back, but
+-- wait for a ROLLBACK: aged from their error, as the server forgets when the transaction
+-- began), prepared transactions, and replication slots with an xmin (an active one's is its
+-- standby's oldest snapshot, hot_standby_feedback). An inactive slot's age is how long it
+-- has been inactive (inactive_since, PostgreSQL 17 on), an active one's NULL; `hidden` counts
+-- sessions of other roles this role cannot see (pg_read_all_stats / pg_monitor shows them),
+-- `role` is this role (to name in the GRANT).
 WITH holders AS (
-    SELECT CASE WHEN a.state IN ('idle in transaction', 'idle in transaction (aborted)')
-                THEN 'idle in transaction' ELSE 'transaction' END AS kind,
+    SELECT CASE a.state WHEN 'idle in transaction' THEN 'idle in transaction'
+                        WHEN 'idle in transaction (aborted)' THEN 'failed transaction'
+                        ELSE 'transaction' END AS kind,
            a.pid, a.usename::text AS usename, a.application_name, NULL::text AS name,
-           extract(epoch FROM now() - a.xact_start)::float8 AS age_seconds,
+           extract(epoch FROM now() - coalesce(a.xact_start, a.state_change))::float8
+             AS age_seconds,
            age(a.backend_xmin)::bigint AS xid_age
     FROM pg_catalog.pg_stat_activity a
     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-      AND a.backend_type = 'client backend' AND a.xact_start IS NOT NULL
+      AND a.backend_type = 'client backend'
+      AND (a.xact_start IS NOT NULL OR a.state = 'idle in transaction (aborted)')
       AND NOT starts_with(coalesce(a.application_name, ''), 'epstats')
     UNION ALL
     SELECT 'prepared transaction', NULL, p.owner::text, NULL, p.gid,
@@ -20,17 +26,20 @@ WITH holders AS (
     FROM pg_catalog.pg_prepared_xacts p
     WHERE p.database = current_database()
     UNION ALL
-    SELECT 'replication slot', s.active_pid, NULL, NULL, s.slot_name::text,
-           extract(epoch FROM now() - s.inactive_since)::float8, age(s.xmin)::bigint
+    SELECT CASE WHEN s.active THEN 'active replication slot' ELSE 'replication slot' END,
+           s.active_pid, NULL, NULL, s.slot_name::text,
+           CASE WHEN NOT s.active THEN extract(epoch FROM now() - s.inactive_since)::float8 END, age(s.xmin)::bigint
     FROM pg_catalog.pg_replication_slots s
-    WHERE s.xmin IS NOT NULL AND NOT s.active
+    WHERE s.xmin IS NOT NULL
       AND (s.database IS NULL OR s.database = current_database())
 )
 SELECT h.*,
        (SELECT count(*) FROM pg_catalog.pg_stat_activity a
         WHERE a.datname = current_database() AND a.backend_type IS NULL
           AND a.pid <> pg_backend_pid()
-          AND NOT starts_with(coalesce(a.application_name, ''), 'epstats'))::int AS hidden
+          AND NOT starts_with(coalesce(a.application_name, ''), 'epstats'))::int AS hidden,
+       current_setting('autovacuum_freeze_max_age')::int AS freeze_max_age,
+       quote_ident(current_user) AS role
 FROM (SELECT 1) AS one
 LEFT JOIN holders h ON true
 ORDER BY h.age_seconds DESC NULLS FIRST
