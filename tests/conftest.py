@@ -89,7 +89,8 @@ def wait_for_replay(primary_dsn: str, standby: Server, dbname: str) -> str:
     import time
 
     with psycopg.connect(primary_dsn, autocommit=True) as p:
-        row = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        # the insert position: with synchronous_commit off, a commit may not be written yet
+        row = p.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
         assert row is not None
         lsn = row[0]
     dsn = standby.dsn_for(dbname)
