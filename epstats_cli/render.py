@@ -136,6 +136,15 @@ def format_cell(value: Any, kind: str) -> str:
     return printable(str(value))
 
 
+def local_time(instant: dt.datetime, zone: str, seconds: bool = False) -> str:
+    """An instant as people read it in a report's footer: its wall-clock time in `zone` (an
+    IANA name, source.timezone), to the minute (or second), with the zone's abbreviation."""
+    from zoneinfo import ZoneInfo
+
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 

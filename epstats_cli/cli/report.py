@@ -60,16 +60,14 @@ def _dates(
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:
-    from zoneinfo import ZoneInfo
-
     from epstats_cli.durations import human_seconds
+    from epstats_cli.render import local_time
 
     tz = report.timezone
-    zone = ZoneInfo(tz)
     win = report.window
 
     def local(instant: dt.datetime, seconds: bool = False) -> str:
-        return f"{instant.astimezone(zone):%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+        return local_time(instant, tz, seconds)
 
     if report.source == "raw":
         source = f"raw rows of {app.config.source.table}"

@@ -175,7 +175,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     Example: epstats view verify --days 7
     """
     from epstats_cli import reports, rollup
-    from epstats_cli.render import Column, Result, Table
+    from epstats_cli.render import Column, Result, Table, local_time
 
     app = get_app()
     if days is not None and since is not None:
@@ -200,9 +200,11 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         Column("raw_total", "Raw total ms", "ms"),
     ]
     ok = not result.differences
+    tz = app.config.source.timezone  # verify refuses a rollup built for another zone
+    through = local_time(result.as_of, tz, seconds=True) if result.as_of else "never refreshed"
     footer = [
-        f"window {from_day} .. {today} ({app.config.source.timezone}); "
-        f"complete through {result.as_of}; {result.pending_rows:,} raw rows not aggregated yet",
+        f"window {from_day} .. {today} ({tz}); "
+        f"complete through {through}; {result.pending_rows:,} raw rows not aggregated yet",
         "OK: the rollup equals the raw rows"
         if ok
         else f"{len(result.differences)} endpoint-days differ: run `epstats view refresh` "
