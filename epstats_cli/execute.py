@@ -64,6 +64,8 @@ from epstats_cli.waits import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from epstats_cli.progress import Span
+
 # planners import the step types from here, with the executor that runs them
 __all__ = [
     "CONFLICTS_SHARE_UPDATE_EXCLUSIVE",
@@ -129,21 +131,25 @@ class Executor:
     log: list[Logged] = field(default_factory=list)
     results: list[TaskResult] = field(default_factory=list)  # every result run() returned
     _history: bool | None = field(default=None, repr=False)
+    _span: tuple[Span, Sequence[Step]] | None = field(default=None, repr=False)  # one bar
 
     def run_all(self, steps: Iterable[Step], stop_on_failure: bool = False) -> list[TaskResult]:
         """Run steps in order; with stop_on_failure, the rest are skipped after a failure."""
         results: list[TaskResult] = []
         failed = False
-        for step in steps:
-            if failed and stop_on_failure:
-                why, text = "not run: an earlier step failed", statements_text(self.session, step)
-                skipped = TaskResult(step.task, step.target, "skipped", why, 0, text)
-                self.results.append(skipped)
-                results.append(skipped)
-                continue
-            result = self.run(step)
-            failed = failed or result.status == "failed"
-            results.append(result)
+        steps = list(steps)
+        with self._spanning(steps):
+            for step in steps:
+                if failed and stop_on_failure:
+                    why = "not run: an earlier step failed"
+                    text = statements_text(self.session, step)
+                    skipped = TaskResult(step.task, step.target, "skipped", why, 0, text)
+                    self.results.append(skipped)
+                    results.append(skipped)
+                    continue
+                result = self.run(step)
+                failed = failed or result.status == "failed"
+                results.append(result)
         return results
 
     def run(self, step: Step) -> TaskResult:
@@ -165,11 +171,12 @@ class Executor:
         started = time.monotonic()
         results: list[TaskResult] = []
         try:
-            for step in steps:
-                result = self.run(step)
-                if result.status == "skipped":
-                    self.record_result(result)  # run() records only what ran
-                results.append(result)
+            with self._spanning(steps):
+                for step in steps:
+                    result = self.run(step)
+                    if result.status == "skipped":
+                        self.record_result(result)  # run() records only what ran
+                    results.append(result)
         except BaseException as exc:
             if run_id is not None:  # (a KeyboardInterrupt: a signal came between two steps)
                 stopped = isinstance(exc, Interrupted | KeyboardInterrupt)
@@ -492,14 +499,37 @@ class Executor:
             retry_on_lock(self.session, send, relation_oid=None, retries=2)
 
     @contextmanager
+    def _spanning(self, steps: Sequence[Step]) -> Iterator[None]:
+        """One progress bar across `steps` (run_all's, run_task's) for a person at a terminal,
+        when one of them draws a bar: each step's share of it weighted by its table's size."""
+        from epstats_cli.progress import Span, weights
+
+        watched = [s.progress is not None and s.skip is None and s.refused is None for s in steps]
+        if self.console is None or self.dry_run or self._span is not None or not any(watched):
+            yield
+            return
+        sizes = weights(self.session, [s.relation_oid for s in steps], watched)
+        with Span(self.console, sizes) as span:
+            self._span = (span, steps)
+            try:
+                yield
+            finally:
+                self._span = None
+
+    @contextmanager
     def _watching(self, step: Step) -> Iterator[WaitWatch]:
-        """A progress bar for a person at a terminal; for a CONCURRENTLY statement, whom it
-        waits for (named when it gives up; said meanwhile to a person watching, or with -v)."""
+        """A progress bar for a person at a terminal (the span's, when the step is one of
+        its steps); for a CONCURRENTLY statement, whom it waits for (named when it gives up;
+        said meanwhile to a person watching, or with -v)."""
         from epstats_cli.progress import watch
 
         label = f"{step.task} {step.target}"
         console = self.console if step.progress is not None else None
-        with watch(self.session, step.progress or "", label, console):
+        span, steps = self._span or (None, ())
+        index = next((i for i, s in enumerate(steps) if s is step), None)
+        if index is None:
+            span, index = None, 0
+        with watch(self.session, step.progress, label, console, span, index):
             if step.mode is Mode.CONCURRENTLY:
                 with watch_waits(self.session, label, self.note) as waits:
                     yield waits

@@ -5,13 +5,18 @@ console is the command's own (stderr, honouring --no-color and NO_COLOR).
 
 The server reports a phase and the counters of that phase alone, so its own percentage starts
 again at every phase. The bar shows one percentage for the whole command instead: each phase
-has a share of the whole (`Band`, a guess at its part of the time), the phase's counters move
-the bar within its share, and the bar never goes back. The phase is shown beside it.
+has a share of its statement (`Band`, a guess at its part of the time), the phase's counters
+move the bar within its share, and the bar never goes back. The phase is shown beside it.
+
+A command of several steps (`indexes apply` building two indices) keeps one bar across them
+(`Span`): each step has a share of the whole by its weight (an estimate of its work, the size
+of the table it reads), its statement moves the bar within that share, and the label names
+the step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,8 +27,10 @@ from epstats_cli.db import Session
 from epstats_cli.polling import polling
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
 BAR_WIDTH = 24  # the bar keeps this width; the label and the phase fold around it
 Counter = tuple[str, str] | None  # (done, total) columns of the progress view, or none
@@ -197,24 +204,121 @@ def bar(console: Console) -> Progress:
     )
 
 
-@contextmanager
-def watch(session: Session, query: str, label: str, console: Console | None) -> Iterator[None]:
-    """Show a bar for `query` (params: pid) about session's backend until the block ends."""
-    if console is None:
-        yield
-        return
-    pid = session.pid
-    text = session.statement(query)
-    overall = Overall(query)
+def weights(
+    session: Session, relations: Sequence[int | None], watched: Sequence[bool]
+) -> list[float]:
+    """The weights of a command's steps on its bar: 0 for a step without a bar of its own
+    (`watched` False), else the size of the relation it reads as the catalog estimates it; a
+    step whose size is unknown (or 0: never vacuumed or analyzed) weighs as the average of the
+    others, or 1."""
+    oids = [oid for oid, w in zip(relations, watched, strict=True) if w and oid is not None]
+    pages = {
+        int(r["oid"]): float(r["pages"])
+        for r in (session.all("catalog/relation_pages", {"oids": oids}) if oids else [])
+        if r["pages"] and r["pages"] > 0
+    }
+    known = [pages[oid] for oid in oids if oid in pages]
+    usual = sum(known) / len(known) if known else 1.0
+    return [
+        (pages.get(oid, usual) if oid is not None else usual) if w else 0.0
+        for oid, w in zip(relations, watched, strict=True)
+    ]
 
-    with bar(console) as progress:
-        task = progress.add_task(label, total=100.0, phase="starting")
+
+class Span:
+    """One bar for the steps of a command, shown from the first step watched to the end of the
+    block: step i has the share of the whole its weight gives it (weights of any scale), the
+    bar moves within it and never goes back, and a step that ends leaves the bar at the end of
+    its share."""
+
+    def __init__(self, console: Console, weights: Sequence[float]) -> None:
+        total = sum(weights)
+        shares = [w / total for w in weights] if total > 0 else [1 / len(weights)] * len(weights)
+        self.bounds: list[tuple[float, float]] = []
+        at = 0.0
+        for share in shares:
+            self.bounds.append((at, min(at + share, 1.0)))
+            at += share
+        self.console = console
+        self.fraction = 0.0  # of the whole command
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> Span:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def _show(self, label: str, phase: str) -> None:
+        if self._progress is None:
+            self._progress = bar(self.console)
+            self._progress.start()
+            self._task = self._progress.add_task(label, total=100.0, phase=phase)
+        assert self._task is not None
+        self._progress.update(
+            self._task, description=label, completed=self.fraction * 100, phase=phase
+        )
+
+    def _move(self, at: float, phase: str, label: str) -> None:
+        self.fraction = max(self.fraction, at)
+        self._show(label, phase)
+
+    @contextmanager
+    def step(self, index: int, label: str) -> Iterator[Callable[[float, str], None]]:
+        """Step `index` runs in the block: yields move(fraction of the step, phase)."""
+        start, end = self.bounds[index]
+        if len(self.bounds) > 1:
+            label = f"{label} (step {index + 1} of {len(self.bounds)})"
+        self._move(start, "starting", label)
+
+        def move(fraction: float, phase: str) -> None:
+            self._move(start + (end - start) * fraction, phase, label)
+
+        try:
+            yield move
+        finally:
+            self._move(end, "done", label)
+
+
+@contextmanager
+def watch(
+    session: Session,
+    query: str | None,
+    label: str,
+    console: Console | None,
+    span: Span | None = None,
+    index: int = 0,
+) -> Iterator[None]:
+    """Show a bar for `query` (params: pid) about session's backend until the block ends: as
+    step `index` of `span`, or on a bar of its own (`console`; None: no bar). A step without a
+    query names itself on the span's bar, which stays where it is."""
+    if span is None:
+        if console is None or query is None:
+            yield
+            return
+        with Span(console, [1.0]) as own, watch(session, query, label, console, own):
+            yield
+        return
+    with span.step(index, label) as move:
+        if query is None:
+            yield
+            return
+        pid = session.pid
+        text = session.statement(query)
+        overall = Overall(query)
 
         def tick(cur: psycopg.Cursor[dict[str, Any]]) -> None:
             row = cur.execute(text, {"pid": pid}).fetchone()
             if row is not None:
                 overall.update(row)
-                progress.update(task, completed=overall.fraction * 100, phase=overall.phase)
+                move(overall.fraction, overall.phase)
 
         with polling(session, "epstats-progress", 0.5, tick):
             yield

@@ -32,6 +32,8 @@ class Column:
     wrap: bool = True  # False for names people copy: kept on one line while the table fits
     # a rich style for some of the column's values as shown, e.g. {"CRITICAL": "bold red"}
     styles: Mapping[str, str] | None = None
+    in_table: bool = True  # False: in CSV only (a figure machines want and people can spare)
+    in_csv: bool = True  # False: for people only (a bar drawn in characters)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Table:
     title: str | None = None
     footer: Sequence[str] = ()
     shown_empty: bool = True  # False: people do not see it without rows (CSV keeps its header)
+    summary: Sequence[dict[str, Any]] = ()  # rows for people after the rows (totals): not CSV
 
 
 @dataclass
@@ -133,6 +136,15 @@ def format_cell(value: Any, kind: str) -> str:
     return printable(str(value))
 
 
+def local_time(instant: dt.datetime, zone: str, seconds: bool = False) -> str:
+    """An instant as people read it in a report's footer: its wall-clock time in `zone` (an
+    IANA name, source.timezone), to the minute (or second), with the zone's abbreviation."""
+    from zoneinfo import ZoneInfo
+
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -155,9 +167,10 @@ def render(result: Result, fmt: str, console: Console) -> None:
             if i:
                 buf.write("\n")
             writer = csv.writer(buf, lineterminator="\n")
-            writer.writerow([c.key for c in table.columns])
+            columns = [c for c in table.columns if c.in_csv]
+            writer.writerow([c.key for c in columns])
             for row in table.rows:
-                writer.writerow([_csv_value(row.get(c.key)) for c in table.columns])
+                writer.writerow([_csv_value(row.get(c.key)) for c in columns])
         console.file.write(buf.getvalue())
         console.file.flush()
         return
@@ -288,10 +301,11 @@ def _print_table(console: Console, table: Table) -> None:
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    fits = [measure(c, table.rows) for c in table.columns]
+    rows = [*table.rows, *table.summary]
+    fits = [measure(c, rows) for c in table.columns if c.in_table]
     widths = fit(fits, console.width)
     if widths is None:
-        _print_blocks(console, table, fits)
+        _print_blocks(console, rows, fits)
         return
     rich_table = RichTable(
         box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True
@@ -304,12 +318,12 @@ def _print_table(console: Console, table: Table) -> None:
             no_wrap=f.kind == "atomic",
             overflow="fold",
         )
-    for r in range(len(table.rows)):
+    for r in range(len(rows)):
         rich_table.add_row(*(_cell(f, r) for f in fits))
     console.print(rich_table)
 
 
-def _print_blocks(console: Console, table: Table, fits: Sequence[Fit]) -> None:
+def _print_blocks(console: Console, rows: Sequence[dict[str, Any]], fits: Sequence[Fit]) -> None:
     """One record per block, "Header  value" a line: for tables too wide for the console even
     with every name folded. Values fold within the console's width."""
     from rich.cells import cell_len
@@ -320,7 +334,7 @@ def _print_blocks(console: Console, table: Table, fits: Sequence[Fit]) -> None:
     grid = RichTable.grid(padding=(0, GAP))
     grid.add_column(width=label, style="bold", overflow="fold")
     grid.add_column(width=max(console.width - label - GAP, 1), overflow="fold")
-    for r in range(len(table.rows)):
+    for r in range(len(rows)):
         if r:
             grid.add_row("", "")
         for f in fits:

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from epstats_cli.db import Session
-from epstats_cli.errors import OperationFailed
+from epstats_cli.errors import OperationFailed, UsageLine
 
 
 @dataclass
@@ -88,11 +88,11 @@ def previous_window(session: Session, current: Window, timezone: str) -> Previou
 
 def whole_days(source: str, since: dt.date | None) -> str:
     """The rollup holds whole days: a window that starts at a time of day reads the raw rows
-    (auto), and --source view cannot serve it."""
+    (auto), and --source view cannot serve it (an option conflict: UsageLine)."""
     if not isinstance(since, dt.datetime):
         return source
     if source == "view":
-        raise OperationFailed(
+        raise UsageLine(
             "--source view holds whole days: a --since with a time of day needs "
             "--source raw (or auto, which then reads the raw rows)"
         )

@@ -1,4 +1,6 @@
-"""Top-N endpoints and one endpoint's days, from the rollup, the raw rows, or both at once.
+"""Top-N endpoints, from the rollup, the raw rows, or both at once, and how every report reads
+them (`reading`, `params_for`, `placeholders`, `finish_report`; report_endpoint.py reads one
+endpoint's days the same way).
 
 Read-only: only SELECTs in one REPEATABLE READ, READ ONLY transaction, so reports work on a
 hot standby and with a SELECT-only role, and the rollup, its as-of and the raw rows it has not
@@ -6,14 +8,14 @@ aggregated are read from one snapshot. view and auto read with the parameters th
 built with (its time zone and error threshold), raw with the configuration's.
 
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
-by its number of days) with the same statement, source and snapshot as the current one, and
-gives each row its figures there and the change.
+by its number of days) with the same statement, source and snapshot as the current one, gives
+each row its figures there and the change, and ranks the rows by the change of the sorted
+figure (what got worse, or better, with --asc).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,7 @@ from psycopg import sql
 
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
-from epstats_cli.errors import OperationFailed
+from epstats_cli.errors import OperationFailed, UsageLine
 from epstats_cli.report_window import Previous, Window, previous_window, whole_days, window
 from epstats_cli.schema import rollup_identifiers
 
@@ -32,11 +34,17 @@ __all__ = [  # window and Window stay here for their readers (view verify's wind
     "FIGURES",
     "SORTS",
     "Previous",
+    "Reading",
     "Report",
     "Window",
-    "endpoint_days",
+    "as_of_and_snapshot",
+    "by_change",
+    "finish_report",
     "order_by",
+    "params_for",
+    "placeholders",
     "previous_window",
+    "reading",
     "rollup_usable",
     "top",
     "window",
@@ -54,17 +62,20 @@ SORTS: dict[str, tuple[str, ...]] = {
     "error_rate": ("error_rate", "errors"),
 }
 
-# --compare: how each figure's change is stated: "ratio" (current / previous) or "points"
-# (current - previous, in percentage points, for a rate).
-CHANGES: dict[str, str] = {"requests": "ratio", "avg_ms": "ratio", "error_rate": "points"}
+# --compare: how each figure's change is stated: "ratio" (current / previous), "difference"
+# (current - previous: a count of errors, often 0 before, has no ratio) or "points" (current -
+# previous, in percentage points, for a rate). With --compare, --sort ranks by the change of
+# its first figure.
+CHANGES: dict[str, str] = {
+    "requests": "ratio",
+    "avg_ms": "ratio",
+    "max_ms": "ratio",
+    "errors": "difference",
+    "error_rate": "points",
+}
 
 # The statement behind each source, by literal name (so every file's use can be found).
 TOP = {"view": "reports/top_view", "raw": "reports/top_raw", "auto": "reports/top_auto"}
-ENDPOINT = {
-    "view": "reports/endpoint_view",
-    "raw": "reports/endpoint_raw",
-    "auto": "reports/endpoint_auto",
-}
 
 
 @dataclass
@@ -113,7 +124,7 @@ def rollup_usable(session: Session) -> tuple[bool, str]:
 
 
 @dataclass
-class _Reading:
+class Reading:
     """What a report reads: the source used, its basis (the rollup's own parameters for view
     and auto), the rollup's facts, and notes for the footer."""
 
@@ -124,7 +135,7 @@ class _Reading:
     notes: list[str] = field(default_factory=list)
 
 
-def _as_of(session: Session) -> object:
+def as_of_and_snapshot(session: Session) -> object:
     """The rollup's as-of and snapshot (None without a readable rollup): what a refresh moves."""
     try:
         return session.one("view/as_of", **rollup_identifiers(session))
@@ -132,25 +143,25 @@ def _as_of(session: Session) -> object:
         return None
 
 
-def _reading(session: Session, wanted: str) -> _Reading:
+def reading(session: Session, wanted: str) -> Reading:
     columns = source.check_columns(session)
     configured = source.Basis.of(session.config, columns)
     if wanted == "raw":
-        return _Reading("raw", configured, columns)
+        return Reading("raw", configured, columns)
     info = rollup.facts(session, contents=False, state=False)
     why = info.unreadable()
     if why is not None:
         if wanted == "view":
             raise OperationFailed(f"--source view: {why}; use --source raw or auto")
-        return _Reading("raw", configured, columns, notes=[f"{why}: reporting from the raw rows"])
+        return Reading("raw", configured, columns, notes=[f"{why}: reporting from the raw rows"])
     basis = configured
     if info.parameters is not None:
         basis = source.Basis.recorded(info.parameters, session.config, columns)
     unknown = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
-    return _Reading(wanted, basis, columns, info, unknown)
+    return Reading(wanted, basis, columns, info, unknown)
 
 
-def _placeholders(session: Session, r: _Reading, **more: Any) -> dict[str, Any]:
+def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
     return dict(
         rollup_identifiers(session),
         day=source.day(session, r.basis),
@@ -162,7 +173,7 @@ def _placeholders(session: Session, r: _Reading, **more: Any) -> dict[str, Any]:
     )
 
 
-def _params(session: Session, r: _Reading, win: Window, **more: Any) -> dict[str, Any]:
+def params_for(session: Session, r: Reading, win: Window, **more: Any) -> dict[str, Any]:
     info = r.info
     return {
         "from_day": win.from_day,
@@ -177,8 +188,8 @@ def _params(session: Session, r: _Reading, win: Window, **more: Any) -> dict[str
     }
 
 
-def _finish_report(
-    session: Session, report: Report, r: _Reading, params: dict[str, Any], ids: dict[str, Any]
+def finish_report(
+    session: Session, report: Report, r: Reading, params: dict[str, Any], ids: dict[str, Any]
 ) -> Report:
     """The footer's facts: future rows, and for view/auto the rollup's as-of, the rows it has
     not aggregated and the parameters it was built with."""
@@ -221,58 +232,58 @@ def top(
     compare: bool = False,
 ) -> Report:
     """The top-N endpoints of a window (one REPEATABLE READ transaction); with `compare`, each
-    row also carries its figures in the previous window and the change."""
+    row also carries its figures in the previous window and the change, and the rows are
+    ranked by the change of the sort's figure (`by_change`). UsageLine for --compare of a
+    window that ends now from the rollup alone (it holds whole days)."""
 
     def read() -> Report:
-        r = _reading(session, whole_days(source, since))
+        r = reading(session, whole_days(source, since))
         win = window(session, days, since, until, r.basis.timezone)
         before = previous_window(session, win, r.basis.timezone) if compare else None
         if before is not None and before.in_progress and r.used == "view":
-            raise OperationFailed(
-                "--source view holds whole days: --compare of a window that ends now compares "
-                "it with the same hours of the previous one, whose last day only the raw rows "
-                "can cut; use --source auto (or raw), or past days (--since DATE --until DATE)"
+            raise UsageLine(
+                "--compare --source view: a window that ends now is compared with the same "
+                "hours of the previous one, which the rollup's whole days cannot cut; use "
+                "--source auto (or raw), or a window of past days (--since DATE --until DATE)"
             )
         count = limit or session.config.reports.limit
-        params = _params(
+        params = params_for(
             session,
             r,
             win,
             pattern=pattern,
             limit=count,
             min_requests=min_requests or None,
-            only=None,
-            exclude=None,
             tail_day=None,
         )
-        ids = _placeholders(session, r, order=order_by(sort, ascending))
+        ids = placeholders(session, r, order=order_by(sort, ascending))
         start = time.perf_counter()
-        rows = session.all(TOP[r.used], params, **ids)
         if before is not None:
-            rows = _compared(session, r, rows, before, params, ids, count)
+            rows = _compared(session, r, before, params, ids, sort, ascending)[:count]
+        else:
+            rows = session.all(TOP[r.used], params, **ids)
         seconds = time.perf_counter() - start
         report = Report(r.used, win, rows, seconds, previous=before)
-        return _finish_report(session, report, r, params, ids)
+        return finish_report(session, report, r, params, ids)
 
-    return consistent(session, read, lambda: _as_of(session))
+    return consistent(session, read, lambda: as_of_and_snapshot(session))
 
 
 def _compared(
     session: Session,
-    r: _Reading,
-    rows: list[dict[str, Any]],
+    r: Reading,
     before: Previous,
     params: dict[str, Any],
     ids: dict[str, Any],
-    count: int,
+    sort: str,
+    ascending: bool,
 ) -> list[dict[str, Any]]:
-    """The current rows with their figures in the previous window and the change, then (while
-    the limit leaves room and no --min-requests excludes them) the endpoints seen only in the
-    previous window, in the same order of their previous figures. The previous window is read
-    by the same statement as the current one: the rollup's days (the last one from the raw rows
-    when it is cut at a time of day) and, for auto, the raw rows the rollup has not aggregated."""
+    """Every endpoint of the current window (with at least --min-requests there) and, without
+    --min-requests, every endpoint seen only in the previous window, each with its figures in
+    both and the change, ranked by `by_change`. The previous window is read by the same
+    statement as the current one: the rollup's days (the last one from the raw rows when it is
+    cut at a time of day) and, for auto, the raw rows the rollup has not aggregated."""
     prev = before.window
-    shown = [row["endpoint"] for row in rows]
     then = dict(
         params,
         from_day=prev.from_day,
@@ -283,18 +294,23 @@ def _compared(
         min_requests=None,
         limit=None,
     )
-    found = {
-        x["endpoint"]: x
-        for x in (session.all(TOP[r.used], dict(then, only=shown), **ids) if shown else [])
-    }
-    out = [_with_previous(row, found.get(row["endpoint"])) for row in rows]
-    if len(rows) < count and params["min_requests"] is None:
-        # every endpoint of the current window is among `rows`: the rest were not seen in it
-        gone = session.all(TOP[r.used], dict(then, exclude=shown, limit=count - len(rows)), **ids)
-        out += [
-            _with_previous({"endpoint": x["endpoint"]} | dict.fromkeys(FIGURES), x) for x in gone
-        ]
-    return out
+    rows = session.all(TOP[r.used], dict(params, limit=None), **ids)
+    found = {x["endpoint"]: x for x in session.all(TOP[r.used], then, **ids)}
+    out = [_with_previous(row, found.pop(row["endpoint"], None)) for row in rows]
+    if params["min_requests"] is None:  # --min-requests leaves out what went quiet
+        gone = [{"endpoint": e} | dict.fromkeys(FIGURES) for e in found]
+        out += [_with_previous(row, found[row["endpoint"]]) for row in gone]
+    return sorted(out, key=lambda row: by_change(row, sort, ascending))
+
+
+def by_change(row: dict[str, Any], sort: str, ascending: bool = False) -> tuple[Any, ...]:
+    """--compare's order: the change of the sort's figure, biggest increase first (`ascending`:
+    biggest decrease first); rows without that change (an endpoint seen in only one of the
+    two windows) last; ties by the endpoint's name."""
+    value = row["change"][SORTS[sort][0]]
+    if value is None:
+        return (True, 0.0, row["endpoint"])
+    return (False, value if ascending else -value, row["endpoint"])
 
 
 def _with_previous(row: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -308,81 +324,8 @@ def _with_previous(row: dict[str, Any], previous: dict[str, Any] | None) -> dict
             change[key] = None
         elif how == "points":
             change[key] = (float(now) - float(old)) * 100
+        elif how == "difference":
+            change[key] = now - old
         else:
             change[key] = float(now) / float(old) if old else None
     return dict(row, previous=then, change=change)
-
-
-def endpoint_days(
-    session: Session,
-    name: str,
-    *,
-    days: int | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    source: str = "auto",
-) -> Report:
-    """One endpoint's days with totals, every day of the window (a quiet day with 0
-    requests); OperationFailed (with close names) when it has none in the window."""
-
-    def read() -> Report:
-        r = _reading(session, whole_days(source, since))
-        win = window(session, days, since, until, r.basis.timezone)
-        params = _params(session, r, win, endpoint=name)
-        ids = _placeholders(session, r)
-        start = time.perf_counter()
-        raw_rows = session.all(ENDPOINT[r.used], params, **ids)
-        seconds = time.perf_counter() - start
-        if not raw_rows:
-            names = _names(session, r.used, params, ids)
-            close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-            hint = f"; closest: {', '.join(close)}" if close else ""
-            raise OperationFailed(
-                f"no requests for endpoint {name!r} from {win.from_day} to {win.to_day}{hint}"
-            )
-        rows = [_finish(row) for row in _every_day(raw_rows, win.from_day, win.to_day)]
-        total = {
-            "requests": sum(x["requests"] for x in raw_rows),
-            "total_ms": sum((x["total_ms"] or 0.0) for x in raw_rows),
-            "responses": sum(x["responses"] for x in raw_rows),
-            "min_ms": min((x["min_ms"] for x in raw_rows if x["min_ms"] is not None), default=None),
-            "max_ms": max((x["max_ms"] for x in raw_rows if x["max_ms"] is not None), default=None),
-            "errors": sum(x["errors"] for x in raw_rows),
-        }
-        totals = _finish(dict(total, day=None))
-        totals.pop("day")
-        report = Report(r.used, win, rows, seconds, totals=totals)
-        return _finish_report(session, report, r, params, ids)
-
-    return consistent(session, read, lambda: _as_of(session))
-
-
-def _every_day(rows: list[dict[str, Any]], first: dt.date, last: dt.date) -> list[dict[str, Any]]:
-    """The statement's rows (only days with requests) with a quiet row for every other day of
-    the window: the window's days are calendar dates in its time zone, so date arithmetic
-    walks them exactly, a 23- or 25-hour day being one date like any other."""
-    found = {row["day"]: row for row in rows}
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    quiet = {"requests": 0, "total_ms": None, "responses": 0, "min_ms": None, "max_ms": None}
-    return [found.get(day) or dict(quiet, day=day, errors=0) for day in sorted({*days, *found})]
-
-
-def _finish(r: dict[str, Any]) -> dict[str, Any]:
-    """Per-day row in the report's shape: weighted average, error rate."""
-    responses = int(r["responses"] or 0)
-    requests = int(r["requests"])
-    return {
-        "day": r["day"],
-        "requests": requests,
-        "avg_ms": (float(r["total_ms"]) / responses) if responses else None,
-        "min_ms": r["min_ms"],
-        "max_ms": r["max_ms"],
-        "errors": int(r["errors"]),
-        "error_rate": int(r["errors"]) / requests if requests else None,
-    }
-
-
-def _names(session: Session, used: str, params: dict[str, Any], ids: dict[str, Any]) -> list[str]:
-    name = "reports/endpoint_names_raw" if used == "raw" else "reports/endpoint_names_view"
-    rows = session.all(name, params, **ids)
-    return [str(next(iter(r.values()))) for r in rows]

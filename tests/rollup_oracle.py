@@ -165,15 +165,47 @@ def pg_instant(naive: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 
 def change(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
-    """--compare's change: ratios for requests and the average, points for the error rate."""
+    """--compare's change: ratios for requests, the average and the maximum, the difference
+    for errors, points for the error rate."""
 
     def ratio(key: str) -> float | None:
         a, b = now[key], before[key]
         return None if a is None or b is None or b == 0 else a / b
 
-    rate = (
-        None
-        if now["error_rate"] is None or before["error_rate"] is None
-        else (now["error_rate"] - before["error_rate"]) * 100
-    )
-    return {"requests": ratio("requests"), "avg_ms": ratio("avg_ms"), "error_rate": rate}
+    def difference(key: str, scale: float = 1) -> float | None:
+        a, b = now[key], before[key]
+        return None if a is None or b is None else (a - b) * scale
+
+    return {
+        "requests": ratio("requests"),
+        "avg_ms": ratio("avg_ms"),
+        "max_ms": ratio("max_ms"),
+        "errors": difference("errors"),
+        "error_rate": difference("error_rate", 100),
+    }
+
+
+def ranked_by_change(
+    now: dict[str, Agg],
+    before: dict[str, Agg],
+    sort: str,
+    ascending: bool = False,
+    min_requests: int | None = None,
+    limit: int | None = None,
+) -> list[str]:
+    """The endpoints `report top --compare` lists, in order: every endpoint of the current
+    window (with at least min_requests there) and, without min_requests, those seen only in
+    the previous one; by the change of the sort's first figure, biggest increase first
+    (ascending: biggest decrease first), endpoints without that change last, ties by name."""
+    names = {e for e, a in now.items() if not min_requests or a.requests >= min_requests}
+    if not min_requests:
+        names |= set(before)
+    figure = SORT_KEYS[sort][0]
+
+    def key(endpoint: str) -> tuple[Any, ...]:
+        value = change(figures(now.get(endpoint)), figures(before.get(endpoint)))[figure]
+        if value is None:
+            return (True, 0.0, endpoint)
+        return (False, value if ascending else -value, endpoint)
+
+    return sorted(names, key=key)[:limit]

@@ -184,3 +184,88 @@ def test_a_build_waiting_for_a_writer_shows_the_phase_beside_one_percentage(
     frames = [ln for ln in plain_lines(text) if "%" in ln]
     percentages = [float(ln.split("%")[0].split()[-1]) for ln in frames]
     assert percentages and percentages == sorted(percentages), frames
+
+
+def _frames(text: str) -> list[tuple[str, float, str]]:
+    """The bar's frames as (the step's label, the percentage, the phase), in order."""
+    frames, label = [], ""
+    for line in plain_lines(text):
+        if line.startswith("create "):
+            label = line.strip()
+        elif "%" in line:
+            number, phase = line.split("%", 1)
+            frames.append((label, float(number.split()[-1]), phase.split(maxsplit=1)[-1]))
+    return frames
+
+
+def test_indexes_apply_has_one_percentage_across_its_builds(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """A real `indexes apply` building two indices of one table: one bar, one percentage for
+    the whole command that never goes back (the second build starts at its share of the
+    whole, half: both read the same table), the step and the phase beside it. Writers hold each
+    build in its first wait and in its wait before validation (a third of the way through the
+    build) until the bar has shown them."""
+    from epstats_cli import indexes
+    from epstats_cli.config import Config
+    from tests.conftest import run_cli
+    from tests.helpers import fill
+
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 20000)
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, no_color=True)
+    releasers: list[threading.Thread] = []
+
+    insert = "INSERT INTO requests (endpoint, timestamp) VALUES ('/w', now())"
+
+    def shown(phase: str, mark: int) -> None:
+        deadline = time.monotonic() + 60
+        while phase not in out.getvalue()[mark:] and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def hold(writer: psycopg.Connection[Any], mark: int) -> None:
+        """Let the build go on once the bar has shown its wait for `writer`, and hold it
+        again before its validation with a writer that began after its first wait did."""
+        shown("waiting for writers before build", mark)
+        with psycopg.connect(dsn) as later:
+            later.execute(insert)
+            mark = len(out.getvalue())
+            writer.commit()
+            writer.close()
+            shown("waiting for writers before validation", mark)
+
+    class TwoWritersPerBuild(Executor):
+        def run(self, step: Step) -> Any:
+            if step.task == "create":
+                writer = psycopg.connect(dsn)
+                writer.execute(insert)  # a writer the build's first wait waits for
+                releaser = threading.Thread(target=hold, args=(writer, len(out.getvalue())))
+                releasers.append(releaser)
+                releaser.start()
+            return super().run(step)
+
+    s = connect(Config(), dsn)
+    try:
+        _plan, results = indexes.apply(s, TwoWritersPerBuild(s, console=console))
+    finally:
+        for releaser in releasers:
+            releaser.join()
+        s.conn.close()
+    assert [(r.task, r.status) for r in results] == [("create", "ok"), ("create", "ok")]
+    text = out.getvalue()
+    frames = _frames(text)
+    percentages = [p for _label, p, _phase in frames]
+    assert percentages == sorted(percentages), frames  # never back to 0 at the second build
+    first = [p for label, p, _ in frames if "(step 1 of 2)" in label]
+    second = [p for label, p, _ in frames if "(step 2 of 2)" in label]
+    assert first and second and min(second) >= 50.0 > max(first) > 25.0, frames
+    for step in ("step 1 of 2", "step 2 of 2"):
+        phases = {phase for label, _p, phase in frames if step in label}
+        assert {
+            "waiting for writers before build",
+            "waiting for writers before validation",
+        } <= phases, frames
+    assert_fits(text, 80)
+    line = next(ln for ln in plain_lines(text) if "%" in ln)
+    assert line.index("%") >= BAR_WIDTH, line  # the bar keeps its width

@@ -245,3 +245,23 @@ def test_a_pipe_gets_a_wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     assert make_console(file=io.StringIO()).width == 160
     monkeypatch.setenv("COLUMNS", "250")
     assert make_console(file=io.StringIO()).width == 250
+
+
+@pytest.mark.parametrize("width", [40, 200])
+def test_columns_and_rows_for_people_or_machines_only(width: int) -> None:
+    """A bar drawn in characters and a totals row are for people (not CSV); a column machines
+    want and people can spare is in CSV only. At 40 columns the table is blocks, the same
+    columns and rows."""
+    from tests.layout_check import plain_lines
+
+    cols = [
+        Column("day", "Day"),
+        Column("trend", "Bar", in_csv=False),
+        Column("requests", "Requests", "int"),
+        Column("spare", "Spare", "int", in_table=False),
+    ]
+    rows = [{"day": "2026-11-01", "trend": "███", "requests": 3, "spare": 9}]
+    table = Table(cols, rows, "t", summary=[{"day": "total", "trend": "", "requests": 3}])
+    assert _at(width, Result([table]), "csv") == "day,requests,spare\n2026-11-01,3,9\n"
+    out = "\n".join(plain_lines(_at(width, Result([table]))))
+    assert "███" in out and "total" in out and "Spare" not in out and "9" not in out

@@ -12,7 +12,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.rollup_oracle import Agg, change, close, figures, ranked, same_figures, shifted
+from tests.rollup_oracle import (
+    Agg,
+    change,
+    close,
+    figures,
+    ranked,
+    ranked_by_change,
+    same_figures,
+    shifted,
+)
 from tests.test_truth import NY, Row, Table, expected, make_table, window_of
 
 COMMON = ["/a", "/b", "/c"]
@@ -98,7 +107,7 @@ def check_top(
     compare: bool = False,
 ) -> dict[str, Any]:
     """One `report top` against the oracle: the rows, their order and, with --compare, the
-    previous window, each row's figures there and the change."""
+    previous window, each row's figures there, the change, and the order by that change."""
     args = ["report", "top", "--source", source, "--sort", sort, "--limit", str(limit), *window]
     args += ["--asc"] * ascending + ["--compare"] * compare
     args += ["--min-requests", str(min_requests)] if min_requests is not None else []
@@ -114,9 +123,7 @@ def check_top(
         plo, phi = shifted(lo, days, NY), shifted(hi, days, NY)
         assert window_of({"window": doc["previous_window"]}) == (plo, phi)
         before, _ = expected(t.rows, plo, phi, until)
-        if len(want) < limit and not min_requests:
-            gone = {e: a for e, a in before.items() if e not in now}
-            want += ranked(gone, sort, ascending, None, limit - len(want))
+        want = ranked_by_change(now, before, sort, ascending, min_requests, limit)
     else:
         assert "previous_window" not in doc
     assert [r["endpoint"] for r in doc["rows"]] == want, (source, args)
@@ -158,7 +165,11 @@ def test_compare_a_window_that_ends_now(table: tuple[Table, dt.datetime]) -> Non
         assert all(v is None for v in rows["/gone"]["change"].values())
         assert rows["/gone"]["requests"] is None and rows["/gone"]["previous"]["requests"] > 0
         assert rows["/new"]["previous"] == dict.fromkeys(rows["/new"]["previous"])
-        assert [r["endpoint"] for r in doc["rows"]][-1] == "/gone"  # after every current one
+        # by the change in avg, biggest increase first; those seen in one window only last
+        order = [r["endpoint"] for r in doc["rows"]]
+        assert order[-3:] == ["/gone", "/new", "/rare"] and set(order[:3]) == set(COMMON)
+        avg = [rows[e]["change"]["avg_ms"] for e in order[:3]]
+        assert avg == sorted(avg, reverse=True)
         if any(rt == 4321.0 for _e, _i, rt, _s in t.rows):  # the cut is inside day -7
             assert rows["/a"]["previous"]["max_ms"] == 4321.0
         # --min-requests applies to the current window: it drops /rare and /gone
@@ -167,16 +178,27 @@ def test_compare_a_window_that_ends_now(table: tuple[Table, dt.datetime]) -> Non
         )
         assert {r["endpoint"] for r in doc["rows"]} == {*COMMON, "/new"}
         check_top(t, as_of, source, ["--days", "30"], limit=2, compare=True, ascending=True)
+        for sort in ("requests", "avg", "max", "errors", "error_rate"):
+            for ascending in (False, True):
+                check_top(
+                    t, as_of, source, ["--days", "7"], sort=sort, ascending=ascending, compare=True
+                )
+        check_top(t, as_of, source, ["--days", "7"], sort="max", limit=2, compare=True)
+    # an option conflict: a usage error, one line saying what to use instead
     r = t.cli("report", "top", "--days", "7", "--compare", "--source", "view")
-    assert r.code == 1 and "--source view holds whole days" in r.stderr
-    assert r.stderr.count("\n") == 1
-    text = t.cli("report", "top", "--days", "7", "--compare").stdout
+    assert r.code == 2 and "use --source auto (or raw)" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "Usage:" not in r.stderr
+    text = t.cli("report", "top", "--days", "7", "--compare", "--sort", "avg").stdout
+    assert "5 endpoints by change in avg (biggest increase first)" in text
     assert "1 seen only in the previous window" in text and "compared with:" in text
-    assert "Prev requests" in text and "Error rate Δ pp" in text
+    assert "Prev requests" in text and "Error rate Δ pp" in text and "Max ratio" not in text
+    text = t.cli("report", "top", "--days", "7", "--compare", "--sort", "max", "--asc").stdout
+    assert "by change in max (biggest decrease first)" in text and "Max ratio" in text
     csv = t.cli("--format", "csv", "report", "top", "--days", "7", "--compare").stdout
     assert csv.splitlines()[0] == (
         "endpoint,requests,previous_requests,change_requests,avg_ms,previous_avg_ms,"
-        "change_avg_ms,min_ms,max_ms,errors,error_rate,previous_error_rate,change_error_rate"
+        "change_avg_ms,min_ms,max_ms,previous_max_ms,change_max_ms,errors,previous_errors,"
+        "change_errors,error_rate,previous_error_rate,change_error_rate"
     )
 
 
@@ -191,6 +213,9 @@ def test_compare_whole_days(table: tuple[Table, dt.datetime]) -> None:
         assert {r["endpoint"] for r in doc["rows"]} == {*COMMON, "/new", "/gone"}
         lo, _hi = window_of(doc)
         assert window_of({"window": doc["previous_window"]})[1] == lo
+        for i, sort in enumerate(("requests", "avg", "max", "errors", "error_rate")):
+            window = ["--since", since, "--until", until]
+            check_top(t, as_of, source, window, sort=sort, ascending=i % 2 == 1, compare=True)
         check_top(
             t,
             as_of,

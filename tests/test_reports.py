@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
+import io
 import json
 import random
 import zoneinfo
@@ -232,9 +234,64 @@ def test_endpoint_days(
 
 def test_unknown_endpoint(loaded: tuple[str, dt.datetime], dsn: str) -> None:
     cfg, _ = loaded
-    r = run_cli("-c", cfg, "--dsn", dsn, "report", "endpoint", "/b/")
-    assert r.code == 1 and "no requests for endpoint '/b/'" in r.stderr and "/b" in r.stderr
-    assert r.stderr.count("\n") == 1
+    for source in ("auto", "view", "raw"):
+        r = run_cli("-c", cfg, "--dsn", dsn, "report", "endpoint", "/b/", "--source", source)
+        assert r.code == 1 and "no requests for endpoint '/b/' at all" in r.stderr, r.stderr
+        assert "closest: /b" in r.stderr and r.stderr.count("\n") == 1
+
+
+def _quiet(cfg: str, dsn: str, name: str, since: dt.date, until: dt.date, source: str) -> Any:
+    """`report endpoint` of a window where `name` has no requests: every day 0."""
+    args = ["endpoint", name, "--since", str(since), "--until", str(until), "--source", source]
+    doc = _report(cfg, dsn, *args)
+    days = [str(since + dt.timedelta(days=i)) for i in range((until - since).days + 1)]
+    assert [r["day"] for r in doc["rows"]] == days, source
+    assert all(r["requests"] == 0 and r["errors"] == 0 for r in doc["rows"]), source
+    assert doc["totals"]["requests"] == 0
+    return doc
+
+
+@pytest.mark.parametrize("source", ["auto", "view", "raw"])
+def test_a_known_endpoint_over_a_quiet_window(
+    source: str, loaded: tuple[str, dt.datetime], dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    """An outage: /sparse has requests 30 and 5 days ago, none in between. Its quiet days are
+    shown, not an error; known from the rollup, from the raw rows it has not aggregated, or
+    (raw, without a rollup) by an index on the endpoint, never by a scan of the table."""
+    cfg, now = loaded
+    today = now.astimezone(ZONE).date()
+    since, until = today - dt.timedelta(days=20), today - dt.timedelta(days=10)
+    doc = _quiet(cfg, dsn, "/sparse", since, until, source)
+    assert doc["notes"] == []
+    text = run_cli(
+        "-c",
+        cfg,
+        "--dsn",
+        dsn,
+        "report",
+        "endpoint",
+        "/sparse",
+        "--since",
+        str(since),
+        "--until",
+        str(until),
+        "--source",
+        source,
+    )
+    assert text.code == 0 and "closest" not in text.stderr
+    # written since the last refresh, a name the rollup does not have yet
+    conn.execute("INSERT INTO requests VALUES ('/brand-new', now(), 1, 200)")
+    assert _quiet(cfg, dsn, "/brand-new", since, until, source)["notes"] == []
+    # without a rollup: raw rows, known by an index on the endpoint; without one, not checked
+    conn.execute("DROP MATERIALIZED VIEW endpoint_daily_stats")
+    if source == "view":
+        return
+    doc = _quiet(cfg, dsn, "/sparse", since, until, source)
+    assert any("was not checked" in n for n in doc["notes"]), doc["notes"]
+    conn.execute("CREATE INDEX requests_endpoint ON requests (endpoint, status)")
+    _quiet(cfg, dsn, "/brand-new", since, until, source)
+    r = run_cli("-c", cfg, "--dsn", dsn, "report", "endpoint", "/b/", "--source", source)
+    assert r.code == 1 and "closest: /b" in r.stderr, r.stderr
 
 
 def test_table_output(loaded: tuple[str, dt.datetime], dsn: str) -> None:
@@ -297,7 +354,7 @@ def test_since_a_local_time_reads_the_raw_rows_from_that_instant(
         assert from_ts == resolved and doc["source"] == "raw"
         _check_rows(doc["rows"], _expected(conn, from_ts, to_ts))
     r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--since", since, "--source", "view")
-    assert r.code == 1 and "whole days" in r.stderr
+    assert r.code == 2 and "whole days" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--since", since)
     assert r.code == 0 and "2026-11-01 01:30" in r.stdout.replace("T", " ")
 
@@ -318,12 +375,31 @@ def test_endpoint_shows_every_day(source: str, loaded: tuple[str, dt.datetime], 
         assert {k: r[k] for k in want} == (want if r["day"] in busy else quiet), r
     assert doc["totals"]["requests"] == 2
     args = ["-c", cfg, "--dsn", dsn]
-    csv = run_cli(*args, "--format", "csv", "report", "endpoint", "/sparse", "--days", "31")
-    lines = csv.stdout.splitlines()
-    assert len(lines) == 1 + 31 + 1  # header, every day, total
-    assert lines[2] == f"{today - dt.timedelta(days=29)},,0,,,,0,"
+    csv = run_cli(
+        *args,
+        "--format",
+        "csv",
+        "report",
+        "endpoint",
+        "/sparse",
+        "--days",
+        "31",
+        "--source",
+        source,
+    )
+    # CSV: the JSON rows and their keys, no more (the bar and the totals are the table's)
+    read = list(csv_module.DictReader(io.StringIO(csv.stdout)))
+    assert (
+        list(read[0])
+        == list(doc["rows"][0])
+        == ["day", "requests", "avg_ms", "min_ms", "max_ms", "errors", "error_rate"]
+    )
+    assert [r["day"] for r in read] == days
+    for got, want in zip(read, doc["rows"], strict=True):
+        assert got == {k: "" if v is None else str(v) for k, v in want.items()}
     text = run_cli(*args, "report", "endpoint", "/sparse", "--days", "31", "--source", source)
     assert text.code == 0 and str(today - dt.timedelta(days=17)) in text.stdout
+    assert "total" in text.stdout and "█" in text.stdout
 
 
 def test_no_requests_in_the_window(loaded: tuple[str, dt.datetime], dsn: str) -> None:

@@ -311,3 +311,27 @@ def test_concurrent_refreshes_are_serialised(
     outs = [p.communicate() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert run_cli("-c", cfg, "--dsn", dsn, "view", "verify", "--days", "60").code == 0
+
+
+def test_verify_says_complete_through_in_the_source_zone(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The session's TimeZone (the database's, Pacific/Chatham: +13:45) never shows: the
+    rollup's as-of is in source.timezone, to the second, with its abbreviation."""
+    from zoneinfo import ZoneInfo
+
+    conn.execute(f"ALTER DATABASE {conn.info.dbname} SET TimeZone = 'Pacific/Chatham'")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: {timezone: America/St_Johns}\n")
+    args = ["-c", str(cfg), "--dsn", dsn]
+    assert run_cli(*args, "init", "--with-requests-table").code == 0
+    _insert(conn, [("/a", _now(conn) - dt.timedelta(hours=1), 1.0, 200)])
+    assert run_cli(*args, "view", "build").code == 0
+    row = conn.execute("SELECT as_of FROM endpoint_daily_stats WHERE endpoint IS NULL").fetchone()
+    assert row is not None
+    local = row[0].astimezone(ZoneInfo("America/St_Johns"))
+    r = run_cli(*args, "view", "verify", env={"PGTZ": None})
+    assert r.code == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if "complete through" in ln)
+    assert f"complete through {local:%Y-%m-%d %H:%M:%S} {local:%Z};" in line, line
+    assert local.tzname() in ("NST", "NDT") and "+13:45" not in line and "+12:45" not in line

@@ -60,16 +60,14 @@ def _dates(
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:
-    from zoneinfo import ZoneInfo
-
     from epstats_cli.durations import human_seconds
+    from epstats_cli.render import local_time
 
     tz = report.timezone
-    zone = ZoneInfo(tz)
     win = report.window
 
     def local(instant: dt.datetime, seconds: bool = False) -> str:
-        return f"{instant.astimezone(zone):%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+        return local_time(instant, tz, seconds)
 
     if report.source == "raw":
         source = f"raw rows of {app.config.source.table}"
@@ -125,22 +123,30 @@ def _figures() -> list[Any]:
     ]
 
 
-def _compared_figures() -> list[Any]:
+def _compared_figures(sort: str) -> list[Any]:
     """The figure columns of `report top --compare`: each figure that has a change (see
-    reports.CHANGES) followed by its previous value and the change (a ratio, or Δ pp: percentage
-    points)."""
+    reports.CHANGES) followed by its previous value and the change (a ratio, a difference, or
+    Δ pp: percentage points). CSV has them all; the table those of requests, the average, the
+    error rate and the sorted figure."""
+    from dataclasses import replace
+
     from epstats_cli import reports
     from epstats_cli.render import Column
 
+    shown = {"requests", "avg_ms", "error_rate", reports.SORTS[sort][0]}
+    signs = {"ratio": "ratio", "difference": "Δ", "points": "Δ pp"}
+    kinds = {"ratio": "float", "difference": "int", "points": "float"}
     cols = []
     for col in _figures():
         cols.append(col)
         how = reports.CHANGES.get(col.key)
         if how is not None:
-            sign = "ratio" if how == "ratio" else "Δ pp"
-            cols.append(Column(f"previous_{col.key}", f"Prev {col.header.lower()}", col.kind))
             short = col.header.removesuffix(" ms")
-            cols.append(Column(f"change_{col.key}", f"{short} {sign}", "float"))
+            more = [
+                Column(f"previous_{col.key}", f"Prev {col.header.lower()}", col.kind),
+                Column(f"change_{col.key}", f"{short} {signs[how]}", kinds[how]),
+            ]
+            cols += [replace(c, in_table=col.key in shown) for c in more]
     return cols
 
 
@@ -166,11 +172,15 @@ def top_result(
 
     compared = rep.previous is not None
     cols = [Column("endpoint", "Endpoint", wrap=False)]
-    cols += _compared_figures() if compared else _figures()
+    cols += _compared_figures(sort) if compared else _figures()
     rows = [_flat(r) for r in rep.rows] if compared else rep.rows
     by = sort.replace("_", " ")
     seen = sum(1 for r in rep.rows if r["requests"])
-    if seen:
+    if seen and compared:
+        most = "decrease" if ascending else "increase"
+        title = f"{seen} endpoint{'s' * (seen != 1)} by change in {by}"
+        title += f" (biggest {most} first)"
+    elif seen:
         end = "Bottom" if ascending else "Top"
         title = f"{end} {seen} endpoint{'s' * (seen != 1)} by {by}"
         title += " (lowest first)" if ascending else ""
@@ -198,8 +208,21 @@ def report() -> None:
 @report.command("top")
 @_window_options
 @click.option("--limit", type=click.IntRange(1, 100000), help="Rows (default: reports.limit).")
-@click.option("--sort", type=click.Choice(SORTS), default="requests", show_default=True)
-@click.option("--asc", "ascending", is_flag=True, help="The other end of the sort: lowest first.")
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="requests",
+    show_default=True,
+    help="The figure to rank by. With --compare: its change between the two windows (a "
+    "ratio for requests, avg and max, the difference for errors, percentage points for "
+    "error_rate), biggest increase first; endpoints seen in only one window last.",
+)
+@click.option(
+    "--asc",
+    "ascending",
+    is_flag=True,
+    help="The other end of the sort: lowest first (with --compare: biggest decrease first).",
+)
 @click.option(
     "--min-requests",
     type=click.IntRange(0, None),
@@ -212,8 +235,9 @@ def report() -> None:
     is_flag=True,
     help="Add each endpoint's figures in the previous window (this one moved back by its "
     "number of days: the days right before it, or, for a window that ends now, the same hours "
-    "that many days earlier) and the change: a ratio for requests and averages, percentage "
-    "points for the error rate.",
+    "that many days earlier) and the change: a ratio for requests, avg and max, the "
+    "difference for errors, percentage points for the error rate; rank by the change of "
+    "--sort's figure.",
 )
 @click.option(
     "--endpoint",
@@ -236,7 +260,8 @@ def top_cmd(
     """The busiest, slowest or most failing endpoints of a window.
 
     Averages over several days are weighted by the number of response times, never
-    averages of daily averages. Read-only: works on a standby.
+    averages of daily averages. With --compare, the endpoints whose --sort figure grew the
+    most come first (what got worse). Read-only: works on a standby.
 
     Example: epstats report top --days 7 --compare --sort avg --min-requests 100
     """
@@ -275,27 +300,30 @@ def endpoint_cmd(
 
     Example: epstats report endpoint /api/v1/orders --days 14
     """
-    from epstats_cli import reports
+    from epstats_cli import report_endpoint
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
     first, last = _dates(days, since, until)
     with app.session() as s:
-        rep = reports.endpoint_days(s, name, days=days, since=first, until=last, source=source)
+        rep = report_endpoint.endpoint_days(
+            s, name, days=days, since=first, until=last, source=source
+        )
     peak = max(r["requests"] for r in rep.rows) or 1
     rows = [dict(r, trend=_bar(r["requests"], peak)) for r in rep.rows]
     assert rep.totals is not None
-    rows.append(dict(rep.totals, day="total", trend=""))
-    cols = [
+    total = dict(rep.totals, day="total", trend="")
+    cols = [  # CSV: the JSON rows' keys; the bar and the totals are for people
         Column("day", "Day", wrap=False),
-        Column("trend", "Requests/day", wrap=False),
+        Column("trend", "Requests/day", wrap=False, in_csv=False),
         *_figures(),
     ]
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
     doc = rep.document(label)
     doc["endpoint"] = name
-    app.out(Result([Table(cols, rows, f"Endpoint {name}", footer)], doc))
+    table = Table(cols, rows, f"Endpoint {name}", footer, summary=[total])
+    app.out(Result([table], doc))
 
 
 def _bar(value: int, peak: int, width: int = 20) -> str:

@@ -169,13 +169,16 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     Counts, errors, minimum and maximum must match exactly and sums within 1e-9
     relative, for every endpoint and day of the window. Raw rows the rollup has not
     aggregated yet (dated after its as-of, or written by a transaction still open
-    during its refresh) are not expected in it and are only counted. A rollup built
-    with other parameters than the configuration's is refused (exit 3).
+    during its refresh) are not expected in it and are only counted. An endpoint-day that
+    differs only by rows changed since the refresh (an UPDATE, pg_repack) is not an
+    error: it is listed apart, as --source auto counts those rows twice until the next
+    refresh. A rollup built with other parameters than the configuration's is refused
+    (exit 3).
 
     Example: epstats view verify --days 7
     """
     from epstats_cli import reports, rollup
-    from epstats_cli.render import Column, Result, Table
+    from epstats_cli.render import Column, Result, Table, local_time
 
     app = get_app()
     if days is not None and since is not None:
@@ -200,20 +203,32 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         Column("raw_total", "Raw total ms", "ms"),
     ]
     ok = not result.differences
+    tz = app.config.source.timezone  # verify refuses a rollup built for another zone
+    through = local_time(result.as_of, tz, seconds=True) if result.as_of else "never refreshed"
     footer = [
-        f"window {from_day} .. {today} ({app.config.source.timezone}); "
-        f"complete through {result.as_of}; {result.pending_rows:,} raw rows not aggregated yet",
+        f"window {from_day} .. {today} ({tz}); "
+        f"complete through {through}; {result.pending_rows:,} raw rows not aggregated yet",
         "OK: the rollup equals the raw rows"
         if ok
         else f"{len(result.differences)} endpoint-days differ: run `epstats view refresh` "
         "(--since DATE for days outside the lookback)",
     ]
+    if result.rewritten:
+        which = ", ".join(f"{d['endpoint']} {d['day']}" for d in result.rewritten[:5])
+        more = f" and {len(result.rewritten) - 5} more" if len(result.rewritten) > 5 else ""
+        footer.append(
+            f"{len(result.rewritten)} endpoint-days ({which}{more}) hold rows changed since the "
+            "last refresh (an UPDATE, pg_repack) and dated within view.commit_delay before "
+            "it: the rollup is right, but --source auto counts those rows twice until the "
+            "next refresh (`epstats view refresh`)"
+        )
     doc = {
         "ok": ok,
         "window": {"from": from_day, "to": today},
         "as_of": result.as_of,
         "pending_rows": result.pending_rows,
         "differences": result.differences,
+        "rewritten": result.rewritten,
     }
     # an empty table still gives CSV its header row; people read the footer alone
     tables = [

@@ -12,8 +12,6 @@ WITH parts AS (
     FROM {view}
     WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
       AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
-      AND (%(only)s::text[] IS NULL OR endpoint = ANY (%(only)s::text[]))
-      AND (%(exclude)s::text[] IS NULL OR endpoint <> ALL (%(exclude)s::text[]))
     UNION ALL
     SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
            min({response_time}), max({response_time}),
@@ -22,8 +20,6 @@ WITH parts AS (
     WHERE {unaggregated} AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
       AND ({since}) IS NOT TRUE
       AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
-      AND (%(only)s::text[] IS NULL OR {endpoint}::text = ANY (%(only)s::text[]))
-      AND (%(exclude)s::text[] IS NULL OR {endpoint}::text <> ALL (%(exclude)s::text[]))
     GROUP BY 1
     UNION ALL
     SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
@@ -32,8 +28,6 @@ WITH parts AS (
     FROM {table}
     WHERE {endpoint} IS NOT NULL AND {since} AND {timestamp} < {to_ts}
       AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
-      AND (%(only)s::text[] IS NULL OR {endpoint}::text = ANY (%(only)s::text[]))
-      AND (%(exclude)s::text[] IS NULL OR {endpoint}::text <> ALL (%(exclude)s::text[]))
     GROUP BY 1
 )
 SELECT endpoint,

@@ -11,8 +11,6 @@ SELECT {endpoint}::text AS endpoint,
 FROM {table}
 WHERE {endpoint} IS NOT NULL AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
   AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
-  AND (%(only)s::text[] IS NULL OR {endpoint}::text = ANY (%(only)s::text[]))
-  AND (%(exclude)s::text[] IS NULL OR {endpoint}::text <> ALL (%(exclude)s::text[]))
 GROUP BY 1
 HAVING %(min_requests)s::bigint IS NULL OR count(*) >= %(min_requests)s::bigint
 ORDER BY {order}

@@ -1,6 +1,6 @@
 -- Top endpoints from the rollup alone: whole days, averages weighted by response counts.
--- %(only)s / %(exclude)s restrict the endpoints (--compare's previous window); %(min_requests)s
--- drops endpoints with fewer requests in the window; a NULL parameter restricts nothing.
+-- %(min_requests)s drops endpoints with fewer requests in the window, %(pattern)s keeps those
+-- like it, %(limit)s the first rows; a NULL parameter restricts nothing.
 SELECT endpoint,
        sum(request_count)::bigint AS requests,
        sum(total_response_time) / nullif(sum(response_count), 0) AS avg_ms,
@@ -11,8 +11,6 @@ SELECT endpoint,
 FROM {view}
 WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
   AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
-  AND (%(only)s::text[] IS NULL OR endpoint = ANY (%(only)s::text[]))
-  AND (%(exclude)s::text[] IS NULL OR endpoint <> ALL (%(exclude)s::text[]))
 GROUP BY 1
 HAVING %(min_requests)s::bigint IS NULL OR sum(request_count) >= %(min_requests)s::bigint
 ORDER BY {order}

@@ -1,0 +1,150 @@
+"""`report endpoint NAME`: one endpoint's days, every day of the window, with totals.
+
+Read as reports.py reads (one REPEATABLE READ, READ ONLY transaction, the same sources). An
+endpoint without requests in the window shows its quiet days when it has requests at all
+(`_seen`: the rollup, or an index on the endpoint, never a scan of the raw rows); only a name
+never seen is an error, naming the closest names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import time
+from typing import Any
+
+from epstats_cli.db import Session, consistent
+from epstats_cli.errors import OperationFailed
+from epstats_cli.report_window import Window, whole_days, window
+from epstats_cli.reports import (
+    Reading,
+    Report,
+    as_of_and_snapshot,
+    finish_report,
+    params_for,
+    placeholders,
+    reading,
+)
+
+# The statement behind each source, by literal name (so every file's use can be found).
+ENDPOINT = {
+    "view": "reports/endpoint_view",
+    "raw": "reports/endpoint_raw",
+    "auto": "reports/endpoint_auto",
+}
+
+
+def endpoint_days(
+    session: Session,
+    name: str,
+    *,
+    days: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    source: str = "auto",
+) -> Report:
+    """One endpoint's days with totals, every day of the window (a quiet day with 0
+    requests), also when it has none in the window but some outside it; OperationFailed (with
+    close names) for an endpoint that has no requests at all."""
+
+    def read() -> Report:
+        r = reading(session, whole_days(source, since))
+        win = window(session, days, since, until, r.basis.timezone)
+        params = params_for(session, r, win, endpoint=name)
+        ids = placeholders(session, r)
+        start = time.perf_counter()
+        raw_rows = session.all(ENDPOINT[r.used], params, **ids)
+        seconds = time.perf_counter() - start
+        if not raw_rows:
+            seen = _seen(session, r, name, win, params, ids)
+            if seen is False:
+                names = [x for x in _names(session, r.used, params, ids) if x != name]
+                close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+                hint = f"; closest: {', '.join(close)}" if close else ""
+                raise OperationFailed(f"no requests for endpoint {name!r} at all{hint}")
+            if seen is None:
+                r.notes.append(
+                    f"no requests for {name!r} in this window; whether it has any outside it "
+                    "was not checked (that needs the rollup or an index on the endpoint)"
+                )
+        rows = [_finish(row) for row in _every_day(raw_rows, win.from_day, win.to_day)]
+        total = {
+            "requests": sum(x["requests"] for x in raw_rows),
+            "total_ms": sum((x["total_ms"] or 0.0) for x in raw_rows),
+            "responses": sum(x["responses"] for x in raw_rows),
+            "min_ms": min((x["min_ms"] for x in raw_rows if x["min_ms"] is not None), default=None),
+            "max_ms": max((x["max_ms"] for x in raw_rows if x["max_ms"] is not None), default=None),
+            "errors": sum(x["errors"] for x in raw_rows),
+        }
+        totals = _finish(dict(total, day=None))
+        totals.pop("day")
+        report = Report(r.used, win, rows, seconds, totals=totals)
+        return finish_report(session, report, r, params, ids)
+
+    return consistent(session, read, lambda: as_of_and_snapshot(session))
+
+
+def _every_day(rows: list[dict[str, Any]], first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """The statement's rows (only days with requests) with a quiet row for every other day of
+    the window: the window's days are calendar dates in its time zone, so date arithmetic
+    walks them exactly, a 23- or 25-hour day being one date like any other."""
+    found = {row["day"]: row for row in rows}
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    quiet = {"requests": 0, "total_ms": None, "responses": 0, "min_ms": None, "max_ms": None}
+    return [found.get(day) or dict(quiet, day=day, errors=0) for day in sorted({*days, *found})]
+
+
+def _finish(r: dict[str, Any]) -> dict[str, Any]:
+    """Per-day row in the report's shape: weighted average, error rate."""
+    responses = int(r["responses"] or 0)
+    requests = int(r["requests"])
+    return {
+        "day": r["day"],
+        "requests": requests,
+        "avg_ms": (float(r["total_ms"]) / responses) if responses else None,
+        "min_ms": r["min_ms"],
+        "max_ms": r["max_ms"],
+        "errors": int(r["errors"]),
+        "error_rate": int(r["errors"]) / requests if requests else None,
+    }
+
+
+def _seen(
+    session: Session,
+    r: Reading,
+    name: str,
+    win: Window,
+    params: dict[str, Any],
+    ids: dict[str, Any],
+) -> bool | None:
+    """Whether an endpoint without requests in the window has any at all, read without a scan
+    of the raw rows: from the rollup (any day) and the raw rows it has not aggregated (a range
+    of the timestamp index), then from the raw rows when an index leads with the endpoint.
+    None when neither can answer (no readable rollup, no such index)."""
+    probe = r if r.used != "raw" else reading(session, "auto")
+    if probe.info is not None:
+        found = session.value(
+            "reports/endpoint_seen_view",
+            params_for(session, probe, win, endpoint=name),
+            **placeholders(session, probe),
+        )
+        if found:
+            return True
+    table = session.config.source.table
+    indexed = session.value(
+        "reports/endpoint_indexed",
+        {
+            "schema": table.schema,
+            "name": table.name,
+            "column": session.config.source.columns.endpoint,
+        },
+    )
+    if indexed:
+        return bool(session.value("reports/endpoint_seen_raw", params, **ids))
+    return False if probe.info is not None else None
+
+
+def _names(session: Session, used: str, params: dict[str, Any], ids: dict[str, Any]) -> list[str]:
+    name = "reports/endpoint_names_raw" if used == "raw" else "reports/endpoint_names_view"
+    rows = session.all(name, params, **ids)
+    return [str(next(iter(r.values()))) for r in rows]
