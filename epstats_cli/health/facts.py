@@ -29,6 +29,7 @@ from epstats_cli.health.server_facts import (
 )
 from epstats_cli.pooler import PoolerInfo, session_guarantee
 from epstats_cli.rollup import verify_record
+from epstats_cli.rollup.build import new_name
 from epstats_cli.rollup.pending import pending
 
 # epstats.runs.status (its CHECK constraint)
@@ -243,10 +244,9 @@ def maintenance(session: Session) -> MaintenanceFacts:
     if not history.available(session):
         return MaintenanceFacts(False, {})
     recent: dict[str, list[FinishedRun]] = {}
-    rows = session.all(
-        "maintenance/history_recent", {"runs": session.config.check.maintain_failed_runs}
-    )
-    for r in rows:
+    left = bool(catalog.leftovers(session, new_name(session.config.view_name)))  # any remains
+    params = {"runs": session.config.check.maintain_failed_runs, "remaining": left}
+    for r in session.all("maintenance/history_recent", params):
         if r["target"] == history.task_target(session.config, r["task"]):
             run = finished_run(r["status"] == "ok", r["started_at"], r["error"], r["failure"])
             recent.setdefault(r["task"], []).append(run)
