@@ -573,6 +573,14 @@ class Executor:
         else:
             self._finish(run_id, result)
 
+    def record_interrupted(self, result: TaskResult) -> None:
+        """Record a task a signal stopped outside a step (a runner's own, between its steps),
+        on a connection that can run statements again; what cannot be recorded now (the
+        connection lost) is left to the next run's cleanup, never hiding the interruption."""
+        with suppress(psycopg.Error, OperationFailed):
+            self._recover()
+            self.record_result(result)
+
     def record_result(self, result: TaskResult) -> None:
         """Record a result decided without running a step (a refusal, a max-runtime skip, a
         skipped step), when recording."""

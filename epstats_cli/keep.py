@@ -15,9 +15,11 @@ from typing import Any
 
 from psycopg import sql
 
+from epstats_cli.catalog import relation
 from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
 from epstats_cli.execute import Statement
+from epstats_cli.permissions import superuser_owned
 
 
 @dataclass
@@ -61,9 +63,12 @@ def _rights(session: Session, owner: str, schema: str) -> dict[str, Any]:
     return row
 
 
-def ownership_refusal(session: Session, what: str, owner: str, schema: str) -> str | None:
+def ownership_refusal(
+    session: Session, what: str, owner: str, schema: str, alter: str | None = None
+) -> str | None:
     """Why the running role cannot drop `what` (owned by `owner`) and give its replacement to
-    `owner`, saying which role or grant it needs; None when it can."""
+    `owner`, saying which role or grant it needs (never a superuser's role: `alter` names it
+    as ALTER ... OWNER TO does, to give it an owner of its own); None when it can."""
     r = _rights(session, owner, schema)
     me, who, where = quote_ident(r["me"]), quote_ident(owner), quote_ident(schema)
     problems = []
@@ -81,7 +86,9 @@ def ownership_refusal(session: Session, what: str, owner: str, schema: str) -> s
             )
             if not ok
         )
-        if r["can_give"]:  # a member that does not inherit the owner's privileges: become it
+        if r["owner_superuser"]:
+            advice = superuser_owned(who, alter or what, me)
+        elif r["can_give"]:  # a member that does not inherit the owner's privileges: become it
             role = owner.replace("\\", "\\\\").replace(" ", "\\ ")  # libpq's escapes
             advice = f"run as {who} (PGOPTIONS='-c role={role}', a SET ROLE for the session)"
         else:
@@ -131,7 +138,9 @@ def _views(session: Session, oid: int, what: str, refusals: list[str]) -> list[V
         v.comment, v.column_comments = comments(session, v.oid)
         v.definition = d["definition"].strip().rstrip(";")
         v.grants = session.all("keep/grants", {"oid": v.oid})
-        refusal = ownership_refusal(session, f"view {v.name}", v.owner, v.name.schema)
+        refusal = ownership_refusal(
+            session, f"view {v.name}", v.owner, v.name.schema, f"VIEW {v.name}"
+        )
         if refusal:
             refusals.append(refusal)
     return views
@@ -151,7 +160,9 @@ def inspect(
     a column the replacement lacks has nowhere to go: left out)."""
     what = f"{name}"
     refusals: list[str] = []
-    refusal = ownership_refusal(session, what, owner, name.schema)
+    found = relation(session, name.schema, name.name)
+    kind = {"m": "MATERIALIZED VIEW", "v": "VIEW"}.get(found.relkind if found else "", "TABLE")
+    refusal = ownership_refusal(session, what, owner, name.schema, f"{kind} {name}")
     if refusal:
         refusals.append(refusal)
     grants = session.all("keep/grants", {"oid": oid})
@@ -170,7 +181,7 @@ def inspect(
     views = _views(session, oid, what, refusals)
     comment, column_comments = comments(session, oid)
     column_comments = {c: text for c, text in column_comments.items() if c in columns}
-    refusals = list(dict.fromkeys(refusals))
+    refusals = list(dict.fromkeys(p for r in refusals for p in r.split("; ")))  # each once
     return Keep(owner, grants, indexes, views, refusals, comment, column_comments)
 
 

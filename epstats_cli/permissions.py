@@ -32,6 +32,17 @@ _WRITE = re.compile(
 )
 
 
+def superuser_owned(owner: str, alter: str, role: str) -> str:
+    """What to do about an object a superuser owns, when the running role lacks the owner's
+    rights: never to grant the superuser's role (that is every right on the server), but to run
+    as a superuser, or to give the object an owner of its own. `alter` names the object as
+    ALTER ... OWNER TO does ("VIEW api.daily"), the names already quoted."""
+    return (
+        f"its owner {owner} is a superuser, whose role is never to be granted: a superuser must "
+        f"run this, or give it an owner of its own (ALTER {alter} OWNER TO {role})"
+    )
+
+
 @dataclass(frozen=True)
 class Context:
     """Where an error came from: the statement's text, the role, the server version."""

@@ -110,8 +110,8 @@ def _maintain(session: Session, params: Mapping[str, Any]) -> Required:
         selected &= schedule.parse_tasks(params["only"])
     selected -= schedule.parse_tasks(params.get("skip"))
     whole = rights.record_needs(session)
-    if selected & {"refresh", "verify"}:
-        whole.merge(rights.facts_needs(session, state=False))
+    if selected & {"refresh", "verify"}:  # (rollup.require_parameters reads rollup_state)
+        whole.merge(rights.facts_needs(session))
     tasks = Needs()
     for task in schedule.ORDER:
         if task in selected:
@@ -144,13 +144,19 @@ def _view_build(session: Session, params: Mapping[str, Any]) -> Required:
         whole.merge(rights.spare_needs(session))
     kept = keep.inspect(session, found.oid, view, found.owner, OWN_INDEXES, COLUMNS)
     why = "to replace it and keep what it has"
-    problems = [p for r in kept.refusals for p in r.split("; ")]  # one line each
+    # one line each, each once (every view in a schema the role may not create in says so)
+    problems = list(dict.fromkeys(p for r in kept.refusals for p in r.split("; ")))
     return Required(whole, refusals=[rights.Lack(p, why, "") for p in problems])
 
 
 def _view_refresh(session: Session, params: Mapping[str, Any]) -> Required:
     needs = rights.record_needs(session).merge(rights.facts_needs(session))
     return Required(needs.merge(rights.refresh_needs(session)))
+
+
+def _view_verify(session: Session, params: Mapping[str, Any]) -> Required:
+    """Read-only: what the rollup was built with (rollup_state), its as-of, the raw rows."""
+    return Required(rights.verify_needs(session, False).merge(rights.facts_needs(session)))
 
 
 def _indexes_apply(session: Session, params: Mapping[str, Any]) -> Required:
@@ -191,6 +197,7 @@ COMMANDS: dict[str, Callable[[Session, Mapping[str, Any]], Required]] = {
     "maintain": _maintain,
     "view build": _view_build,
     "view refresh": _view_refresh,
+    "view verify": _view_verify,
     "indexes apply": _indexes_apply,
     "generate": _generate,
 }

@@ -21,9 +21,9 @@ from epstats_cli.catalog import relation_exists
 from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
 from epstats_cli.indexes import load_indexes
-from epstats_cli.permissions import MAINTAIN_FROM
+from epstats_cli.permissions import MAINTAIN_FROM, superuser_owned
 from epstats_cli.rollup.build import new_name
-from epstats_cli.rollup.inspect import COLUMNS, RELKIND, legacy_value, parse_comment, strategy_of
+from epstats_cli.rollup.inspect import identify
 
 PRIVILEGE_ORDER = ("USAGE", "CREATE", "SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 RECORD = "record the run"
@@ -132,11 +132,14 @@ def record_needs(session: Session, needs: Needs | None = None) -> Needs:
 
 @dataclass(frozen=True)
 class RollupShape:
-    """What the catalog says of the rollup, without reading it (which may need a right)."""
+    """What the rollup is, as rollup.inspect.identify says, without reading it (which may need
+    a right)."""
 
     name: QualifiedName
     exists: bool = False
-    ours: bool = False  # built by epstats (its comment)
+    # built by epstats (its rollup_state row, or an earlier epstats's comment), or perhaps:
+    # this role cannot read rollup_state to tell, so its rights are asked for as if it were
+    ours: bool = False
     strategy: str | None = None
     # rollup.facts reads its bookkeeping row: populated, with every rollup column
     read_by_facts: bool = False
@@ -144,33 +147,22 @@ class RollupShape:
 
 
 def rollup_shape(session: Session, name: QualifiedName | None = None) -> RollupShape:
-    """The rollup as the catalog describes it (as rollup.facts reads it, but no contents)."""
-    name = name or session.config.view_name
-    state = relation_exists(session, STATE.schema, STATE.name)
-    row = session.one("view/info", {"schema": name.schema, "name": name.name})
-    if row is None:
-        return RollupShape(name, state_table=state)
-    params = parse_comment(row["comment"])
-    ours = params is not None and row["relkind"] in RELKIND.values()
-    strategy = (
-        (params or {}).get("strategy") or legacy_value(row["comment"], "strategy")
-        if ours
-        else strategy_of(row["relkind"])
-    )
-    columns = {c.partition(" ")[0] for c in row["columns"]}
-    readable = bool(row["populated"]) and all(c in columns for c in COLUMNS)
-    return RollupShape(name, True, ours, strategy, readable, state)
+    """The rollup as rollup.inspect.identify describes it (the one reader of whose it is)."""
+    info = identify(session, name)
+    readable = info.populated and not info.missing_columns
+    ours = info.ours or info.unknown
+    return RollupShape(info.name, info.exists, ours, info.strategy, readable, info.state_table)
 
 
-def facts_needs(session: Session, state: bool = True) -> Needs:
-    """What rollup.facts(contents=False) reads: the rollup's bookkeeping row, and (`state`)
-    its row in epstats.rollup_state."""
+def facts_needs(session: Session) -> Needs:
+    """What rollup.facts(contents=False) reads: the rollup's bookkeeping row, and its row in
+    epstats.rollup_state (whose the rollup is, and what it was built with)."""
     shape, needs = rollup_shape(session), Needs()
     why = "read the rollup's as-of"
     if shape.read_by_facts:
         needs.on(shape.name, "SELECT", why=why)
-    if state and shape.state_table:
-        needs.on(STATE, "SELECT", why=why)
+    if shape.state_table:
+        needs.on(STATE, "SELECT", why="read what the rollup was built with")
     return needs
 
 
@@ -231,12 +223,19 @@ def task_needs(session: Session, task: str, targets: Iterable[tuple[QualifiedNam
     elif task == "refresh":
         needs.merge(refresh_needs(session))
     elif task == "verify":
-        shape = rollup_shape(session)
-        if shape.exists and shape.ours:
-            why = "compare the rollup with the raw rows"
-            needs.on(session.config.source.table, "SELECT", why=why)
-            needs.on(shape.name, "SELECT", why=why)
-            needs.merge(refresh_needs(session))  # a day that differs is recomputed
+        needs.merge(verify_needs(session))
+        needs.merge(refresh_needs(session))  # a day that differs is recomputed
+    return needs
+
+
+def verify_needs(session: Session, ours_only: bool = True) -> Needs:
+    """Comparing the rollup with the raw rows: the verify task's (a rollup epstats built), and
+    `view verify`'s (any, `ours_only` False)."""
+    shape, needs = rollup_shape(session), Needs()
+    if shape.exists and (shape.ours or not ours_only):
+        why = "compare the rollup with the raw rows"
+        needs.on(session.config.source.table, "SELECT", why=why)
+        needs.on(shape.name, "SELECT", why=why)
     return needs
 
 
@@ -260,15 +259,11 @@ def relation_rights(
 
 def owner_fix(session: Session, row: dict[str, Any]) -> str:
     """How to get the owner's rights on a relation: connect as the owner, or be its member
-    (never a superuser's member: that is every right)."""
+    (never a superuser's member: that is every right; see permissions.superuser_owned)."""
     owner, role = quote_ident(row["owner"]), _role(session)
     if row["owner_is_superuser"]:
         kind = DDL_KIND.get(row["relkind"], "TABLE")
-        return (
-            f"connect as {owner}, or GRANT {owner} TO {role} ({owner} is a superuser: better "
-            f"give it an owner of its own, ALTER {kind} {row['relation']} OWNER TO <role>, and "
-            f"GRANT <role> TO {role})"
-        )
+        return superuser_owned(owner, f"{kind} {row['relation']}", role)
     return f"connect as {owner}, or GRANT {owner} TO {role}"
 
 
@@ -313,9 +308,13 @@ def vacuum_lack(session: Session, oid: int, verb: str) -> Lack | None:
             f"or GRANT pg_maintain TO {role}), or to connect as the owner {owner}"
         )
     else:
+        become = f"connect as {owner}, or GRANT {owner} TO {role}"
+        if first["owner_is_superuser"]:  # never its role: see permissions.superuser_owned
+            kind = DDL_KIND.get(first["relkind"], "TABLE")
+            become = superuser_owned(owner, f"{kind} {first['relation']}", role)
         fix = (
             f"only its owner {owner} (or a role with {owner}'s privileges) and the database "
-            f"owner may: connect as {owner}, or GRANT {owner} TO {role}"
+            f"owner may: {become}"
         )
     return Lack(f"the right to {verb} {which}", "", fix)
 

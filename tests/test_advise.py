@@ -416,12 +416,13 @@ def test_cronjobs_run_as_non_root_on_a_read_only_filesystem() -> None:
 
 @pytest.mark.parametrize(
     ("version", "maintain"),
-    [(150018, "GRANT <the tables' owner> TO"), (180001, "GRANT MAINTAIN ON public.requests")],
+    [(150018, "GRANT app TO ep_maint;"), (180001, "GRANT MAINTAIN ON public.requests")],
 )
 def test_the_maintenance_role_grants_are_written_above_the_cronjob(
     version: int, maintain: str
 ) -> None:
-    measured = replace(BASE, server_version_num=version)
+    owners = (("TABLE public.requests", "app", False),)
+    measured = replace(BASE, server_version_num=version, owners=owners)
     opts = kubernetes.KubeOptions(cron_image="img:1", maintenance_role="ep_maint")
     text = kubernetes.to_yaml(kubernetes.manifests(rules.advise(measured), measured, opts))
     comment = text.split("kind: CronJob")[0].rsplit("---\n", 1)[1]
@@ -429,6 +430,19 @@ def test_the_maintenance_role_grants_are_written_above_the_cronjob(
     assert "ON epstats.runs, epstats.rollup_state TO ep_maint;" in comment
     assert maintain in comment
     assert "kubectl create secret generic endpoint-stats-epstats --from-literal=dsn=" in comment
+    assert "(GRANT app TO ep_maint, or run that cleanup" in comment or version < 170000
+
+
+@pytest.mark.parametrize("version", [150018, 180001])
+def test_a_superusers_role_is_never_written_above_the_cronjob(version: int) -> None:
+    owners = (("TABLE public.requests", "postgres", True),)
+    measured = replace(BASE, server_version_num=version, owners=owners)
+    opts = kubernetes.KubeOptions(cron_image="img:1", maintenance_role="ep_maint")
+    text = kubernetes.to_yaml(kubernetes.manifests(rules.advise(measured), measured, opts))
+    comment = text.split("kind: CronJob")[0].rsplit("---\n", 1)[1]
+    assert "GRANT postgres" not in comment
+    assert "ALTER TABLE public.requests OWNER TO <the new owner>;" in comment
+    assert "GRANT <the new owner> TO ep_maint" in comment
 
 
 def test_kubernetes_yaml_matches_the_official_api_models() -> None:
@@ -584,11 +598,10 @@ def test_the_cronjobs_role_and_configuration_work_on_a_real_server(
         )
         assert r.code == 0, r.stderr
         before_cron = r.stdout.split("kind: CronJob")[0].rsplit("---\n", 1)[1]
+        # the real owner, known to advise, is filled in (it was `<the tables' owner>`)
+        assert "<the" not in before_cron and f"GRANT {owner} TO {role}" in before_cron
         statements = [
-            line.removeprefix("#   ")
-            .split("  -- ")[0]
-            .replace("<the tables' owner>", owner)
-            .replace("'...'", "'cron-pw'")
+            line.removeprefix("#   ").split("  -- ")[0].replace("'...'", "'cron-pw'")
             for line in before_cron.splitlines()
             if line.startswith("#   ") and not line.startswith("#   --") and ";" in line
         ]

@@ -214,3 +214,72 @@ def test_maintain_runs_what_it_may_and_fails_the_rest_with_their_rights(
         "AND task IN ('vacuum', 'refresh') ORDER BY id"
     ).fetchall()
     assert ("refresh", "failed") in recorded and ("vacuum", "failed") in recorded
+
+
+def test_a_superusers_role_is_never_suggested_and_each_line_is_said_once(
+    server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Any
+) -> None:
+    """`view build --replace` as the owner `app` of the tables in schema api, where three views
+    of the rollup belong to the superuser and `app` may not create relations: the refusal says
+    that a superuser must run it or give the views an owner of their own (never "GRANT
+    postgres TO app"), and names the missing CREATE once, counted once. Following the advice,
+    the replacement runs and keeps the views."""
+    db = conn.info.dbname
+    app = f"app_{db}"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: {table: api.requests}\n")
+    conn.execute("CREATE SCHEMA api")
+    conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(app), sql.Literal(PASSWORD)
+        )
+    )
+    try:
+        assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+        fill(conn, 2000, table="api.requests")
+        assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+        conn.execute(f"ALTER TABLE api.requests OWNER TO {app}")
+        conn.execute(f"ALTER MATERIALIZED VIEW api.endpoint_daily_stats OWNER TO {app}")
+        conn.execute(f"GRANT USAGE ON SCHEMA api TO {app}")
+        for n in (1, 2, 3):  # the superuser's
+            conn.execute(f"CREATE VIEW api.board{n} AS SELECT * FROM api.endpoint_daily_stats")
+        as_app = server.dsn_for(db, user=app, password=PASSWORD)
+        args = ["-c", str(cfg), "--dsn", as_app, "view", "build", "--replace"]
+
+        def refused(r: Any) -> list[str]:
+            assert r.code == 1 and "Traceback" not in r.stderr, r.stderr
+            assert "GRANT postgres" not in r.stderr and "postgres TO" not in r.stderr, r.stderr
+            create = f"{app} may not create relations in schema api"
+            assert r.stderr.count(create) == 1, r.stderr
+            for n in (1, 2, 3):
+                assert f"ALTER VIEW api.board{n} OWNER TO {app})" in r.stderr, r.stderr
+            assert "a superuser must run this" in r.stderr
+            return list(r.stderr.splitlines())
+
+        # nothing granted on schema epstats: the pre-check lists every line, each once
+        lines = refused(run_cli(*args))
+        head = re.search(r"lacks (\d+) right", lines[0])
+        assert head is not None and int(head.group(1)) == len(lines) - 1, lines
+        assert len(set(lines)) == len(lines), lines
+        # epstats's own rights granted: the build refuses alone, in one line, each part once
+        conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {app}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA epstats TO {app}"
+        )
+        [line] = refused(run_cli(*args))
+        parts = line.split("; ")
+        assert len(set(parts)) == len(parts), line
+        # as advised: the views get an owner of their own, app may create in api
+        for n in (1, 2, 3):
+            conn.execute(f"ALTER VIEW api.board{n} OWNER TO {app}")
+        conn.execute(f"GRANT CREATE ON SCHEMA api TO {app}")
+        r = run_cli(*args)
+        assert r.code == 0, r.stderr
+        owners = conn.execute(
+            "SELECT viewowner FROM pg_views WHERE schemaname = 'api' ORDER BY viewname"
+        ).fetchall()
+        assert owners == [(app,)] * 3
+    finally:
+        conn.execute(f"REASSIGN OWNED BY {app} TO CURRENT_USER")
+        conn.execute(f"DROP OWNED BY {app}")
+        server.execute(f"DROP ROLE IF EXISTS {app}")

@@ -238,9 +238,83 @@ def test_a_select_only_role_reads_the_parameters(
         status = _status(cfg, as_reader)
         assert status["built_by_epstats"] is None and status["lacks"] == []
         assert grant in status["parameters_unreadable"]
-        for args in (["view", "refresh"], ["view", "verify"]):
+        # every right the command needs is named at once: reading rollup_state among them
+        state = f"SELECT, INSERT, UPDATE ON epstats.rollup_state TO {reader}"
+        for args, wanted in ((["view", "refresh"], state), (["view", "verify"], grant)):
             r = _cli(cfg, as_reader, *args)
-            assert r.code == 1 and grant in r.stderr and "not built" not in r.stderr
+            assert r.code == 1 and wanted in r.stderr and "not built" not in r.stderr, r.stderr
     finally:
         conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(ident))
         server.execute(f'DROP ROLE IF EXISTS "{reader}"')
+
+
+@pytest.mark.parametrize("strategy", ["materialized", "incremental"])
+def test_maintain_refreshes_the_rollup_epstats_built(
+    strategy: str, server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """As the tables' owner `app` (not a superuser), who ran `init` and `view build`: maintain's
+    refresh runs on it (it said "skipped: not built by epstats", reading only the old
+    comment, while `view status` said "built by epstats yes"), and new rows appear."""
+    app = f"app_{conn.info.dbname}"
+    ident = sql.Identifier(app)
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(ident))
+    try:
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+                sql.Identifier(conn.info.dbname), ident
+            )
+        )
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(ident))
+        as_app = psycopg.conninfo.make_conninfo(dsn, user=app, password="pw")
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"view: {{strategy: {strategy}}}\n")
+        c = str(cfg)
+        assert _cli(c, as_app, "init", "--with-requests-table").code == 0
+        fill(conn, 2000)
+        assert _cli(c, as_app, "view", "build").code == 0
+        assert _status(c, as_app)["built_by_epstats"] is True
+        conn.execute("INSERT INTO requests VALUES ('/fresh', now(), 1, 200)")
+        args = ["--format", "json", "maintain", "--force", "refresh", "--only", "refresh"]
+        dry = _cli(c, as_app, *args, "--dry-run")
+        assert dry.code == 0, dry.stderr
+        [planned] = json.loads(dry.stdout)["tasks"]
+        assert planned["status"] == "planned" and planned["sql"], planned
+        r = _cli(c, as_app, *args)
+        assert r.code == 0, r.stderr
+        [done] = json.loads(r.stdout)["tasks"]
+        assert (done["task"], done["status"]) == ("refresh", "ok"), done
+        assert conn.execute(
+            "SELECT request_count FROM endpoint_daily_stats WHERE endpoint = '/fresh'"
+        ).fetchall() == [(1,)]
+    finally:
+        conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(ident))
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(ident))
+        server.execute(f'DROP ROLE IF EXISTS "{app}"')
+
+
+def test_a_rollup_in_a_database_without_epstats_says_why(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A rollup epstats built, its database without schema epstats (pg_restore of the tables
+    only): not "made by hand" for want of "days in source.timezone" (its days are in
+    Europe/Berlin), but: no epstats.rollup_state to tell; run `epstats init`, then rebuild."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: {timezone: Europe/Berlin}\n")
+    c = str(cfg)
+    assert _cli(c, dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 2000)
+    assert _cli(c, dsn, "view", "build").code == 0
+    conn.execute("DROP SCHEMA epstats CASCADE")  # as if restored without it
+    for args in (["view", "build"], ["view", "refresh"], ["view", "verify"]):
+        r = _cli(c, dsn, *args)
+        assert r.code == 1, (args, r.stdout, r.stderr)
+        assert "no epstats.rollup_state" in r.stderr and "run `epstats init`" in r.stderr, r.stderr
+        assert "made by hand" not in r.stderr and "days in source.timezone" not in r.stderr
+    status = _status(c, dsn)
+    assert not status["built_by_epstats"]
+    assert any("epstats.rollup_state" in lack for lack in status["lacks"]), status["lacks"]
+    assert not any("time zone" in lack or "timezone" in lack for lack in status["lacks"])
+    # as advised
+    assert _cli(c, dsn, "init").code == 0
+    assert _cli(c, dsn, "view", "build", "--replace").code == 0
+    assert _status(c, dsn)["built_by_epstats"] is True

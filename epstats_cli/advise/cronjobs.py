@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from epstats_cli.advise.rules import Measured
-from epstats_cli.config import Config, as_dict, keys
+from epstats_cli.config import Config, as_dict, keys, quote_ident
 
 PG_PORT = 5432
 MAINTAIN_SCHEDULE = "*/10 * * * *"
@@ -73,10 +73,14 @@ def database_name(m: Measured) -> str:
     return m.database or "postgres"
 
 
-def maintenance_grants(opts: KubeOptions, major: int) -> list[str]:
+def maintenance_grants(
+    opts: KubeOptions, major: int, owners: tuple[tuple[str, str, bool], ...] = ()
+) -> list[str]:
     """The SQL that gives the CronJobs' role what `maintain` and `check` need (README, Roles):
     its runs, the tables' maintenance (the owner's rights up to 16, MAINTAIN from 17), reading
-    the raw rows and the rollup (verify, check), other sessions' activity (check)."""
+    the raw rows and the rollup (verify, check), other sessions' activity (check). The owner's
+    rights come from membership in the tables' owner (Measured.owners), never in a superuser:
+    a table a superuser owns is to be given an owner of its own first."""
     role = opts.maintenance_role
     table, view = opts.config.source.table, opts.config.view_name
     lines = [
@@ -88,15 +92,25 @@ def maintenance_grants(opts: KubeOptions, major: int) -> list[str]:
     ]
     if opts.config.view.strategy == "incremental":
         lines.append(f"GRANT INSERT, DELETE ON {view} TO {role};")
+    ordinary = list(dict.fromkeys(quote_ident(o) for _r, o, su in owners if not su))
+    supers = [(relation, quote_ident(o)) for relation, o, su in owners if su]
+    owner = ", ".join(ordinary) or "<the tables' owner>"
+    if supers:  # never GRANT a superuser's role: give its tables an owner of their own
+        owner = "<the new owner>"
+        lines += [
+            f"-- {relation} belongs to the superuser {o}, whose role is never to be granted: "
+            f"first give it an owner of its own: ALTER {relation} OWNER TO <the new owner>;"
+            for relation, o in supers
+        ]
     if major >= 17:
         lines += [
             f"GRANT MAINTAIN ON {table}, {view} TO {role};  -- vacuum, analyze, reindex, refresh",
             f"-- cleanup drops an invalid index left by an interrupted build: only the owner "
-            f"may (GRANT <the tables' owner> TO {role}, or run that cleanup as the owner)",
+            f"may (GRANT {owner} TO {role}, or run that cleanup as the owner)",
         ]
     else:
         lines.append(
-            f"GRANT <the tables' owner> TO {role};  -- vacuum, analyze, reindex, refresh, "
+            f"GRANT {owner} TO {role};  -- vacuum, analyze, reindex, refresh, "
             "cleanup: the owner's rights (a role of its own, never a superuser)"
         )
     return lines
@@ -184,7 +198,7 @@ def cronjobs(m: Measured, opts: KubeOptions, image: str) -> list[Manifest]:
 
     major = m.server_version_num // 10000
     dsn = f"postgresql://{role}:<password>@{host}:{PG_PORT}/{dbname}"
-    grants = "\n".join(f"  {line}" for line in maintenance_grants(opts, major))
+    grants = "\n".join(f"  {line}" for line in maintenance_grants(opts, major, m.owners))
     return [
         Manifest(
             f"{config_map}: the epstats configuration the CronJobs run with (EPSTATS_CONFIG): "

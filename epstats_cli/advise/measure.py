@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from epstats_cli import catalog, indexes, reports, rollup, source
+from epstats_cli import catalog, indexes, reports, rights, rollup, source
 from epstats_cli.advise.rules import Measured, Strategy, TrafficSource
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
 from epstats_cli.schema import rollup_identifiers
 
 WINDOW_SECONDS = 7 * 86400.0  # the traffic queries look back 7 days
+
+
+def owners(session: Session) -> tuple[tuple[str, str, bool], ...]:
+    """The source table's and the rollup's owners (Measured.owners)."""
+    out = []
+    for name in (session.config.source.table, session.config.view_name):
+        row = rights.relation_rights(session, name)
+        if row is not None:
+            kind = rights.DDL_KIND.get(row["relkind"], "TABLE")
+            out.append((f"{kind} {row['relation']}", row["owner"], bool(row["owner_is_superuser"])))
+    return tuple(out)
 
 
 def measure(session: Session) -> Measured:
@@ -53,6 +64,7 @@ def measure(session: Session) -> Measured:
     assert activity is not None and conns is not None
     plan = indexes.make_plan(session)
     return Measured(
+        owners=owners(session),
         database_bytes=server.database_bytes,
         table_bytes=table.total_bytes,
         table_rows=int(table.estimated_rows or table.live_tuples or 0),

@@ -60,6 +60,10 @@ class Measured:
     traffic_source: TrafficSource = "raw"
     server_version_num: int = 0  # the manifests run this major version
     database: str = ""  # and create this database
+    # who owns the source table and the rollup: (the relation as ALTER ... OWNER TO names it,
+    # "TABLE public.requests"; its owner; whether the owner is a superuser), for the grants
+    # written above the CronJobs
+    owners: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass(frozen=True)

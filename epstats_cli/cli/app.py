@@ -119,6 +119,10 @@ class App:
             return
         with db.session(self.config, self.dsn()) as s:
             s.maintenance_dsn = maintenance
+            if ctx is not None and kinds.command_path(ctx) in kinds.PREFLIGHT_READ_ONLY:
+                from epstats_cli import preflight
+
+                preflight.require(s, kinds.command_path(ctx), ctx.params)
             yield s
 
     @property

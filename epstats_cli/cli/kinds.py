@@ -27,6 +27,9 @@ CHANGING = frozenset(
         "demo",
     }
 )
+# Read-only commands whose rights preflight.py checks before they run, as a changing one's:
+# all missing ones named at once.
+PREFLIGHT_READ_ONLY = frozenset({"view verify"})
 READ_ONLY = frozenset(
     {
         "config show",

@@ -29,6 +29,7 @@ from epstats_cli.health.server_facts import (
 )
 from epstats_cli.pooler import PoolerInfo, session_guarantee
 from epstats_cli.rollup import verify_record
+from epstats_cli.rollup.build import new_name
 from epstats_cli.rollup.pending import pending
 
 # epstats.runs.status (its CHECK constraint)
@@ -206,9 +207,8 @@ def rollup_info(session: Session) -> rollup.RollupFacts:
     return rollup.facts(session)
 
 
-# How epstats.runs.error reads when a task failed only because a lock was busy, for runs with
-# no failure kind (older, or by hand): texts of execute.LockNotGranted (lock_timeout, SKIP_LOCKED)
-# and errors.RULES (55P03 outside the executor). tests/test_nagios.py makes real ones.
+# epstats.runs.error of a busy-lock failure, for runs with no failure kind (older, or by hand):
+# execute.LockNotGranted and errors.RULES (55P03) texts; tests/test_nagios.py makes real ones.
 LOCK_BUSY = (
     "lock not granted",
     "lock not available",
@@ -243,8 +243,9 @@ def maintenance(session: Session) -> MaintenanceFacts:
     if not history.available(session):
         return MaintenanceFacts(False, {})
     recent: dict[str, list[FinishedRun]] = {}
-    wanted = {"runs": session.config.check.maintain_failed_runs}
-    for r in session.all("maintenance/history_recent", wanted):
+    left = bool(catalog.leftovers(session, new_name(session.config.view_name)))  # any remains
+    params = {"runs": session.config.check.maintain_failed_runs, "remaining": left}
+    for r in session.all("maintenance/history_recent", params):
         if r["target"] == history.task_target(session.config, r["task"]):
             started = source.local(session, r["started_at"])  # printed in source.timezone
             run = finished_run(r["status"] == "ok", started, r["error"], r["failure"])

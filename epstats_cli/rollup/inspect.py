@@ -13,6 +13,10 @@ next refresh writes the mark into rollup_state (the comment stays; a `--replace`
 one a description instead). A row whose oid is not the relation's (a dump restored elsewhere,
 or a row from before the oid was recorded) still marks a relation of the kind it records with
 every rollup column.
+
+This module is over 400 lines because it is the one reader of whose the rollup is and what
+it was built with (the catalog, rollup_state, an earlier epstats's comment) and of its rules:
+every command and rights.py ask it, so that none of them reads the mark a second way.
 """
 
 from __future__ import annotations
@@ -155,6 +159,7 @@ class RollupFacts:
     refresh_seconds: float | None = None
     settled_through: dt.date | None = None
     state_table: bool = False  # epstats.rollup_state exists
+    recorded: dict[str, Any] | None = None  # its row in epstats.rollup_state, as read
 
     @property
     def unknown(self) -> bool:
@@ -208,13 +213,26 @@ class RollupFacts:
         }
 
 
+# What a relation no rollup_state row marks lacks (one made by hand, such as the guide's view,
+# groups days by date_trunc in the session's time zone, not necessarily source.timezone).
+NOT_MARKED = (
+    "a row in epstats.rollup_state saying that epstats built it (else its days are not known "
+    "to be in source.timezone: the guide's date_trunc uses the session zone)"
+)
+
+
 def lacking(facts: RollupFacts, has_unique_key: bool) -> list[str]:
     """What the relation lacks to be a rollup epstats can refresh for this configuration."""
     out = column_problems(facts)
     if not has_unique_key:
         out.append("a unique index on (endpoint, day)")
     if not facts.ours and not facts.unknown:
-        out.append("days in source.timezone (the guide's date_trunc uses the session zone)")
+        out.append(
+            NOT_MARKED
+            if facts.state_table
+            else "epstats.rollup_state, which records whether epstats built it (this database "
+            "has none: a dump restored without schema epstats?)"
+        )
     if facts.relkind not in RELKIND.values():
         out.append("being a materialized view or table")
     return out
@@ -316,27 +334,29 @@ def require_parameters(facts: RollupFacts, config: Config) -> None:
 
 
 def require_mark(facts: RollupFacts) -> None:
-    """OperationFailed naming the grant when this role cannot read epstats.rollup_state (a
-    command that changes or verifies the rollup must know what it was built with)."""
+    """OperationFailed naming the grant when this role cannot read epstats.rollup_state, or
+    what to run when there is none (a command that changes or verifies the rollup must know
+    whether epstats built it, and with what)."""
     if facts.exists and facts.mark_unreadable is not None:
         raise OperationFailed(facts.mark_unreadable)
+    if facts.exists and not facts.ours and not facts.state_table:
+        raise OperationFailed(
+            f"cannot tell whether epstats built {facts.name}: this database has no "
+            "epstats.rollup_state, which records that (a dump restored without schema "
+            "epstats?): run `epstats init`, then `epstats view build --replace` (or restore "
+            "epstats.rollup_state from the same dump: pg_restore --schema epstats)"
+        )
 
 
 def _show(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def facts(
-    session: Session,
-    name: QualifiedName | None = None,
-    *,
-    contents: bool = True,
-    state: bool = True,
-) -> RollupFacts:
-    """Read the rollup from the catalog and epstats.rollup_state (whether it is ours, what it
-    was built with), and its as-of from its bookkeeping row (an index lookup); with
-    `contents`, its extent (a scan of the rollup); with `state`, when epstats last refreshed
-    it."""
+def identify(session: Session, name: QualifiedName | None = None) -> RollupFacts:
+    """What the relation at the rollup's name is, whether epstats built it and with what (its
+    epstats.rollup_state row, or an earlier epstats's comment), from the catalog and
+    rollup_state alone: never reads the rollup, so it needs no right on it. Every command asks
+    this (rights.py too, for the rights a refresh needs), so they agree on whose it is."""
     name = name or session.config.view_name
     access = session.one("view/state_access")
     assert access is not None
@@ -357,11 +377,28 @@ def facts(
         col_name, _, col_type = col.partition(" ")
         info.columns[col_name] = col_type
     readable = info.state_table and info.mark_unreadable is None
-    recorded = session.one("view/state_get", {"view": str(name)}) if readable else None
-    _ownership(info, row["comment"], recorded)
+    info.recorded = session.one("view/state_get", {"view": str(name)}) if readable else None
+    _ownership(info, row["comment"], info.recorded)
     info.lacks = lacking(info, bool(row["has_unique_key"]))
+    return info
+
+
+def facts(
+    session: Session,
+    name: QualifiedName | None = None,
+    *,
+    contents: bool = True,
+    state: bool = True,
+) -> RollupFacts:
+    """Read the rollup from the catalog and epstats.rollup_state (`identify`: whether it is
+    ours, what it was built with), and its as-of from its bookkeeping row (an index lookup);
+    with `contents`, its extent (a scan of the rollup); with `state`, when epstats last
+    refreshed it."""
+    info = identify(session, name)
+    if not info.exists:
+        return info
     if info.populated and not info.missing_columns:
-        view = (name.schema, name.name)
+        view = (info.name.schema, info.name.name)
         mark = session.one("view/as_of", view=view)
         if mark is not None:
             info.as_of, info.snapshot = mark["as_of"], mark["snapshot"]
@@ -370,6 +407,7 @@ def facts(
             info.row_count = c["row_count"]
             info.first_day, info.last_day = c["first_day"], c["last_day"]
             info.newest = c["newest"]
+    recorded = info.recorded
     if state and recorded is not None and info.ours:
         info.refreshed_at = recorded["refreshed_at"]
         info.refresh_seconds = recorded["refresh_seconds"]

@@ -30,7 +30,14 @@ from psycopg import sql
 from epstats_cli import history, source
 from epstats_cli.db import Session, read_snapshot
 from epstats_cli.db import now as db_now
-from epstats_cli.errors import EpstatsError, first_line
+from epstats_cli.errors import (
+    EpstatsError,
+    Interrupted,
+    first_line,
+    interrupted,
+    interrupted_message,
+    noted_signal,
+)
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import days as rollup_days
@@ -180,6 +187,14 @@ def _delta(diffs: list[dict[str, Any]]) -> int:
     return sum((d["raw_requests"] or 0) - (d["view_requests"] or 0) for d in diffs)
 
 
+@dataclass
+class _Progress:
+    """How far a run got (what an interrupted one records)."""
+
+    outcome: verify_record.Outcome | None = None  # once the days to compare are known
+    shown: str | None = None  # the comparison, shown for the first day checked
+
+
 def run(
     session: Session,
     executor: Executor,
@@ -188,8 +203,52 @@ def run(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[TaskResult]:
     """Compare day by day within `seconds_left`, repair every day that differs, and record the
-    summary (why the task is due, then verify_record.summary) on the rollup's name."""
+    summary (why the task is due, then verify_record.summary) on the rollup's name. Stopped by
+    SIGINT, SIGTERM or SIGHUP, the task is recorded as interrupted with how far it got (the
+    next run goes on after the last day it checked), and the error to exit with names it."""
     start = clock()
+    progress = _Progress()
+    try:
+        return _sweep(session, executor, due, seconds_left, clock, start, progress)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        raise _stopped(session, executor, due, progress, clock() - start, exc) from exc
+
+
+def _stopped(
+    session: Session,
+    executor: Executor,
+    due: str,
+    progress: _Progress,
+    seconds: float,
+    exc: KeyboardInterrupt | Interrupted,
+) -> Interrupted:
+    """Record the task as interrupted, and the error to exit with (130/143/129): the
+    executor's own when a day's repair was stopped (it names the step, recorded too), else one
+    naming the task."""
+    target = str(session.config.view_name)
+    signum = noted_signal()
+    if isinstance(exc, Interrupted):
+        message = exc.format_message()
+    else:
+        message = f"{interrupted_message(signum)}: verify {target} did not finish"
+    o = progress.outcome
+    got = verify_record.summary(o) if o is not None else "stopped before it compared a day"
+    reason = f"{due}: {got}"
+    executor.record_interrupted(
+        TaskResult("verify", target, "interrupted", reason, seconds, progress.shown, message)
+    )
+    return exc if isinstance(exc, Interrupted) else interrupted(signum, message)
+
+
+def _sweep(
+    session: Session,
+    executor: Executor,
+    due: str,
+    seconds_left: float,
+    clock: Callable[[], float],
+    start: float,
+    progress: _Progress,
+) -> list[TaskResult]:
     now, _hour = db_now(session)
     sweep = plan_sweep(session, now)
     target = str(session.config.view_name)
@@ -199,8 +258,8 @@ def run(
         return [skipped]
     cfg = session.config
     outcome = verify_record.Outcome([], len(sweep.days), lookback=cfg.view.lookback)
+    progress.outcome = outcome
     found: dict[dt.date, tuple[list[dict[str, Any]], Mark]] = {}
-    shown: str | None = None
     error: str | None = None
     for day in sweep.days:
         if outcome.checked and clock() - start >= seconds_left:
@@ -213,9 +272,10 @@ def run(
                 exc.message if isinstance(exc, EpstatsError) else first_line(exc)
             )
             break
-        if shown is None:
+        if progress.shown is None:
             st = comparison(session, sweep.basis, day, day, *mark)
-            shown = f"-- day by day; shown for {day}\n" + as_text(session.conn, st.query, st.params)
+            text = as_text(session.conn, st.query, st.params)
+            progress.shown = f"-- day by day; shown for {day}\n" + text
         outcome.checked.append(day)
         if diffs:
             found[day] = (diffs, mark)
@@ -236,7 +296,7 @@ def run(
         "failed" if errors else "ok",
         f"{due}: {verify_record.summary(outcome)}",
         clock() - start,
-        shown,
+        progress.shown,
         errors,
     )
     executor.record_result(summary)
@@ -269,6 +329,8 @@ def _repair(
     why = f"{len(days)} day(s) differ: REFRESH CONCURRENTLY recomputes every day"
     try:
         r = executor.run(refresh_step(session, sweep, label, why))
+    except Interrupted:
+        raise  # (an EpstatsError too): the task is stopped, not failed
     except EpstatsError as exc:
         r = TaskResult("verify", label, "failed", exc.message, 0, None, exc.message)
         executor.record_result(r)
