@@ -23,6 +23,7 @@ from psycopg import sql
 
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
+from epstats_cli.endpoints import Normalization, only_view_normalizes
 from epstats_cli.errors import OperationFailed
 from epstats_cli.report_window import Previous, Window, previous_window, whole_days, window
 from epstats_cli.schema import rollup_identifiers
@@ -133,6 +134,7 @@ def _as_of(session: Session) -> object:
 
 
 def _reading(session: Session, wanted: str) -> _Reading:
+    only_view_normalizes(wanted, Normalization.of(session.config))  # issue 18, phase 2a
     columns = source.check_columns(session)
     configured = source.Basis.of(session.config, columns)
     if wanted == "raw":
@@ -146,6 +148,8 @@ def _reading(session: Session, wanted: str) -> _Reading:
     basis = configured
     if info.parameters is not None:
         basis = source.Basis.recorded(info.parameters, session.config, columns)
+    if info.parameters is not None:  # issue 18, phase 2a: what the rollup normalized
+        only_view_normalizes(wanted, Normalization.recorded(info.parameters))
     unknown = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
     return _Reading(wanted, basis, columns, info, unknown)
 
