@@ -71,7 +71,9 @@ def _class(status: int | None) -> str:
     return f"status_{status // 100}xx"
 
 
-def _oracle(rows: list[Row], rules: list[tuple[str, str]]) -> dict[tuple[str, dt.date], Counter]:
+def _oracle(
+    rows: list[Row], rules: list[tuple[str, str]]
+) -> dict[tuple[str, dt.date], Counter[str]]:
     """Per normalized endpoint and New York day: requests, errors and each status class."""
     out: dict[tuple[str, dt.date], Counter[str]] = defaultdict(Counter)
     for raw, ts, status in rows:
@@ -87,7 +89,7 @@ COLS = ["request_count", "error_count"] + [
 ]
 
 
-def _rollup(dsn: str) -> dict[tuple[str, dt.date], Counter]:
+def _rollup(dsn: str) -> dict[tuple[str, dt.date], Counter[str]]:
     with psycopg.connect(dsn) as conn:
         got = conn.execute(
             f"SELECT endpoint, day, {', '.join(COLS)} FROM endpoint_daily_stats "
