@@ -27,9 +27,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from epstats_cli.catalog import relation_exists
 from epstats_cli.config import Config, EndpointRule
 from epstats_cli.db import Session
-from epstats_cli.errors import ConfigError
+from epstats_cli.errors import ConfigError, OperationFailed
 from epstats_cli.schema import source_identifiers
 
 # Part of every rule_id: a change to fragments/endpoint_auto.sql must change this number, so
@@ -178,6 +179,29 @@ def analyze_map(session: Session) -> sql.Composed:
 def prune(session: Session, keep: Iterable[int]) -> tuple[sql.Composed, dict[str, Any]]:
     """The DELETE of every mapping of a rule not in `keep`, and its parameters."""
     return session.statement("endpoints/prune"), {"keep": sorted(set(keep))}
+
+
+def require_map(session: Session, norm: Normalization) -> None:
+    """Before a build or refresh: the rules checked (check_rules) and, when normalization is
+    on, OperationFailed unless `epstats.endpoint_map` exists."""
+    check_rules(session, norm)
+    if norm.active and not relation_exists(session, "epstats", "endpoint_map"):
+        raise OperationFailed(
+            f"source.endpoint_ids/endpoint_rules ({norm.describe()}) need epstats.endpoint_map, "
+            "which this database lacks (initialised by an earlier epstats): run `epstats init` "
+            "again, then retry"
+        )
+
+
+def only_view_normalizes(used: str, norm: Normalization) -> None:
+    """OperationFailed when a report would read raw rows (`used`: raw or auto) with endpoint
+    normalization on: the raw and tail queries do not normalize yet, and would name raw
+    endpoints where the rollup names normalized ones (a refusal, never wrong numbers)."""
+    if norm.active and used in ("raw", "auto"):
+        raise OperationFailed(
+            f"--source {used}: reports from the raw rows do not normalize endpoints yet "
+            f"(source.endpoint_ids/endpoint_rules: {norm.describe()}): use --source view"
+        )
 
 
 def check_rules(session: Session, norm: Normalization) -> None:

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
+from epstats_cli.endpoints import Normalization, only_view_normalizes
 from epstats_cli.errors import OperationFailed, UsageLine
 from epstats_cli.report_window import Previous, Window, previous_window, whole_days, window
 from epstats_cli.schema import rollup_identifiers
@@ -144,6 +145,7 @@ def as_of_and_snapshot(session: Session) -> object:
 
 
 def reading(session: Session, wanted: str) -> Reading:
+    only_view_normalizes(wanted, Normalization.of(session.config))  # issue 18, phase 2a
     columns = source.check_columns(session)
     configured = source.Basis.of(session.config, columns)
     if wanted == "raw":
@@ -157,6 +159,8 @@ def reading(session: Session, wanted: str) -> Reading:
     basis = configured
     if info.parameters is not None:
         basis = source.Basis.recorded(info.parameters, session.config, columns)
+    if info.parameters is not None:  # issue 18, phase 2a: what the rollup normalized
+        only_view_normalizes(wanted, Normalization.recorded(info.parameters))
     unknown = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
     return Reading(wanted, basis, columns, info, unknown)
 

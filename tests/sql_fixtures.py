@@ -35,7 +35,9 @@ ROLLUP_DEFINITION = sql.SQL(
     "1.0::float8 AS avg_response_time, 1.0::float8 AS max_response_time, "
     "1.0::float8 AS min_response_time, 0::bigint AS error_count, "
     "1.0::float8 AS total_response_time, 1::bigint AS response_count, "
-    "now() AS max_timestamp, NULL::timestamptz AS as_of, NULL::text AS snapshot"
+    "now() AS max_timestamp, 1::bigint AS status_2xx, 0::bigint AS status_3xx, "
+    "0::bigint AS status_4xx, 0::bigint AS status_5xx, 0::bigint AS status_other, "
+    "NULL::timestamptz AS as_of, NULL::text AS snapshot"
 )
 
 
@@ -83,6 +85,7 @@ def identifiers(session: Session) -> dict[str, Any]:
         with_options=sql.SQL(""),
         key=sql.SQL("'e'::text"),
         normalized=sql.SQL("'e'::text"),
+        join=sql.SQL(""),
         sample=sql.SQL(""),
     )
     return ids

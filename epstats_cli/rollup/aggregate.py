@@ -4,6 +4,10 @@ Shared by build, refresh and verify. The data rows are the raw rows dated up to 
 statement's now(), grouped by endpoint and day (epstats_cli.source makes the day and the
 bounds); the same statement adds the bookkeeping row (as-of and snapshot), so the two can
 never disagree, whoever runs the statement (a REFRESH by hand included).
+
+Each data row names the endpoint as normalized (`source.endpoint_ids`, `source.endpoint_rules`:
+epstats_cli.endpoints), read through `epstats.endpoint_map`, and counts each status class
+(status_2xx ... status_5xx, status_other: they add up to request_count).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from psycopg import sql
 
 from epstats_cli import source
 from epstats_cli.db import Session
+from epstats_cli.endpoints import Normalization, joined
 from epstats_cli.schema import source_identifiers
 
 TIMESTAMPTZ = "timestamp with time zone"
@@ -24,11 +29,18 @@ def timestamp_type(session: Session, oid: int | None = None) -> str:
     return TIMESTAMP if source.check_columns(session, oid).naive else TIMESTAMPTZ
 
 
-def aggregate(session: Session, basis: source.Basis, where: sql.Composable) -> sql.Composed:
-    """The data rows aggregated from the raw rows that satisfy `where`."""
+def aggregate(
+    session: Session, basis: source.Basis, where: sql.Composable, norm: Normalization
+) -> sql.Composed:
+    """The data rows aggregated from the raw rows that satisfy `where`, their endpoints
+    normalized by `norm` (through the map: endpoints.planner_settings first in the
+    transaction)."""
+    mapped = joined(session, norm)
     return session.statement(
         "view/aggregate",
         **source_identifiers(session),
+        normalized=mapped.endpoint,
+        join=mapped.join,
         day=source.day(session, basis),
         instant=source.instant(session, basis),
         error_min=sql.Literal(basis.error_status_min),
@@ -37,11 +49,14 @@ def aggregate(session: Session, basis: source.Basis, where: sql.Composable) -> s
 
 
 def definition(
-    session: Session, basis: source.Basis, since: sql.Composable | None = None
+    session: Session,
+    basis: source.Basis,
+    norm: Normalization,
+    since: sql.Composable | None = None,
 ) -> sql.Composed:
     """The rollup's rows: every raw row dated up to now() (and from the `since` condition on,
     when given), aggregated, plus the bookkeeping row, in one statement."""
     where = source.up_to_now(session, basis)
     if since is not None:
         where = sql.SQL("{} AND {}").format(since, where)
-    return session.statement("view/definition", aggregate=aggregate(session, basis, where))
+    return session.statement("view/definition", aggregate=aggregate(session, basis, where, norm))

@@ -20,11 +20,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import keep, source
+from epstats_cli import endpoints, keep, source
 from epstats_cli.catalog import relation, source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
+from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
@@ -70,7 +71,8 @@ def _create(
     """The new rollup at `target`, with DESCRIPTION as its comment when `describe`."""
     view = (target.schema, target.name)
     key_index, day_index = index_names(target.name)
-    rows = definition(session, source.Basis.of(session.config, columns))
+    norm = Normalization.of(session.config)
+    rows = definition(session, source.Basis.of(session.config, columns), norm)
     st = session.statement
     if strategy == "materialized":
         statements = [
@@ -89,6 +91,8 @@ def _create(
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
         ]
+    if norm.active:  # the aggregate joins the map: planned without Memoize
+        statements = [Statement(q) for q in endpoints.planner_settings(session)] + statements
     if describe:
         kind = sql.SQL(KIND_SQL[strategy])
         remark = sql.Literal(DESCRIPTION)
@@ -206,6 +210,23 @@ def kept(session: Session, info: RollupFacts) -> keep.Keep:
     return found
 
 
+def fill_step(session: Session, norm: Normalization, where: sql.Composable, target: str) -> Step:
+    """The raw endpoints of the rows satisfying `where` mapped in epstats.endpoint_map, and the
+    map's statistics renewed (so that the aggregate is planned for its size, a hash join), in a
+    short transaction of its own before the one that aggregates."""
+    query, params = endpoints.fill(session, norm, where)
+    statements = [Statement(query, params), Statement(endpoints.analyze_map(session))]
+    return Step(
+        "build",
+        target,
+        f"endpoints mapped ({norm.describe()}) in epstats.endpoint_map",
+        statements,
+        mode=Mode.TRANSACTION,
+        done="endpoints mapped",
+        relation_oid=session.value("endpoints/map_oid"),
+    )
+
+
 def plan_build(
     session: Session,
     strategy: str,
@@ -236,6 +257,13 @@ def plan_build(
     now, _hour = db_now(session)
     recorded = parameters(session.config, strategy)
     statements.append(state.put(session, target, strategy, now, recorded))
+    norm = Normalization.of(session.config)
+    basis = source.Basis.of(session.config, columns)
+    fill = (
+        [fill_step(session, norm, source.up_to_now(session, basis), str(info.name))]
+        if norm.active
+        else []
+    )
     build_step = Step(
         "build",
         str(info.name),
@@ -247,8 +275,8 @@ def plan_build(
         lock_modes=("AccessExclusiveLock",),  # the aggregate reads the source table
     )
     if kept_over is None:
-        return [build_step]
-    return [build_step, _swap(session, info, strategy, kept_over)]
+        return [*fill, build_step]
+    return [*fill, build_step, _swap(session, info, strategy, kept_over)]
 
 
 def _already_built(
@@ -258,11 +286,13 @@ def _already_built(
     only --replace may take the place of."""
     if not info.exists or replace:
         return None
-    if info.ours and info.strategy == strategy and not info.lacks and not differs:
+    upgrade = info.missing_status
+    if info.ours and info.strategy == strategy and not info.lacks and not differs and not upgrade:
         return f"already built ({strategy}); --replace rebuilds it"
     what = "built by epstats" if info.ours else "made by hand"
     lacks = f"; lacks {', '.join(info.lacks)}" if info.lacks else ""
     built = "".join(f"; built with {n} {old}, configured {new}" for _k, n, old, new in differs)
+    built += "; without status classes" if upgrade else ""
     raise OperationFailed(
         f"{info.name} already exists ({info.as_dict()['kind']} {what}, strategy "
         f"{info.strategy}{lacks}{built}): `epstats view build --replace` builds the new one "
@@ -285,6 +315,7 @@ def build(
     columns = source.check_columns(session, src_oid)
     info = facts(session, contents=False)
     require_mark(info)
+    endpoints.require_map(session, Normalization.of(session.config))
     differs = differences(info, session.config, strategy)
     skip = _already_built(info, strategy, replace, differs)
     if skip is not None:

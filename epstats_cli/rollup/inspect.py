@@ -29,6 +29,7 @@ from typing import Any
 from epstats_cli.catalog import relation_exists
 from epstats_cli.config import LOGICAL_COLUMNS, Config, QualifiedName, quote_ident
 from epstats_cli.db import Session
+from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import ConfigError, OperationFailed
 
 # The comment an earlier epstats put on the rollup it built, its mark then. After the prefix:
@@ -47,7 +48,15 @@ PARAMETER_KEYS = {
     "naive_timezone": "source.naive_timezone",
     "error_status_min": "source.error_status_min",
     **{f"{c}_column": f"source.columns.{c}" for c in LOGICAL_COLUMNS},
+    "endpoint_ids": "source.endpoint_ids",
+    "endpoint_rules": "source.endpoint_rules",
 }
+# What a rollup that recorded no such parameter was built with (an earlier epstats).
+PARAMETER_DEFAULTS: dict[str, Any] = Normalization().parameters()
+
+# The status classes per endpoint and day; a rollup an earlier epstats built lacks them (reports
+# read it all the same; refresh refuses it, as for another parameter, until --replace).
+STATUS_COLUMNS = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
 
 # Every column of the rollup, whatever the strategy, with its type.
 COLUMNS = {
@@ -88,7 +97,7 @@ def parameters(config: Config, strategy: str) -> dict[str, Any]:
     }
     for c in LOGICAL_COLUMNS:
         params[f"{c}_column"] = src.columns.physical(c)
-    return params
+    return params | Normalization.of(config).parameters()
 
 
 def comment(params: dict[str, Any]) -> str:
@@ -165,6 +174,11 @@ class RollupFacts:
     def unknown(self) -> bool:
         """Whether this role cannot tell if epstats built the rollup (see mark_unreadable)."""
         return self.exists and not self.ours and self.mark_unreadable is not None
+
+    @property
+    def missing_status(self) -> list[str]:
+        """The status class columns a relation read from the catalog lacks."""
+        return [c for c in STATUS_COLUMNS if self.columns and c not in self.columns]
 
     @property
     def missing_columns(self) -> list[str]:
@@ -297,10 +311,11 @@ def differences(
     if facts.parameters is None:
         return []
     wanted = parameters(config, strategy or config.view.strategy)
+    built = PARAMETER_DEFAULTS | facts.parameters
     return [
-        (key, name, facts.parameters.get(name), wanted[name])
+        (key, name, built.get(name), wanted[name])
         for name, key in PARAMETER_KEYS.items()
-        if facts.parameters.get(name) != wanted[name]
+        if built.get(name) != wanted[name]
     ]
 
 
@@ -317,7 +332,12 @@ def parameter_mismatch(facts: RollupFacts, config: Config) -> list[str]:
             f"{facts.name} was built by an earlier epstats, which recorded no parameters "
             f"(time zones, error threshold, columns): {fix}"
         ]
-    return [
+    status = (
+        [f"{facts.name} has no status classes ({', '.join(facts.missing_status)}): {fix} adds them"]
+        if facts.missing_status
+        else []
+    )
+    return status + [
         f"{key}: {facts.name} was built with {name} {_show(built)}, "
         f"the configuration says {_show(configured)}: {fix}"
         for key, name, built, configured in differences(facts, config)

@@ -7,15 +7,23 @@ snapshot: its as-of and snapshot say exactly what it saw). Either way one refres
 runs at a time, and the state row (with epstats's mark: the relation's oid and the parameters
 it was built with) is written in the same transaction. A rollup whose recorded parameters
 differ from the configuration is refused (exit 3): only a rebuild changes them.
+
+With endpoint normalization on, the transaction first maps the raw endpoints of the days it
+recomputes (endpoints.fill: the map's new keys, which a concurrent fill of the same keys waits
+for) and plans the aggregate without Memoize (endpoints.planner_settings); a raw endpoint the
+map lacks is normalized as it is read, so the fill only saves time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from epstats_cli import source
+from psycopg import sql
+
+from epstats_cli import endpoints, source
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
+from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
@@ -81,16 +89,20 @@ def _materialized(session: Session, info: RollupFacts) -> tuple[list[Statement],
 
 
 def _incremental(
-    session: Session, info: RollupFacts, first_day: dt.date | None, basis: source.Basis
+    session: Session,
+    info: RollupFacts,
+    first_day: dt.date | None,
+    basis: source.Basis,
+    norm: Normalization,
 ) -> list[Statement]:
     view = (info.name.schema, info.name.name)
     if first_day is None:
-        rows = definition(session, basis)
+        rows = definition(session, basis, norm)
         return [
             Statement(session.statement("view/delete_days", view=view), {"from_day": dt.date.min}),
             Statement(session.statement("view/insert_days", view=view, definition=rows)),
         ]
-    rows = definition(session, basis, source.since(session, basis))
+    rows = definition(session, basis, norm, source.since(session, basis))
     return [
         Statement(session.statement("view/delete_days", view=view), {"from_day": first_day}),
         Statement(
@@ -100,13 +112,35 @@ def _incremental(
     ]
 
 
+def mapping(
+    session: Session, norm: Normalization, basis: source.Basis, first_day: dt.date | None
+) -> list[Statement]:
+    """What a refresh runs first when normalization is on: the raw endpoints of the rows from
+    `first_day` on (None: all) mapped, and the planner settings of the joining statement."""
+    if not norm.active:
+        return []
+    where = source.up_to_now(session, basis)
+    params: dict[str, object] = {}
+    if first_day is not None:
+        where = sql.SQL("{} AND {}").format(source.since(session, basis), where)
+        params["from_day"] = first_day
+    query, fill_params = endpoints.fill(session, norm, where)
+    return [
+        Statement(query, {**fill_params, **params}),
+        *(Statement(q) for q in endpoints.planner_settings(session)),
+    ]
+
+
 def plan_refresh(session: Session, full: bool = False, since: dt.date | None = None) -> Step:
     """The refresh as one transaction step; OperationFailed when it cannot run."""
     columns = source.check_columns(session)  # before anything else reads the source
     info = refreshable(session)
     basis = source.Basis.of(session.config, columns)
+    norm = Normalization.of(session.config)
+    endpoints.require_map(session, norm)
     strategy = info.strategy or "materialized"
     now, _hour = db_now(session)
+    cfg = session.config
     if strategy == "materialized":
         if since is not None:
             raise OperationFailed(
@@ -114,13 +148,16 @@ def plan_refresh(session: Session, full: bool = False, since: dt.date | None = N
                 "a materialized refresh always recomputes all days"
             )
         body, reason = _materialized(session, info)
+        # the rows new since the last refresh (within the lookback) hold the new raw endpoints
+        first_day, _why = first_day_to_recompute(
+            now, info.refreshed_at, cfg.view.lookback, cfg.source.timezone
+        )
     else:
-        cfg = session.config
         first_day, reason = first_day_to_recompute(
             now, info.refreshed_at, cfg.view.lookback, cfg.source.timezone, since, full
         )
-        body = _incremental(session, info, first_day, basis)
-    statements = prologue(session) + body
+        body = _incremental(session, info, first_day, basis, norm)
+    statements = prologue(session) + mapping(session, norm, basis, first_day) + body
     if info.state_table:
         # the recorded parameters (equal to the configuration's: require_parameters), so a
         # rollup an earlier epstats marked with its comment is marked in rollup_state from now

@@ -27,9 +27,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import history, source
+from epstats_cli import endpoints, history, source
 from epstats_cli.db import Session, read_snapshot
 from epstats_cli.db import now as db_now
+from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import (
     EpstatsError,
     Interrupted,
@@ -87,6 +88,8 @@ def plan_sweep(session: Session, now: dt.datetime) -> Sweep | str:
     why = info.unreadable()
     if why is not None:
         return why
+    if info.missing_status:
+        return "built without status classes (epstats view build --replace adds them)"
     assert info.as_of is not None
     cfg = session.config
     basis = source.Basis.of(cfg, source.check_columns(session))
@@ -125,9 +128,12 @@ def compare_day(session: Session, sweep: Sweep, day: dt.date) -> tuple[list[dict
 def repair_step(session: Session, sweep: Sweep, day: dt.date, mark: Mark, reason: str) -> Step:
     """incremental: the day's rows deleted and re-aggregated from the raw rows the comparison
     read (the same condition), in one transaction serialized with refreshes."""
-    rows = aggregate(session, sweep.basis, window(session, sweep.basis))
+    norm = Normalization.of(session.config)
+    rows = aggregate(session, sweep.basis, window(session, sweep.basis), norm)
+    planner = endpoints.planner_settings(session) if norm.active else []
     statements = [
         *prologue(session),
+        *(Statement(q) for q in planner),
         Statement(
             session.statement("view/delete_day_range", view=sweep.view),
             {"from_day": day, "to_day": day},

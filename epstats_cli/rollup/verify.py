@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from epstats_cli import source
 from epstats_cli.db import Session, consistent
+from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Statement
 from epstats_cli.rollup.aggregate import aggregate
@@ -108,7 +109,7 @@ def comparison(
     query = session.statement(
         "view/verify",
         view=(name.schema, name.name),
-        definition=aggregate(session, basis, where),
+        definition=aggregate(session, basis, where, Normalization.of(session.config)),
     )
     return Statement(query, window_params(session, from_day, to_day, as_of, snapshot))
 

@@ -11,6 +11,11 @@ CREATE TABLE {view} (
     total_response_time double precision,
     response_count bigint NOT NULL,
     max_timestamp timestamptz,
+    status_2xx bigint NOT NULL,
+    status_3xx bigint NOT NULL,
+    status_4xx bigint NOT NULL,
+    status_5xx bigint NOT NULL,
+    status_other bigint NOT NULL,
     as_of timestamptz,
     snapshot text,
     CHECK ((endpoint IS NULL) = (as_of IS NOT NULL) AND (endpoint IS NULL) = (day IS NULL))

@@ -13,13 +13,20 @@ SELECT coalesce(f.endpoint, s.endpoint) AS endpoint,
        s.min_response_time AS view_min, f.min_response_time AS raw_min,
        s.max_response_time AS view_max, f.max_response_time AS raw_max,
        s.total_response_time AS view_total, f.total_response_time AS raw_total,
-       s.response_count AS view_responses, f.response_count AS raw_responses
+       s.response_count AS view_responses, f.response_count AS raw_responses,
+       s.status_2xx AS view_2xx, f.status_2xx AS raw_2xx,
+       s.status_3xx AS view_3xx, f.status_3xx AS raw_3xx,
+       s.status_4xx AS view_4xx, f.status_4xx AS raw_4xx,
+       s.status_5xx AS view_5xx, f.status_5xx AS raw_5xx,
+       s.status_other AS view_other, f.status_other AS raw_other
 FROM fresh f
 FULL JOIN stored s ON s.endpoint = f.endpoint AND s.day = f.day
 WHERE f.endpoint IS NULL OR s.endpoint IS NULL
    OR s.request_count <> f.request_count
    OR s.error_count <> f.error_count
    OR s.response_count <> f.response_count
+   OR (s.status_2xx, s.status_3xx, s.status_4xx, s.status_5xx, s.status_other)
+      <> (f.status_2xx, f.status_3xx, f.status_4xx, f.status_5xx, f.status_other)
    OR s.min_response_time IS DISTINCT FROM f.min_response_time
    OR s.max_response_time IS DISTINCT FROM f.max_response_time
    OR (s.total_response_time IS NULL) <> (f.total_response_time IS NULL)
