@@ -71,6 +71,7 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "generate": ("table", "json"),
     "report top": TABULAR,
     "report endpoint": TABULAR,
+    "endpoints": TABULAR,
     "check": ("table", "json", "openmetrics"),
     "status": (*TABULAR, "openmetrics"),
     "advise": (*TABULAR, "yaml"),
