@@ -117,7 +117,7 @@ def test_waiting_for_the_turn_names_the_other_epstats_or_gives_up_cleanly(
     assert said[-1].startswith(
         "epstats: error: reindex public.idx_requests_timestamp: lock not granted within "
         "indexes.max_wait (1s): another epstats is working on the indices of requests "
-        f"(pid {pid} (its index work, idle"
+        f"(pid {pid} (idle"
     ), said
     assert "application epstats" in said[-1]
     waiting = [line for line in said if "is waiting for its turn" in line]
