@@ -7,8 +7,8 @@ that uses a column the replacement will not have, a publication's membership, se
 and anything else that depends on it.
 
 Settings go onto the new relation in its build, right after it is created (before it is filled,
-so that fillfactor, storage and compression apply to its rows), and row-level security with
-them: until the swap creates the policies, nobody but its owner sees a row of it. Policies,
+so that fillfactor, storage and compression apply to its rows), and row-level security once it
+is filled: until the swap creates the policies, nobody but its owner sees a row of it. Policies,
 triggers, rules, constraints and statistics are created in the swap's transaction, once the
 new relation has the old one's name, from the text the server printed for them (which names
 the relation): recreated exactly, or refused.
@@ -229,8 +229,8 @@ def options(
 def onto_new(
     session: Session, carried: Carried, new: QualifiedName, kind: sql.SQL
 ) -> list[Statement]:
-    """In the build, right after the new relation is created (empty): its settings, its
-    columns' settings, and row-level security."""
+    """In the build, right after the new relation is created (empty): its settings and its
+    columns' settings."""
     view = (new.schema, new.name)
     st = session.statement
     out = options(session, kind, new, carried.settings)
@@ -278,10 +278,19 @@ def onto_new(
                     )
                 )
             )
+    return out
+
+
+def row_security(session: Session, carried: Carried, new: QualifiedName) -> list[Statement]:
+    """In the build, once the new table is filled (forced, row-level security would hold its
+    owner's rows back too, with no policy yet): row-level security, enabled and forced as the
+    old one's. Until the swap creates the policies, nobody but its owner sees a row of it."""
+    view = (new.schema, new.name)
+    out = []
     if carried.settings.get("row_security"):
-        out.append(Statement(st("keep/enable_row_security", view=view)))
+        out.append(Statement(session.statement("keep/enable_row_security", view=view)))
     if carried.settings.get("force_row_security"):
-        out.append(Statement(st("keep/force_row_security", view=view)))
+        out.append(Statement(session.statement("keep/force_row_security", view=view)))
     return out
 
 

@@ -287,6 +287,7 @@ def plan_build(
         own = _own_index_settings(session, kept_over, info.name, target)
     statements = _create(session, strategy, target, columns, not replacing, settings, own)
     if kept_over is not None:
+        statements += carry.row_security(session, kept_over.carried, target)
         spare = _spare(session, info.name)
         if spare is not None:  # left by a --replace stopped before its swap
             statements = spare[1] + statements
