@@ -30,10 +30,12 @@ Then:
    (the writer still writing);
 4. the verdict: writes committed vs rows present, insert latency (p50/p99/worst) during the
    soak vs the writer alone, invalid indices, `_ccnew`/`_ccold` and `*_epstats_new` leftovers
-   before and after that maintain, and `view refresh` + `view verify`.
+   before and after that maintain, and `view refresh` + `view verify`; and any signal fault
+   whose command exited 0 (not delivered: ignored or blocked; the commands get the default
+   dispositions, whatever the soak inherited, so this is a bug of the soak or of epstats).
 It prints a table and one JSON line. Goals (issue 13): 0 writes lost; 0 invalid indices or
 leftovers after one maintain; worst insert wait <= database.lock_timeout; soak p99 <= 5x the
-writer alone.
+writer alone; every fault delivered.
 """
 
 from __future__ import annotations
@@ -397,6 +399,7 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
         "fault_outcomes": tally.fault_outcomes(),
         "internal_errors": tally.internal_errors(),
         "interpreter_tracebacks": tally.interpreter_tracebacks(),
+        "faults_not_delivered": tally.not_delivered(),
         "unfaulted_failures": tally.unfaulted_failures(),
         "interrupted_at_window_end": stopped,
         "final_faults": final_faults,
@@ -434,6 +437,7 @@ def run_soak(dsn: str, opts: SoakOptions, workdir: Path) -> dict[str, Any]:
         "worst_wait_within_lock_timeout": worst_s <= lock_timeout_s,
         "p99_within_5x": 0 < p99_ratio <= P99_GOAL,
         "view_verify_clean": verify.returncode == 0,
+        "every_fault_delivered": not result["faults_not_delivered"],
     }
     return result
 
@@ -477,9 +481,11 @@ def render(r: dict[str, Any]) -> str:
         "after the command had ended)",
         f"final faults        {'; '.join(r['final_faults'])}",
         f"exit codes by fault {r['fault_outcomes']}",
+        f"faults not delivered {len(r['faults_not_delivered'])} (a signal sent, and its command "
+        "exited 0: the signal was ignored or blocked)",
         f"schema drift        {r['drift'] or 'none'}",
         f"internal errors     {len(r['internal_errors'])} (and {len(r['interpreter_tracebacks'])} "
-        "KeyboardInterrupt tracebacks of Python itself: SIGINT before or after main())",
+        "KeyboardInterrupt tracebacks of Python itself: SIGINT before main())",
         f"unfaulted failures  {len(r['unfaulted_failures'])}",
         f"quiet windows       {r['interrupted_at_window_end']} commands SIGINTed at a drain "
         f"timeout; waited {r['orphan_wait_s']} s for killed clients' backends at the end "
@@ -524,7 +530,7 @@ def render(r: dict[str, Any]) -> str:
         "",
         "goals: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in r["goals"].items()),
     ]
-    for what in ("internal_errors", "unfaulted_failures"):
+    for what in ("faults_not_delivered", "internal_errors", "unfaulted_failures"):
         for line in r[what][:10]:
             lines.append(f"  {what}: {line}")
     return "\n".join(lines)

@@ -90,6 +90,26 @@ def client_ports(pid: int) -> list[int]:
     return ports
 
 
+# The commands get the default dispositions of the signals the soak sends, and none blocked,
+# whatever the soak itself inherited: a job a shell started in the background ignores SIGINT
+# (`nohup`: SIGHUP), an ignored signal stays ignored across exec, and epstats keeps it so; the
+# fault would not be delivered at all. A wrapper that resets them, then execs the command
+# (the same process: its pid is the command's), rather than a preexec_fn, which is not safe
+# in a process with threads (the soak has some).
+DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+    "    signal.signal(s, signal.SIG_DFL)\n"
+    "signal.pthread_sigmask(signal.SIG_SETMASK, [])\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def with_default_signals(argv: list[str]) -> list[str]:
+    """`argv` run with SIGINT, SIGTERM and SIGHUP at their defaults, none blocked."""
+    return [sys.executable, "-c", DEFAULT_SIGNALS, *argv]
+
+
 def epstats_argv(config: Path, args: tuple[str, ...]) -> list[str]:
     """`python -m epstats_cli -c CONFIG -q ARGS`: the real command line, a process of its own."""
     return [sys.executable, "-m", "epstats_cli", "-c", str(config), "-q", *args]
@@ -153,9 +173,9 @@ class Tally:
         return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
     def interpreter_tracebacks(self) -> list[str]:
-        """SIGINT outside epstats's main(): while Python still imports (exit -2) or already
-        shuts down after a success (exit 0, "Exception ignored ... KeyboardInterrupt"). Python
-        prints its own traceback there, as for any Python program."""
+        """SIGINT outside epstats's main(), while Python still imports (exit -2): Python
+        prints its own traceback there, as for any Python program. (After main() epstats
+        ends at once, with the first signal's exit code: no such traceback.)"""
         return [_line(c) for c in self.commands if _outside_main(c)]
 
     def internal_errors(self) -> list[str]:
@@ -164,6 +184,14 @@ class Tally:
             _line(c)
             for c in self.commands
             if ("internal error" in c.stderr or "Traceback" in c.stderr) and not _outside_main(c)
+        ]
+
+    def not_delivered(self) -> list[str]:
+        """Signals sent whose command then exited 0: the signal was ignored or blocked (a
+        command that received one ends with its exit code, 130/143/129, or dies of it), so
+        the fault was never injected; a soak with any is no soak (its verdict fails)."""
+        return [
+            _line(c) for c in self.commands if c.injected and c.fault in SIGNALS and c.code == 0
         ]
 
     def unfaulted_failures(self) -> list[str]:
@@ -177,11 +205,7 @@ class Tally:
 
 def _outside_main(c: Command) -> bool:
     last = (c.stderr.strip().splitlines() or [""])[-1]
-    return (
-        c.fault == "SIGINT"
-        and c.code in (-signal.SIGINT, 0)
-        and last.startswith("KeyboardInterrupt")
-    )
+    return c.fault == "SIGINT" and c.code == -signal.SIGINT and last.startswith("KeyboardInterrupt")
 
 
 def _line(c: Command) -> str:
@@ -401,7 +425,7 @@ class Driver:
         argv = epstats_argv(self.config, args)
         with stderr_path.open("wb") as err:
             proc = subprocess.Popen(
-                argv,
+                with_default_signals(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

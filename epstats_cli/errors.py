@@ -116,21 +116,21 @@ _INTERRUPTED_BY: dict[int, type[Interrupted]] = {
     signal.SIGHUP: InterruptedHup,
 }
 
-# The signals on whose account epstats is cancelling its work, in the order they arrived. A
-# signal handler records its signal before it interrupts, so the QueryCanceled that follows
-# reads as an interruption (130/143/129), not as statement_timeout (1). A tuple, rebound (never
-# mutated), so that a handler running between two bytecodes of a reader cannot upset it.
+# The signals epstats received while it ran, in the order they arrived (cli's handler reads
+# the order the kernel delivered them in, which may differ from the order Python runs their
+# handlers in). A signal handler records its signal before it interrupts, so the QueryCanceled
+# that follows reads as an interruption (130/143/129), not as statement_timeout (1). A tuple,
+# rebound (never mutated), so that a handler running between two bytecodes of a reader cannot
+# upset it.
+#
+# One rule decides how epstats ends: the FIRST signal received gives the exit code (SIGINT 130,
+# SIGTERM 143, SIGHUP 129) and the message; signals after it (of any kind, the same one again)
+# are noted and said, but neither stop epstats nor change its exit code, until it has exited.
 _noted: tuple[int, ...] = ()
-
-# When several signals arrived before epstats decided how to end (a supervisor's SIGTERM and
-# a person's Ctrl-C at the same instant, or SIGTERM during the repair after Ctrl-C), the exit
-# code is the first of these that was received, whatever the order of arrival: the outcome
-# does not depend on which of two near-simultaneous signals Python happened to handle first.
-PRECEDENCE: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 def note_signal(signum: int) -> None:
-    """Record that epstats is cancelling its work because it received signal `signum`."""
+    """Record that epstats received signal `signum` (once: the first arrival counts)."""
     global _noted
     if signum not in _noted:
         _noted = (*_noted, signum)
@@ -147,20 +147,23 @@ def settle_signals() -> None:
     When one handler raises (SIGINT's KeyboardInterrupt), CPython leaves the other signals
     received with it pending until something next checks for signals, which plain Python code
     does not: a SIGTERM sent with a Ctrl-C would be handled only after epstats had reported
-    SIGINT's exit code. pthread_kill with signal 0 sends nothing, then checks."""
+    its exit code. pthread_kill with signal 0 sends nothing, then checks."""
     if hasattr(signal, "pthread_kill"):
         signal.pthread_kill(threading.get_ident(), 0)
 
 
 def noted_signal() -> int | None:
-    """The signal that decides how epstats ends (PRECEDENCE among those recorded, pending ones
-    included), or None."""
+    """The signal that decides how epstats ends (the first received, pending ones included),
+    or None."""
     settle_signals()
     noted = _noted
-    for signum in PRECEDENCE:
-        if signum in noted:
-            return signum
     return noted[0] if noted else None
+
+
+def later_signals() -> tuple[int, ...]:
+    """The signals received after the first (noted, changing nothing)."""
+    settle_signals()
+    return _noted[1:]
 
 
 def clear_signal() -> None:

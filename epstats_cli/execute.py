@@ -39,6 +39,7 @@ from epstats_cli.errors import (
 from epstats_cli.history import ERROR, LEFT_BEHIND, LOCK_BUSY, TaskResult
 from epstats_cli.sqltext import as_text
 from epstats_cli.steps import (
+    LEFTOVER,
     Logged,
     Mode,
     Statement,
@@ -256,6 +257,18 @@ class Executor:
         failure: OperationFailed | psycopg.Error | None = None
         repairs = _Repairs(self._invalid(step))
         try:
+            stale = self._drop_stale(step)
+            if stale:  # an earlier rebuild's copy is still there: do not add another
+                why = (
+                    f"not rebuilt: the invalid copy {', '.join(stale)} an earlier interrupted "
+                    "rebuild left cannot be dropped yet (an older transaction still runs, and "
+                    "DROP INDEX CONCURRENTLY waits for it too); another try would only leave "
+                    f"another copy: {step.leftover_hint} once that transaction has ended"
+                )
+                seconds = time.monotonic() - start
+                skipped = TaskResult(step.task, step.target, "skipped", why, seconds, text)
+                return self._conclude(step, run_id, skipped, None)
+            repairs = _Repairs(self._invalid(step))
             self._tries(step, limit, repairs)
             if step.index is not None and self._index_valid(step) is False:
                 error, kind = "the build finished but the index is not valid", LEFT_BEHIND
@@ -428,6 +441,36 @@ class Executor:
             rows = self.session.all("indexes/invalid", {"oid": step.relation_oid})
             return frozenset(int(r["oid"]) for r in rows)
         return frozenset()
+
+    def _stale(self, step: Step) -> list[tuple[str, str]]:
+        """For a REINDEX CONCURRENTLY (its index the predicted `_ccnew` copy): the invalid
+        copies of the same index that an earlier, interrupted rebuild left (not another
+        session's build in progress)."""
+        if step.index is None or step.relation_oid is None or not LEFTOVER.search(step.index[1]):
+            return []
+        with suppress(psycopg.Error):
+            oid = {"oid": step.relation_oid}
+            builds = self.session.all("catalog/index_builds", oid)
+            building = {int(b["index_relid"]) for b in builds if b["index_relid"]}
+            return [
+                (r["schema"], r["name"])
+                for r in self.session.all("indexes/invalid", oid)
+                if int(r["oid"]) not in building and left_by(step, r["name"])
+            ]
+        return []
+
+    def _drop_stale(self, step: Step) -> list[str]:
+        """Before a REINDEX CONCURRENTLY: drop the copies of the index an earlier rebuild left
+        (cleanup's statement, one try each within REPAIR_BUDGET), rather than add one more
+        (PostgreSQL would name the next `_ccnew1`, and so on). The names of those still left."""
+        stale = self._stale(step)
+        if not stale:
+            return []
+        deadline = time.monotonic() + REPAIR_BUDGET
+        for schema, name in stale:
+            drop = self.session.statement("indexes/drop", index=(schema, name))
+            self._best_effort("repair", Statement(drop), deadline)
+        return [name for _schema, name in self._stale(step)]
 
     def _left(self, step: Step, repairs: _Repairs) -> list[tuple[str, str]]:
         """The invalid indices a try of the step left (not invalid before it ran): its own

@@ -1,10 +1,12 @@
 """What a relation epstats replaces must keep: its owner, its grants (on the relation and on
-columns), its comments (on the relation and on columns), its other indices, and the views that
-read it. `view build --replace` (and any later
-swap of a relation) reads them with `inspect` before building, refuses when it cannot keep them
-(naming what and why), and carries them over with the statements made here: onto the new
-relation in its build, and in the swap's transaction the dependent views, dropped before the
-old relation and created again on the new one, with their owners, grants and comments.
+columns), its comments (on the relation and on columns), its other indices (and the comments,
+storage parameters and tablespaces of the indices the replacement has of its own), the views
+that read it, and (carry.py) its settings, row-level security, policies, triggers, rules,
+constraints and statistics. `view build --replace` (and any later swap of a relation) reads
+them with `inspect` before building, refuses when it cannot keep them (naming what and why),
+and carries them over with the statements made here: onto the new relation in its build, and
+in the swap's transaction the dependent views, dropped before the old relation and created
+again on the new one, with their owners, grants and comments.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
+from epstats_cli import carry
 from epstats_cli.catalog import relation
 from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
@@ -48,6 +51,11 @@ class Keep:
     refusals: list[str]
     comment: str | None = None  # the relation's own (the replacement may be given another)
     column_comments: dict[str, str] = field(default_factory=dict)  # of columns it will have
+    # the old relation's indices of the replacement's own shapes (unique, definition without
+    # storage parameters): their comments, storage parameters and tablespaces go to the
+    # replacement's
+    own: list[dict[str, Any]] = field(default_factory=list)
+    carried: carry.Carried = field(default_factory=carry.Carried)
 
 
 def comments(session: Session, oid: int) -> tuple[str | None, dict[str, str]]:
@@ -103,25 +111,41 @@ def ownership_refusal(
     return "; ".join(problems) or None
 
 
-def _attached(session: Session, oid: int, what: str, refusals: list[str]) -> list[dict[str, Any]]:
-    """The views that read relation `oid`; what else depends on it goes to `refusals`."""
-    views = []
+def _attached(session: Session, oid: int) -> tuple[list[dict[str, Any]], list[carry.Dependent]]:
+    """The views that read relation `oid`, and what else depends on it."""
+    views: dict[int, dict[str, Any]] = {}
+    others: dict[tuple[str, int], carry.Dependent] = {}
     for row in session.all("keep/attached", {"oid": oid}):
+        key = (row["catalog"], row["objid"])
         if row["other"] is not None:
-            refusals.append(f"{row['other']} depends on {what}")
+            dep = others.setdefault(
+                key, carry.Dependent(row["catalog"], row["objid"], row["other"])
+            )
+            if row["column_name"] is not None:
+                dep.columns.add(row["column_name"])
         elif row["view_oid"] is not None:
-            views.append(row)
-    return views
+            views.setdefault(row["view_oid"], row)
+    return list(views.values()), list(others.values())
 
 
-def _views(session: Session, oid: int, what: str, refusals: list[str]) -> list[ViewCopy]:
+def _views(
+    session: Session, oid: int, what: str, refusals: list[str]
+) -> tuple[list[ViewCopy], list[carry.Dependent]]:
     """Every view that reads relation `oid`, directly or through other views, in the order
-    to create them (a view after those it reads)."""
+    to create them (a view after those it reads); and what else depends on the relation
+    itself (a view's other dependents, its triggers or rules, are not kept: refused)."""
     found: dict[int, ViewCopy] = {}
     todo = [(oid, what, 0)]
+    own: list[carry.Dependent] = []
     while todo:
         here, here_name, depth = todo.pop(0)
-        for row in _attached(session, here, here_name, refusals):
+        readers, others = _attached(session, here)
+        if depth == 0:
+            own = others
+        else:
+            advice = carry.DEFAULT_ADVICE
+            refusals += [f"{dep.what} depends on {here_name} ({advice})" for dep in others]
+        for row in readers:
             name = QualifiedName(row["view_schema"], row["view_name"])
             copy = found.get(row["view_oid"])
             if copy is None:
@@ -143,7 +167,7 @@ def _views(session: Session, oid: int, what: str, refusals: list[str]) -> list[V
         )
         if refusal:
             refusals.append(refusal)
-    return views
+    return views, own
 
 
 def inspect(
@@ -153,11 +177,16 @@ def inspect(
     owner: str,
     own_indexes: Collection[tuple[bool, str]],
     columns: Collection[str],
+    *,
+    table: bool = True,
+    own_checks: Collection[str] = (),
 ) -> Keep:
     """What replacing relation `oid` (`name`, owned by `owner`) must keep, and what it cannot:
     indices other than `own_indexes` (the replacement's own: (unique, definition after
-    USING)), grants on columns in `columns`, views, the ownership, the comments (a comment on
-    a column the replacement lacks has nowhere to go: left out)."""
+    USING, without storage parameters)), grants on columns in `columns`, views, the
+    ownership, the comments (a comment on a column the replacement lacks has nowhere to go:
+    left out), and what carry.py carries (`table`: the replacement is a table, else a
+    materialized view; `own_checks`: the CHECK constraints it has of its own)."""
     what = f"{name}"
     refusals: list[str] = []
     found = relation(session, name.schema, name.name)
@@ -172,17 +201,29 @@ def inspect(
                 f"a grant of {g['privilege']} on column {g['column_name']} of {what} to "
                 f"{g['grantee'] or 'PUBLIC'} (the new one has no such column)"
             )
-    indexes = []
+    indexes, own = [], []
     for idx in session.all("keep/indexes", {"oid": oid}):
         if not idx["readable"]:
             refusals.append(f"index {idx['name']} on {what} (its definition cannot be read)")
-        elif (idx["is_unique"], idx["definition"]) not in own_indexes:
+        elif (idx["is_unique"], idx["shape"]) in own_indexes:
+            own.append(idx)
+        else:
             indexes.append(idx)
-    views = _views(session, oid, what, refusals)
+    views, dependents = _views(session, oid, what, refusals)
+    carried, why = carry.inspect(
+        session, oid, name, columns, dependents, table=table, own_checks=own_checks
+    )
+    refusals += why
+    for m in carried.members:
+        if m["member"] == "statistics" and m["owner"] != session.server.user:
+            stats = f"statistics {QualifiedName(m['schema'], m['name'])}"
+            refusal = ownership_refusal(session, stats, m["owner"], m["schema"])
+            if refusal:
+                refusals.append(refusal)
     comment, column_comments = comments(session, oid)
     column_comments = {c: text for c, text in column_comments.items() if c in columns}
     refusals = list(dict.fromkeys(p for r in refusals for p in r.split("; ")))  # each once
-    return Keep(owner, grants, indexes, views, refusals, comment, column_comments)
+    return Keep(owner, grants, indexes, views, refusals, comment, column_comments, own, carried)
 
 
 def spare_index_name(name: str, position: int) -> str:
@@ -245,8 +286,12 @@ def onto_new(session: Session, keep: Keep, new: QualifiedName, kind: sql.SQL) ->
             indexed=sql.SQL(idx["definition"]),  # as the server printed it
         )
         out.append(Statement(query))
+        index = QualifiedName(new.schema, spare_index_name(idx["name"], position))
+        if idx["tablespace"] is not None:  # (its storage parameters are in its definition)
+            out += carry.options(
+                session, sql.SQL("INDEX"), index, {"tablespace": idx["tablespace"]}
+            )
         if idx["comment"] is not None:
-            index = QualifiedName(new.schema, spare_index_name(idx["name"], position))
             out += _comments(session, sql.SQL("INDEX"), index, idx["comment"], {})
     if keep.owner != session.server.user:
         out.append(
@@ -267,19 +312,21 @@ def before_drop(session: Session, keep: Keep) -> list[Statement]:
     return [Statement(session.statement("keep/drop_views", views=names))]
 
 
-def after_rename(session: Session, keep: Keep, schema: str) -> list[Statement]:
+def after_rename(session: Session, keep: Keep, name: QualifiedName) -> list[Statement]:
     """In the swap, once the replacement has the old name: its extra indices get their names
-    back, and the views are created again on it, with their comments, owners and grants."""
+    back, what carry.py creates again (constraints, policies, triggers, rules, statistics)
+    is, and the views are created again on it, with their comments, owners and grants."""
     out = [
         Statement(
             session.statement(
                 "view/rename_index",
-                index=(schema, spare_index_name(idx["name"], position)),
+                index=(name.schema, spare_index_name(idx["name"], position)),
                 new_name=idx["name"],
             )
         )
         for position, idx in enumerate(keep.indexes)
     ]
+    out += carry.after_rename(session, keep.carried, name)
     for v in keep.views:
         view = (v.name.schema, v.name.name)
         options = sql.SQL(" WITH ({})").format(sql.SQL(v.options)) if v.options else sql.SQL("")

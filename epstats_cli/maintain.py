@@ -22,6 +22,7 @@ from epstats_cli.history import TaskResult
 from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, refusal, targets, task_needs
 from epstats_cli.rollup.build import new_name
 from epstats_cli.schema import require_current
+from epstats_cli.source import local
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
 
@@ -55,11 +56,10 @@ def acquire_lock(session: Session) -> None:
     if session.value("maintenance/try_lock", key):
         return
     holder = session.one("maintenance/lock_holder", key)
-    who = (
-        f"pid {holder['pid']}, started {holder['backend_start']:%Y-%m-%d %H:%M:%S %Z}"
-        if holder
-        else "it finished just now"
-    )
+    who = "it finished just now"
+    if holder:  # when, in source.timezone (as every time epstats prints)
+        started = local(session, holder["backend_start"])
+        who = f"pid {holder['pid']}, started {started:%Y-%m-%d %H:%M:%S %Z}"
     raise LockedError(f"another epstats maintain is running ({who}); retry later")
 
 

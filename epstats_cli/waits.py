@@ -10,8 +10,10 @@ epstats's own CONCURRENTLY work on a table runs one process at a time (`one_at_a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import timedelta
@@ -90,14 +92,20 @@ def ms(delta: timedelta) -> str:
     return f"{max(1, round(delta.total_seconds() * 1000))}ms"
 
 
-def _who(r: Mapping[str, Any]) -> str:
-    """`pid 123 (ShareLock, idle in transaction since 12:00:01, open 41s, user bob, application
-    psql: SELECT ...)`; for another role's session that this role may not see (no
-    pg_read_all_stats): `pid 123 (an open transaction, user bob, application psql:
-    <insufficient privilege>)`."""
-    parts = [str(r["mode"])]
+def _clock(session: Session, instant: dt.datetime) -> str:
+    """A time of day in source.timezone, with the zone's abbreviation: `08:01:52 EST`."""
+    with suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
+        instant = instant.astimezone(zoneinfo.ZoneInfo(session.config.source.timezone))
+    return f"{instant:%H:%M:%S %Z}".strip()
+
+
+def _about(session: Session, r: Mapping[str, Any]) -> str:
+    """`holds ShareLock on public.requests; idle in transaction since 08:01:52 EST, open 41s,
+    user bob, application psql: SELECT ...`; for another role's session that this role may
+    not see (no pg_read_all_stats): `user bob, application psql: <insufficient privilege>`."""
+    parts = []
     if not r.get("hidden"):
-        since = f" since {r['xact_start']:%H:%M:%S}" if r.get("xact_start") else ""
+        since = f" since {_clock(session, r['xact_start'])}" if r.get("xact_start") else ""
         parts.append(f"{r.get('state') or 'unknown state'}{since}")
         if r.get("age") is not None:
             parts.append(f"open {human_seconds(r['age'])}")
@@ -106,7 +114,20 @@ def _who(r: Mapping[str, Any]) -> str:
     if r.get("application_name"):
         parts.append(f"application {r['application_name']}")
     query = "<insufficient privilege>" if r.get("hidden") else r.get("query")
-    return f"pid {r['pid']} ({', '.join(parts)}{f': {query}' if query else ''})"
+    text = ", ".join(parts) + (f": {query}" if query else "")
+    return f"holds {r['holds']}; {text}" if r.get("holds") else text
+
+
+def _who(session: Session, r: Mapping[str, Any]) -> str:
+    """`pid 123 (idle in transaction since 08:01:52 EST, open 41s, ...)`."""
+    return f"pid {r['pid']} ({_about(session, r)})"
+
+
+def _awaited(session: Session, r: Mapping[str, Any]) -> str:
+    """What epstats waits for: `pid 123 to finish its transaction (holds AccessShareLock on
+    public.requests; idle in transaction since 08:01:52 EST, ...)` (a lock it holds is
+    released, and an older transaction a CONCURRENTLY statement waits out ends, with it)."""
+    return f"pid {r['pid']} to finish its transaction ({_about(session, r)})"
 
 
 def describe_blockers(
@@ -115,10 +136,11 @@ def describe_blockers(
     modes: Sequence[str],
     seen: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """`blocked by pid 123 (ShareLock, idle in transaction since 12:00:01, ...)`: whom the
-    statement was seen waiting for (`seen`: pg_blocking_pids() while it waited, see
-    WaitWatch), else whoever holds a conflicting lock now, else the open transactions with the
-    oldest snapshots (what CONCURRENTLY waits out)."""
+    """`it waited for pid 123 to finish its transaction (holds ShareLock on public.requests;
+    idle in transaction since 12:00:01 UTC, ...)`: whom the statement was seen waiting for
+    (`seen`: pg_blocking_pids() while it waited, see WaitWatch), else whoever holds a
+    conflicting lock now, else the open transactions with the oldest snapshots (what
+    CONCURRENTLY waits out)."""
     rows: Sequence[Mapping[str, Any]] = seen
     if not rows and relation_oid is not None:
         found = session.all("catalog/lock_holders", {"oid": relation_oid, "modes": list(modes)})
@@ -128,7 +150,7 @@ def describe_blockers(
         rows = session.all("catalog/old_transactions")
     if not rows:
         return "no blocker visible any more"
-    return "blocked by " + ", ".join(_who(r) for r in rows[:3])
+    return "it waited for " + ", ".join(_awaited(session, r) for r in rows[:3])
 
 
 def retry_on_lock(
@@ -248,8 +270,7 @@ def watch_waits(
             if note is not None and r["pid"] not in told:
                 told.add(r["pid"])
                 note(
-                    f"epstats: {what} is waiting for {_who(r)} to end its "
-                    f"transaction; it waits up to {limit}"
+                    f"epstats: {what} is waiting for {_awaited(session, r)}; it waits up to {limit}"
                 )
 
     with polling(session, "epstats-waits", interval, tick):
@@ -285,15 +306,16 @@ def one_at_a_time(
         holder = session.one("indexes/turn_holder", key)
         if holder is not None and note is not None and holder["pid"] not in told:
             told.add(holder["pid"])
+            other = _who(session, holder)
             note(
-                f"epstats: {what} is waiting for its turn: another epstats ({_who(holder)}) "
-                f"is working on the indices of {holder['relation']}; it waits up to "
+                f"epstats: {what} is waiting for its turn: another epstats ({other}) is "
+                f"working on the indices of {holder['relation']}; it waits up to "
                 f"{max_wait_text(session)}"
             )
         waited = time.monotonic() - start
         if waited >= max_wait.total_seconds():
             table = "this table" if holder is None else holder["relation"]
-            who = "it finished just now" if holder is None else _who(holder)
+            who = "it finished just now" if holder is None else _who(session, holder)
             raise LockNotGranted(
                 f"lock not granted within {max_wait_text(session)}: another epstats is working "
                 f"on the indices of {table} ({who}); a later run tries again"

@@ -28,6 +28,7 @@ FRESH_VIEW = ("public", "sqltest_fresh")
 INDEX = "sqltest_index"
 FRESH_INDEX = "sqltest_fresh_index"
 A_VIEW = ("public", "sqltest_view")
+STATISTICS = ("public", "sqltest_stats")
 DATABASE = "sqltest_db"
 
 ROLLUP_DEFINITION = sql.SQL(
@@ -87,6 +88,27 @@ def identifiers(session: Session) -> dict[str, Any]:
         normalized=sql.SQL("'e'::text"),
         join=sql.SQL(""),
         sample=sql.SQL(""),
+        # what a replacement carries over (keep.py, carry.py)
+        settings=sql.SQL("fillfactor = 90"),
+        column_settings=sql.SQL("n_distinct = 10"),
+        tablespace="pg_default",
+        field="endpoint",
+        target=sql.Literal(100),
+        storage=sql.SQL("MAIN"),
+        compression=sql.SQL("pglz"),
+        policy="sqltest_policy",
+        permissive=sql.SQL("PERMISSIVE"),
+        command=sql.SQL("SELECT"),
+        roles=sql.SQL("PUBLIC"),
+        using=sql.SQL(" USING (true)"),
+        check=sql.SQL(""),
+        constraint="sqltest_new_check",
+        condition=sql.SQL("CHECK (true)"),
+        state=sql.SQL("DISABLE"),
+        switched=sql.SQL("TRIGGER USER"),
+        member=sql.SQL("CONSTRAINT sqltest_check"),
+        statistics=STATISTICS,
+        identity=sql.SQL("FULL"),
     )
     return ids
 
@@ -122,6 +144,11 @@ def worlds(session: Session) -> list[World]:
                 sql.SQL("CREATE TABLE {} AS {} WITH NO DATA").format(rollup, ROLLUP_DEFINITION),
                 sql.SQL("CREATE UNIQUE INDEX {} ON {} (endpoint, day)").format(
                     sql.Identifier(INDEX), rollup
+                ),
+                # what a replacement carries over: a constraint, extended statistics
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT sqltest_check CHECK (true)").format(rollup),
+                sql.SQL("CREATE STATISTICS {} ON endpoint, day FROM {}").format(
+                    sql.Identifier(*STATISTICS), rollup
                 ),
             ],
         ),

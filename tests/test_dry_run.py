@@ -254,3 +254,69 @@ def test_maintain_verify(dsn: str, conn: psycopg.Connection[Any], strategy: str)
         assert summary.sql.split("\n", 1)[1] == compare.sql  # after "-- day by day; shown for"
     finally:
         s.conn.close()
+
+
+@pytest.mark.parametrize("strategy", ["incremental", "materialized"])
+def test_view_build_replace_with_what_it_keeps(
+    dsn: str, conn: psycopg.Connection[Any], strategy: str
+) -> None:
+    """`view build --replace` of a rollup with settings, policies, triggers, rules,
+    constraints and statistics to keep: the dry run shows every statement that carries them
+    over, and the real run sends exactly those."""
+    config = replace(Config(), view=replace(Config().view, strategy=strategy))
+    s = connect(config, dsn)
+    try:
+        _ready(s, conn, rows=3000)
+        rollup.build(s)
+        kind = "MATERIALIZED VIEW" if strategy == "materialized" else "TABLE"
+        conn.execute(
+            f"ALTER {kind} endpoint_daily_stats SET (autovacuum_vacuum_scale_factor = 0.01)"
+        )
+        conn.execute(f"ALTER {kind} endpoint_daily_stats ALTER COLUMN endpoint SET STATISTICS 1000")
+        conn.execute(f"ALTER {kind} endpoint_daily_stats ALTER COLUMN endpoint SET STORAGE MAIN")
+        conn.execute("COMMENT ON INDEX endpoint_daily_stats_day_idx IS 'used by grafana panel 7'")
+        conn.execute("CREATE STATISTICS eds_days ON endpoint, day FROM endpoint_daily_stats")
+        if strategy == "incremental":
+            conn.execute("ALTER TABLE endpoint_daily_stats ENABLE ROW LEVEL SECURITY")
+            conn.execute("CREATE POLICY p ON endpoint_daily_stats USING (endpoint <> '/x')")
+            conn.execute(
+                "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS "
+                "'BEGIN RETURN NULL; END'"
+            )
+            conn.execute(
+                "CREATE TRIGGER t AFTER INSERT ON endpoint_daily_stats "
+                "FOR EACH ROW EXECUTE FUNCTION noop()"
+            )
+            conn.execute(
+                "CREATE RULE r AS ON DELETE TO endpoint_daily_stats "
+                "WHERE OLD.day < '2000-01-01' DO INSTEAD NOTHING"
+            )
+            conn.execute(
+                "ALTER TABLE endpoint_daily_stats ADD CONSTRAINT c CHECK (error_count >= 0)"
+            )
+        dry = Executor(s, dry_run=True)
+        rollup.build(s, strategy, replace=True, executor=dry)
+        real = Executor(s)
+        results = rollup.build(s, strategy, replace=True, executor=real)
+        assert [r.status for r in results] == ["ok", "ok"]
+        plan = _same(dry, real)
+        text = "\n".join(plan["run"])
+        for shown in (
+            "SET (\"autovacuum_vacuum_scale_factor\" = '0.01')",
+            'ALTER COLUMN "endpoint" SET STATISTICS 1000',
+            'ALTER COLUMN "endpoint" SET STORAGE MAIN',
+            "IS 'used by grafana panel 7'",
+            "CREATE STATISTICS public.eds_days",
+        ):
+            assert shown in text, shown
+        if strategy == "incremental":
+            for shown in (
+                "ENABLE ROW LEVEL SECURITY",
+                'CREATE POLICY "p"',
+                "CREATE TRIGGER t AFTER INSERT",
+                "CREATE RULE r AS",
+                'ADD CONSTRAINT "c" CHECK',
+            ):
+                assert shown in text, shown
+    finally:
+        s.conn.close()

@@ -109,7 +109,8 @@ def test_lock_retries_name_the_blocker(
     assert result.status == "failed"
     assert result.reason.startswith(
         "lock not granted within lock_timeout (200ms) after 2 tries: "
-        f"blocked by pid {holder.info.backend_pid} (AccessExclusiveLock, idle in transaction since"
+        f"it waited for pid {holder.info.backend_pid} to finish its transaction "
+        "(holds AccessExclusiveLock on t; idle in transaction since"
     )
     assert [e.kind for e in ex.log] == ["run", "retry"]
     holder.rollback()
@@ -134,7 +135,8 @@ def test_skip_locked_skip_counts_as_not_granted(
     assert result.status == "failed"
     assert result.reason.startswith(
         "lock not available (SKIP_LOCKED) after 2 tries: "
-        f"blocked by pid {holder.info.backend_pid} (ShareLock"
+        f"it waited for pid {holder.info.backend_pid} to finish its transaction "
+        "(holds ShareLock on t;"
     )
     assert [e.kind for e in ex.log] == ["run", "retry"]
     # the same statement without skip_locked: the skip goes unnoticed and counts as done

@@ -6,6 +6,8 @@ comments); or it refuses before building, naming what and why."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from tests.conftest import Server, run_cli
-from tests.helpers import fill
+from tests.helpers import catalog, fill
 
 PASSWORD = "replace-test-pw"
 ROLES = ("app", "grafana", "monitor", "runner")
@@ -238,3 +240,317 @@ def test_replace_refuses_before_building_when_it_cannot_keep(
     r = run_cli("-c", cfg, "--dsn", dsn, "view", "build", "--replace")
     assert r.code == 1 and "materialized view eds_copy depends on" in r.stderr, r.stderr
     assert _q(conn, "SELECT relname FROM pg_class WHERE relname LIKE '%%epstats_new%%'") == []
+
+
+# --- what else a replaced table keeps: row-level security, policies, triggers, rules,
+# constraints, statistics, settings (issue 13 follow-up, items 1 and 2) -----------------------
+
+ROLLUP = "'endpoint_daily_stats'::regclass"
+
+
+def _members(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Everything of the rollup a replacement must keep beyond owner and grants, by name, as
+    the catalog says (epstats's own CHECK constraint left out: its name follows the build)."""
+    own_check = (
+        "CHECK ((((endpoint IS NULL) = (as_of IS NOT NULL)) AND "
+        "((endpoint IS NULL) = (day IS NULL))))"
+    )
+    return {
+        "security": _q(
+            conn,
+            f"SELECT relrowsecurity, relforcerowsecurity, relreplident, relpersistence, "
+            f"reloptions, (SELECT reloptions FROM pg_class t WHERE t.oid = c.reltoastrelid) "
+            f"FROM pg_class c WHERE oid = {ROLLUP}",
+        ),
+        "policies": _q(
+            conn,
+            "SELECT policyname, permissive, roles::text[], cmd, qual, with_check, "
+            "obj_description(p.oid, 'pg_policy') FROM pg_policies ps JOIN pg_policy p "
+            f"ON p.polname = ps.policyname AND p.polrelid = {ROLLUP} "
+            "WHERE tablename = 'endpoint_daily_stats' ORDER BY 1",
+        ),
+        "triggers": _q(
+            conn,
+            "SELECT tgname, pg_get_triggerdef(oid), tgenabled, obj_description(oid, 'pg_trigger') "
+            f"FROM pg_trigger WHERE tgrelid = {ROLLUP} AND NOT tgisinternal ORDER BY 1",
+        ),
+        "rules": _q(
+            conn,
+            "SELECT rulename, pg_get_ruledef(oid), ev_enabled, obj_description(oid, 'pg_rewrite') "
+            f"FROM pg_rewrite WHERE ev_class = {ROLLUP} AND rulename <> '_RETURN' ORDER BY 1",
+        ),
+        "constraints": _q(
+            conn,
+            "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint') "
+            f"FROM pg_constraint WHERE conrelid = {ROLLUP} AND contype <> 'n' "
+            "AND pg_get_constraintdef(oid) <> %s ORDER BY 1",
+            own_check,
+        ),
+        "statistics": _q(
+            conn,
+            "SELECT stxname, pg_get_statisticsobjdef(oid), "
+            "CASE WHEN stxstattarget >= 0 THEN stxstattarget END, pg_get_userbyid(stxowner), "
+            "obj_description(oid, 'pg_statistic_ext') "
+            f"FROM pg_statistic_ext WHERE stxrelid = {ROLLUP} ORDER BY 1",
+        ),
+        "columns": _q(
+            conn,
+            "SELECT attname, CASE WHEN attstattarget >= 0 THEN attstattarget END, attstorage, "
+            f"attcompression::text, attoptions FROM pg_attribute WHERE attrelid = {ROLLUP} "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        ),
+        "indexes": _q(
+            conn,
+            "SELECT c.relname, pg_get_indexdef(c.oid), c.reloptions, "
+            "obj_description(c.oid, 'pg_class'), c.reltablespace <> 0 FROM pg_index i "
+            f"JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = {ROLLUP} ORDER BY 1",
+        ),
+    }
+
+
+def _grafana_sees(dsn: str, grafana: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=grafana, password=PASSWORD)) as c:
+        return c.execute(
+            "SELECT DISTINCT endpoint FROM endpoint_daily_stats "
+            "WHERE endpoint LIKE '/api/v0/%%' OR endpoint = '/api/v1/e1' ORDER BY 1"
+        ).fetchall()
+
+
+def _settings(conn: psycopg.Connection[Any], kind: str) -> None:
+    """Storage parameters, per-column settings and the own indices' comments and storage
+    parameters (item 2), which both strategies can have."""
+    conn.execute(
+        f"ALTER {kind} endpoint_daily_stats SET (autovacuum_vacuum_scale_factor = 0.01, "
+        "fillfactor = 90, toast.autovacuum_enabled = false)"
+    )
+    conn.execute(f"ALTER {kind} endpoint_daily_stats ALTER COLUMN endpoint SET STATISTICS 1000")
+    conn.execute(f"ALTER {kind} endpoint_daily_stats ALTER COLUMN endpoint SET STORAGE MAIN")
+    conn.execute(f"ALTER {kind} endpoint_daily_stats ALTER COLUMN snapshot SET COMPRESSION pglz")
+    conn.execute(f"ALTER {kind} endpoint_daily_stats ALTER COLUMN day SET (n_distinct = 400)")
+    conn.execute("COMMENT ON INDEX endpoint_daily_stats_day_idx IS 'used by grafana panel 7'")
+    conn.execute("ALTER INDEX endpoint_daily_stats_day_idx SET (fillfactor = 70)")
+    conn.execute("COMMENT ON INDEX endpoint_daily_stats_endpoint_day_key IS 'the key'")
+    conn.execute(
+        "CREATE STATISTICS eds_days (ndistinct) ON endpoint, day FROM endpoint_daily_stats"
+    )
+    conn.execute("ALTER STATISTICS eds_days SET STATISTICS 500")
+    conn.execute("COMMENT ON STATISTICS eds_days IS 'for the planner'")
+
+
+def test_replace_keeps_row_security_policies_triggers_rules_and_settings(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, roles: dict[str, str]
+) -> None:
+    """The tester's case (item 1): RLS and a policy hiding /api/v0/% from grafana, an AFTER
+    INSERT trigger; then everything else a table has that a swap would drop with it. epstats
+    runs as the rollup's owner, not a superuser, with row-level security forced (so that
+    policies hold the owner's own writes too)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("view: {strategy: incremental}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 3000)
+    conn.execute("INSERT INTO requests VALUES ('/api/v0/old', now() - interval '2 days', 5, 200)")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+    grafana, app = roles["grafana"], roles["app"]
+    g = sql.Identifier(grafana).as_string(conn)
+    a = sql.Identifier(app).as_string(conn)
+    conn.execute(f"ALTER TABLE endpoint_daily_stats OWNER TO {a}")
+    for grant in (
+        f"GRANT SELECT ON requests TO {a}",
+        f"GRANT CREATE ON SCHEMA public TO {a}",
+        f"GRANT USAGE ON SCHEMA epstats TO {a}",
+        f"GRANT ALL ON ALL TABLES IN SCHEMA epstats TO {a}",
+    ):
+        conn.execute(grant)
+    owner = psycopg.conninfo.make_conninfo(dsn, user=app, password=PASSWORD)
+    conn.execute(f"GRANT SELECT ON endpoint_daily_stats TO {g}")
+    conn.execute("ALTER TABLE endpoint_daily_stats ENABLE ROW LEVEL SECURITY")
+    conn.execute("ALTER TABLE endpoint_daily_stats FORCE ROW LEVEL SECURITY")
+    conn.execute(
+        f"CREATE POLICY epstats_writes ON endpoint_daily_stats TO {a} USING (true) "
+        "WITH CHECK (true)"
+    )
+    conn.execute(
+        f"CREATE POLICY hide_v0 ON endpoint_daily_stats FOR SELECT TO {g} "
+        "USING (endpoint NOT LIKE '/api/v0/%%')"
+    )
+    conn.execute(
+        f"CREATE POLICY no_future ON endpoint_daily_stats AS RESTRICTIVE FOR INSERT "
+        f'TO PUBLIC, "{app}" WITH CHECK (day IS NULL OR day <= current_date + 1)'
+    )
+    conn.execute("COMMENT ON POLICY hide_v0 ON endpoint_daily_stats IS 'v0 is internal'")
+    assert _grafana_sees(dsn, grafana) == [("/api/v1/e1",)]
+    conn.execute("CREATE TABLE audit (at timestamptz DEFAULT now(), endpoint text)")
+    conn.execute(f"GRANT INSERT ON audit TO {a}")  # the trigger runs as the writer
+    conn.execute(
+        "CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS "
+        "'BEGIN INSERT INTO audit (endpoint) VALUES (NEW.endpoint); RETURN NULL; END'"
+    )
+    conn.execute(
+        "CREATE TRIGGER audited AFTER INSERT ON endpoint_daily_stats FOR EACH ROW "
+        "WHEN (NEW.endpoint LIKE '/api/%%') EXECUTE FUNCTION audit_row()"
+    )
+    conn.execute(
+        "CREATE TRIGGER audited_always AFTER UPDATE OF request_count ON endpoint_daily_stats "
+        "FOR EACH ROW EXECUTE FUNCTION audit_row()"
+    )
+    conn.execute("ALTER TABLE endpoint_daily_stats ENABLE ALWAYS TRIGGER audited_always")
+    conn.execute("COMMENT ON TRIGGER audited ON endpoint_daily_stats IS 'who wrote what'")
+    conn.execute(
+        "CREATE RULE keep_old AS ON DELETE TO endpoint_daily_stats "
+        "WHERE OLD.day < '2000-01-01' DO INSTEAD NOTHING"
+    )
+    conn.execute("ALTER TABLE endpoint_daily_stats DISABLE RULE keep_old")
+    conn.execute(
+        "ALTER TABLE endpoint_daily_stats ADD CONSTRAINT sane_counts "
+        "CHECK (error_count <= request_count)"
+    )
+    conn.execute(
+        "COMMENT ON CONSTRAINT sane_counts ON endpoint_daily_stats IS 'errors are requests'"
+    )
+    conn.execute("ALTER TABLE endpoint_daily_stats REPLICA IDENTITY FULL")
+    _settings(conn, "TABLE")
+    conn.execute(f"ALTER STATISTICS eds_days OWNER TO {a}")
+    before = _members(conn)
+    assert (
+        before["triggers"]
+        and before["rules"]
+        and ("v0 is internal" in {p[-1] for p in before["policies"]})
+    )
+
+    # shown by the dry run, and nothing done
+    r = run_cli("-c", str(cfg), "--dsn", owner, "view", "build", "--replace", "--dry-run")
+    assert r.code == 0, r.stderr
+    for shown in (
+        "ENABLE ROW LEVEL SECURITY",
+        "FORCE ROW LEVEL SECURITY",
+        'CREATE POLICY "hide_v0"',
+        "CREATE TRIGGER audited AFTER INSERT",
+        "CREATE RULE keep_old",
+        'DISABLE RULE "keep_old"',
+        'ADD CONSTRAINT "sane_counts"',
+        "REPLICA IDENTITY FULL",
+        "SET STATISTICS 1000",
+        "used by grafana panel 7",
+    ):
+        assert shown in r.stdout, (shown, r.stdout)
+    assert _members(conn) == before
+
+    r = run_cli("-c", str(cfg), "--dsn", owner, "--format", "json", "view", "build", "--replace")
+    assert r.code == 0, r.stderr
+    assert _members(conn) == before
+    assert _grafana_sees(dsn, grafana) == [("/api/v1/e1",)]  # still hidden from grafana
+    # the trigger fires on the new table (and epstats's refresh still works with it there)
+    conn.execute("DELETE FROM audit")
+    conn.execute("INSERT INTO requests VALUES ('/api/new', now(), 1, 200)")
+    r = run_cli("-c", str(cfg), "--dsn", owner, "view", "refresh")
+    assert r.code == 0, r.stderr
+    assert ("/api/new",) in _q(conn, "SELECT endpoint FROM audit")
+
+
+def test_replace_refuses_before_building_what_it_cannot_keep(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, roles: dict[str, str]
+) -> None:
+    """A publication's membership, a unique constraint, a trigger on a column the new table
+    will not have, a column default; and, for a materialized view, row-level security,
+    policies and triggers: each named, nothing built, the old one as it was."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("view: {strategy: incremental}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 3000)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+    conn.execute("CREATE PUBLICATION eds_pub FOR TABLE endpoint_daily_stats")
+    conn.execute(
+        "ALTER TABLE endpoint_daily_stats ADD CONSTRAINT one_per_day UNIQUE (endpoint, day)"
+    )
+    conn.execute(
+        "ALTER TABLE endpoint_daily_stats ADD COLUMN note text, ADD COLUMN seen int DEFAULT 0"
+    )
+    conn.execute(
+        "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'"
+    )
+    conn.execute(
+        "CREATE TRIGGER on_note AFTER UPDATE OF note ON endpoint_daily_stats "
+        "FOR EACH ROW EXECUTE FUNCTION noop()"
+    )
+    before = (catalog(conn), _members(conn))
+    for dry in ([], ["--dry-run"]):
+        r = run_cli("-c", str(cfg), "--dsn", dsn, "view", "build", "--replace", *dry)
+        assert r.code == 1, r.stderr
+        err = r.stderr
+        assert err.startswith("epstats: error: cannot replace public.endpoint_daily_stats, "), err
+        assert "publication of table endpoint_daily_stats in publication eds_pub" in err
+        assert "ALTER PUBLICATION ... DROP TABLE" in err
+        assert "constraint one_per_day (UNIQUE)" in err
+        assert "trigger on_note on table endpoint_daily_stats uses note" in err
+        assert "default value for column seen" in err
+        assert (catalog(conn), _members(conn)) == before
+    conn.execute("DROP PUBLICATION eds_pub")
+    conn.execute("DROP TRIGGER on_note ON endpoint_daily_stats")
+    conn.execute("ALTER TABLE endpoint_daily_stats DROP CONSTRAINT one_per_day")
+    conn.execute("ALTER TABLE endpoint_daily_stats DROP COLUMN note, DROP COLUMN seen")
+    # a materialized view cannot have what the table has
+    conn.execute("ALTER TABLE endpoint_daily_stats ENABLE ROW LEVEL SECURITY")
+    conn.execute(f'CREATE POLICY p ON endpoint_daily_stats TO "{roles["grafana"]}" USING (true)')
+    conn.execute("CREATE TRIGGER t AFTER INSERT ON endpoint_daily_stats EXECUTE FUNCTION noop()")
+    other = tmp_path / "m.yaml"
+    other.write_text("view: {strategy: materialized}\n")
+    before = (catalog(conn), _members(conn))
+    r = run_cli("-c", str(other), "--dsn", dsn, "view", "build", "--replace")
+    assert r.code == 1, r.stderr
+    for named in (
+        "public.endpoint_daily_stats has row-level security, which a materialized view cannot",
+        "the policies p on public.endpoint_daily_stats",
+        "trigger t on public.endpoint_daily_stats: a materialized view cannot have one",
+    ):
+        assert named in r.stderr, (named, r.stderr)
+    assert (catalog(conn), _members(conn)) == before
+    # without them the switch goes through, and keeps the settings both kinds have
+    conn.execute("DROP TRIGGER t ON endpoint_daily_stats")
+    conn.execute("DROP POLICY p ON endpoint_daily_stats")
+    conn.execute("ALTER TABLE endpoint_daily_stats DISABLE ROW LEVEL SECURITY")
+    r = run_cli("-c", str(other), "--dsn", dsn, "view", "build", "--replace")
+    assert r.code == 0, r.stderr
+
+
+SPACES = (
+    "SELECT c.relname, t.spcname FROM pg_class c "
+    "JOIN pg_tablespace t ON t.oid = c.reltablespace WHERE c.relname LIKE 'e%%' ORDER BY 1"
+)
+
+
+@pytest.mark.parametrize("strategy", ["materialized", "incremental"])
+def test_replace_keeps_settings_and_own_index_comments(
+    strategy: str, server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Item 2: the comment on epstats's own index, the rollup's storage parameters, its
+    columns' statistics targets, storage, compression and options, extended statistics; and
+    its tablespace and an extra index's, when the test may make one."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"view: {{strategy: {strategy}}}\n")
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 3000)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "build").code == 0
+    kind = "MATERIALIZED VIEW" if strategy == "materialized" else "TABLE"
+    _settings(conn, kind)
+    conn.execute("CREATE INDEX eds_busy ON endpoint_daily_stats (request_count)")
+    spaces = server.cluster is not None
+    if spaces:  # a tablespace of this test's own (the throwaway cluster goes with it)
+        assert server.cluster is not None
+        where = server.cluster.datadir / f"ts_{conn.info.dbname}"
+        where.mkdir()
+        if server.cluster.user:
+            entry = pwd.getpwnam(server.cluster.user)
+            os.chown(where, entry.pw_uid, entry.pw_gid)
+        space = f"ts_{conn.info.dbname}"
+        conn.execute(f"CREATE TABLESPACE {space} LOCATION '{where}'")
+        conn.execute(f"ALTER {kind} endpoint_daily_stats SET TABLESPACE {space}")
+        conn.execute(f"ALTER INDEX eds_busy SET TABLESPACE {space}")
+        conn.execute(f"ALTER INDEX endpoint_daily_stats_day_idx SET TABLESPACE {space}")
+    before = _members(conn)
+    spaces_before = _q(conn, SPACES)
+    assert len(spaces_before) == (3 if spaces else 0)
+    r = run_cli("-c", str(cfg), "--dsn", dsn, "view", "build", "--replace")
+    assert r.code == 0, r.stderr
+    assert _members(conn) == before
+    assert _q(conn, SPACES) == spaces_before
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "view", "verify").code == 0

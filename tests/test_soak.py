@@ -9,6 +9,7 @@ each invariant its own test.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,15 @@ MARGIN_S = 1.0
 
 @pytest.fixture(scope="module")
 def soak(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One short soak on a fresh database of the PostgreSQL 15 server; its figures."""
+    """One short soak on a fresh database of the PostgreSQL 15 server; its figures. Run as a
+    job a shell started in the background runs it (SIGINT ignored, and SIGHUP as under
+    `nohup`), which its commands must not inherit: else their SIGINT faults are never
+    delivered."""
     if server.version != SOAK_PG_VERSION:
         pytest.skip(f"the soak runs on PostgreSQL {SOAK_PG_VERSION} only (it is heavy)")
     name = f"epstats_soak_{os.getpid()}"
     server.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+    ignored = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
     try:
         opts = SoakOptions(
             minutes=0.75,
@@ -47,6 +52,8 @@ def soak(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         )
         yield run_soak(server.dsn_for(name), opts, Path(tmp_path_factory.mktemp("soak")))
     finally:
+        for signum, handler in ignored.items():
+            signal.signal(signum, handler)
         server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -54,6 +61,16 @@ def test_the_soak_ran_commands_and_injected_faults(soak: dict[str, Any]) -> None
     assert soak["commands_run"] >= 10, soak["exit_codes"]
     assert soak["faults_injected"] >= 3, soak["faults"]
     assert soak["writes"]["committed"] > 1000
+
+
+def test_every_signal_fault_was_delivered(soak: dict[str, Any]) -> None:
+    # A signalled command ends with the signal's exit code (or dies of it), never 0: a 0
+    # means the signal was ignored (inherited from the soak's shell) and no fault happened.
+    assert soak["faults_not_delivered"] == [], soak["fault_outcomes"]
+    assert soak["goals"]["every_fault_delivered"]
+    for fault in ("SIGINT", "SIGTERM", "SIGKILL"):
+        assert "0" not in soak["fault_outcomes"].get(fault, {}), soak["fault_outcomes"]
+    assert soak["faults"].get("SIGINT", 0) >= 1, soak["faults"]  # the case this is about
 
 
 def test_no_write_lost(soak: dict[str, Any]) -> None:

@@ -4,9 +4,11 @@ giving up name the pid and leave the invalid index to cleanup."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -17,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from epstats_cli import indexes, waits
+from epstats_cli import indexes, maintain, waits
 from epstats_cli.config import Config
 from epstats_cli.db import Session, connect
 from epstats_cli.execute import Executor, Mode, Statement, Step
@@ -76,7 +78,7 @@ def test_a_build_waits_out_an_old_transaction_and_says_for_whom(
     assert time.monotonic() - start >= 2.0  # it waited for the holder, past lock_timeout
     waits = [line for line in r.stderr.splitlines() if "is waiting for" in line]
     assert waits, r.stderr
-    assert f"is waiting for pid {pid} (" in waits[0]
+    assert f"is waiting for pid {pid} to finish its transaction (" in waits[0]
     assert "idle in transaction since " in waits[0] and ", open " in waits[0]
     assert "INSERT INTO requests VALUES ('/old'" in waits[0]  # its query's first line
     assert "indexes.max_wait (10m)" in waits[0]
@@ -116,7 +118,8 @@ def test_giving_up_names_the_pid_and_cleanup_removes_the_leftover(
         built = ["idx_requests_timestamp", "idx_requests_endpoint_timestamp"]
         assert sorted(invalid_indexes(conn)) == sorted(built)
         for line, name in zip(errors, built, strict=True):
-            assert "within indexes.max_wait (1s)" in line and f"pid {pid} (" in line, line
+            waited = f"it waited for pid {pid} to finish its transaction ("
+            assert "within indexes.max_wait (1s)" in line and waited in line, line
             assert f"an invalid index {name} was left behind" in line
             assert "epstats maintain --only cleanup" in line
     finally:
@@ -206,7 +209,7 @@ def test_giving_up_tries_the_repair_once_within_its_budget(
     assert result.status == "failed" and result.failure == "left_behind", result
     assert result.error is not None
     assert "lock not granted within indexes.max_wait (1s)" in result.error
-    assert f"blocked by pid {pid} (" in result.error
+    assert f"it waited for pid {pid} to finish its transaction (" in result.error
     assert f"an invalid index {create.target} was left behind" in result.error
     repairs = [entry.text for entry in ex.log if entry.kind == "repair"]
     assert repairs == [f'DROP INDEX CONCURRENTLY IF EXISTS "public"."{create.target}"'], ex.log
@@ -264,7 +267,7 @@ def test_a_blocker_of_another_role_is_named(
         holder.rollback()
         holder.close()
     assert r.code == 1, r.stderr
-    who = f"pid {pid} ("
+    who = f"pid {pid} to finish its transaction ("
     errors = [line for line in r.stderr.splitlines() if line.startswith("epstats: error:")]
     waits = [line for line in r.stderr.splitlines() if "is waiting for" in line]
     assert len(errors) == 2 and waits, r.stderr
@@ -292,5 +295,60 @@ def test_an_old_snapshot_of_another_role_is_found_in_pg_locks(
         s.conn.close()
         holder.rollback()
         holder.close()
-    assert said.startswith(f"blocked by pid {pid} (an open transaction, "), said
+    assert said.startswith(f"it waited for pid {pid} to finish its transaction (user "), said
     assert f"user {roles['other_name']}, application bobapp: <insufficient privilege>" in said
+
+
+# --- times in source.timezone; what epstats waits for ------------------------------------------
+
+ZONE = "America/New_York"
+
+
+def _local(instant: dt.datetime) -> dt.datetime:
+    return instant.astimezone(zoneinfo.ZoneInfo(ZONE))
+
+
+def test_times_are_in_source_timezone_and_say_what_epstats_waits_for(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The server (and so each session) in Asia/Tokyo, source.timezone New York: the blocker's
+    transaction start, and the start of the maintain holding the lock (exit 75), are New York
+    times with their abbreviation (EST or EDT). The blocker is said to be awaited to finish its
+    transaction, with the lock it holds as a detail."""
+    conn.execute(f"ALTER DATABASE {conn.info.dbname} SET timezone = 'Asia/Tokyo'")
+    cfg = _config(tmp_path, f"source: {{timezone: {ZONE}}}\n")
+    _ready(dsn, conn, cfg)
+    holder = _old_transaction(dsn)
+    pid = holder.info.backend_pid
+    row = conn.execute(
+        "SELECT xact_start, backend_start FROM pg_stat_activity WHERE pid = %s", (pid,)
+    ).fetchone()
+    assert row is not None
+    started = _local(row[0])
+    try:
+        ender = _end_later(holder, 2.0)
+        r = run_cli("-c", cfg, "--dsn", dsn, "-v", "indexes", "apply")
+        ender.join()
+    finally:
+        holder.close()
+    assert r.code == 0, r.stderr
+    said = next(line for line in r.stderr.splitlines() if "is waiting for" in line)
+    assert f"is waiting for pid {pid} to finish its transaction (holds " in said, said
+    assert "AccessShareLock and RowExclusiveLock on requests; idle in transaction since " in said
+    assert f"since {started:%H:%M:%S %Z}, open " in said, said
+    assert started.tzname() in ("EST", "EDT")
+
+    # exit 75: another maintain holds the lock; when it started, in New York time
+    other = connect(Config(), dsn)
+    try:
+        maintain.acquire_lock(other)
+        r = run_cli("-c", cfg, "--dsn", dsn, "maintain")
+        assert r.code == 75, r.stderr
+        backend = conn.execute(
+            "SELECT backend_start FROM pg_stat_activity WHERE pid = %s", (other.pid,)
+        ).fetchone()
+        assert backend is not None
+        when = _local(backend[0])
+        assert f"(pid {other.pid}, started {when:%Y-%m-%d %H:%M:%S %Z})" in r.stderr, r.stderr
+    finally:
+        other.conn.close()

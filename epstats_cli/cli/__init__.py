@@ -8,15 +8,13 @@ from __future__ import annotations
 import errno
 import importlib
 import os
-import signal
 import sys
-import threading
 from typing import Any
 
 import click
 
 from epstats_cli import __version__
-from epstats_cli.cli import kinds
+from epstats_cli.cli import kinds, signals
 from epstats_cli.cli.app import App
 from epstats_cli.errors import (
     EpstatsError,
@@ -27,10 +25,8 @@ from epstats_cli.errors import (
     clear_signal,
     from_exception,
     interrupted,
-    note_signal,
+    later_signals,
     noted_signal,
-    noted_signals,
-    settle_signals,
     signal_name,
 )
 
@@ -223,78 +219,44 @@ def cli(
     ctx.call_on_close(ctx.obj.close)
 
 
-# SIGINT, SIGTERM and SIGHUP interrupt the run (raise KeyboardInterrupt) while it is armed: from
-# main()'s start until the outcome is decided. Afterwards a signal is only noted, so it cannot
-# land in the middle of the error report or the interpreter's exit.
-_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_armed = False
-
-
-def _stop_on(signum: int, _frame: object) -> None:
-    """SIGINT, SIGTERM and SIGHUP stop epstats alike: psycopg cancels the server statement, the
-    executor repairs what it can in a few seconds and records the run as interrupted.
-
-    Only the first signal interrupts (and the same signal again: a person insisting); another
-    kind arriving meanwhile (a supervisor's SIGTERM with a Ctrl-C) is noted, so the repair goes
-    on and the exit code follows errors.PRECEDENCE, whichever Python handled first."""
-    noted = noted_signals()
-    note_signal(signum)
-    if _armed and (not noted or signum in noted):
-        raise KeyboardInterrupt
-
-
-def _handle_signals() -> dict[int, Any]:
-    """Install the handlers and arm them; the handlers they replace (none off the main thread,
-    where Python cannot install any). A signal the parent set to be ignored (`nohup` ignores
-    SIGHUP, a shell's background job SIGINT) stays ignored."""
-    global _armed
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
-    for signum in _STOPPING:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, _stop_on)
-    _armed = True
-    return previous
-
-
-def _disarm() -> None:
-    """From here on a signal is noted, never raised: the outcome is being decided. Signals
-    already received but not yet handled are noted now, so that they count."""
-    global _armed
-    _armed = False
-    settle_signals()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and turn every outcome into an exit code.
 
-    As the console script (no argv), the handlers stay installed, disarmed, until the process
-    exits: a signal after the outcome is decided changes nothing. Called with an argv (tests,
-    other Python code), the previous handlers are put back."""
+    The first signal received decides the exit code (cli/signals.py), even one that arrives
+    as epstats ends, after its command finished. As the console script (no argv), the process
+    ends here (os._exit, once its output is flushed), the handlers installed until then.
+    Called with an argv (tests, other Python code), the previous handlers are put back."""
     clear_signal()
-    previous = _handle_signals()
+    previous = signals.install()
     args = sys.argv[1:] if argv is None else argv
+    code: int = ExitCode.FAILED
     try:
         try:
-            return _main(args)
-        except KeyboardInterrupt:  # in the instant between an error and _disarm()
-            _disarm()
-            return _report(_stopped(None))
+            code = _main(args)
+        except KeyboardInterrupt:  # in the instant between an error and disarm()
+            signals.disarm()
+            code = _report(_stopped(None))
+        if argv is None:
+            signals.run_exit_functions()
+        ended = signals.late(code)
+        if ended is not None:
+            code = _report(ended)
     finally:
-        _disarm()
+        signals.disarm()
         if argv is not None:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            signals.restore(previous)
+    if argv is None:
+        signals.exit_now(code)
+    return code
 
 
 def _main(args: list[str]) -> int:
     try:
         rv: Any = cli.main(args=args, prog_name="epstats", standalone_mode=False)
         sys.stdout.flush()  # now, while a closed pipe or a full disk is still ours to handle
-        _disarm()
+        signals.disarm()
     except BaseException as exc:
-        _disarm()
+        signals.disarm()
         return _outcome(exc, args)
     return rv if isinstance(rv, int) else 0
 
@@ -364,15 +326,16 @@ def _traceback(exc: BaseException) -> None:
 
 
 def _stopped(exc: Interrupted | None) -> Interrupted:
-    """The interruption to report: its exit code from the signals received (errors.PRECEDENCE,
-    so SIGTERM wins over a Ctrl-C that came with it), whoever handled the first one."""
-    final = noted_signal()
-    if exc is None:
-        return interrupted(final)
-    if final is None or final == exc.signum:
+    """The interruption to report: its exit code and message the first signal's, whoever
+    handled it; the signals that came after it said at the end."""
+    first = noted_signal()
+    if exc is None or (first is not None and first != exc.signum):
+        exc = interrupted(first) if exc is None else interrupted(first, exc.format_message())
+    later = [signal_name(s) for s in later_signals()]
+    if not later:
         return exc
-    late = f"; {signal_name(final)} came too" if exc.signum is not None else ""
-    return interrupted(final, exc.format_message() + late)
+    said = f"; {', '.join(later)} came later (noted: the first signal decides)"
+    return interrupted(exc.signum, exc.format_message() + said)
 
 
 def _stdout_failed(exc: OSError) -> bool:

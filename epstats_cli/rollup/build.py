@@ -7,20 +7,23 @@ rollup there, a replacement carries the old one's comment over (an earlier epsta
 `epstats rollup: {...}`, is not carried: the new one gets the description).
 
 A replacement keeps what the old one had (keep.py: owner, grants, comments, other indices, the
-views that read it) or is refused before anything is built. One `--replace` of a rollup runs at a
+views that read it; carry.py: settings, row-level security and policies, triggers, rules,
+constraints, statistics; the comments, storage parameters and tablespaces of the indices it has
+of its own) or is refused before anything is built. One `--replace` of a rollup runs at a
 time (an advisory lock held across both transactions); the new one that a replacement stopped
 between them leaves behind is dropped by the next `--replace`, or by the cleanup task.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from epstats_cli import endpoints, keep, source
+from epstats_cli import carry, endpoints, keep, source
 from epstats_cli.catalog import relation, source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -67,8 +70,12 @@ def _create(
     target: QualifiedName,
     columns: source.SourceColumns,
     describe: bool,
+    settings: Sequence[Statement] = (),
+    own: Sequence[Statement] = (),
 ) -> list[Statement]:
-    """The new rollup at `target`, with DESCRIPTION as its comment when `describe`."""
+    """The new rollup at `target`, with DESCRIPTION as its comment when `describe`, and the
+    `settings` a replacement keeps (before it is filled) and those of its own indices (`own`,
+    once they exist; before a materialized view is filled, which builds them again)."""
     view = (target.schema, target.name)
     key_index, day_index = index_names(target.name)
     norm = Normalization.of(session.config)
@@ -78,23 +85,27 @@ def _create(
         statements = [
             # the guide's view, with weighted-average columns and the bookkeeping row
             Statement(st("view/create_materialized", view=view, definition=rows)),
+            *settings,
             # REFRESH ... CONCURRENTLY needs a unique index
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
+            *own,
             Statement(st("view/refresh_plain", view=view)),  # first population
         ]
     else:
         statements = [
             # a table, so single days can be replaced
             Statement(st("view/create_table", view=view)),
+            *settings,
             Statement(st("view/insert_days", view=view, definition=rows)),
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
+            *own,
         ]
     if norm.active:  # the aggregate joins the map: planned without Memoize
         statements = [Statement(q) for q in endpoints.planner_settings(session)] + statements
+    kind = sql.SQL(KIND_SQL[strategy])
     if describe:
-        kind = sql.SQL(KIND_SQL[strategy])
         remark = sql.Literal(DESCRIPTION)
         statements.append(Statement(st("view/comment", kind=kind, view=view, comment=remark)))
     return statements
@@ -109,6 +120,41 @@ OWN_INDEXES = {
     (False, "btree (day)"),
     (False, "btree (endpoint)"),
 }
+# The CHECK constraint of the incremental rollup's table, as the server prints it: a
+# replacement has it of its own (others are carried over).
+OWN_CHECKS = {
+    "CHECK ((((endpoint IS NULL) = (as_of IS NOT NULL)) AND ((endpoint IS NULL) = (day IS NULL))))"
+}
+
+
+def _own_index_settings(
+    session: Session, kept: keep.Keep, name: QualifiedName, target: QualifiedName
+) -> list[Statement]:
+    """The comments, storage parameters and tablespaces of rollup `name`'s own indices (by
+    shape: the (endpoint, day) key, the day index), for those of its replacement at `target`:
+    of the one of the same name, else of the first."""
+    out = []
+    key_index, day_index = index_names(target.name)
+    final_key, final_day = index_names(name.name)
+    for new_index, final, shapes in (
+        (key_index, final_key, {"btree (endpoint, day)"}),
+        (day_index, final_day, {"btree (day)"}),
+    ):
+        old = [i for i in kept.own if i["shape"] in shapes]
+        old.sort(key=lambda i: i["name"] != final)
+        if not old:
+            continue
+        index = QualifiedName(target.schema, new_index)
+        out += carry.options(session, sql.SQL("INDEX"), index, old[0])
+        if old[0]["comment"] is not None:
+            query = session.statement(
+                "keep/comment",
+                kind=sql.SQL("INDEX"),
+                relation=(index.schema, index.name),
+                comment=sql.Literal(old[0]["comment"]),
+            )
+            out.append(Statement(query))
+    return out
 
 
 def build_key(name: QualifiedName) -> dict[str, str]:
@@ -173,7 +219,7 @@ def _swap(session: Session, info: RollupFacts, strategy: str, kept: keep.Keep) -
         ),
         Statement(st("view/rename_index", index=(name.schema, key_tmp), new_name=key_final)),
         Statement(st("view/rename_index", index=(name.schema, day_tmp), new_name=day_final)),
-        *keep.after_rename(session, kept, name.schema),
+        *keep.after_rename(session, kept, name),
     ]
     statements.append(state.move(session, target, name))
     undo = [
@@ -196,13 +242,22 @@ def _swap(session: Session, info: RollupFacts, strategy: str, kept: keep.Keep) -
     )
 
 
-def kept(session: Session, info: RollupFacts) -> keep.Keep:
-    """What replacing the rollup must keep; OperationFailed, before anything is built, naming
-    what it cannot keep and why."""
+def kept(session: Session, info: RollupFacts, strategy: str) -> keep.Keep:
+    """What replacing the rollup with one of `strategy` must keep; OperationFailed, before
+    anything is built, naming what it cannot keep and why."""
     assert info.oid is not None
     owner = relation(session, info.name.schema, info.name.name)
     assert owner is not None
-    found = keep.inspect(session, info.oid, info.name, owner.owner, OWN_INDEXES, COLUMNS)
+    found = keep.inspect(
+        session,
+        info.oid,
+        info.name,
+        owner.owner,
+        OWN_INDEXES,
+        COLUMNS,
+        table=strategy == "incremental",
+        own_checks=OWN_CHECKS,
+    )
     if found.refusals:
         raise OperationFailed(
             f"cannot replace {info.name}, nothing was built: " + "; ".join(found.refusals)
@@ -244,9 +299,16 @@ def plan_build(
         )
     replacing = info.exists
     target = new_name(info.name) if replacing else info.name
-    kept_over = kept(session, info) if replacing else None
-    statements = _create(session, strategy, target, columns, describe=not replacing)
+    kept_over = kept(session, info, strategy) if replacing else None
+    settings: list[Statement] = []
+    own: list[Statement] = []
     if kept_over is not None:
+        kind = sql.SQL(KIND_SQL[strategy])
+        settings = carry.onto_new(session, kept_over.carried, target, kind)
+        own = _own_index_settings(session, kept_over, info.name, target)
+    statements = _create(session, strategy, target, columns, not replacing, settings, own)
+    if kept_over is not None:
+        statements += carry.row_security(session, kept_over.carried, target)
         spare = _spare(session, info.name)
         if spare is not None:  # left by a --replace stopped before its swap
             statements = spare[1] + statements

@@ -1,7 +1,8 @@
--- Who else holds (or waits for) a lock on a relation: named when our lock_timeout expires.
+-- Who else holds (or waits for) a lock on a relation (holds: `ShareLock on public.requests`):
+-- named when our lock_timeout expires.
 -- pg_locks shows every role's locks; another role's state, age and query only to a role that
 -- may see them (its own sessions, or pg_read_all_stats).
-SELECT l.pid, l.mode, l.granted, a.usename, a.application_name,
+SELECT l.pid, l.mode || ' on ' || l.relation::regclass::text AS holds, l.granted, a.usename, a.application_name,
        a.state IS NULL AS hidden,
        a.state, a.xact_start,
        extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,

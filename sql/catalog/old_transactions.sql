@@ -4,7 +4,7 @@
 -- backend_xmin is shown for every role; another role's state, age and query only to a role
 -- that may see them (its own sessions, or pg_read_all_stats). Sessions of no role
 -- (autovacuum and other server processes) are never waited for.
-SELECT a.pid, 'an open transaction' AS mode, a.usename, a.application_name,
+SELECT a.pid, NULL::text AS holds, a.usename, a.application_name,
        a.state IS NULL AS hidden,
        a.state, a.xact_start,
        extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,

@@ -1,6 +1,6 @@
 -- The epstats process whose index work on a table holds its advisory lock (turn_try): named
 -- while another waits for its turn, and when that one gives up.
-SELECT l.pid, 'its index work' AS mode, a.usename, a.application_name,
+SELECT l.pid, NULL::text AS holds, a.usename, a.application_name,
        a.state IS NULL AS hidden,
        a.state, a.xact_start,
        extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age,

@@ -1,0 +1,144 @@
+"""SIGINT, SIGTERM and SIGHUP for the command line: one rule decides how epstats ends.
+
+The first signal received interrupts the run (raises KeyboardInterrupt) while it is armed, from
+main()'s start until the outcome is decided, and decides the exit code (130, 143, 129) and the
+message (errors.noted_signal); any later one, of any kind, is noted and said, and changes
+nothing. The handlers stay installed until the process ends: the console script ends with
+os._exit once its output is flushed, so no signal can land in the interpreter's shutdown (when
+Python puts the default handlers back, and a signal would kill the process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from epstats_cli.errors import (
+    ExitCode,
+    Interrupted,
+    interrupted,
+    note_signal,
+    noted_signal,
+    noted_signals,
+    settle_signals,
+    signal_name,
+)
+
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+INTERRUPTED_CODES = (ExitCode.INTERRUPTED, ExitCode.INTERRUPTED_TERM, ExitCode.INTERRUPTED_HUP)
+
+_armed = False
+# The read end of the pipe Python's C-level signal handler writes each signal's number to as
+# it arrives (signal.set_wakeup_fd): the order of arrival, which the order Python runs the
+# handlers in (by signal number, when several are pending at once) may not be.
+_arrivals: int | None = None
+
+
+def _note_arrivals() -> None:
+    """Note the signals that arrived, in the order they arrived."""
+    if _arrivals is None:
+        return
+    while True:
+        try:
+            data = os.read(_arrivals, 64)
+        except OSError:  # nothing more to read (BlockingIOError), or closed
+            return
+        if not data:
+            return
+        for signum in data:
+            if signum in STOPPING:
+                note_signal(signum)
+
+
+def stop_on(signum: int, _frame: object) -> None:
+    """The handler: SIGINT, SIGTERM and SIGHUP stop epstats alike (psycopg cancels the server
+    statement, the executor repairs what it can in a few seconds and records the run as
+    interrupted). Only the first signal received interrupts; any later one (another kind, or
+    the same again) is noted, so that the repair and the record go on."""
+    first = not noted_signals()
+    _note_arrivals()
+    note_signal(signum)
+    if _armed and first:
+        raise KeyboardInterrupt
+
+
+def install() -> dict[int, Any]:
+    """Install the handlers and arm them; what they replace, to put back with restore() (the
+    previous handlers, and the wakeup fd under key 0). Nothing off the main thread, where
+    Python cannot install handlers. A signal the parent set to be ignored (`nohup` ignores
+    SIGHUP, a shell's background job SIGINT) stays ignored."""
+    global _armed, _arrivals
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    _arrivals = read
+    previous[0] = (signal.set_wakeup_fd(write, warn_on_full_buffer=False), read, write)
+    for signum in STOPPING:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, stop_on)
+    _armed = True
+    return previous
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers and the wakeup fd install() replaced (in-process callers)."""
+    global _arrivals
+    for signum, handler in previous.items():
+        if signum:
+            signal.signal(signum, handler)
+    if 0 in previous:
+        fd, read, write = previous[0]
+        signal.set_wakeup_fd(fd)
+        _arrivals = None
+        os.close(read)
+        os.close(write)
+
+
+def disarm() -> None:
+    """From here on a signal is noted, never raised: the outcome is being decided. Signals
+    already received but not yet handled are noted now, so that they count."""
+    global _armed
+    _armed = False
+    settle_signals()
+    _note_arrivals()
+
+
+def late(code: int) -> Interrupted | None:
+    """When epstats is about to end with `code` (not an interruption's) though a signal
+    arrived after the outcome was decided: the interruption to end with instead (the first
+    signal decides, until epstats has exited). None: `code` stands."""
+    disarm()
+    first = noted_signal()
+    if first is None or code in INTERRUPTED_CODES:
+        return None
+    return interrupted(
+        first,
+        f"interrupted by {signal_name(first)} as it ended (the command itself had finished, "
+        f"with exit code {int(code)})",
+    )
+
+
+def run_exit_functions() -> None:
+    """What the interpreter would run at exit (atexit), while the handlers still note signals."""
+    import atexit
+
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` at once, its output flushed: the interpreter's shutdown
+    (which puts the default signal handlers back) never runs."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(Exception):  # nothing can stop it or change its code now
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    os._exit(code)

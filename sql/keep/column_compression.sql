@@ -1,0 +1,1 @@
+ALTER {kind} {view} ALTER COLUMN {field} SET COMPRESSION {compression}

@@ -1,0 +1,2 @@
+-- storage: PLAIN, EXTERNAL, EXTENDED or MAIN
+ALTER {kind} {view} ALTER COLUMN {field} SET STORAGE {storage}

@@ -1,0 +1,1 @@
+ALTER STATISTICS {statistics} SET STATISTICS {target}
