@@ -100,7 +100,7 @@ def _clock(session: Session, instant: dt.datetime) -> str:
 
 
 def _about(session: Session, r: Mapping[str, Any]) -> str:
-    """`holds ShareLock on public.requests; idle in transaction since 08:01:52 EST, open 41s,
+    """`holds ShareLock on requests, idle in transaction since 08:01:52 EST, open 41s,
     user bob, application psql: SELECT ...`; for another role's session that this role may
     not see (no pg_read_all_stats): `user bob, application psql: <insufficient privilege>`."""
     parts = []
@@ -115,7 +115,8 @@ def _about(session: Session, r: Mapping[str, Any]) -> str:
         parts.append(f"application {r['application_name']}")
     query = "<insufficient privilege>" if r.get("hidden") else r.get("query")
     text = ", ".join(parts) + (f": {query}" if query else "")
-    return f"holds {r['holds']}; {text}" if r.get("holds") else text
+    # (no "; " in it: a task's errors are joined with "; ", and `check` reads each part)
+    return f"holds {r['holds']}, {text}" if r.get("holds") else text
 
 
 def _who(session: Session, r: Mapping[str, Any]) -> str:
@@ -125,7 +126,7 @@ def _who(session: Session, r: Mapping[str, Any]) -> str:
 
 def _awaited(session: Session, r: Mapping[str, Any]) -> str:
     """What epstats waits for: `pid 123 to finish its transaction (holds AccessShareLock on
-    public.requests; idle in transaction since 08:01:52 EST, ...)` (a lock it holds is
+    requests, idle in transaction since 08:01:52 EST, ...)` (a lock it holds is
     released, and an older transaction a CONCURRENTLY statement waits out ends, with it)."""
     return f"pid {r['pid']} to finish its transaction ({_about(session, r)})"
 
@@ -136,8 +137,8 @@ def describe_blockers(
     modes: Sequence[str],
     seen: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """`it waited for pid 123 to finish its transaction (holds ShareLock on public.requests;
-    idle in transaction since 12:00:01 UTC, ...)`: whom the statement was seen waiting for
+    """`it waited for pid 123 to finish its transaction (holds ShareLock on requests, idle in
+    transaction since 12:00:01 UTC, ...)`: whom the statement was seen waiting for
     (`seen`: pg_blocking_pids() while it waited, see WaitWatch), else whoever holds a
     conflicting lock now, else the open transactions with the oldest snapshots (what
     CONCURRENTLY waits out)."""

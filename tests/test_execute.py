@@ -110,7 +110,7 @@ def test_lock_retries_name_the_blocker(
     assert result.reason.startswith(
         "lock not granted within lock_timeout (200ms) after 2 tries: "
         f"it waited for pid {holder.info.backend_pid} to finish its transaction "
-        "(holds AccessExclusiveLock on t; idle in transaction since"
+        "(holds AccessExclusiveLock on t, idle in transaction since"
     )
     assert [e.kind for e in ex.log] == ["run", "retry"]
     holder.rollback()
@@ -136,7 +136,7 @@ def test_skip_locked_skip_counts_as_not_granted(
     assert result.reason.startswith(
         "lock not available (SKIP_LOCKED) after 2 tries: "
         f"it waited for pid {holder.info.backend_pid} to finish its transaction "
-        "(holds ShareLock on t;"
+        "(holds ShareLock on t,"
     )
     assert [e.kind for e in ex.log] == ["run", "retry"]
     # the same statement without skip_locked: the skip goes unnoticed and counts as done

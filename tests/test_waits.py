@@ -334,7 +334,7 @@ def test_times_are_in_source_timezone_and_say_what_epstats_waits_for(
     assert r.code == 0, r.stderr
     said = next(line for line in r.stderr.splitlines() if "is waiting for" in line)
     assert f"is waiting for pid {pid} to finish its transaction (holds " in said, said
-    assert "AccessShareLock and RowExclusiveLock on requests; idle in transaction since " in said
+    assert "AccessShareLock and RowExclusiveLock on requests, idle in transaction since " in said
     assert f"since {started:%H:%M:%S %Z}, open " in said, said
     assert started.tzname() in ("EST", "EDT")
 

@@ -224,30 +224,41 @@ def main(argv: list[str] | None = None) -> int:
 
     The first signal received decides the exit code (cli/signals.py), even one that arrives
     as epstats ends, after its command finished. As the console script (no argv), the process
-    ends here (os._exit, once its output is flushed), the handlers installed until then.
-    Called with an argv (tests, other Python code), the previous handlers are put back."""
+    ends here, whatever happened (os._exit, once its output is flushed), the handlers
+    installed until then. Called with an argv (tests, other Python code), the previous
+    handlers are put back."""
     clear_signal()
     previous = signals.install()
     args = sys.argv[1:] if argv is None else argv
     code: int = ExitCode.FAILED
     try:
-        try:
-            code = _main(args)
-        except KeyboardInterrupt:  # in the instant between an error and disarm()
-            signals.disarm()
-            code = _report(_stopped(None))
-        if argv is None:
-            signals.run_exit_functions()
-        ended = signals.late(code)
-        if ended is not None:
-            code = _report(ended)
+        code = _decided(args, console=argv is None)
+    except BaseException:
+        if argv is not None:
+            raise
+        # (nothing gets here but a bug; even then a signal cannot kill the process)
+        first = noted_signal()
+        code = ExitCode.FAILED if first is None else interrupted(first).exit_code
     finally:
         signals.disarm()
-        if argv is not None:
-            signals.restore(previous)
-    if argv is None:
-        signals.exit_now(code)
+        if argv is None:
+            signals.exit_now(code)
+        signals.restore(previous)
     return code
+
+
+def _decided(args: list[str], console: bool) -> int:
+    """The exit code: the command's outcome, or the first signal's (one that came as the run
+    ended too)."""
+    try:
+        code = _main(args)
+    except KeyboardInterrupt:  # in the instant between an error and disarm()
+        signals.disarm()
+        code = _report(_stopped(None))
+    if console:
+        signals.run_exit_functions()
+    ended = signals.late(code)
+    return code if ended is None else _report(ended)
 
 
 def _main(args: list[str]) -> int:

@@ -1,11 +1,16 @@
 """SIGINT, SIGTERM and SIGHUP for the command line: one rule decides how epstats ends.
 
-The first signal received interrupts the run (raises KeyboardInterrupt) while it is armed, from
-main()'s start until the outcome is decided, and decides the exit code (130, 143, 129) and the
-message (errors.noted_signal); any later one, of any kind, is noted and said, and changes
-nothing. The handlers stay installed until the process ends: the console script ends with
-os._exit once its output is flushed, so no signal can land in the interpreter's shutdown (when
-Python puts the default handlers back, and a signal would kill the process).
+The first handler to run interrupts the run (raises KeyboardInterrupt) while it is armed, from
+main()'s start until the outcome is decided; the first signal received (in the order they
+arrived, read from the wakeup fd) decides the exit code (130, 143, 129) and the message
+(errors.noted_signal); any later one, of any kind, is noted and said, and changes nothing. The
+handlers stay installed until the process ends: the console script ends with os._exit once its
+output is flushed, so no signal can land in the interpreter's shutdown (when Python puts the
+default handlers back, and a signal would kill the process).
+
+The handler itself only notes its signal: Python may run one handler inside another (between
+two of its bytecodes), so a handler that read the order of arrival could lose a signal to
+the handler that ran inside it; that order is read by plain code (errors.settle_signals).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from typing import Any
 from epstats_cli.errors import (
     ExitCode,
     Interrupted,
+    handled_signals,
     interrupted,
+    note_arrival,
     note_signal,
     noted_signal,
-    noted_signals,
+    read_arrivals_with,
     settle_signals,
     signal_name,
 )
@@ -38,8 +45,10 @@ _armed = False
 _arrivals: int | None = None
 
 
-def _note_arrivals() -> None:
-    """Note the signals that arrived, in the order they arrived."""
+def _read_arrivals() -> None:
+    """Note the signals that arrived, in the order they arrived. Never called from a handler:
+    a handler that ran inside it (between the read and the noting) could otherwise take a
+    signal's place."""
     if _arrivals is None:
         return
     while True:
@@ -51,16 +60,16 @@ def _note_arrivals() -> None:
             return
         for signum in data:
             if signum in STOPPING:
-                note_signal(signum)
+                note_arrival(signum)
 
 
 def stop_on(signum: int, _frame: object) -> None:
     """The handler: SIGINT, SIGTERM and SIGHUP stop epstats alike (psycopg cancels the server
     statement, the executor repairs what it can in a few seconds and records the run as
-    interrupted). Only the first signal received interrupts; any later one (another kind, or
-    the same again) is noted, so that the repair and the record go on."""
-    first = not noted_signals()
-    _note_arrivals()
+    interrupted). Only the first handler to run interrupts; any later one (another kind, or
+    the same again) only notes its signal, so that the repair and the record go on. Which
+    signal decides is read later, in the order they arrived (errors.noted_signal)."""
+    first = not handled_signals()
     note_signal(signum)
     if _armed and first:
         raise KeyboardInterrupt
@@ -80,6 +89,7 @@ def install() -> dict[int, Any]:
     os.set_blocking(write, False)
     _arrivals = read
     previous[0] = (signal.set_wakeup_fd(write, warn_on_full_buffer=False), read, write)
+    read_arrivals_with(_read_arrivals)
     for signum in STOPPING:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             previous[signum] = signal.signal(signum, stop_on)
@@ -96,6 +106,7 @@ def restore(previous: dict[int, Any]) -> None:
     if 0 in previous:
         fd, read, write = previous[0]
         signal.set_wakeup_fd(fd)
+        read_arrivals_with(None)
         _arrivals = None
         os.close(read)
         os.close(write)
@@ -103,11 +114,11 @@ def restore(previous: dict[int, Any]) -> None:
 
 def disarm() -> None:
     """From here on a signal is noted, never raised: the outcome is being decided. Signals
-    already received but not yet handled are noted now, so that they count."""
+    already received but not yet handled are noted now, in their order of arrival, so that
+    they count."""
     global _armed
     _armed = False
     settle_signals()
-    _note_arrivals()
 
 
 def late(code: int) -> Interrupted | None:
@@ -135,10 +146,11 @@ def run_exit_functions() -> None:
 
 def exit_now(code: int) -> None:
     """End the process with `code` at once, its output flushed: the interpreter's shutdown
-    (which puts the default signal handlers back) never runs."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    with contextlib.suppress(Exception):  # nothing can stop it or change its code now
+    (which puts the default signal handlers back) never runs, and from here no signal is
+    even received (blocked; none can change the code now)."""
+    with contextlib.suppress(BaseException):
         signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
     os._exit(code)
