@@ -116,7 +116,7 @@ def test_failed_swap_runs_its_on_failure_statements(
         holder.rollback()
     assert [(r.task, r.status) for r in results] == [("build", "ok"), ("swap", "failed")]
     assert results[1].reason.startswith("lock not granted within lock_timeout (200ms): ")
-    assert f"pid {pid} (AccessShareLock" in results[1].reason
+    assert f"pid {pid} to finish its transaction (holds AccessShareLock" in results[1].reason
     assert ran(ex, "on_failure") == undo
     assert (
         conn.execute("SELECT relname FROM pg_class WHERE relname LIKE '%epstats_new%'").fetchall()
