@@ -3,10 +3,6 @@
 Database errors are mapped by SQLSTATE through one table, RULES: an exact code or a two-character
 class, an optional condition, the exit code and the message. `from_exception` reads it; nothing
 else decides what a database error means to the user.
-
-It is over 400 lines because it also holds the signals' side of the exit codes (which signal
-came first, what it means to the run) next to the codes themselves, so that one file says every
-way epstats can end.
 """
 
 from __future__ import annotations
