@@ -149,7 +149,7 @@ class Tally:
 
     commands: list[Command] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
-    faults_missed: int = 0  # planned, but the command had already finished
+    faults_missed: int = 0  # planned, but the command had already finished (or was exiting)
     backends_terminated: int = 0
     drift: Counter[str] = field(default_factory=Counter)
 
@@ -201,6 +201,23 @@ class Tally:
             for c in self.commands
             if not c.injected and not c.collateral and c.code not in (0, 75)
         ]
+
+
+def _exiting(pid: int, signum: int) -> bool:
+    """Whether the process a signal was just sent to was already exiting, so that the signal
+    could not change how it ends: gone, a zombie, or with the signal blocked (epstats blocks
+    the stopping signals once its exit code is decided, right before os._exit). A signal sent
+    there ends in the command's own exit code (0 often): a fault missed, not one ignored.
+    (A signal the process ignores shows in SigIgn instead, and counts as not delivered.)"""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    if fields.get("State", "").strip()[:1] in ("Z", "X"):
+        return True
+    blocked = int(fields.get("SigBlk", "0").strip() or "0", 16)
+    return bool(blocked & (1 << (signum - 1)))
 
 
 def _outside_main(c: Command) -> bool:
@@ -358,6 +375,10 @@ class Driver:
             try:
                 c.proc.send_signal(SIGNALS[c.fault])
             except ProcessLookupError:
+                self.tally.faults_missed += 1
+                c.fault = None
+                return
+            if _exiting(c.proc.pid, SIGNALS[c.fault]):
                 self.tally.faults_missed += 1
                 c.fault = None
                 return

@@ -397,6 +397,61 @@ def test_a_signal_in_the_interpreters_shutdown_cannot_kill_epstats() -> None:
     assert (r.returncode, r.stderr) == (0, "")
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_python_cannot_raise_where_it_lands_still_interrupts(signum: int) -> None:
+    """A signal whose handler runs inside a __del__ (or the weakref callback importlib runs as
+    a lazy import ends: the soak found it there) cannot raise there: Python used to print
+    "Exception ignored in ... KeyboardInterrupt" and the command ran on to its end. It is
+    delivered again until it interrupts the command where it can: no traceback, the
+    interruption's exit code, the command stopped (it never printed 'finished')."""
+    name = signal.Signals(signum).name
+    r = _python(
+        "import os, signal, sys, time\n"
+        "from epstats_cli import cli\n"
+        "class Dying:\n"
+        "    def __del__(self):\n"
+        f"        os.kill(os.getpid(), {int(signum)})\n"
+        "        sum(range(1000))\n"  # the handler runs here, inside __del__
+        "def run(*args, **kwargs):\n"
+        "    Dying()\n"
+        "    deadline = time.monotonic() + 20\n"
+        "    while time.monotonic() < deadline:\n"
+        "        sum(range(1000))\n"
+        "    print('finished')\n"
+        "    return 0\n"
+        "cli.cli.main = run\n"
+        "sys.argv = ['epstats', 'status']\n"
+        "sys.exit(cli.main())\n"
+    )
+    assert r.returncode == CODE[signum], r.stderr
+    assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout == ""
+    assert r.stderr.startswith(f"epstats: interrupted by {name}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_a_signal_python_wraps_in_another_error_is_an_interruption() -> None:
+    """Python 3.11 wraps a KeyboardInterrupt raised while a class is created (a lazy import of
+    a module with a dataclass, as the soak found) in a RuntimeError: still the interruption,
+    not an internal error."""
+    r = _python(
+        "import os, signal, sys, time\n"
+        "from epstats_cli import cli\n"
+        "def run(*args, **kwargs):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(20)\n"
+        "    except KeyboardInterrupt as e:\n"
+        "        raise RuntimeError('Error calling __set_name__') from e\n"
+        "cli.cli.main = run\n"
+        "sys.argv = ['epstats', 'status']\n"
+        "sys.exit(cli.main())\n"
+    )
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.startswith("epstats: interrupted by SIGINT"), r.stderr
+    assert "internal error" not in r.stderr
+
+
 def test_without_a_signal_the_console_script_ends_as_before() -> None:
     """No signal: the exit code is the command's, atexit functions run, output is flushed."""
     r = _python(

@@ -287,7 +287,7 @@ def _outcome(exc: BaseException, args: list[str]) -> int:
     if isinstance(exc, OSError) and _stdout_failed(exc):
         _stdout_to_devnull()
         return _report(OperationFailed(f"cannot write output: {exc.strerror or exc}"))
-    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt) or _wraps_interrupt(exc):
         # SIGINT, SIGTERM and SIGHUP arrive as KeyboardInterrupt; the handler noted which
         return _report(_stopped(None))
     if isinstance(exc, Interrupted):
@@ -323,6 +323,21 @@ def _outcome(exc: BaseException, args: list[str]) -> int:
         click.echo(f"epstats: internal error: {type(exc).__name__}: {exc} ({ask})", err=True)
         return ExitCode.FAILED
     return _report(mapped)
+
+
+def _wraps_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` is what Python made of a signal's KeyboardInterrupt (Python 3.11 wraps
+    one raised while a class is created, as a lazy import runs, in a RuntimeError): an
+    interruption, not an internal error. Only what an exception is raised *from* counts: an
+    error raised while an interruption was being handled (its __context__) stays an error."""
+    seen: set[int] = set()
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return False
 
 
 def _report(exc: EpstatsError) -> int:

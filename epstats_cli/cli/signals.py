@@ -11,6 +11,12 @@ default handlers back, and a signal would kill the process).
 The handler itself only notes its signal: Python may run one handler inside another (between
 two of its bytecodes), so a handler that read the order of arrival could lose a signal to
 the handler that ran inside it; that order is read by plain code (errors.settle_signals).
+
+Where Python cannot raise (a `__del__`, a weakref callback such as the one importlib runs as a
+lazy import ends), the interrupting KeyboardInterrupt is swallowed and printed as "Exception
+ignored in"; the run would go on as if nothing had come. The unraisable hook catches exactly
+that one (raised by stop_on), prints nothing, and has the signal delivered again, every few
+milliseconds until it interrupts (`_owed`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from epstats_cli.errors import (
@@ -43,6 +50,10 @@ _armed = False
 # it arrives (signal.set_wakeup_fd): the order of arrival, which the order Python runs the
 # handlers in (by signal number, when several are pending at once) may not be.
 _arrivals: int | None = None
+# A signal whose KeyboardInterrupt was swallowed where Python cannot raise: it is delivered
+# again (to the main thread) until the handler raises where it can. None: nothing owed.
+_owed: int | None = None
+_REDELIVER_EVERY_S = 0.005
 
 
 def _read_arrivals() -> None:
@@ -69,15 +80,56 @@ def stop_on(signum: int, _frame: object) -> None:
     interrupted). Only the first handler to run interrupts; any later one (another kind, or
     the same again) only notes its signal, so that the repair and the record go on. Which
     signal decides is read later, in the order they arrived (errors.noted_signal)."""
+    global _owed
     first = not handled_signals()
     note_signal(signum)
-    if _armed and first:
+    if _armed and (first or _owed is not None) and not _in_hook(_frame):
+        _owed = None
         raise KeyboardInterrupt
+
+
+def _in_hook(frame: Any) -> bool:
+    """Whether `frame` runs in the unraisable hook (a KeyboardInterrupt there would be
+    swallowed too: the next redelivery raises it)."""
+    while frame is not None:
+        if frame.f_code is _unraisable.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _unraisable(args: Any) -> None:
+    """sys.unraisablehook: stop_on's KeyboardInterrupt, swallowed where Python cannot raise,
+    is owed (and nothing is printed); anything else goes to Python's hook."""
+    global _owed
+    tb = args.exc_traceback
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    ours = tb is not None and tb.tb_frame.f_code is stop_on.__code__
+    if not (ours and args.exc_type is KeyboardInterrupt and _armed):
+        sys.__unraisablehook__(args)
+        return
+    if _owed is None:
+        _owed = handled_signals()[0]
+        main = threading.main_thread().ident
+        threading.Thread(target=_redeliver, args=(main,), daemon=True).start()
+
+
+def _redeliver(main: int) -> None:
+    """Deliver the owed signal to the main thread until its handler has raised, or until the
+    outcome is being decided (disarmed)."""
+    while True:
+        owed = _owed
+        if owed is None or not _armed:
+            return
+        with contextlib.suppress(OSError):
+            signal.pthread_kill(main, owed)
+        time.sleep(_REDELIVER_EVERY_S)
 
 
 def install() -> dict[int, Any]:
     """Install the handlers and arm them; what they replace, to put back with restore() (the
-    previous handlers, and the wakeup fd under key 0). Nothing off the main thread, where
+    previous handlers, the wakeup fd under key 0 and the unraisable hook under -1). Nothing off the main thread, where
     Python cannot install handlers. A signal the parent set to be ignored (`nohup` ignores
     SIGHUP, a shell's background job SIGINT) stays ignored."""
     global _armed, _arrivals
@@ -90,6 +142,8 @@ def install() -> dict[int, Any]:
     _arrivals = read
     previous[0] = (signal.set_wakeup_fd(write, warn_on_full_buffer=False), read, write)
     read_arrivals_with(_read_arrivals)
+    previous[-1] = sys.unraisablehook
+    sys.unraisablehook = _unraisable
     for signum in STOPPING:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             previous[signum] = signal.signal(signum, stop_on)
@@ -101,8 +155,10 @@ def restore(previous: dict[int, Any]) -> None:
     """Put back the handlers and the wakeup fd install() replaced (in-process callers)."""
     global _arrivals
     for signum, handler in previous.items():
-        if signum:
+        if signum > 0:
             signal.signal(signum, handler)
+    if -1 in previous:
+        sys.unraisablehook = previous[-1]
     if 0 in previous:
         fd, read, write = previous[0]
         signal.set_wakeup_fd(fd)
@@ -116,8 +172,9 @@ def disarm() -> None:
     """From here on a signal is noted, never raised: the outcome is being decided. Signals
     already received but not yet handled are noted now, in their order of arrival, so that
     they count."""
-    global _armed
+    global _armed, _owed
     _armed = False
+    _owed = None
     settle_signals()
 
 
