@@ -129,9 +129,9 @@ def _redeliver(main: int) -> None:
 
 def install() -> dict[int, Any]:
     """Install the handlers and arm them; what they replace, to put back with restore() (the
-    previous handlers, the wakeup fd under key 0 and the unraisable hook under -1). Nothing off the main thread, where
-    Python cannot install handlers. A signal the parent set to be ignored (`nohup` ignores
-    SIGHUP, a shell's background job SIGINT) stays ignored."""
+    previous handlers, the wakeup fd under key 0, the unraisable hook under -1). Nothing off
+    the main thread, where Python cannot install handlers. A signal the parent set to be
+    ignored (`nohup` ignores SIGHUP, a shell's background job SIGINT) stays ignored."""
     global _armed, _arrivals
     if threading.current_thread() is not threading.main_thread():
         return {}
