@@ -173,9 +173,10 @@ class Tally:
         return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
     def interpreter_tracebacks(self) -> list[str]:
-        """SIGINT outside epstats's main(), while Python still imports (exit -2): Python
-        prints its own traceback there, as for any Python program. (After main() epstats
-        ends at once, with the first signal's exit code: no such traceback.)"""
+        """SIGINT outside epstats's main(), while Python still imports (exit -2, or 1 in its
+        `site` module): Python prints its own traceback there, as for any Python program.
+        (After main() epstats ends at once, with the first signal's exit code: no such
+        traceback.)"""
         return [_line(c) for c in self.commands if _outside_main(c)]
 
     def internal_errors(self) -> list[str]:
@@ -221,8 +222,15 @@ def _exiting(pid: int, signum: int) -> bool:
 
 
 def _outside_main(c: Command) -> bool:
+    """SIGINT before epstats' main() runs: Python dies of it (-2) with its own traceback, or,
+    while the interpreter still imports its `site` module, says "Fatal Python error:
+    init_import_site" and exits 1."""
     last = (c.stderr.strip().splitlines() or [""])[-1]
-    return c.fault == "SIGINT" and c.code == -signal.SIGINT and last.startswith("KeyboardInterrupt")
+    if c.fault != "SIGINT" or not last.startswith("KeyboardInterrupt"):
+        return False
+    return c.code == -signal.SIGINT or (
+        c.code == 1 and c.stderr.startswith("Fatal Python error: init_import_site")
+    )
 
 
 def _line(c: Command) -> str:
