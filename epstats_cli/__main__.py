@@ -2,6 +2,6 @@
 
 import sys
 
-from epstats_cli.cli import main
+from epstats_cli.entry import main
 
 sys.exit(main())

@@ -452,6 +452,39 @@ def test_a_signal_python_wraps_in_another_error_is_an_interruption() -> None:
     assert "internal error" not in r.stderr
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_the_command_line_is_imported_ends_in_one_line(signum: int) -> None:
+    """A signal in the fraction of a second the console script spends importing epstats'
+    modules: its exit code and one line (Python used to print a traceback for Ctrl-C, and die
+    of SIGTERM without a word)."""
+    name = signal.Signals(signum).name
+    r = _python(
+        "import builtins, os, signal, sys, time\n"
+        "from epstats_cli import entry\n"
+        "real = builtins.__import__\n"
+        "def importing(name, *args, **kwargs):\n"
+        "    if name == 'epstats_cli.cli':\n"
+        f"        os.kill(os.getpid(), {int(signum)})\n"
+        "        time.sleep(20)\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = importing\n"
+        "sys.argv = ['epstats', 'status']\n"
+        "sys.exit(entry.main())\n"
+    )
+    assert (r.returncode, r.stderr) == (
+        CODE[signum],
+        f"epstats: interrupted by {name} while starting (nothing was done)\n",
+    )
+
+
+def test_the_console_script_starts_at_the_entry_point() -> None:
+    """`epstats` and `python -m epstats_cli` both start where the signals are caught first."""
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert 'epstats = "epstats_cli.entry:main"' in pyproject
+    main_module = (Path(__file__).parents[1] / "epstats_cli" / "__main__.py").read_text()
+    assert "from epstats_cli.entry import main" in main_module
+
+
 def test_without_a_signal_the_console_script_ends_as_before() -> None:
     """No signal: the exit code is the command's, atexit functions run, output is flushed."""
     r = _python(
