@@ -69,15 +69,15 @@ def endpoint_days(
         seconds = time.perf_counter() - start
         if not raw_rows:
             seen = _seen(session, r, endpoint, win, params, ids)
-            what = endpoint if endpoint == name else f"{endpoint} ({name} normalized)"
+            what = repr(endpoint) + ("" if endpoint == name else f" ({name} normalized)")
             if seen is False:
                 names = [x for x in _names(session, r.used, params, ids) if x != endpoint]
                 close = difflib.get_close_matches(endpoint, names, n=3, cutoff=0.5)
                 hint = f"; closest: {', '.join(close)}" if close else ""
-                raise OperationFailed(f"no requests for endpoint {what!r} at all{hint}")
+                raise OperationFailed(f"no requests for endpoint {what} at all{hint}")
             if seen is None:
                 r.notes.append(
-                    f"no requests for {what!r} in this window; whether it has any outside it "
+                    f"no requests for {what} in this window; whether it has any outside it "
                     "was not checked (that needs the rollup or an index on the endpoint)"
                 )
         rows = [_finish(x) for x in without_mix(r, _every_day(raw_rows, win.from_day, win.to_day))]
