@@ -6,13 +6,8 @@ Read-only: only SELECTs in one REPEATABLE READ, READ ONLY transaction, so report
 hot standby and with a SELECT-only role, and the rollup, its as-of and the raw rows it has not
 aggregated are read from one snapshot. view and auto read with the parameters the rollup was
 built with (its time zone, error threshold and endpoint normalization), raw with the
-configuration's. With normalization on, the raw rows' endpoints are normalized through
-epstats.endpoint_map (endpoints.joined; the planner settings first), as the rollup's were;
-a report never fills the map (an endpoint it lacks is normalized as it is read).
-
-Every row carries the status mix (status_2xx .. status_other, adding up to requests); from a
-rollup an earlier epstats built without it, they are None (a note says so) and --sort 4xx|5xx
-is refused (exit 3: view build --replace adds them).
+configuration's; raw rows are normalized through the map (endpoints.joined), never filling it.
+Rows carry the status mix (STATUS_CLASSES); from a rollup built without it, None and a note.
 
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
 by its number of days) with the same statement, source and snapshot as the current one, gives
@@ -156,7 +151,7 @@ class Reading:
     norm: Normalization = field(default_factory=Normalization)
 
     @property
-    def without_mix(self) -> bool:
+    def mixless(self) -> bool:
         """Whether the rollup read lacks the status classes (an earlier epstats built it)."""
         return self.info is not None and bool(self.info.missing_status)
 
@@ -170,10 +165,8 @@ def as_of_and_snapshot(session: Session) -> object:
 
 
 def reading(session: Session, wanted: str) -> Reading:
-    """The source a report reads, and how: raw with the configuration's basis and
-    normalization, view and auto with the rollup's (its recorded parameters). With
-    normalization on, the planner settings of a statement that joins the map are set for the
-    rest of the transaction (SET LOCAL: read-only safe)."""
+    """The source a report reads, with the configuration's basis and normalization (raw) or
+    the rollup's (view, auto); the map's planner settings set for the transaction."""
     columns = source.check_columns(session)
     configured = source.Basis.of(session.config, columns)
     norm = Normalization.of(session.config)
@@ -193,11 +186,8 @@ def reading(session: Session, wanted: str) -> Reading:
     elif not info.unknown:  # built by an earlier epstats (or by hand): endpoints as stored
         norm = Normalization()
     notes = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
-    if info.missing_status:
-        notes.append(
-            f"the rollup {info.name} has no status classes (an earlier epstats built it): "
-            "epstats view build --replace adds them"
-        )
+    if info.missing_status:  # an earlier epstats built it
+        notes.append(f"{info.name} has no status classes: epstats view build --replace adds them")
     return _planned(session, Reading(wanted, basis, columns, info, notes, norm))
 
 
@@ -213,29 +203,25 @@ def _planned(session: Session, r: Reading) -> Reading:
 
 def require_mix(r: Reading, sort: str) -> None:
     """ConfigError (exit 3) for --sort 4xx|5xx on a rollup without the status classes."""
-    if r.without_mix and r.info is not None and SORTS[sort][0] in STATUS_CLASSES:
-        raise ConfigError(
-            [
-                f"--sort {sort}: the rollup {r.info.name} has no status classes (an earlier "
-                "epstats built it): run `epstats view build --replace`, or use --source raw"
-            ]
-        )
+    if r.mixless and SORTS[sort][0] in STATUS_CLASSES:
+        why = f"the rollup {r.info.name if r.info else ''} has no status classes"
+        fix = "run `epstats view build --replace`, or use --source raw"
+        raise ConfigError([f"--sort {sort}: {why} (an earlier epstats built it): {fix}"])
 
 
 def without_mix(r: Reading, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with no status mix (None) when the rollup read lacks it: its NULL columns
     summed with raw rows' counts would be part of the mix only."""
-    if not r.without_mix:
+    if not r.mixless:
         return rows
     return [dict(row, **dict.fromkeys(STATUS_CLASSES)) for row in rows]
 
 
 def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
-    """The statements' placeholders: the source and the rollup (a rollup without status
-    classes read with NULL ones), the window's bounds and days, the rows the rollup has not
-    aggregated, and the endpoint as reports name it ({normalized}, through {join})."""
+    """The statements' placeholders: the source, the rollup (NULL status classes where it has
+    none), the window, and the endpoint as reports name it ({normalized}, through {join})."""
     ids = rollup_identifiers(session)
-    if r.without_mix:
+    if r.mixless:
         ids["view"] = session.statement("fragments/rollup_no_status", view=ids["view"])
     mapped = joined(session, r.norm)
     if r.norm.active:  # joined: the table's xmin as a column ({unaggregated} reads it)
@@ -342,8 +328,7 @@ def top(
         if before is not None:
             rows = _compared(session, r, before, params, ids, sort, ascending)[:count]
         else:
-            rows = session.all(TOP[r.used], params, **ids)
-        rows = without_mix(r, rows)
+            rows = without_mix(r, session.all(TOP[r.used], params, **ids))
         seconds = time.perf_counter() - start
         report = Report(r.used, win, rows, seconds, previous=before)
         return finish_report(session, report, r, params, ids)

@@ -28,7 +28,7 @@ from tests.test_report_normalized import (
 )
 
 # Fixed routes (normalization off), each with its own mix: the 4xx and 5xx orders differ.
-ROUTES = {
+ROUTES: dict[str, list[int | None]] = {
     "/a": [200, 200, 404, 500],
     "/b": [200, 404, 404, 429, 301],
     "/c": [503, 500, 200, 102, None],
@@ -39,7 +39,7 @@ ROUTES = {
 
 
 def _rows(rnd: random.Random, now: dt.datetime, n: int, minutes: int) -> list[Row]:
-    out = []
+    out: list[Row] = []
     for _ in range(n):
         route = rnd.choice(sorted(ROUTES))
         ts = now - dt.timedelta(minutes=rnd.randrange(1, minutes))
