@@ -193,17 +193,6 @@ def require_map(session: Session, norm: Normalization) -> None:
         )
 
 
-def only_view_normalizes(used: str, norm: Normalization) -> None:
-    """OperationFailed when a report would read raw rows (`used`: raw or auto) with endpoint
-    normalization on: the raw and tail queries do not normalize yet, and would name raw
-    endpoints where the rollup names normalized ones (a refusal, never wrong numbers)."""
-    if norm.active and used in ("raw", "auto"):
-        raise OperationFailed(
-            f"--source {used}: reports from the raw rows do not normalize endpoints yet "
-            f"(source.endpoint_ids/endpoint_rules: {norm.describe()}): use --source view"
-        )
-
-
 def check_rules(session: Session, norm: Normalization) -> None:
     """ConfigError (exit 3) naming each rule whose pattern the server refuses."""
     problems = []

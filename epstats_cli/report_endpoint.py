@@ -4,6 +4,10 @@ Read as reports.py reads (one REPEATABLE READ, READ ONLY transaction, the same s
 endpoint without requests in the window shows its quiet days when it has requests at all
 (`_seen`: the rollup, or an index on the endpoint, never a scan of the raw rows); only a name
 never seen is an error, naming the closest names.
+
+With normalization on, a name that normalization changes (`/users/48213`) is reported under
+what it becomes (`/users/{id}`), saying so: the reading's normalization decides (the rollup's
+for view and auto), as it named the rows. A name it leaves alone is reported as given.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from epstats_cli.db import Session, consistent
+from epstats_cli.endpoints import normalize
 from epstats_cli.errors import OperationFailed
 from epstats_cli.report_window import Window, whole_days, window
 from epstats_cli.reports import (
+    STATUS_CLASSES,
     Reading,
     Report,
     as_of_and_snapshot,
@@ -24,6 +31,7 @@ from epstats_cli.reports import (
     params_for,
     placeholders,
     reading,
+    without_mix,
 )
 
 # The statement behind each source, by literal name (so every file's use can be found).
@@ -45,29 +53,34 @@ def endpoint_days(
 ) -> Report:
     """One endpoint's days with totals, every day of the window (a quiet day with 0
     requests), also when it has none in the window but some outside it; OperationFailed (with
-    close names) for an endpoint that has no requests at all."""
+    close names) for an endpoint that has no requests at all. The report's `endpoint` is the
+    one reported, `requested` the name as given."""
 
     def read() -> Report:
         r = reading(session, whole_days(source, since))
+        endpoint = normalize(session, r.norm, [name])[0] if r.norm.active else name
+        if endpoint != name:
+            r.notes.insert(0, f"{name} is counted under {endpoint} (endpoint normalization)")
         win = window(session, days, since, until, r.basis.timezone)
-        params = params_for(session, r, win, endpoint=name)
+        params = params_for(session, r, win, endpoint=endpoint)
         ids = placeholders(session, r)
         start = time.perf_counter()
         raw_rows = session.all(ENDPOINT[r.used], params, **ids)
         seconds = time.perf_counter() - start
         if not raw_rows:
-            seen = _seen(session, r, name, win, params, ids)
+            seen = _seen(session, r, endpoint, win, params, ids)
+            what = repr(endpoint) + ("" if endpoint == name else f" ({name} normalized)")
             if seen is False:
-                names = [x for x in _names(session, r.used, params, ids) if x != name]
-                close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+                names = [x for x in _names(session, r.used, params, ids) if x != endpoint]
+                close = difflib.get_close_matches(endpoint, names, n=3, cutoff=0.5)
                 hint = f"; closest: {', '.join(close)}" if close else ""
-                raise OperationFailed(f"no requests for endpoint {name!r} at all{hint}")
+                raise OperationFailed(f"no requests for endpoint {what} at all{hint}")
             if seen is None:
                 r.notes.append(
-                    f"no requests for {name!r} in this window; whether it has any outside it "
+                    f"no requests for {what} in this window; whether it has any outside it "
                     "was not checked (that needs the rollup or an index on the endpoint)"
                 )
-        rows = [_finish(row) for row in _every_day(raw_rows, win.from_day, win.to_day)]
+        rows = [_finish(x) for x in without_mix(r, _every_day(raw_rows, win.from_day, win.to_day))]
         total = {
             "requests": sum(x["requests"] for x in raw_rows),
             "total_ms": sum((x["total_ms"] or 0.0) for x in raw_rows),
@@ -75,10 +88,12 @@ def endpoint_days(
             "min_ms": min((x["min_ms"] for x in raw_rows if x["min_ms"] is not None), default=None),
             "max_ms": max((x["max_ms"] for x in raw_rows if x["max_ms"] is not None), default=None),
             "errors": sum(x["errors"] for x in raw_rows),
+            **{c: _sum(x[c] for x in rows) for c in STATUS_CLASSES},
         }
         totals = _finish(dict(total, day=None))
         totals.pop("day")
         report = Report(r.used, win, rows, seconds, totals=totals)
+        report.endpoint, report.requested = endpoint, name
         return finish_report(session, report, r, params, ids)
 
     return consistent(session, read, lambda: as_of_and_snapshot(session))
@@ -91,7 +106,14 @@ def _every_day(rows: list[dict[str, Any]], first: dt.date, last: dt.date) -> lis
     found = {row["day"]: row for row in rows}
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     quiet = {"requests": 0, "total_ms": None, "responses": 0, "min_ms": None, "max_ms": None}
+    quiet |= dict.fromkeys(STATUS_CLASSES, 0)
     return [found.get(day) or dict(quiet, day=day, errors=0) for day in sorted({*days, *found})]
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    """The total of a status class (None when a day has none: a rollup without the mix)."""
+    got = list(values)
+    return None if any(v is None for v in got) else sum(v for v in got if v is not None)
 
 
 def _finish(r: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +128,7 @@ def _finish(r: dict[str, Any]) -> dict[str, Any]:
         "max_ms": r["max_ms"],
         "errors": int(r["errors"]),
         "error_rate": int(r["errors"]) / requests if requests else None,
+        **{c: None if r[c] is None else int(r[c]) for c in STATUS_CLASSES},
     }
 
 
@@ -130,6 +153,8 @@ def _seen(
         )
         if found:
             return True
+    if r.norm.active:  # an index on the raw endpoint cannot find a normalized one
+        return False if probe.info is not None else None
     table = session.config.source.table
     indexed = session.value(
         "reports/endpoint_indexed",

@@ -5,7 +5,9 @@ endpoint's days the same way).
 Read-only: only SELECTs in one REPEATABLE READ, READ ONLY transaction, so reports work on a
 hot standby and with a SELECT-only role, and the rollup, its as-of and the raw rows it has not
 aggregated are read from one snapshot. view and auto read with the parameters the rollup was
-built with (its time zone and error threshold), raw with the configuration's.
+built with (its time zone, error threshold and endpoint normalization), raw with the
+configuration's; raw rows are normalized through the map (endpoints.joined), never filling it.
+Rows carry the status mix (STATUS_CLASSES); from a rollup built without it, None and a note.
 
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
 by its number of days) with the same statement, source and snapshot as the current one, gives
@@ -25,8 +27,8 @@ from psycopg import sql
 
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
-from epstats_cli.endpoints import Normalization, only_view_normalizes
-from epstats_cli.errors import OperationFailed, UsageLine
+from epstats_cli.endpoints import Normalization, joined, planner_settings
+from epstats_cli.errors import ConfigError, OperationFailed, UsageLine
 from epstats_cli.report_window import Previous, Window, previous_window, whole_days, window
 from epstats_cli.schema import rollup_identifiers
 
@@ -34,6 +36,7 @@ __all__ = [  # window and Window stay here for their readers (view verify's wind
     "CHANGES",
     "FIGURES",
     "SORTS",
+    "STATUS_CLASSES",
     "Previous",
     "Reading",
     "Report",
@@ -46,13 +49,19 @@ __all__ = [  # window and Window stay here for their readers (view verify's wind
     "placeholders",
     "previous_window",
     "reading",
+    "require_mix",
     "rollup_usable",
     "top",
     "window",
+    "without_mix",
 ]
 
+# The status mix of a row: every request in one class (other: outside 200..599, or NULL), as
+# in the rollup (sql/view/aggregate.sql).
+STATUS_CLASSES = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
+
 # The figures of a top row, in order (a new column is one more name here and in the SQL).
-FIGURES = ("requests", "avg_ms", "min_ms", "max_ms", "errors", "error_rate")
+FIGURES = ("requests", "avg_ms", "min_ms", "max_ms", "errors", "error_rate", *STATUS_CLASSES)
 
 # --sort: the figures it orders by, first to last (ties: the endpoint's name).
 SORTS: dict[str, tuple[str, ...]] = {
@@ -61,6 +70,8 @@ SORTS: dict[str, tuple[str, ...]] = {
     "max": ("max_ms",),
     "errors": ("errors",),
     "error_rate": ("error_rate", "errors"),
+    "4xx": ("status_4xx",),
+    "5xx": ("status_5xx",),
 }
 
 # --compare: how each figure's change is stated: "ratio" (current / previous), "difference"
@@ -73,6 +84,7 @@ CHANGES: dict[str, str] = {
     "max_ms": "ratio",
     "errors": "difference",
     "error_rate": "points",
+    **dict.fromkeys(STATUS_CLASSES, "difference"),
 }
 
 # The statement behind each source, by literal name (so every file's use can be found).
@@ -94,6 +106,8 @@ class Report:
     rollup_parameters: dict[str, Any] | None = None  # what the rollup was built with (used)
     configured_otherwise: list[str] = field(default_factory=list)  # "name built (configured)"
     previous: Previous | None = None  # --compare's window
+    endpoint: str | None = None  # report endpoint: the endpoint reported (normalized)
+    requested: str | None = None  # report endpoint: the name as given
 
     def document(self, source_label: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -126,14 +140,20 @@ def rollup_usable(session: Session) -> tuple[bool, str]:
 
 @dataclass
 class Reading:
-    """What a report reads: the source used, its basis (the rollup's own parameters for view
-    and auto), the rollup's facts, and notes for the footer."""
+    """What a report reads: the source used, its basis and normalization (the rollup's own
+    parameters for view and auto), the rollup's facts, and notes for the footer."""
 
     used: str
     basis: source.Basis
     columns: source.SourceColumns
     info: rollup.RollupFacts | None = None
     notes: list[str] = field(default_factory=list)
+    norm: Normalization = field(default_factory=Normalization)
+
+    @property
+    def mixless(self) -> bool:
+        """Whether the rollup read lacks the status classes (an earlier epstats built it)."""
+        return self.info is not None and bool(self.info.missing_status)
 
 
 def as_of_and_snapshot(session: Session) -> object:
@@ -145,29 +165,71 @@ def as_of_and_snapshot(session: Session) -> object:
 
 
 def reading(session: Session, wanted: str) -> Reading:
-    only_view_normalizes(wanted, Normalization.of(session.config))  # issue 18, phase 2a
+    """The source a report reads, with the configuration's basis and normalization (raw) or
+    the rollup's (view, auto); the map's planner settings set for the transaction."""
     columns = source.check_columns(session)
     configured = source.Basis.of(session.config, columns)
+    norm = Normalization.of(session.config)
     if wanted == "raw":
-        return Reading("raw", configured, columns)
+        return _planned(session, Reading("raw", configured, columns, norm=norm))
     info = rollup.facts(session, contents=False, state=False)
     why = info.unreadable()
     if why is not None:
         if wanted == "view":
             raise OperationFailed(f"--source view: {why}; use --source raw or auto")
-        return Reading("raw", configured, columns, notes=[f"{why}: reporting from the raw rows"])
+        notes = [f"{why}: reporting from the raw rows"]
+        return _planned(session, Reading("raw", configured, columns, notes=notes, norm=norm))
     basis = configured
     if info.parameters is not None:
         basis = source.Basis.recorded(info.parameters, session.config, columns)
-    if info.parameters is not None:  # issue 18, phase 2a: what the rollup normalized
-        only_view_normalizes(wanted, Normalization.recorded(info.parameters))
-    unknown = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
-    return Reading(wanted, basis, columns, info, unknown)
+        norm = Normalization.recorded(info.parameters)
+    elif not info.unknown:  # built by an earlier epstats (or by hand): endpoints as stored
+        norm = Normalization()
+    notes = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
+    if info.missing_status:  # an earlier epstats built it
+        notes.append(f"{info.name} has no status classes: epstats view build --replace adds them")
+    return _planned(session, Reading(wanted, basis, columns, info, notes, norm))
+
+
+def _planned(session: Session, r: Reading) -> Reading:
+    """`r`, after the planner settings for a statement that joins the map (normalization on,
+    inside the report's transaction: behind a statement pool a SET LOCAL would not last)."""
+    if r.norm.active and not session.per_statement:
+        for query in planner_settings(session):
+            with session.noting(query):
+                session.conn.execute(query)
+    return r
+
+
+def require_mix(r: Reading, sort: str) -> None:
+    """ConfigError (exit 3) for --sort 4xx|5xx on a rollup without the status classes."""
+    if r.mixless and SORTS[sort][0] in STATUS_CLASSES:
+        why = f"the rollup {r.info.name if r.info else ''} has no status classes"
+        fix = "run `epstats view build --replace`, or use --source raw"
+        raise ConfigError([f"--sort {sort}: {why} (an earlier epstats built it): {fix}"])
+
+
+def without_mix(r: Reading, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with no status mix (None) when the rollup read lacks it: its NULL columns
+    summed with raw rows' counts would be part of the mix only."""
+    if not r.mixless:
+        return rows
+    return [dict(row, **dict.fromkeys(STATUS_CLASSES)) for row in rows]
 
 
 def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
+    """The statements' placeholders: the source, the rollup (NULL status classes where it has
+    none), the window, and the endpoint as reports name it ({normalized}, through {join})."""
+    ids = rollup_identifiers(session)
+    if r.mixless:
+        ids["view"] = session.statement("fragments/rollup_no_status", view=ids["view"])
+    mapped = joined(session, r.norm)
+    if r.norm.active:  # joined: the table's xmin as a column ({unaggregated} reads it)
+        ids["table"] = session.statement("fragments/source_with_xmin", table=ids["table"])
     return dict(
-        rollup_identifiers(session),
+        ids,
+        normalized=mapped.endpoint if r.norm.active else sql.Identifier(ids["endpoint"]),
+        join=mapped.join,
         day=source.day(session, r.basis),
         from_ts=source.param(session, r.basis, "from_ts"),
         to_ts=source.param(session, r.basis, "to_ts"),
@@ -242,6 +304,7 @@ def top(
 
     def read() -> Report:
         r = reading(session, whole_days(source, since))
+        require_mix(r, sort)
         win = window(session, days, since, until, r.basis.timezone)
         before = previous_window(session, win, r.basis.timezone) if compare else None
         if before is not None and before.in_progress and r.used == "view":
@@ -265,7 +328,7 @@ def top(
         if before is not None:
             rows = _compared(session, r, before, params, ids, sort, ascending)[:count]
         else:
-            rows = session.all(TOP[r.used], params, **ids)
+            rows = without_mix(r, session.all(TOP[r.used], params, **ids))
         seconds = time.perf_counter() - start
         report = Report(r.used, win, rows, seconds, previous=before)
         return finish_report(session, report, r, params, ids)
@@ -298,8 +361,8 @@ def _compared(
         min_requests=None,
         limit=None,
     )
-    rows = session.all(TOP[r.used], dict(params, limit=None), **ids)
-    found = {x["endpoint"]: x for x in session.all(TOP[r.used], then, **ids)}
+    rows = without_mix(r, session.all(TOP[r.used], dict(params, limit=None), **ids))
+    found = {x["endpoint"]: x for x in without_mix(r, session.all(TOP[r.used], then, **ids))}
     out = [_with_previous(row, found.pop(row["endpoint"], None)) for row in rows]
     if params["min_requests"] is None:  # --min-requests leaves out what went quiet
         gone = [{"endpoint": e} | dict.fromkeys(FIGURES) for e in found]

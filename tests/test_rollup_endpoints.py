@@ -1,8 +1,8 @@
 """Issue 18, phase 2a: the rollup of normalized endpoints and its status classes, on real
 servers, against the Python oracle of the documented rule (tests/endpoint_oracle.py): build and
 refresh through epstats.endpoint_map for both strategies, `report top` / `report endpoint`
-from the rollup, rules before auto, a changed rule refused until --replace, raw and auto
-refused while they do not normalize, and a rollup of an earlier epstats (no status classes)."""
+from the rollup, rules before auto, a changed rule refused until --replace, and a rollup of
+an earlier epstats (no status classes)."""
 
 from __future__ import annotations
 
@@ -165,11 +165,11 @@ def test_the_rollup_of_normalized_endpoints_equals_the_oracle(
     assert r.code == 0, r.stderr
     assert json.loads(r.stdout)["totals"]["requests"] == per["/users/{id}"]
 
-    # raw and auto do not normalize yet: refused, never other numbers
+    # raw and auto normalize too (issue 18 phase 2b: tests/test_report_normalized.py)
     for source in ("raw", "auto"):
-        r = cli(cfg, dsn, "report", "top", "--source", source)
-        assert r.code != 0 and "use --source view" in r.stderr, r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1
+        r = cli(cfg, dsn, "--format", "json", "report", "top", "--source", source)
+        assert r.code == 0, r.stderr
+        assert {x["endpoint"] for x in json.loads(r.stdout)["rows"]} == set(per)
 
 
 def test_a_changed_rule_is_refused_until_replace(dsn: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import click
 
 from epstats_cli.cli.app import App, get_app
 
-SORTS = ("requests", "avg", "max", "errors", "error_rate")
+SORTS = ("requests", "avg", "max", "errors", "error_rate", "4xx", "5xx")
 SOURCES = ("auto", "view", "raw")
 BARS = " ▁▂▃▄▅▆▇█"
 
@@ -109,8 +109,9 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
     return lines + list(report.notes)
 
 
-def _figures() -> list[Any]:
-    """The figure columns every report row has, in order."""
+def _figures(mix: tuple[str, ...] = ()) -> list[Any]:
+    """The figure columns every report row has, in order: the status classes last, in the
+    table only those of `mix` (CSV has them all)."""
     from epstats_cli.render import Column
 
     return [
@@ -120,6 +121,10 @@ def _figures() -> list[Any]:
         Column("max_ms", "Max ms", "ms"),
         Column("errors", "Errors", "int"),
         Column("error_rate", "Error rate", "pct"),
+        *(
+            Column(key, key.removeprefix("status_").capitalize(), "int", in_table=key in mix)
+            for key in ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
+        ),
     ]
 
 
@@ -137,7 +142,7 @@ def _compared_figures(sort: str) -> list[Any]:
     signs = {"ratio": "ratio", "difference": "Δ", "points": "Δ pp"}
     kinds = {"ratio": "float", "difference": "int", "points": "float"}
     cols = []
-    for col in _figures():
+    for col in _figures(mix=(reports.SORTS[sort][0],)):
         cols.append(col)
         how = reports.CHANGES.get(col.key)
         if how is not None:
@@ -172,7 +177,7 @@ def top_result(
 
     compared = rep.previous is not None
     cols = [Column("endpoint", "Endpoint", wrap=False)]
-    cols += _compared_figures(sort) if compared else _figures()
+    cols += _compared_figures(sort) if compared else _figures(mix=("status_4xx", "status_5xx"))
     rows = [_flat(r) for r in rep.rows] if compared else rep.rows
     by = sort.replace("_", " ")
     seen = sum(1 for r in rep.rows if r["requests"])
@@ -213,9 +218,10 @@ def report() -> None:
     type=click.Choice(SORTS),
     default="requests",
     show_default=True,
-    help="The figure to rank by. With --compare: its change between the two windows (a "
-    "ratio for requests, avg and max, the difference for errors, percentage points for "
-    "error_rate), biggest increase first; endpoints seen in only one window last.",
+    help="The figure to rank by (4xx, 5xx: the requests of that status class). With "
+    "--compare: its change between the two windows (a ratio for requests, avg and max, the "
+    "difference for errors, 4xx and 5xx, percentage points for error_rate), biggest increase "
+    "first; endpoints seen in only one window last.",
 )
 @click.option(
     "--asc",
@@ -300,7 +306,7 @@ def endpoint_cmd(
 
     Example: epstats report endpoint /api/v1/orders --days 14
     """
-    from epstats_cli import report_endpoint
+    from epstats_cli import report_endpoint, reports
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
@@ -316,13 +322,13 @@ def endpoint_cmd(
     cols = [  # CSV: the JSON rows' keys; the bar and the totals are for people
         Column("day", "Day", wrap=False),
         Column("trend", "Requests/day", wrap=False, in_csv=False),
-        *_figures(),
+        *_figures(mix=reports.STATUS_CLASSES),
     ]
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
     doc = rep.document(label)
-    doc["endpoint"] = name
-    table = Table(cols, rows, f"Endpoint {name}", footer, summary=[total])
+    doc["endpoint"], doc["requested"] = rep.endpoint, name
+    table = Table(cols, rows, f"Endpoint {rep.endpoint}", footer, summary=[total])
     app.out(Result([table], doc))
 
 

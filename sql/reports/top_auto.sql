@@ -5,29 +5,40 @@
 -- A window whose last day is cut at a time of day (--compare's previous window of a window
 -- that ends now) reads that day, %(tail_day)s, from the raw rows alone ({since}: from its
 -- local midnight, to {to_ts}); the rollup then covers the days before it. NULL: no such day.
--- The filters are top_view's.
+-- The filters are top_view's; the raw rows' endpoints and status classes are top_raw's.
 WITH parts AS (
     SELECT endpoint, request_count, total_response_time, response_count,
-           min_response_time, max_response_time, error_count
+           min_response_time, max_response_time, error_count,
+           status_2xx, status_3xx, status_4xx, status_5xx, status_other
     FROM {view}
     WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
       AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
     UNION ALL
-    SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
+    SELECT {normalized}::text, count(*), sum({response_time}::double precision), count({response_time}),
            min({response_time}), max({response_time}),
-           count(*) FILTER (WHERE {status} >= %(error_min)s)
-    FROM {table}
+           count(*) FILTER (WHERE {status} >= %(error_min)s),
+           count(*) FILTER (WHERE {status} >= 200 AND {status} < 300),
+           count(*) FILTER (WHERE {status} >= 300 AND {status} < 400),
+           count(*) FILTER (WHERE {status} >= 400 AND {status} < 500),
+           count(*) FILTER (WHERE {status} >= 500 AND {status} < 600),
+           count(*) FILTER (WHERE {status} IS NULL OR {status} < 200 OR {status} >= 600)
+    FROM {table} {join}
     WHERE {unaggregated} AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
       AND ({since}) IS NOT TRUE
-      AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
+      AND (%(pattern)s::text IS NULL OR {normalized} LIKE %(pattern)s::text)
     GROUP BY 1
     UNION ALL
-    SELECT {endpoint}::text, count(*), sum({response_time}::double precision), count({response_time}),
+    SELECT {normalized}::text, count(*), sum({response_time}::double precision), count({response_time}),
            min({response_time}), max({response_time}),
-           count(*) FILTER (WHERE {status} >= %(error_min)s)
-    FROM {table}
+           count(*) FILTER (WHERE {status} >= %(error_min)s),
+           count(*) FILTER (WHERE {status} >= 200 AND {status} < 300),
+           count(*) FILTER (WHERE {status} >= 300 AND {status} < 400),
+           count(*) FILTER (WHERE {status} >= 400 AND {status} < 500),
+           count(*) FILTER (WHERE {status} >= 500 AND {status} < 600),
+           count(*) FILTER (WHERE {status} IS NULL OR {status} < 200 OR {status} >= 600)
+    FROM {table} {join}
     WHERE {endpoint} IS NOT NULL AND {since} AND {timestamp} < {to_ts}
-      AND (%(pattern)s::text IS NULL OR {endpoint} LIKE %(pattern)s::text)
+      AND (%(pattern)s::text IS NULL OR {normalized} LIKE %(pattern)s::text)
     GROUP BY 1
 )
 SELECT endpoint,
@@ -36,7 +47,12 @@ SELECT endpoint,
        min(min_response_time) AS min_ms,
        max(max_response_time) AS max_ms,
        sum(error_count)::bigint AS errors,
-       sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate
+       sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate,
+       sum(status_2xx)::bigint AS status_2xx,
+       sum(status_3xx)::bigint AS status_3xx,
+       sum(status_4xx)::bigint AS status_4xx,
+       sum(status_5xx)::bigint AS status_5xx,
+       sum(status_other)::bigint AS status_other
 FROM parts
 GROUP BY 1
 HAVING %(min_requests)s::bigint IS NULL OR sum(request_count) >= %(min_requests)s::bigint

@@ -7,7 +7,12 @@ SELECT endpoint,
        min(min_response_time) AS min_ms,
        max(max_response_time) AS max_ms,
        sum(error_count)::bigint AS errors,
-       sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate
+       sum(error_count)::double precision / nullif(sum(request_count), 0) AS error_rate,
+       sum(status_2xx)::bigint AS status_2xx,
+       sum(status_3xx)::bigint AS status_3xx,
+       sum(status_4xx)::bigint AS status_4xx,
+       sum(status_5xx)::bigint AS status_5xx,
+       sum(status_other)::bigint AS status_other
 FROM {view}
 WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
   AND (%(pattern)s::text IS NULL OR endpoint LIKE %(pattern)s::text)
