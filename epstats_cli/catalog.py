@@ -7,7 +7,7 @@ Read-only and privilege-light (catalog and statistics views, never a count(*)), 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from epstats_cli import schedule
@@ -109,6 +109,13 @@ def leftovers(session: Session, spare: QualifiedName | None = None) -> tuple[str
     """Invalid indices (no build filling them now) on the source table and the rollup, the
     relation `spare` if it exists, and runs left `running` by a process that is gone: what
     interrupted work left behind (epstats.runs must exist)."""
+    return _leftovers(session, spare)[0]
+
+
+def _leftovers(
+    session: Session, spare: QualifiedName | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`leftovers`, and the invalid indices a build is still running on (named with it)."""
     cfg = session.config
     tables = (cfg.source.table, cfg.view_name)
     params = {
@@ -117,13 +124,16 @@ def leftovers(session: Session, spare: QualifiedName | None = None) -> tuple[str
         "spare_schema": spare.schema if spare else None,
         "spare_name": spare.name if spare else None,
     }
-    return tuple(r["name"] for r in session.all("catalog/leftovers", params))
+    rows = session.all("catalog/leftovers", params)
+    left = tuple(r["name"] for r in rows if r["kind"] == "leftover")
+    return left, tuple(r["name"] for r in rows if r["kind"] == "building")
 
 
 def need(session: Session, spare: QualifiedName | None = None) -> schedule.Need:
     """Dead tuples, transaction-ID age, the last (auto)vacuum/analyze and the leftovers of
     interrupted work (see `leftovers`), for the schedule."""
-    return need_from(table_facts(session), server_facts(session), leftovers(session, spare))
+    left, building = _leftovers(session, spare)
+    return replace(need_from(table_facts(session), server_facts(session), left), building=building)
 
 
 # --- relations ---------------------------------------------------------------------------------

@@ -118,6 +118,17 @@ def _building(session: Session, oid: int) -> set[int]:
     return {int(b["index_relid"]) for b in indexes.builds_running(session, oid) if b["index_relid"]}
 
 
+def _still_building(build: dict[str, Any]) -> str:
+    """Why cleanup leaves an invalid index alone: the build running on it, by whom (an
+    epstats killed mid-build leaves its statement running on the server until it ends)."""
+    who = build["application_name"] or "an application the role may not see"
+    role = f", role {build['role']}" if build["role"] else ""
+    return (
+        f"{build['command']} still running on it (pid {build['pid']}, {who}{role}, "
+        f"{build['phase']}); a later cleanup drops it if that build fails"
+    )
+
+
 def _bloat(session: Session, oid: int) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in session.all("catalog/index_bloat", {"oid": oid})}
 
@@ -224,23 +235,25 @@ def plan_cleanup(session: Session) -> list[Step]:
     steps = []
     why = "invalid leftover of an interrupted index build"
     for t in targets(session):
-        building = _building(session, t.oid)
+        builds = {int(b["index_relid"]): b for b in indexes.builds_running(session, t.oid)}
         for idx in indexes.load_indexes(session, t.oid):
-            if idx.valid or idx.oid in building:
+            if idx.valid:
                 continue
             drop = session.statement("indexes/drop", index=(t.name.schema, idx.name))
-            steps.append(
-                Step(
-                    "cleanup",
-                    f"{t.name.schema}.{idx.name}",
-                    why,
-                    [Statement(drop)],
-                    Mode.CONCURRENTLY,
-                    done=f"dropped: {why}",
-                    relation_oid=t.oid,
-                    refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
-                )
+            step = Step(
+                "cleanup",
+                f"{t.name.schema}.{idx.name}",
+                why,
+                [Statement(drop)],
+                Mode.CONCURRENTLY,
+                done=f"dropped: {why}",
+                relation_oid=t.oid,
+                refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
             )
+            if idx.oid in builds:  # said, never dropped: a build is still running on it
+                step.reason = "invalid until the build running on it ends"
+                step.skip = _still_building(builds[idx.oid])
+            steps.append(step)
     spare = spare_step(session)
     if spare is not None:
         spare.refused = refusal(session, rights.spare_needs(session))

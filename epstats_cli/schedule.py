@@ -31,6 +31,8 @@ class Need:
     last_analyze: dt.datetime | None = None
     # what interrupted work left (invalid indices, a half-done rollup replacement): cleanup now
     leftovers: tuple[str, ...] = ()
+    # invalid indices a build is still running on (named with it): not leftovers, but said
+    building: tuple[str, ...] = ()
 
     @property
     def dead_ratio(self) -> float:
@@ -142,15 +144,10 @@ def due_tasks(
                 )
             )
         else:
-            decisions.append(
-                Decision(
-                    task,
-                    False,
-                    f"next due in {human_seconds((last + every - now).total_seconds())}",
-                    last,
-                    next_due,
-                )
-            )
+            why = f"next due in {human_seconds((last + every - now).total_seconds())}"
+            if task == "cleanup" and need.building:
+                why += f"; invalid while a build still runs on it: {', '.join(need.building)}"
+            decisions.append(Decision(task, False, why, last, next_due))
     return decisions
 
 

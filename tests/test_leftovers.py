@@ -214,3 +214,52 @@ def test_a_run_left_running_by_a_killed_process_makes_cleanup_due_at_once(
         assert _swaps(conn) == ["interrupted"]
     conn.execute("DELETE FROM epstats.runs WHERE status = 'running'")
     assert _cleanup(cfg, dsn)["leftovers of public.requests"]["reason"].startswith("not due")
+
+
+def test_an_invalid_index_a_build_still_runs_on_is_named_and_left_alone(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """An epstats killed mid-build leaves its CREATE INDEX (or REINDEX) CONCURRENTLY running
+    on the server: the index is invalid until that build ends. Cleanup leaves it alone, as
+    before, but says why, naming the build (pid, application, phase): never silently."""
+    cfg = _ready(dsn, conn, tmp_path, "materialized")
+    holder = psycopg.connect(dsn, autocommit=False)
+    holder.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    builder = psycopg.connect(dsn, autocommit=True, application_name="orphaned-build")
+    try:
+        holder.execute("SELECT 1 FROM requests LIMIT 1")  # a snapshot the build waits for
+        pid = builder.info.backend_pid
+        thread_error: list[BaseException] = []
+
+        def build() -> None:  # waits for the holder's snapshot, its index invalid till then
+            try:
+                builder.execute("CREATE INDEX CONCURRENTLY slow_one ON requests (status)")
+            except psycopg.Error as exc:
+                thread_error.append(exc)
+
+        import threading
+
+        t = threading.Thread(target=build)
+        t.start()
+        deadline = time.monotonic() + 30
+        query = "SELECT 1 FROM pg_stat_progress_create_index WHERE pid = %s AND index_relid <> 0"
+        while not conn.execute(query, (pid,)).fetchone():
+            assert time.monotonic() < deadline, "the build never started"
+            time.sleep(0.05)
+        tasks = _cleanup(cfg, dsn)  # not due: the reason names the build
+        said = f"public.slow_one (CREATE INDEX CONCURRENTLY, pid {pid}, orphaned-build)"
+        assert said in tasks["leftovers of public.requests"]["reason"], tasks
+        r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "maintain", "--force", "cleanup")
+        assert r.code == 0, r.stderr
+        forced = {t["target"]: t for t in json.loads(r.stdout)["tasks"]}
+        slow = forced["public.slow_one"]
+        assert slow["status"] == "skipped", slow
+        assert f"pid {pid}, orphaned-build" in slow["reason"], slow
+        assert _exists(conn, "public.slow_one")  # never dropped under a running build
+        holder.rollback()
+        t.join(timeout=60)
+        assert not thread_error, thread_error
+        assert invalid_indexes(conn) == []
+    finally:
+        holder.close()
+        builder.close()

@@ -347,7 +347,7 @@ def test_two_signals_pending_together_end_as_one_of_them_said_consistently() -> 
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    signal.pthread_sigmask(signal.SIG_UNBLOCK, both)\n"
         "    time.sleep(30)\n"
-        "cli.cli.main = run\n"
+        "cli.cli.run = run\n"
         "sys.exit(cli.main(['status']))\n"
     )
     assert r.returncode in (130, 143), r.stderr
@@ -367,7 +367,7 @@ def test_a_signal_as_epstats_ends_decides_its_exit_code(signum: int) -> None:
     r = _python(
         "import atexit, os, signal, sys\n"
         "from epstats_cli import cli\n"
-        "cli.cli.main = lambda *args, **kwargs: 0\n"
+        "cli.cli.run = lambda *args, **kwargs: 0\n"
         f"atexit.register(lambda: os.kill(os.getpid(), {int(signum)}))\n"
         "sys.argv = ['epstats', 'status']\n"
         "sys.exit(cli.main())\n"
@@ -375,6 +375,34 @@ def test_a_signal_as_epstats_ends_decides_its_exit_code(signum: int) -> None:
     assert (r.returncode, r.stderr) == (
         CODE[signum],
         f"epstats: interrupted by {name} as it ended (the command itself had finished, "
+        "with exit code 0)\n",
+    )
+
+
+def test_a_signal_after_the_outcome_was_decided_still_decides_before_the_exit() -> None:
+    """A signal in the instant between the decision of the exit code and the end of the
+    process (the trial's refresh, signalled 30 ms after it finished, ended 0 in silence): the
+    first signal still decides, said in one line."""
+    r = _python(
+        "import os, signal, sys\n"
+        "from epstats_cli import cli\n"
+        "from epstats_cli.cli import signals\n"
+        "decide = signals.late\n"
+        "sent = []\n"
+        "def late(code):\n"
+        "    decided = decide(code)\n"
+        "    if not sent:\n"
+        "        sent.append(1)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return decided\n"
+        "signals.late = late\n"
+        "cli.cli.run = lambda *args, **kwargs: 0\n"
+        "sys.argv = ['epstats', 'status']\n"
+        "sys.exit(cli.main())\n"
+    )
+    assert (r.returncode, r.stderr) == (
+        143,
+        "epstats: interrupted by SIGTERM as it ended (the command itself had finished, "
         "with exit code 0)\n",
     )
 
@@ -390,7 +418,7 @@ def test_a_signal_in_the_interpreters_shutdown_cannot_kill_epstats() -> None:
         "    def __del__(self):\n"
         "        os.kill(os.getpid(), signal.SIGTERM)\n"
         "late = Late()\n"
-        "cli.cli.main = lambda *args, **kwargs: 0\n"
+        "cli.cli.run = lambda *args, **kwargs: 0\n"
         "sys.argv = ['epstats', 'status']\n"
         "sys.exit(cli.main())\n"
     )
@@ -419,7 +447,7 @@ def test_a_signal_python_cannot_raise_where_it_lands_still_interrupts(signum: in
         "        sum(range(1000))\n"
         "    print('finished')\n"
         "    return 0\n"
-        "cli.cli.main = run\n"
+        "cli.cli.run = run\n"
         "sys.argv = ['epstats', 'status']\n"
         "sys.exit(cli.main())\n"
     )
@@ -443,7 +471,7 @@ def test_a_signal_python_wraps_in_another_error_is_an_interruption() -> None:
         "        time.sleep(20)\n"
         "    except KeyboardInterrupt as e:\n"
         "        raise RuntimeError('Error calling __set_name__') from e\n"
-        "cli.cli.main = run\n"
+        "cli.cli.run = run\n"
         "sys.argv = ['epstats', 'status']\n"
         "sys.exit(cli.main())\n"
     )
@@ -493,7 +521,7 @@ def test_without_a_signal_the_console_script_ends_as_before() -> None:
         "def run(*args, **kwargs):\n"
         "    print('out', end='')\n"
         "    return 3\n"
-        "cli.cli.main = run\n"
+        "cli.cli.run = run\n"
         "atexit.register(lambda: print(' bye', end=''))\n"
         "sys.argv = ['epstats', 'status']\n"
         "sys.exit(cli.main())\n"

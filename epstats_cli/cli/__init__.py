@@ -134,6 +134,13 @@ def adopt(command: click.Command) -> click.Command:
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use, with help listed from COMMANDS."""
 
+    def run(self, args: list[str]) -> Any:
+        """What click's main(standalone_mode=False) does, without the blank line click writes
+        to stderr on KeyboardInterrupt (every stopping signal arrives as one): epstats' one
+        line is all an interruption prints."""
+        with self.make_context("epstats", list(args)) as ctx:
+            return self.invoke(ctx)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -242,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signals.disarm()
         if argv is None:
-            signals.exit_now(code)
+            signals.exit_now(code, _report)
         signals.restore(previous)
     return code
 
@@ -263,7 +270,7 @@ def _decided(args: list[str], console: bool) -> int:
 
 def _main(args: list[str]) -> int:
     try:
-        rv: Any = cli.main(args=args, prog_name="epstats", standalone_mode=False)
+        rv: Any = cli.run(args)
         sys.stdout.flush()  # now, while a closed pipe or a full disk is still ours to handle
         signals.disarm()
     except BaseException as exc:
@@ -287,7 +294,7 @@ def _outcome(exc: BaseException, args: list[str]) -> int:
     if isinstance(exc, OSError) and _stdout_failed(exc):
         _stdout_to_devnull()
         return _report(OperationFailed(f"cannot write output: {exc.strerror or exc}"))
-    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt) or _wraps_interrupt(exc):
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
         # SIGINT, SIGTERM and SIGHUP arrive as KeyboardInterrupt; the handler noted which
         return _report(_stopped(None))
     if isinstance(exc, Interrupted):
@@ -311,6 +318,8 @@ def _outcome(exc: BaseException, args: list[str]) -> int:
         return exc.exit_code
     if not isinstance(exc, Exception):
         raise exc  # SystemExit and the like: not ours to map
+    if _wraps_interrupt(exc):
+        return _report(_stopped(None))
     if debug:
         _traceback(exc)
     mapped = from_exception(exc)

@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from epstats_cli.errors import (
@@ -201,12 +202,20 @@ def run_exit_functions() -> None:
         atexit._run_exitfuncs()
 
 
-def exit_now(code: int) -> None:
+def exit_now(code: int, report: Callable[[Interrupted], int]) -> None:
     """End the process with `code` at once, its output flushed: the interpreter's shutdown
-    (which puts the default signal handlers back) never runs, and from here no signal is
-    even received (blocked; none can change the code now)."""
+    (which puts the default signal handlers back) never runs. The stopping signals are blocked
+    first; one that arrived since the outcome was decided (handled, or still pending) decides
+    now, as late() would have (`report` prints it and gives its exit code). From there on no
+    signal can change the code: only the kernel's end of the process is left."""
     with contextlib.suppress(BaseException):
         signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+        for signum in sorted(signal.sigpending() & set(STOPPING)):
+            note_arrival(signum)
+    with contextlib.suppress(BaseException):
+        ended = late(code)
+        if ended is not None:
+            code = report(ended)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):
             stream.flush()

@@ -2,7 +2,9 @@
 -- indices on the given tables that no build is filling now, a spare relation that should
 -- not exist (the new rollup of a `view build --replace` stopped before its swap), and runs
 -- still `running` in epstats.runs whose process is gone (a command killed before it could
--- record how they ended: cleanup marks them interrupted).
+-- record how they ended: cleanup marks them interrupted). Kind 'building': an invalid index
+-- a build is still running on (an epstats killed mid-build leaves its statement running):
+-- not a leftover, but said.
 WITH tables AS (
     SELECT c.oid
     FROM pg_catalog.pg_class c
@@ -10,7 +12,7 @@ WITH tables AS (
     JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS t(nspname, relname)
       ON n.nspname = t.nspname AND c.relname = t.relname
 )
-SELECT format('%%I.%%I', n.nspname, ic.relname) AS name
+SELECT format('%%I.%%I', n.nspname, ic.relname) AS name, 'leftover' AS kind
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
@@ -18,12 +20,22 @@ WHERE i.indrelid IN (SELECT oid FROM tables) AND NOT i.indisvalid
   AND i.indexrelid NOT IN (SELECT p.index_relid FROM pg_catalog.pg_stat_progress_create_index p
                            WHERE p.index_relid IS NOT NULL)
 UNION ALL
-SELECT format('%%I.%%I', n.nspname, c.relname)
+SELECT format('%%I.%%I (%%s, pid %%s, %%s)', n.nspname, ic.relname, p.command, p.pid,
+              coalesce(nullif(a.application_name, ''), 'no application name')),
+       'building'
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+JOIN pg_catalog.pg_stat_progress_create_index p ON p.index_relid = i.indexrelid
+LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
+WHERE i.indrelid IN (SELECT oid FROM tables) AND NOT i.indisvalid
+UNION ALL
+SELECT format('%%I.%%I', n.nspname, c.relname), 'leftover'
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(spare_schema)s AND c.relname = %(spare_name)s
 UNION ALL
-SELECT format('the %%s of %%s left running (run %%s)', r.task, r.target, r.id)
+SELECT format('the %%s of %%s left running (run %%s)', r.task, r.target, r.id), 'leftover'
 FROM epstats.runs r
 WHERE r.status = 'running'
   AND r.pid NOT IN (SELECT a.pid FROM pg_catalog.pg_stat_activity a WHERE a.pid IS NOT NULL)
