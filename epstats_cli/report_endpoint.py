@@ -15,7 +15,7 @@ from typing import Any
 
 from epstats_cli.db import Session, consistent
 from epstats_cli.errors import OperationFailed
-from epstats_cli.report_window import Window, whole_days, window
+from epstats_cli.report_window import Window, served, window
 from epstats_cli.reports import (
     Reading,
     Report,
@@ -42,15 +42,18 @@ def endpoint_days(
     since: dt.date | None = None,
     until: dt.date | None = None,
     source: str = "auto",
+    hours: int | None = None,
 ) -> Report:
     """One endpoint's days with totals, every day of the window (a quiet day with 0
     requests), also when it has none in the window but some outside it; OperationFailed (with
     close names) for an endpoint that has no requests at all."""
 
     def read() -> Report:
-        r = reading(session, whole_days(source, since))
-        win = window(session, days, since, until, r.basis.timezone)
-        params = params_for(session, r, win, endpoint=name)
+        r = reading(session, source)
+        win = window(session, days, since, until, r.basis.timezone, hours=hours)
+        served(r.used, win)
+        assert win.parts is not None
+        params = params_for(session, r, win, endpoint=name, **win.parts.params(r.used))
         ids = placeholders(session, r)
         start = time.perf_counter()
         raw_rows = session.all(ENDPOINT[r.used], params, **ids)
@@ -58,7 +61,8 @@ def endpoint_days(
         if not raw_rows:
             seen = _seen(session, r, name, win, params, ids)
             if seen is False:
-                names = [x for x in _names(session, r.used, params, ids) if x != name]
+                every = dict(params, from_day=win.from_day)  # the window's days, not the rollup's
+                names = [x for x in _names(session, r.used, every, ids) if x != name]
                 close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
                 hint = f"; closest: {', '.join(close)}" if close else ""
                 raise OperationFailed(f"no requests for endpoint {name!r} at all{hint}")

@@ -14,20 +14,51 @@ SOURCES = ("auto", "view", "raw")
 BARS = " ▁▂▃▄▅▆▇█"
 
 
-def _date_option(name: str, help: str, times: bool = False) -> Any:
-    formats = ["%Y-%m-%d"] + (["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] * times)
-    metavar = "DATE[ HH:MM]" if times else "DATE"
-    return click.option(name, type=click.DateTime(formats), metavar=metavar, help=help)
+WHEN_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--since/--until: a date, or a local date and time (2026-11-27T09:30, 2026-11-27
+    09:30[:SS]); anything else is a one-line usage error (exit 2)."""
+    from epstats_cli.errors import UsageLine
+
+    if value is None:
+        return None
+    text = value.strip()
+    for fmt in ("%Y-%m-%d", *WHEN_FORMATS):
+        try:
+            when = dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return when.date() if fmt == "%Y-%m-%d" else when
+    raise UsageLine(
+        f"{param.opts[0]} {value!r} is neither a date (2026-11-27) nor a local date and time "
+        "(2026-11-27T09:30 or '2026-11-27 09:30')"
+    )
 
 
 def _window_options(fn: Any) -> Any:
-    fn = _date_option("--until", "Last day of the window (with --since).")(fn)
-    fn = _date_option(
+    fn = click.option(
+        "--until",
+        callback=_when,
+        metavar="DATE[THH:MM]",
+        help="With --since: the window's last day (through its end), or the local time in "
+        "source.timezone it ends at (excluded).",
+    )(fn)
+    fn = click.option(
         "--since",
-        "First day of the window, or a local time in source.timezone to start at (the raw "
-        "rows then; a time in a DST gap or overlap resolves as PostgreSQL does, shown in the "
-        "footer).",
-        times=True,
+        callback=_when,
+        metavar="DATE[THH:MM]",
+        help="First day of the window, or a local time in source.timezone to start at (a time "
+        "in a DST gap or overlap resolves as PostgreSQL does, shown in the footer).",
+    )(fn)
+    fn = click.option(
+        "--hours",
+        type=click.IntRange(1, 878400),
+        metavar="N",
+        help="The last N hours, up to now. With --since/--until times and auto, the partial "
+        "days at the window's ends are read from the raw rows, the whole days between them "
+        "from the rollup.",
     )(fn)
     fn = click.option(
         "--days",
@@ -44,19 +75,46 @@ def _window_options(fn: Any) -> Any:
     )(fn)
 
 
+Moment = dt.date | dt.datetime  # a date, or a local date and time
+
+
 def _dates(
-    days: int | None, since: dt.datetime | None, until: dt.datetime | None
-) -> tuple[dt.date | dt.datetime | None, dt.date | None]:
+    days: int | None, since: Moment | None, until: Moment | None, hours: int | None = None
+) -> tuple[Moment | None, Moment | None]:
+    """--since and --until as the window takes them (a local midnight as a date), checked."""
+    if hours is not None and (days is not None or since or until):
+        raise click.UsageError("--hours excludes --days/--since/--until")
     if days is not None and (since or until):
         raise click.UsageError("--days excludes --since/--until")
     if until and not since:
         raise click.UsageError("--until needs --since")
-    if since and until and until < since:
-        raise click.UsageError(f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}")
-    first: dt.date | dt.datetime | None = None
-    if since is not None:  # a time of day only when one was given
-        first = since if since.time() != dt.time() else since.date()
-    return first, (until.date() if until else None)
+
+    def plain(when: Moment | None, end: bool = False) -> Moment | None:
+        """A local midnight as a date (whole days): --until's is the end of the day before."""
+        if isinstance(when, dt.datetime) and when.time() == dt.time():
+            return when.date() - dt.timedelta(days=end)
+        return when
+
+    first, last = plain(since), plain(until, end=True)
+    if since is not None and until is not None and first is not None and last is not None:
+        begins = _instant(first)
+        ends = last if isinstance(last, dt.datetime) else _instant(last) + dt.timedelta(days=1)
+        if ends <= begins:
+            from epstats_cli.errors import UsageLine
+
+            raise UsageLine(
+                f"--until {_said(until)} is not after --since {_said(since)}: the window would "
+                "be empty (a date-only --until includes that whole day)"
+            )
+    return first, last
+
+
+def _instant(when: Moment) -> dt.datetime:
+    return when if isinstance(when, dt.datetime) else dt.datetime.combine(when, dt.time())
+
+
+def _said(when: Moment) -> str:
+    return f"{when:%Y-%m-%d %H:%M}" if isinstance(when, dt.datetime) else f"{when:%Y-%m-%d}"
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:
@@ -73,11 +131,20 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
         source = f"raw rows of {app.config.source.table}"
     elif report.source == "view":
         source = f"rollup {view_name}"
+    elif not any(part["source"] == "view" for part in report.parts):
+        source = f"raw rows of {app.config.source.table} (a window inside one day: the rollup "
+        source += "holds whole days)"
     else:
         source = f"rollup {view_name} + {report.newer_rows or 0:,} raw rows it has not aggregated"
+        if len(report.parts) > 1:
+            source += f", and the raw rows of {app.config.source.table} for the partial days"
     lines = [
         f"source: {source}",
         f"window: {local(win.from_ts)} .. {local(win.to_ts)} ({tz})",
+    ]
+    if report.source == "auto" and len(report.parts) > 1:
+        lines.append("parts: " + "; ".join(_part(part, tz, win.as_of) for part in report.parts))
+    lines += [
         f"as of {local(win.as_of, True)}; query {report.seconds * 1000:,.1f} ms",
     ]
     if report.source == "view" and report.watermark is not None:
@@ -97,16 +164,37 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
         before = report.previous.window
         n = (win.to_day - win.from_day).days + 1
         days = "1 day" if n == 1 else f"{n} days"
+        if win.by_length:
+            days = human_seconds((win.to_ts - win.from_ts).total_seconds())
         adjacent = before.to_ts == win.from_ts
         how = f"the {days} right before" if adjacent else f"the same hours {days} earlier"
-        if report.previous.in_progress and report.source == "auto":
-            how += f"; {before.to_day}, cut at a time of day, from the raw rows"
+        if report.source == "auto" and before.parts is not None and before.parts.partial:
+            raw = [p for p in before.parts.described("auto") if p["source"] == "raw"]
+            how += "; " + " and ".join(_part(p, tz, win.as_of) for p in raw)
         lines.append(f"compared with: {local(before.from_ts)} .. {local(before.to_ts)} ({how})")
     count, latest = report.future_rows
     if count:
         rows = "1 row is" if count == 1 else f"{count:,} rows are"
         lines.append(f"{rows} dated in the future, up to {local(latest)} (in no window)")
     return lines + list(report.notes)
+
+
+def _part(part: dict[str, Any], tz: str, now: dt.datetime) -> str:
+    """One part of a window as the footer says it: `rollup 2026-11-25..2026-11-26 (whole
+    days)` or `raw rows 2026-11-24 09:41..24:00` (a partial day, in local time)."""
+    from zoneinfo import ZoneInfo
+
+    if part["source"] == "view":
+        days = f"{part['first_day']}..{part['last_day']}"
+        if part["first_day"] == part["last_day"]:
+            days = str(part["first_day"])
+        whole = "whole days" if part["first_day"] != part["last_day"] else "a whole day"
+        if part["to"] >= now:
+            whole += ", the last one up to now"
+        return f"rollup {days} ({whole})"
+    start, end = (part[key].astimezone(ZoneInfo(tz)) for key in ("from", "to"))
+    until = f"{end:%H:%M}" if end.date() == start.date() else "24:00"
+    return f"raw rows {start:%Y-%m-%d %H:%M}..{until}"
 
 
 def _figures() -> list[Any]:
@@ -235,7 +323,8 @@ def report() -> None:
     is_flag=True,
     help="Add each endpoint's figures in the previous window (this one moved back by its "
     "number of days: the days right before it, or, for a window that ends now, the same hours "
-    "that many days earlier) and the change: a ratio for requests, avg and max, the "
+    "that many days earlier; with --hours or an --until time, by its length: the hours right "
+    "before it) and the change: a ratio for requests, avg and max, the "
     "difference for errors, percentage points for the error rate; rank by the change of "
     "--sort's figure.",
 )
@@ -248,8 +337,9 @@ def report() -> None:
 def top_cmd(
     source: str,
     days: int | None,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
+    hours: int | None,
+    since: Moment | None,
+    until: Moment | None,
     limit: int | None,
     sort: str,
     ascending: bool,
@@ -268,11 +358,12 @@ def top_cmd(
     from epstats_cli import reports
 
     app = get_app()
-    first, last = _dates(days, since, until)
+    first, last = _dates(days, since, until, hours)
     with app.session() as s:
         rep = reports.top(
             s,
             days=days,
+            hours=hours,
             since=first,
             until=last,
             limit=limit,
@@ -292,7 +383,12 @@ def top_cmd(
 @click.argument("name")
 @_window_options
 def endpoint_cmd(
-    name: str, source: str, days: int | None, since: dt.datetime | None, until: dt.datetime | None
+    name: str,
+    source: str,
+    days: int | None,
+    hours: int | None,
+    since: Moment | None,
+    until: Moment | None,
 ) -> None:
     """One endpoint, day by day, with a bar of requests per day and a totals row.
 
@@ -304,10 +400,10 @@ def endpoint_cmd(
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
-    first, last = _dates(days, since, until)
+    first, last = _dates(days, since, until, hours)
     with app.session() as s:
         rep = report_endpoint.endpoint_days(
-            s, name, days=days, since=first, until=last, source=source
+            s, name, days=days, hours=hours, since=first, until=last, source=source
         )
     peak = max(r["requests"] for r in rep.rows) or 1
     rows = [dict(r, trend=_bar(r["requests"], peak)) for r in rep.rows]

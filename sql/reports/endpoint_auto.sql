@@ -1,5 +1,5 @@
--- One endpoint's days: the rollup plus the raw rows it has not aggregated, in one statement
--- (see top_auto).
+-- One endpoint's days: the rollup's whole days plus the raw rows it has not aggregated and
+-- those of the window's partial days ({since}), in one statement (see top_auto).
 WITH parts AS (
     SELECT day, request_count, total_response_time, response_count, min_response_time,
            max_response_time, error_count
@@ -9,7 +9,7 @@ WITH parts AS (
     SELECT {day}, count(*), sum({response_time}::double precision), count({response_time}), min({response_time}),
            max({response_time}), count(*) FILTER (WHERE {status} >= %(error_min)s)
     FROM {table}
-    WHERE {endpoint} = %(endpoint)s AND {unaggregated}
+    WHERE {endpoint} = %(endpoint)s AND ({unaggregated} OR {since})
       AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
     GROUP BY 1
 )
