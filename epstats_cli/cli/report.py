@@ -8,113 +8,10 @@ from typing import Any
 import click
 
 from epstats_cli.cli.app import App, get_app
+from epstats_cli.cli.window_options import Moment, checked, options
 
 SORTS = ("requests", "avg", "max", "errors", "error_rate")
-SOURCES = ("auto", "view", "raw")
 BARS = " ▁▂▃▄▅▆▇█"
-
-
-WHEN_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
-
-
-def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    """--since/--until: a date, or a local date and time (2026-11-27T09:30, 2026-11-27
-    09:30[:SS]); anything else is a one-line usage error (exit 2)."""
-    from epstats_cli.errors import UsageLine
-
-    if value is None:
-        return None
-    text = value.strip()
-    for fmt in ("%Y-%m-%d", *WHEN_FORMATS):
-        try:
-            when = dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        return when.date() if fmt == "%Y-%m-%d" else when
-    raise UsageLine(
-        f"{param.opts[0]} {value!r} is neither a date (2026-11-27) nor a local date and time "
-        "(2026-11-27T09:30 or '2026-11-27 09:30')"
-    )
-
-
-def _window_options(fn: Any) -> Any:
-    fn = click.option(
-        "--until",
-        callback=_when,
-        metavar="DATE[THH:MM]",
-        help="With --since: the window's last day (through its end), or the local time in "
-        "source.timezone it ends at (excluded).",
-    )(fn)
-    fn = click.option(
-        "--since",
-        callback=_when,
-        metavar="DATE[THH:MM]",
-        help="First day of the window, or a local time in source.timezone to start at (a time "
-        "in a DST gap or overlap resolves as PostgreSQL does, shown in the footer).",
-    )(fn)
-    fn = click.option(
-        "--hours",
-        type=click.IntRange(1, 878400),
-        metavar="N",
-        help="The last N hours, up to now. With --since/--until times and auto, the partial "
-        "days at the window's ends are read from the raw rows, the whole days between them "
-        "from the rollup.",
-    )(fn)
-    fn = click.option(
-        "--days",
-        type=click.IntRange(1, 36600),
-        help="The last N days, today included (default: reports.days).",
-    )(fn)
-    return click.option(
-        "--source",
-        type=click.Choice(SOURCES),
-        default="auto",
-        show_default=True,
-        help="view: the rollup only; raw: the requests table; auto: the rollup plus raw "
-        "rows newer than it, in one statement.",
-    )(fn)
-
-
-Moment = dt.date | dt.datetime  # a date, or a local date and time
-
-
-def _dates(
-    days: int | None, since: Moment | None, until: Moment | None, hours: int | None = None
-) -> tuple[Moment | None, Moment | None]:
-    """--since and --until as the window takes them (a local midnight as a date), checked."""
-    if hours is not None and (days is not None or since or until):
-        raise click.UsageError("--hours excludes --days/--since/--until")
-    if days is not None and (since or until):
-        raise click.UsageError("--days excludes --since/--until")
-    if until and not since:
-        raise click.UsageError("--until needs --since")
-
-    def plain(when: Moment | None, end: bool = False) -> Moment | None:
-        """A local midnight as a date (whole days): --until's is the end of the day before."""
-        if isinstance(when, dt.datetime) and when.time() == dt.time():
-            return when.date() - dt.timedelta(days=end)
-        return when
-
-    first, last = plain(since), plain(until, end=True)
-    if since is not None and until is not None and first is not None and last is not None:
-        begins = _instant(first)
-        ends = last if isinstance(last, dt.datetime) else _instant(last) + dt.timedelta(days=1)
-        if ends <= begins:
-            from epstats_cli.errors import UsageLine
-
-            raise UsageLine(
-                f"--until {_said(until)} is not after --since {_said(since)}: the window would "
-                "be empty (a date-only --until includes that whole day)"
-            )
-    return first, last
-
-
-def _instant(when: Moment) -> dt.datetime:
-    return when if isinstance(when, dt.datetime) else dt.datetime.combine(when, dt.time())
-
-
-def _said(when: Moment) -> str:
-    return f"{when:%Y-%m-%d %H:%M}" if isinstance(when, dt.datetime) else f"{when:%Y-%m-%d}"
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:
@@ -189,8 +86,8 @@ def _part(part: dict[str, Any], tz: str, now: dt.datetime) -> str:
         if part["first_day"] == part["last_day"]:
             days = str(part["first_day"])
         whole = "whole days" if part["first_day"] != part["last_day"] else "a whole day"
-        if part["to"] >= now:
-            whole += ", the last one up to now"
+        if part["to"] >= now:  # today, read as --days reads it
+            whole = "whole days, today up to now" if "." in days else "today up to now"
         return f"rollup {days} ({whole})"
     start, end = (part[key].astimezone(ZoneInfo(tz)) for key in ("from", "to"))
     until = f"{end:%H:%M}" if end.date() == start.date() else "24:00"
@@ -294,7 +191,7 @@ def report() -> None:
 
 
 @report.command("top")
-@_window_options
+@options
 @click.option("--limit", type=click.IntRange(1, 100000), help="Rows (default: reports.limit).")
 @click.option(
     "--sort",
@@ -358,7 +255,7 @@ def top_cmd(
     from epstats_cli import reports
 
     app = get_app()
-    first, last = _dates(days, since, until, hours)
+    first, last = checked(days, since, until, hours)
     with app.session() as s:
         rep = reports.top(
             s,
@@ -381,7 +278,7 @@ def top_cmd(
 
 @report.command("endpoint")
 @click.argument("name")
-@_window_options
+@options
 def endpoint_cmd(
     name: str,
     source: str,
@@ -400,7 +297,7 @@ def endpoint_cmd(
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
-    first, last = _dates(days, since, until, hours)
+    first, last = checked(days, since, until, hours)
     with app.session() as s:
         rep = report_endpoint.endpoint_days(
             s, name, days=days, hours=hours, since=first, until=last, source=source
