@@ -52,9 +52,8 @@ def options(fn: Any) -> Any:
         "--hours",
         type=click.IntRange(1, 878400),
         metavar="N",
-        help="The last N hours, up to now. With --since/--until times and auto, the partial "
-        "days at the window's ends are read from the raw rows, the whole days between them "
-        "from the rollup.",
+        help="The last N hours, up to now (auto reads the partial days at the window's ends "
+        "from the raw rows, the whole days between them from the rollup).",
     )(fn)
     fn = click.option(
         "--days",
@@ -66,8 +65,9 @@ def options(fn: Any) -> Any:
         type=click.Choice(SOURCES),
         default="auto",
         show_default=True,
-        help="view: the rollup only; raw: the requests table; auto: the rollup plus raw "
-        "rows newer than it, in one statement.",
+        help="view: the rollup only (whole days); raw: the requests table; auto: the rollup "
+        "plus raw rows newer than it, and the raw rows of a window's partial days, in one "
+        "statement.",
     )(fn)
 
 
