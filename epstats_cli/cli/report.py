@@ -61,13 +61,16 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
         before = report.previous.window
         n = (win.to_day - win.from_day).days + 1
         days = "1 day" if n == 1 else f"{n} days"
-        if win.by_length:
-            days = human_seconds((win.to_ts - win.from_ts).total_seconds())
+        if win.by_length:  # --hours N, or an --until time: moved back by its length
+            length = (win.to_ts - win.from_ts).total_seconds()
+            hours = round(length / 3600)
+            days = human_seconds(length) if hours * 3600 != length else f"{hours} hours"
+            days = "1 hour" if days == "1 hours" else days
         adjacent = before.to_ts == win.from_ts
         how = f"the {days} right before" if adjacent else f"the same hours {days} earlier"
         if report.source == "auto" and before.parts is not None and before.parts.partial:
             raw = [p for p in before.parts.described("auto") if p["source"] == "raw"]
-            how += "; " + " and ".join(_part(p, tz, win.as_of) for p in raw)
+            how += "; raw rows " + " and ".join(_span(p, tz) for p in raw)
         lines.append(f"compared with: {local(before.from_ts)} .. {local(before.to_ts)} ({how})")
     count, latest = report.future_rows
     if count:
@@ -79,8 +82,6 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
 def _part(part: dict[str, Any], tz: str, now: dt.datetime) -> str:
     """One part of a window as the footer says it: `rollup 2026-11-25..2026-11-26 (whole
     days)` or `raw rows 2026-11-24 09:41..24:00` (a partial day, in local time)."""
-    from zoneinfo import ZoneInfo
-
     if part["source"] == "view":
         days = f"{part['first_day']}..{part['last_day']}"
         if part["first_day"] == part["last_day"]:
@@ -89,9 +90,16 @@ def _part(part: dict[str, Any], tz: str, now: dt.datetime) -> str:
         if part["to"] >= now:  # today, read as --days reads it
             whole = "whole days, today up to now" if "." in days else "today up to now"
         return f"rollup {days} ({whole})"
+    return f"raw rows {_span(part, tz)}"
+
+
+def _span(part: dict[str, Any], tz: str) -> str:
+    """A partial day in local time: `2026-11-24 09:41..24:00`."""
+    from zoneinfo import ZoneInfo
+
     start, end = (part[key].astimezone(ZoneInfo(tz)) for key in ("from", "to"))
     until = f"{end:%H:%M}" if end.date() == start.date() else "24:00"
-    return f"raw rows {start:%Y-%m-%d %H:%M}..{until}"
+    return f"{start:%Y-%m-%d %H:%M}..{until}"
 
 
 def _figures() -> list[Any]:
