@@ -241,11 +241,11 @@ def test_sub_day_windows_are_checked(table: tuple[Table, zoneinfo.ZoneInfo, dt.d
         (["report", "top", "--since", d, "--until", "tomorrow"], "--until 'tomorrow' is neither"),
         (
             ["report", "top", "--since", f"{d}T10:00", "--until", f"{d}T09:00"],
-            "is not after --since",
+            "the window would be empty",
         ),
         (
             ["report", "top", "--since", f"{d}T10:00", "--until", f"{d}T10:00"],
-            "is not after --since",
+            "the window would be empty",
         ),
         (["report", "top", "--hours", "1", "--days", "2"], "--hours excludes"),
         (["report", "endpoint", "/a", "--hours", "0"], "--hours"),

@@ -96,9 +96,10 @@ def checked(
         begins = _instant(first)
         ends = last if isinstance(last, dt.datetime) else _instant(last) + dt.timedelta(days=1)
         if ends <= begins:
+            how = "is before" if ends < begins else "is the same instant as"
             raise UsageLine(
-                f"--until {_said(until)} is not after --since {_said(since)}: the window would "
-                "be empty (a date-only --until includes that whole day)"
+                f"--until {_said(until)} {how} --since {_said(since)}: the window would be "
+                "empty (a date-only --until includes that whole day)"
             )
     return first, last
 
