@@ -21,7 +21,7 @@ from typing import Any
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import normalize
 from epstats_cli.errors import OperationFailed
-from epstats_cli.report_window import Window, whole_days, window
+from epstats_cli.report_window import Window, served, window
 from epstats_cli.reports import (
     STATUS_CLASSES,
     Reading,
@@ -50,6 +50,7 @@ def endpoint_days(
     since: dt.date | None = None,
     until: dt.date | None = None,
     source: str = "auto",
+    hours: int | None = None,
 ) -> Report:
     """One endpoint's days with totals, every day of the window (a quiet day with 0
     requests), also when it has none in the window but some outside it; OperationFailed (with
@@ -57,12 +58,14 @@ def endpoint_days(
     one reported, `requested` the name as given."""
 
     def read() -> Report:
-        r = reading(session, whole_days(source, since))
+        r = reading(session, source)
         endpoint = normalize(session, r.norm, [name])[0] if r.norm.active else name
         if endpoint != name:
             r.notes.insert(0, f"{name} is counted under {endpoint} (endpoint normalization)")
-        win = window(session, days, since, until, r.basis.timezone)
-        params = params_for(session, r, win, endpoint=endpoint)
+        win = window(session, days, since, until, r.basis.timezone, hours=hours)
+        served(r.used, win)
+        assert win.parts is not None
+        params = params_for(session, r, win, endpoint=endpoint, **win.parts.params(r.used))
         ids = placeholders(session, r)
         start = time.perf_counter()
         raw_rows = session.all(ENDPOINT[r.used], params, **ids)
@@ -71,7 +74,8 @@ def endpoint_days(
             seen = _seen(session, r, endpoint, win, params, ids)
             what = repr(endpoint) + ("" if endpoint == name else f" ({name} normalized)")
             if seen is False:
-                names = [x for x in _names(session, r.used, params, ids) if x != endpoint]
+                every = dict(params, from_day=win.from_day)  # the window's days, not the rollup's
+                names = [x for x in _names(session, r.used, every, ids) if x != endpoint]
                 close = difflib.get_close_matches(endpoint, names, n=3, cutoff=0.5)
                 hint = f"; closest: {', '.join(close)}" if close else ""
                 raise OperationFailed(f"no requests for endpoint {what} at all{hint}")

@@ -10,9 +10,9 @@ configuration's; raw rows are normalized through the map (endpoints.joined), nev
 Rows carry the status mix (STATUS_CLASSES); from a rollup built without it, None and a note.
 
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
-by its number of days) with the same statement, source and snapshot as the current one, gives
-each row its figures there and the change, and ranks the rows by the change of the sorted
-figure (what got worse, or better, with --asc).
+by its number of days, or by its length for --hours) with the same statement, source and
+snapshot as the current one, gives each row its figures there and the change, and ranks the
+rows by the change of the sorted figure (what got worse, or better, with --asc).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from psycopg import sql
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import Normalization, joined, planner_settings
-from epstats_cli.errors import ConfigError, OperationFailed, UsageLine
-from epstats_cli.report_window import Previous, Window, previous_window, whole_days, window
+from epstats_cli.errors import ConfigError, OperationFailed
+from epstats_cli.report_window import Previous, Window, previous_window, served, window
 from epstats_cli.schema import rollup_identifiers
 
 __all__ = [  # window and Window stay here for their readers (view verify's window)
@@ -108,16 +108,20 @@ class Report:
     previous: Previous | None = None  # --compare's window
     endpoint: str | None = None  # report endpoint: the endpoint reported (normalized)
     requested: str | None = None  # report endpoint: the name as given
+    parts: list[dict[str, Any]] = field(default_factory=list)  # what was read from where
 
     def document(self, source_label: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "source": source_label,
             "window": {"from": self.window.from_ts, "to": self.window.to_ts},
             "as_of": self.window.as_of,
+            "parts": self.parts,
         }
         if self.previous is not None:
             before = self.previous.window
             doc["previous_window"] = {"from": before.from_ts, "to": before.to_ts}
+            if before.parts is not None:
+                doc["previous_window"]["parts"] = before.parts.described(self.source)
         doc["rows"] = self.rows
         if self.totals is not None:
             doc["totals"] = self.totals
@@ -234,7 +238,7 @@ def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
         from_ts=source.param(session, r.basis, "from_ts"),
         to_ts=source.param(session, r.basis, "to_ts"),
         unaggregated=source.unaggregated(session, r.basis),
-        since=source.since(session, r.basis, "tail_day"),  # top_auto's raw last day
+        since=source.partial_days(session, r.basis),  # auto's raw head and tail
         **more,
     )
 
@@ -260,6 +264,8 @@ def finish_report(
     """The footer's facts: future rows, and for view/auto the rollup's as-of, the rows it has
     not aggregated and the parameters it was built with."""
     report.timezone = r.basis.timezone
+    if report.window.parts is not None:
+        report.parts = report.window.parts.described(r.used)
     report.notes += r.notes
     report.future_rows = source.future_rows(session, r.columns, r.basis)
     if r.info is not None:
@@ -289,6 +295,7 @@ def top(
     days: int | None = None,
     since: dt.date | None = None,
     until: dt.date | None = None,
+    hours: int | None = None,
     limit: int | None = None,
     sort: str = "requests",
     pattern: str | None = None,
@@ -299,20 +306,16 @@ def top(
 ) -> Report:
     """The top-N endpoints of a window (one REPEATABLE READ transaction); with `compare`, each
     row also carries its figures in the previous window and the change, and the rows are
-    ranked by the change of the sort's figure (`by_change`). UsageLine for --compare of a
-    window that ends now from the rollup alone (it holds whole days)."""
+    ranked by the change of the sort's figure (`by_change`). UsageLine for a window (or a
+    previous window) cut at a time of day from the rollup alone (it holds whole days)."""
 
     def read() -> Report:
-        r = reading(session, whole_days(source, since))
+        r = reading(session, source)
         require_mix(r, sort)
-        win = window(session, days, since, until, r.basis.timezone)
+        win = window(session, days, since, until, r.basis.timezone, hours=hours)
         before = previous_window(session, win, r.basis.timezone) if compare else None
-        if before is not None and before.in_progress and r.used == "view":
-            raise UsageLine(
-                "--compare --source view: a window that ends now is compared with the same "
-                "hours of the previous one, which the rollup's whole days cannot cut; use "
-                "--source auto (or raw), or a window of past days (--since DATE --until DATE)"
-            )
+        served(r.used, win, before)
+        assert win.parts is not None
         count = limit or session.config.reports.limit
         params = params_for(
             session,
@@ -321,7 +324,7 @@ def top(
             pattern=pattern,
             limit=count,
             min_requests=min_requests or None,
-            tail_day=None,
+            **win.parts.params(r.used),
         )
         ids = placeholders(session, r, order=order_by(sort, ascending))
         start = time.perf_counter()
@@ -348,16 +351,15 @@ def _compared(
     """Every endpoint of the current window (with at least --min-requests there) and, without
     --min-requests, every endpoint seen only in the previous window, each with its figures in
     both and the change, ranked by `by_change`. The previous window is read by the same
-    statement as the current one: the rollup's days (the last one from the raw rows when it is
-    cut at a time of day) and, for auto, the raw rows the rollup has not aggregated."""
+    statement as the current one: the rollup's whole days and, for auto, the raw rows of its
+    partial days (report_window.Parts) and those the rollup has not aggregated."""
     prev = before.window
+    assert prev.parts is not None
     then = dict(
         params,
-        from_day=prev.from_day,
-        to_day=before.whole_to_day,
         from_ts=prev.from_ts,
         to_ts=prev.to_ts,
-        tail_day=before.tail_day if r.used == "auto" else None,
+        **prev.parts.params(r.used),
         min_requests=None,
         limit=None,
     )

@@ -186,6 +186,20 @@ def before_next_day(session: Session, basis: Basis, name: str = "to_day") -> sql
     return session.statement("fragments/before_next_day", timestamp=_ts(session), until_ts=until_ts)
 
 
+def partial_days(session: Session, basis: Basis) -> sql.Composable:
+    """A raw row of a window's partial days, which auto reads from the raw rows: from
+    %(from_ts)s to %(head_to)s (its head) or from %(tail_from)s to %(to_ts)s (its tail), two
+    ranges of the timestamp index; not true when both are NULL (report_window.Parts)."""
+    return session.statement(
+        "fragments/partial_days",
+        timestamp=_ts(session),
+        from_ts=param(session, basis, "from_ts"),
+        head_to=param(session, basis, "head_to"),
+        tail_from=param(session, basis, "tail_from"),
+        to_ts=param(session, basis, "to_ts"),
+    )
+
+
 def up_to_now(session: Session, basis: Basis) -> sql.Composable:
     """timestamp <= now(): the rows a refresh aggregates (rows dated later are in no window)."""
     return session.statement(

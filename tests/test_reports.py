@@ -357,7 +357,12 @@ def test_since_a_local_time_reads_the_raw_rows_from_that_instant(
         doc = _report(cfg, dsn, "top", "--since", since, "--source", source)
         from_ts = dt.datetime.fromisoformat(doc["window"]["from"])
         to_ts = dt.datetime.fromisoformat(doc["window"]["to"])
-        assert from_ts == resolved and doc["source"] == "raw"
+        assert from_ts == resolved and doc["source"] == {"auto": "view+raw"}.get(source, "raw")
+        # auto: that day's raw rows from the instant on, then the rollup's whole days (issue 18)
+        assert [p["source"] for p in doc["parts"]] == (
+            ["raw", "view"] if source == "auto" else ["raw"]
+        )
+        assert doc["parts"][0]["from"] == doc["window"]["from"]
         _check_rows(doc["rows"], _expected(conn, from_ts, to_ts))
     r = run_cli("-c", cfg, "--dsn", dsn, "report", "top", "--since", since, "--source", "view")
     assert r.code == 2 and "whole days" in r.stderr and r.stderr.count("\n") == 1

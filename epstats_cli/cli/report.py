@@ -8,55 +8,10 @@ from typing import Any
 import click
 
 from epstats_cli.cli.app import App, get_app
+from epstats_cli.cli.window_options import Moment, checked, options
 
 SORTS = ("requests", "avg", "max", "errors", "error_rate", "4xx", "5xx")
-SOURCES = ("auto", "view", "raw")
 BARS = " ▁▂▃▄▅▆▇█"
-
-
-def _date_option(name: str, help: str, times: bool = False) -> Any:
-    formats = ["%Y-%m-%d"] + (["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] * times)
-    metavar = "DATE[ HH:MM]" if times else "DATE"
-    return click.option(name, type=click.DateTime(formats), metavar=metavar, help=help)
-
-
-def _window_options(fn: Any) -> Any:
-    fn = _date_option("--until", "Last day of the window (with --since).")(fn)
-    fn = _date_option(
-        "--since",
-        "First day of the window, or a local time in source.timezone to start at (the raw "
-        "rows then; a time in a DST gap or overlap resolves as PostgreSQL does, shown in the "
-        "footer).",
-        times=True,
-    )(fn)
-    fn = click.option(
-        "--days",
-        type=click.IntRange(1, 36600),
-        help="The last N days, today included (default: reports.days).",
-    )(fn)
-    return click.option(
-        "--source",
-        type=click.Choice(SOURCES),
-        default="auto",
-        show_default=True,
-        help="view: the rollup only; raw: the requests table; auto: the rollup plus raw "
-        "rows newer than it, in one statement.",
-    )(fn)
-
-
-def _dates(
-    days: int | None, since: dt.datetime | None, until: dt.datetime | None
-) -> tuple[dt.date | dt.datetime | None, dt.date | None]:
-    if days is not None and (since or until):
-        raise click.UsageError("--days excludes --since/--until")
-    if until and not since:
-        raise click.UsageError("--until needs --since")
-    if since and until and until < since:
-        raise click.UsageError(f"--until {until:%Y-%m-%d} is before --since {since:%Y-%m-%d}")
-    first: dt.date | dt.datetime | None = None
-    if since is not None:  # a time of day only when one was given
-        first = since if since.time() != dt.time() else since.date()
-    return first, (until.date() if until else None)
 
 
 def _footer(app: App, report: Any, view_name: str) -> list[str]:
@@ -73,11 +28,20 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
         source = f"raw rows of {app.config.source.table}"
     elif report.source == "view":
         source = f"rollup {view_name}"
+    elif not any(part["source"] == "view" for part in report.parts):
+        source = f"raw rows of {app.config.source.table} (a window inside one day: the rollup "
+        source += "holds whole days)"
     else:
         source = f"rollup {view_name} + {report.newer_rows or 0:,} raw rows it has not aggregated"
+        if len(report.parts) > 1:
+            source += f", and the raw rows of {app.config.source.table} for the partial days"
     lines = [
         f"source: {source}",
         f"window: {local(win.from_ts)} .. {local(win.to_ts)} ({tz})",
+    ]
+    if report.source == "auto" and len(report.parts) > 1:
+        lines.append("parts: " + "; ".join(_part(part, tz, win.as_of) for part in report.parts))
+    lines += [
         f"as of {local(win.as_of, True)}; query {report.seconds * 1000:,.1f} ms",
     ]
     if report.source == "view" and report.watermark is not None:
@@ -97,16 +61,45 @@ def _footer(app: App, report: Any, view_name: str) -> list[str]:
         before = report.previous.window
         n = (win.to_day - win.from_day).days + 1
         days = "1 day" if n == 1 else f"{n} days"
+        if win.by_length:  # --hours N, or an --until time: moved back by its length
+            length = (win.to_ts - win.from_ts).total_seconds()
+            hours = round(length / 3600)
+            days = human_seconds(length) if hours * 3600 != length else f"{hours} hours"
+            days = "1 hour" if days == "1 hours" else days
         adjacent = before.to_ts == win.from_ts
         how = f"the {days} right before" if adjacent else f"the same hours {days} earlier"
-        if report.previous.in_progress and report.source == "auto":
-            how += f"; {before.to_day}, cut at a time of day, from the raw rows"
+        if report.source == "auto" and before.parts is not None and before.parts.partial:
+            raw = [p for p in before.parts.described("auto") if p["source"] == "raw"]
+            how += "; raw rows " + " and ".join(_span(p, tz) for p in raw)
         lines.append(f"compared with: {local(before.from_ts)} .. {local(before.to_ts)} ({how})")
     count, latest = report.future_rows
     if count:
         rows = "1 row is" if count == 1 else f"{count:,} rows are"
         lines.append(f"{rows} dated in the future, up to {local(latest)} (in no window)")
     return lines + list(report.notes)
+
+
+def _part(part: dict[str, Any], tz: str, now: dt.datetime) -> str:
+    """One part of a window as the footer says it: `rollup 2026-11-25..2026-11-26 (whole
+    days)` or `raw rows 2026-11-24 09:41..24:00` (a partial day, in local time)."""
+    if part["source"] == "view":
+        days = f"{part['first_day']}..{part['last_day']}"
+        if part["first_day"] == part["last_day"]:
+            days = str(part["first_day"])
+        whole = "whole days" if part["first_day"] != part["last_day"] else "a whole day"
+        if part["to"] >= now:  # today, read as --days reads it
+            whole = "whole days, today up to now" if "." in days else "today up to now"
+        return f"rollup {days} ({whole})"
+    return f"raw rows {_span(part, tz)}"
+
+
+def _span(part: dict[str, Any], tz: str) -> str:
+    """A partial day in local time: `2026-11-24 09:41..24:00`."""
+    from zoneinfo import ZoneInfo
+
+    start, end = (part[key].astimezone(ZoneInfo(tz)) for key in ("from", "to"))
+    until = f"{end:%H:%M}" if end.date() == start.date() else "24:00"
+    return f"{start:%Y-%m-%d %H:%M}..{until}"
 
 
 def _figures(mix: tuple[str, ...] = ()) -> list[Any]:
@@ -211,7 +204,7 @@ def report() -> None:
 
 
 @report.command("top")
-@_window_options
+@options
 @click.option("--limit", type=click.IntRange(1, 100000), help="Rows (default: reports.limit).")
 @click.option(
     "--sort",
@@ -241,7 +234,8 @@ def report() -> None:
     is_flag=True,
     help="Add each endpoint's figures in the previous window (this one moved back by its "
     "number of days: the days right before it, or, for a window that ends now, the same hours "
-    "that many days earlier) and the change: a ratio for requests, avg and max, the "
+    "that many days earlier; with --hours or an --until time, by its length: the hours right "
+    "before it) and the change: a ratio for requests, avg and max, the "
     "difference for errors, percentage points for the error rate; rank by the change of "
     "--sort's figure.",
 )
@@ -254,8 +248,9 @@ def report() -> None:
 def top_cmd(
     source: str,
     days: int | None,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
+    hours: int | None,
+    since: Moment | None,
+    until: Moment | None,
     limit: int | None,
     sort: str,
     ascending: bool,
@@ -274,11 +269,12 @@ def top_cmd(
     from epstats_cli import reports
 
     app = get_app()
-    first, last = _dates(days, since, until)
+    first, last = checked(days, since, until, hours)
     with app.session() as s:
         rep = reports.top(
             s,
             days=days,
+            hours=hours,
             since=first,
             until=last,
             limit=limit,
@@ -296,9 +292,14 @@ def top_cmd(
 
 @report.command("endpoint")
 @click.argument("name")
-@_window_options
+@options
 def endpoint_cmd(
-    name: str, source: str, days: int | None, since: dt.datetime | None, until: dt.datetime | None
+    name: str,
+    source: str,
+    days: int | None,
+    hours: int | None,
+    since: Moment | None,
+    until: Moment | None,
 ) -> None:
     """One endpoint, day by day, with a bar of requests per day and a totals row.
 
@@ -310,10 +311,10 @@ def endpoint_cmd(
     from epstats_cli.render import Column, Result, Table
 
     app = get_app()
-    first, last = _dates(days, since, until)
+    first, last = checked(days, since, until, hours)
     with app.session() as s:
         rep = report_endpoint.endpoint_days(
-            s, name, days=days, since=first, until=last, source=source
+            s, name, days=days, hours=hours, since=first, until=last, source=source
         )
     peak = max(r["requests"] for r in rep.rows) or 1
     rows = [dict(r, trend=_bar(r["requests"], peak)) for r in rep.rows]

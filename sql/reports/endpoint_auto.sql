@@ -1,5 +1,6 @@
--- One endpoint's days: the rollup plus the raw rows it has not aggregated, in one statement
--- (see top_auto; the raw rows' endpoints and status classes are top_raw's).
+-- One endpoint's days: the rollup's whole days plus the raw rows it has not aggregated and
+-- those of the window's partial days ({since}), in one statement (see top_auto; the raw rows'
+-- endpoints and status classes are top_raw's).
 WITH parts AS (
     SELECT day, request_count, total_response_time, response_count, min_response_time,
            max_response_time, error_count,
@@ -15,7 +16,7 @@ WITH parts AS (
            count(*) FILTER (WHERE {status} >= 500 AND {status} < 600),
            count(*) FILTER (WHERE {status} IS NULL OR {status} < 200 OR {status} >= 600)
     FROM {table} {join}
-    WHERE {normalized} = %(endpoint)s AND {unaggregated}
+    WHERE {normalized} = %(endpoint)s AND ({unaggregated} OR {since})
       AND {timestamp} >= {from_ts} AND {timestamp} < {to_ts}
     GROUP BY 1
 )

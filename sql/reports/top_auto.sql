@@ -2,9 +2,11 @@
 -- dated after its as-of, or shortly before it by a transaction its refresh could not see), in
 -- one statement of a REPEATABLE READ transaction that also read the as-of: no row counted
 -- twice or missed, whoever refreshed the rollup last.
--- A window whose last day is cut at a time of day (--compare's previous window of a window
--- that ends now) reads that day, %(tail_day)s, from the raw rows alone ({since}: from its
--- local midnight, to {to_ts}); the rollup then covers the days before it. NULL: no such day.
+-- A window that starts or ends at a time of day (--hours, --since/--until with a time,
+-- --compare's previous window of a window that ends now) reads its partial days from the raw
+-- rows alone ({since}: its head, from from_ts to head_to, and its tail, from tail_from to
+-- to_ts; report_window.Parts); the rollup then covers the whole days between them, from_day
+-- to to_day. NULL: no such part.
 -- The filters are top_view's; the raw rows' endpoints and status classes are top_raw's.
 WITH parts AS (
     SELECT endpoint, request_count, total_response_time, response_count,
