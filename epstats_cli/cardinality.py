@@ -30,9 +30,9 @@ from epstats_cli.endpoints import Normalization, check_rules, expression
 from epstats_cli.schema import rollup_identifiers, source_identifiers
 
 # Read every raw row of yesterday and today when the planner expects at most this many ...
-EXACT_ROWS = 200_000
+EXACT_ROWS = 60_000
 # ... else about this many of the newest (a time range the planner expects to hold them).
-SLICE_ROWS = 100_000
+SLICE_ROWS = 30_000
 
 Method = Literal["rollup", "rows", "newest rows"]
 
