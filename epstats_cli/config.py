@@ -498,6 +498,9 @@ class CheckConfig:
     database_size: float = field(default=0.1, metadata=leaf(_ratio))
     # a sequence feeding the source table: share used of min(its maximum, its column type's)
     sequence_exhaustion: ShareLevels = ShareLevels(0.75, 0.9)
+    # distinct endpoints per day (normalized ones when source.endpoint_ids/endpoint_rules are
+    # on): each is a row of the rollup every day; past this the rollup saves little
+    endpoint_cardinality: Levels = Levels(10_000, 0)
 
 
 @dataclass(frozen=True)

@@ -251,7 +251,14 @@ def test_status_sections_keep_their_json_shape(
     r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "status")
     assert r.code == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert list(doc) == ["server", "table", "indexes", "rollup", "maintenance", "role_settings"]
+    assert list(doc) == [
+        "server", "table", "indexes", "rollup", "maintenance", "endpoints", "role_settings",
+    ]  # fmt: skip
+    assert list(doc["endpoints"]) == [
+        "per_day", "raw_per_day", "normalized_per_day", "normalization", "requests_per_day",
+        "method", "estimated", "day", "rows_read", "from",
+    ]  # fmt: skip
+    assert doc["endpoints"]["method"] == "rollup" and doc["endpoints"]["per_day"] <= 40
     assert list(doc["server"]) == [
         "server_version", "database", "database_bytes", "in_recovery", "started_at",
         "max_connections", "autovacuum_freeze_max_age", "now",

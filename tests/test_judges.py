@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from epstats_cli import config, indexes
+from epstats_cli.cardinality import Cardinality
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import CheckConfig, IndexSpec, Levels, QualifiedName, Schedule
 from epstats_cli.db import Server
@@ -699,6 +700,9 @@ class Facts:
 
     def sequences(self) -> TableSequences:
         return TableSequences("public.requests", ())
+
+    def endpoint_cardinality(self) -> Cardinality:
+        return Cardinality("rows", "off", False, 40, 40, 1000, NOW.date(), 1000)
 
 
 TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]

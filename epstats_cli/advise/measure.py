@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from psycopg import sql
 
-from epstats_cli import catalog, indexes, reports, rights, rollup, source
+from epstats_cli import cardinality, catalog, indexes, reports, rights, rollup, source
 from epstats_cli.advise.rules import Measured, Strategy, TrafficSource
 from epstats_cli.db import Session
-from epstats_cli.errors import OperationFailed
+from epstats_cli.endpoints import Normalization
+from epstats_cli.errors import EpstatsError, OperationFailed
 from epstats_cli.schema import rollup_identifiers
 
 WINDOW_SECONDS = 7 * 86400.0  # the traffic queries look back 7 days
@@ -49,16 +53,25 @@ def measure(session: Session) -> Measured:
     strategy: Strategy | None = None
     refresh_seconds: float | None = None
     rollup_bytes: int | None = None
+    rollup_rows: dict[str, Any] = {}
     usable, _why = reports.rollup_usable(session)
     if usable:
         row = session.one("advise/traffic_view", {"tz": src.timezone}, **ids)
         if row and row["days"]:
             avg_rps = row["requests"] / (row["days"] * 86400.0)
             traffic_source = "rollup"
+            if row["requests"]:
+                rollup_rows = {
+                    "rollup_rows_per_day": row["rollup_rows"] / row["days"],
+                    "rollup_raw_rows_per_day": row["requests"] / row["days"],
+                    "rollup_rows_source": "rollup",
+                }
         info = rollup.facts(session)
         strategy = "incremental" if info.strategy == "incremental" else "materialized"
         rollup_bytes = info.size_bytes
         refresh_seconds = info.refresh_seconds
+    if not rollup_rows:
+        rollup_rows = _projected(session)
     activity = session.one("advise/activity")
     conns = session.one("advise/connections")
     assert activity is not None and conns is not None
@@ -80,6 +93,25 @@ def measure(session: Session) -> Measured:
         refresh_seconds=refresh_seconds,
         redundant_indexes=tuple(sorted(plan.redundant)),
         traffic_source=traffic_source,
+        **rollup_rows,
+        normalization=Normalization.of(session.config).describe(),
         server_version_num=session.server.version_num,
         database=server.database,
     )
+
+
+def _projected(session: Session) -> dict[str, Any]:
+    """The rows a day would add to a rollup (its distinct endpoints, normalized when on) for
+    the raw rows it brings, from yesterday's and today's rows (nothing: none, or unreadable)."""
+    try:
+        found = cardinality.measure(session)
+    except (psycopg.Error, EpstatsError):
+        return {}
+    if not found.requests:
+        return {}
+    return {
+        "rollup_rows_per_day": float(found.endpoints),
+        "rollup_raw_rows_per_day": float(found.requests),
+        "rollup_rows_source": "projected",
+        "rollup_rows_how": found.how(),
+    }

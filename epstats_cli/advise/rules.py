@@ -32,6 +32,9 @@ CACHE_TTLS = (
     ("medium-change: stats of the last few days (still refreshed)", "30-60 min", 3600),
     ("reference: settled days, endpoint lists", "12-24 h", 86400),
 )
+# rollup rows per raw row of a day above which the rollup saves little (at 1 or more, it is
+# larger than the raw table: its rows are wider)
+ROLLUP_SAVES_LITTLE = 0.5
 INCREMENTAL_REFRESH_SECONDS = 60
 INCREMENTAL_TABLE_BYTES = 5 * GIB
 PARTITION_TABLE_BYTES = 100 * GIB
@@ -64,6 +67,14 @@ class Measured:
     # "TABLE public.requests"; its owner; whether the owner is a superuser), for the grants
     # written above the CronJobs
     owners: tuple[tuple[str, str, bool], ...] = ()
+    # the rows a day adds to the rollup (one per endpoint) against the raw rows it brings:
+    # counted in the rollup ("rollup"), or projected from the raw rows' distinct endpoints per
+    # day ("projected", measured as rollup_rows_how says); None: nothing to tell it from
+    rollup_rows_per_day: float | None = None
+    rollup_raw_rows_per_day: float | None = None
+    rollup_rows_source: Literal["rollup", "projected"] | None = None
+    rollup_rows_how: str = ""
+    normalization: str = "off"  # source.endpoint_ids/endpoint_rules, described
 
 
 @dataclass(frozen=True)
@@ -265,6 +276,9 @@ def advise(m: Measured, opts: Options = Options()) -> list[Advice]:
                 "no change",
             )
         )
+    growth_advice = rollup_growth(m)
+    if growth_advice is not None:
+        out.append(growth_advice)
     growth = m.rows_per_day * (m.table_bytes / m.table_rows) if m.table_rows else 0.0
     if m.table_bytes > PARTITION_TABLE_BYTES:
         out.append(
@@ -300,3 +314,50 @@ def advise(m: Measured, opts: Options = Options()) -> list[Advice]:
         )
     )
     return out
+
+
+def rollup_growth(m: Measured) -> Advice | None:
+    """Whether the rollup saves anything: one row per endpoint and day against the raw rows of
+    a day. Past ROLLUP_SAVES_LITTLE of them it saves little, at as many it is larger than the
+    raw table; the fix is endpoints normalized into routes."""
+    per_day, raw_per_day = m.rollup_rows_per_day, m.rollup_raw_rows_per_day
+    if per_day is None or not raw_per_day:
+        return None
+    ratio = per_day / raw_per_day
+    has = m.rollup_rows_source == "rollup"
+    measured = (
+        f"{'the rollup adds' if has else 'a rollup would add'} {per_day:,.0f} rows a day "
+        f"(one per endpoint) for {raw_per_day:,.0f} raw rows ({ratio:.0%})"
+        + ("" if has else f"; {m.rollup_rows_how}")
+        + (f"; normalization {m.normalization}" if m.normalization != "off" else "")
+    )
+    values = {"rollup_rows_per_day": per_day, "raw_rows_per_day": raw_per_day}
+    rule = (
+        f"a rollup saves little past {ROLLUP_SAVES_LITTLE:.0%} of the raw rows of a day, "
+        "and is larger than the raw table at as many"
+    )
+    if ratio <= ROLLUP_SAVES_LITTLE:
+        return Advice("epstats", rule, measured, "no change", values=values)
+    if m.normalization == "off":
+        fix = (
+            "if endpoints are paths with ids, normalize them: source.endpoint_ids: auto (and "
+            "source.endpoint_rules for what it cannot guess; epstats endpoints shows their "
+            "shapes), then epstats view build --replace"
+        )
+    else:
+        fix = (
+            "add source.endpoint_rules for what endpoint_ids cannot guess (epstats endpoints "
+            "shows their shapes), then epstats view build --replace"
+        )
+    if ratio >= 1:
+        state = "is larger than" if has else "would be larger than"
+    else:
+        state = "saves little over" if has else "would save little over"
+    return Advice(
+        "epstats",
+        rule,
+        measured,
+        f"the rollup {state} the raw table: {fix}",
+        level="warning",
+        values=values,
+    )

@@ -18,10 +18,12 @@ def _kv(rows: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
 
 @click.command()
 def status() -> None:
-    """One-screen overview: server, database and source-table sizes, rows, vacuum state.
+    """One-screen overview: server, database and source-table sizes, rows, vacuum state,
+    distinct endpoints per day.
 
-    Reads only the catalog and statistics views (never count(*)), so it is instant on
-    any size and works on a hot standby and with a read-only role.
+    Reads the catalog and statistics views (never count(*)) and, for the endpoints, the
+    rollup's recent days or a bounded range of the newest rows, so it is quick on any size
+    and works on a hot standby and with a read-only role.
 
     Example: epstats status --format json
     """
@@ -214,7 +216,38 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
         )
     elif maint:
         tables.append(Table([Column("item", "Maintenance")], [{"item": maint}]))
+    tables += _endpoints_table(data.get("endpoints"))
     return tables
+
+
+def _endpoints_table(endpoints: dict[str, Any] | str | None) -> list[Any]:
+    """Distinct endpoints per day, as stored and normalized: each is a row of the rollup."""
+    from epstats_cli.render import Column, Table
+
+    if isinstance(endpoints, str):
+        return [Table([Column("item", "Endpoints")], [{"item": endpoints}])]
+    if endpoints is None:
+        return []
+    kv = [
+        ("distinct per day, as stored", endpoints["raw_per_day"], "int"),
+        (
+            "distinct per day, normalized",
+            endpoints["normalized_per_day"]
+            if endpoints["normalized_per_day"] is not None
+            else "normalization off (source.endpoint_ids, endpoint_rules)",
+            "int" if endpoints["normalized_per_day"] is not None else "text",
+        ),
+        ("requests per day", endpoints["requests_per_day"], "int"),
+        ("from", endpoints["from"], "text"),
+    ]
+    return [
+        Table(
+            [Column("item", "Item"), Column("value", "Value")],
+            _kv(kv),
+            "Endpoints",
+            ["each distinct endpoint is a row of the rollup every day (epstats endpoints)"],
+        )
+    ]
 
 
 @click.command()
@@ -225,7 +258,7 @@ def _more_tables(data: dict[str, Any]) -> list[Any]:
     "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
     "view_staleness, future_rows, late_rows, maintain_failed, table_bloat, index_bloat, pooler, "
     "long_transactions, ingest_stalled, connections, replication_lag, database_size, "
-    "sequence_exhaustion.",
+    "sequence_exhaustion, endpoint_cardinality.",
 )
 def check(only: str | None) -> None:
     """Health checks for monitoring, with Nagios exit codes and performance data.

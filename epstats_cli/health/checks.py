@@ -45,6 +45,9 @@ _CHECKS: dict[str, Judge] = {
     "sequence_exhaustion": lambda f, t, now: server_judges.sequence_exhaustion(
         f.sequences(), t, now
     ),
+    "endpoint_cardinality": lambda f, t, now: row_judges.endpoint_cardinality(
+        f.endpoint_cardinality(), t, now
+    ),
 }
 CHECKS = tuple(_CHECKS)
 # The threshold pair under `check:` each check is judged by: both levels 0 turn it off.
@@ -62,6 +65,7 @@ LEVELS_KEY = {
     "connections": "connections",
     "replication_lag": "replication_lag",
     "sequence_exhaustion": "sequence_exhaustion",
+    "endpoint_cardinality": "endpoint_cardinality",
 }
 # checks of statistics each node counts for itself (pg_stat_user_tables): on a hot standby
 # they say "never vacuumed" of a table the primary vacuums, so they are judged there

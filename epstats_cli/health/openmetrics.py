@@ -48,6 +48,8 @@ PERF_HELP = {
     "2: 10-50 GB, 3: over 50 GB)",
     "sequence_exhaustion": "Share used of the fullest sequence feeding the source table",
     "sequence_used": "Share used of each sequence feeding the source table",
+    "endpoint_cardinality": "Distinct endpoints per day (normalized ones when normalization "
+    "is on): the rollup's rows per day",
 }
 
 
@@ -231,6 +233,7 @@ def status_metrics(doc: Mapping[str, Any]) -> str:
         _status_indexes(families, doc.get("indexes"), table)
         _status_rollup(families, doc.get("rollup"))
         _status_tasks(families, doc.get("maintenance"))
+        _status_endpoints(families, doc.get("endpoints"), table)
     return families.text()
 
 
@@ -287,6 +290,15 @@ def _status_rollup(families: Families, rollup: Any) -> None:
         labels,
         "seconds",
     )
+
+
+def _status_endpoints(families: Families, endpoints: Any, table: list[tuple[str, str]]) -> None:
+    if not isinstance(endpoints, dict):
+        return
+    about = "Distinct endpoints per day of the source table"
+    for kind, key in (("stored", "raw_per_day"), ("normalized", "normalized_per_day")):
+        labels = [*table, ("endpoints", kind)]
+        families.add("endpoints_per_day", about, _num(endpoints[key]), labels)
 
 
 def _status_tasks(families: Families, tasks: Any) -> None:

@@ -1,12 +1,14 @@
-"""The judges of when raw rows are dated and when they arrive: `future_rows` (rows dated ahead
-of the server's clock), `late_rows` (rows that arrived later than view.lookback, as the
-verify task found them) and `ingest_stalled` (no new row: an API that stopped logging).
-Pure, like judges.py, beside which they sit to keep it short."""
+"""The judges of the raw rows: when they are dated and when they arrive: `future_rows` (rows
+dated ahead of the server's clock), `late_rows` (rows that arrived later than view.lookback,
+as the verify task found them) and `ingest_stalled` (no new row: an API that stopped
+logging); and what they name: `endpoint_cardinality` (distinct endpoints per day, each a row
+of the rollup). Pure, like judges.py, beside which they sit to keep it short."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from epstats_cli.cardinality import Cardinality
 from epstats_cli.config import Levels
 from epstats_cli.durations import format_duration, human_seconds
 from epstats_cli.health.facts import LateRowsFacts
@@ -118,3 +120,30 @@ def ingest_stalled(facts: IngestFacts, t: Thresholds, now: dt.datetime) -> Check
     if state != State.OK and facts.newest is not None:
         text += ": has the API stopped logging?"
     return CheckResult("ingest_stalled", state, text, round(age), w, c, unit="seconds")
+
+
+def endpoint_cardinality(facts: Cardinality, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Distinct endpoints per day (normalized ones when normalization is on): each is a row of
+    the rollup every day, and past check.endpoint_cardinality it saves little. Not OK, it
+    says how to normalize them."""
+    levels = t.check.endpoint_cardinality
+    count = facts.endpoints
+    what = f"endpoints normalized ({facts.normalization})" if facts.normalized else "endpoints"
+    text = f"{count:,} distinct {what} per day ({facts.how()})"
+    if facts.normalized and facts.raw is not None:
+        text += f"; {facts.raw:,} as stored"
+    state = level(count, levels)
+    if state != State.OK:
+        shapes = "epstats endpoints shows their shapes"
+        if facts.normalized:
+            text += (
+                f": the rollup gets a row for each, every day; add source.endpoint_rules for "
+                f"what endpoint_ids cannot guess ({shapes}), then epstats view build --replace"
+            )
+        else:
+            text += (
+                ": the rollup gets a row for each, every day; if they are paths with ids, "
+                "normalize them: source.endpoint_ids: auto (and source.endpoint_rules for "
+                f"what it cannot guess; {shapes}), then epstats view build --replace"
+            )
+    return CheckResult("endpoint_cardinality", state, text, count, levels.warning, levels.critical)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from epstats_cli import catalog, indexes, schedule
+from epstats_cli import cardinality, catalog, indexes, schedule
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import Config
 from epstats_cli.db import IDLE_IN_TRANSACTION_TIMEOUT, Session
@@ -106,6 +106,7 @@ class Status:
     rollup: RollupStatus | str | None = None
     maintenance: Sequence[TaskStatus] | str = ()
     role_settings: Sequence[RoleSetting] | str = ()
+    endpoints: cardinality.Cardinality | str | None = None  # distinct endpoints per day
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document of `status --format json`."""
@@ -137,6 +138,11 @@ class Status:
             if isinstance(self.maintenance, str)
             else [asdict(m) for m in self.maintenance]
         )
+        out["endpoints"] = (
+            self.endpoints.as_dict()
+            if isinstance(self.endpoints, cardinality.Cardinality)
+            else self.endpoints
+        )
         return out
 
 
@@ -156,6 +162,7 @@ def gather(session: Session) -> Status:
         _rollup(session),
         _maintenance(session, server.now, catalog.need_from(table, server)),
         settings,
+        _endpoints(session),
     )
 
 
@@ -251,6 +258,16 @@ def _rollup(session: Session) -> RollupStatus | str:
         oldest_unaggregated=fresh.oldest_unaggregated,
         unaggregated_age_seconds=fresh.age_seconds,
     )
+
+
+def _endpoints(session: Session) -> cardinality.Cardinality | str:
+    """Distinct endpoints per day, as stored and (when on) normalized: a bounded read."""
+    try:
+        return cardinality.measure(session, raw_too=True)
+    except psycopg.Error as exc:
+        return f"unavailable: {first_line(exc)}"
+    except EpstatsError as exc:
+        return "unavailable: " + "; ".join(exc.message.splitlines())
 
 
 def _maintenance(session: Session, now: dt.datetime, need: schedule.Need) -> list[TaskStatus] | str:
