@@ -125,6 +125,8 @@ def measure(
                 "days": days or config.reports.days,
                 "from_day": None,
                 "from_local": None,
+                "hours": None,
+                "to_local": None,
                 "to_day": None,
             },
         )

@@ -292,7 +292,7 @@ def test_main_reports_the_noted_signal(monkeypatch: pytest.MonkeyPatch) -> None:
         errors.note_signal(signal.SIGTERM)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module.cli, "main", stopped)
+    monkeypatch.setattr(cli_module.cli, "run", stopped)
     r = run_cli("status")
     assert r.code == 143
     assert r.stderr == "epstats: interrupted by SIGTERM (the server-side statement was cancelled)\n"
@@ -304,7 +304,7 @@ def test_main_plain_ctrl_c_is_130(monkeypatch: pytest.MonkeyPatch) -> None:
     def stopped(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module.cli, "main", stopped)
+    monkeypatch.setattr(cli_module.cli, "run", stopped)
     r = run_cli("status")
     assert r.code == 130
     assert r.stderr == "epstats: interrupted (the server-side statement was cancelled)\n"
@@ -316,7 +316,7 @@ def test_main_maps_a_database_error_through_the_table(monkeypatch: pytest.Monkey
     def disk_full(*args: object, **kwargs: object) -> None:
         raise _pg("53100", "could not extend file: No space left on device")
 
-    monkeypatch.setattr(cli_module.cli, "main", disk_full)
+    monkeypatch.setattr(cli_module.cli, "run", disk_full)
     r = run_cli("status")
     assert r.code == 1
     assert r.stderr.startswith("epstats: error: the server's disk is full: could not extend")
