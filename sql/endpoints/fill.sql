@@ -8,7 +8,7 @@
 -- fill lock (endpoints/fill_lock, taken by an earlier statement): another fill of the rule
 -- cannot add the same keys meanwhile, and no ON CONFLICT is needed.
 INSERT INTO epstats.endpoint_map (rule, raw, endpoint)
-SELECT %(rule)s, n.raw, {normalized}
+SELECT %(rule)s::bigint, n.raw, {normalized}
 FROM (
     SELECT DISTINCT {key} AS raw
     FROM {table}
@@ -21,7 +21,7 @@ WHERE octet_length(n.raw) <= %(longest)s
       SELECT FROM pg_locks AS l
       WHERE l.locktype = 'advisory' AND l.granted AND l.pid = pg_backend_pid()
         AND l.objsubid = 2 AND l.classid = %(k1)s::oid
-        AND l.objid = hashtext('epstats.endpoint_map:' || %(rule)s::text)::oid
+        AND l.objid = hashtext('epstats.endpoint_map:' || %(rule)s::bigint::text)::oid
         AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
   )
   AND NOT EXISTS (
