@@ -11,10 +11,10 @@ regular expression. Three rollups are built as the incremental strategy builds o
 INSERT ... SELECT of the aggregate by endpoint and day, serial like every INSERT):
 - plain: endpoints as stored (the cost without normalization);
 - per-row: `epstats_cli.endpoints.expression` on every row;
-- map: `endpoints.fill` (each distinct raw endpoint that needs the long form normalized once
-  into epstats.endpoint_map) and `endpoints.analyze_map`, then the aggregate through
-  `endpoints.joined` after `endpoints.planner_settings`; and again with the map already
-  filled (a rebuild).
+- map: `endpoints.fill_lock` and `endpoints.fill` (each distinct raw endpoint that needs the
+  long form normalized once into epstats.endpoint_map) and `endpoints.analyze_map`, then the
+  aggregate through `endpoints.joined` after `endpoints.planner_settings`; and again with the
+  map already filled (a rebuild).
 Then one new day of rows is added (ids drawn from the same ones, so most are mapped already)
 and each rollup refreshed as `view refresh` does for lookback 2d: delete the days from the
 first day to recompute, insert them again, in one transaction (map: fill from those rows
@@ -108,8 +108,15 @@ def _fill(session: Any, since: sql.Composable) -> float:
     from epstats_cli import endpoints
 
     norm = endpoints.Normalization.of(session.config)
+    lock, lock_params = endpoints.fill_lock(session, norm)
     query, params = endpoints.fill(session, norm, since)
-    return timed(lambda: session.conn.execute(query, params))
+
+    def run() -> None:
+        with session.conn.transaction():
+            session.conn.execute(lock, lock_params)
+            session.conn.execute(query, params)
+
+    return timed(run)
 
 
 def _since(first_day: dt.date | None) -> sql.Composable:

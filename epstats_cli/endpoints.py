@@ -11,9 +11,11 @@ row costs several times a plain aggregate, so the rollup and the reports join in
 (`rule_id`, a fingerprint of the configuration): `fill` adds those it lacks from the rows a
 build or a refresh reads, `joined` gives the join and the normalized endpoint, which falls back
 to the expression for a raw endpoint the map lacks, so the map is a cache that is never wrong, only
-incomplete. A build or refresh runs `fill` over the rows it is about to read (and
-`analyze_map` when that added many), then, in the transaction of the statement that joins,
-`planner_settings` first.
+incomplete. A build or refresh runs `fill_lock` and `fill` over the rows it is about to read
+(and `analyze_map` when that added many), then, in the transaction of the statement that joins,
+`planner_settings` first. The fill finds the distinct raw endpoints first and normalizes only
+those the map lacks; one fill of a rule runs at a time (a second maps nothing), so its INSERT
+needs no ON CONFLICT (benchmarks/README.md: what each costs at 10M rows).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from epstats_cli.schema import source_identifiers
 AUTO_VERSION = 1
 # Paths longer than this (bytes) are not keys of the map (a btree entry has a size limit).
 LONGEST_KEY = 2000
+# The advisory-lock namespace of epstats ("epst"; maintain.LOCK_CLASS): a fill's lock is
+# (LOCK_CLASS, hashtext('epstats.endpoint_map:<rule_id>')).
+LOCK_CLASS = 0x65707374
 
 
 @dataclass(frozen=True)
@@ -150,24 +155,35 @@ def fill(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The INSERT that maps the raw endpoints of the rows satisfying `where` that the map lacks
     for this rule (with `auto` alone, only those the long expression would normalize), and its
-    parameters. Run it before the statement that joins, in its own short transaction (its row
-    locks are the map's only)."""
+    parameters. Run it before the statement that joins, after `fill_lock` in the same
+    transaction (without the lock it maps nothing)."""
+    wanted: sql.Composable = sql.SQL("true")
     if norm.endpoint_ids == "auto" and not norm.rules:  # the short expression beats a lookup
-        costly = session.statement("fragments/endpoint_costly", value=raw_column(session))
-        where = sql.SQL("({}) AND {}").format(where, costly)
+        wanted = session.statement("fragments/endpoint_costly", value=sql.SQL("n.raw"))
     query = session.statement(
         "endpoints/fill",
         **source_identifiers(session),
         key=raw_column(session),
         normalized=expression(session, norm, sql.SQL("n.raw")),
         where=where,
+        wanted=wanted,
     )
-    return query, {"rule": norm.rule_id, "longest": LONGEST_KEY}
+    return query, {"rule": norm.rule_id, "longest": LONGEST_KEY, "k1": LOCK_CLASS}
+
+
+def fill_lock(session: Session, norm: Normalization) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement that takes the rule's fill lock, never waiting, in the fill's transaction
+    and before it: `fill` maps nothing without it (another fill of the rule is running, and
+    its rows are normalized as they are read), so two fills never add the same key."""
+    return session.statement("endpoints/fill_lock"), {"rule": norm.rule_id, "k1": LOCK_CLASS}
 
 
 def planner_settings(session: Session) -> list[sql.Composed]:
     """What to run first in the transaction of a statement that joins the map (SET LOCAL)."""
-    return [session.statement("endpoints/no_memoize")]
+    return [
+        session.statement("endpoints/no_memoize"),
+        session.statement("endpoints/hash_aggregate"),
+    ]
 
 
 def analyze_map(session: Session) -> sql.Composed:

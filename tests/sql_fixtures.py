@@ -88,6 +88,7 @@ def identifiers(session: Session) -> dict[str, Any]:
         normalized=sql.SQL("'e'::text"),
         join=sql.SQL(""),
         sample=sql.SQL(""),
+        wanted=sql.SQL("true"),
         # what a replacement carries over (keep.py, carry.py)
         settings=sql.SQL("fillfactor = 90"),
         column_settings=sql.SQL("n_distinct = 10"),

@@ -298,6 +298,14 @@ def _by_endpoint(session: Session, norm: Normalization, via_map: bool) -> dict[s
     return {r[0]: r[1] for r in session.conn.execute(query).fetchall()}
 
 
+def _fill(session: Session, norm: Normalization, where: sql.Composable) -> int:
+    """A fill as a build or refresh runs it (its lock first, in one transaction): keys added."""
+    conn = session.conn
+    with conn.transaction():
+        assert conn.execute(*endpoints.fill_lock(session, norm)).fetchone() == (True,)
+        return conn.execute(*endpoints.fill(session, norm, where)).rowcount
+
+
 def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     conn = session.conn
     now = dt.datetime.now(dt.timezone.utc)
@@ -308,7 +316,8 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     # no mapping yet: every row is normalized as it is read, and the numbers are the oracle's
     assert _by_endpoint(session, norm, via_map=True) == want
     query, params = endpoints.fill(session, norm, sql.SQL("true"))
-    added = conn.execute(query, params).rowcount
+    assert conn.execute(query, params).rowcount == 0  # without the fill lock: nothing
+    added = _fill(session, norm, sql.SQL("true"))
     keys = set(raws)  # the key is the endpoint as stored
     short = {k for k in keys if len(k.encode()) <= endpoints.LONGEST_KEY}
     assert added == len(short) and len(short) < len(keys)  # the 5000-byte path is no key
@@ -318,7 +327,7 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
         ).fetchall()
     )
     assert mapped == dict(zip(short, _expected(norm, list(short)), strict=True))
-    assert conn.execute(query, params).rowcount == 0  # nothing left to map
+    assert _fill(session, norm, sql.SQL("true")) == 0  # nothing left to map
     conn.execute(endpoints.analyze_map(session))
     stats = "SELECT reltuples FROM pg_class WHERE oid = 'epstats.endpoint_map'::regclass"
     assert conn.execute(stats).fetchone() == (len(short),)
@@ -329,16 +338,14 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     assert _by_endpoint(session, norm, via_map=True) == want
     # another rule has mappings of its own; the first rule's are never read for it
     auto = Normalization("auto")
-    q2, p2 = endpoints.fill(session, auto, sql.SQL("true"))
     # auto alone maps only what the long expression would normalize (a run of 16 token chars)
     costly = {k for k in short if re.search("[A-Za-z0-9_-]{16}", k)}
     assert 0 < len(costly) < len(short)
-    assert conn.execute(q2, p2).rowcount == len(costly)
+    assert _fill(session, auto, sql.SQL("true")) == len(costly)
     assert _by_endpoint(session, auto, via_map=True) == Counter(_expected(auto, raws * 2))
     # with rules alone, as with auto, the key is the endpoint as stored
     rules_only = Normalization("off", RULES)
-    q4, p4 = endpoints.fill(session, rules_only, sql.SQL("true"))
-    assert conn.execute(q4, p4).rowcount == len(
+    assert _fill(session, rules_only, sql.SQL("true")) == len(
         {r for r in raws if len(r.encode()) <= endpoints.LONGEST_KEY}
     )
     assert _by_endpoint(session, rules_only, via_map=True) == Counter(
@@ -347,11 +354,10 @@ def test_the_map_is_filled_once_and_joined(session: Session) -> None:
     # only rows that satisfy the condition are mapped
     conn.execute("TRUNCATE epstats.endpoint_map")
     recent = sql.SQL("timestamp >= now() - interval '10 minutes'")
-    q3, p3 = endpoints.fill(session, norm, recent)
     in_window = {r for i, r in enumerate(raws * 2) if i % 90 <= 9} & short
-    assert conn.execute(q3, p3).rowcount == len(in_window)
+    assert _fill(session, norm, recent) == len(in_window)
     # pruning keeps the rules named
-    conn.execute(*endpoints.fill(session, auto, sql.SQL("true")))
+    _fill(session, auto, sql.SQL("true"))
     conn.execute(*endpoints.prune(session, [auto.rule_id]))
     rules = {r[0] for r in conn.execute("SELECT DISTINCT rule FROM epstats.endpoint_map")}
     assert rules == {auto.rule_id}
@@ -363,13 +369,52 @@ def test_the_planner_settings_hold_for_the_joining_transaction(session: Session)
     raws = _random_paths(300, seed=11)
     _insert(conn, [(r, now) for r in raws])
     norm = Normalization("auto")
-    conn.execute(*endpoints.fill(session, norm, sql.SQL("true")))
+    _fill(session, norm, sql.SQL("true"))
     with conn.transaction():
         for setting in endpoints.planner_settings(session):
             conn.execute(setting)
         assert conn.execute("SHOW enable_memoize").fetchone() == ("off",)
+        assert conn.execute("SHOW enable_sort").fetchone() == ("off",)  # a hash aggregate
         assert _by_endpoint(session, norm, via_map=True) == Counter(_expected(norm, raws))
     assert conn.execute("SHOW enable_memoize").fetchone() == ("on",)  # LOCAL: that one only
+    assert conn.execute("SHOW enable_sort").fetchone() == ("on",)
+
+
+def test_one_fill_of_a_rule_at_a_time(session: Session, dsn: str) -> None:
+    conn = session.conn
+    _insert(conn, [(r, dt.datetime.now(dt.timezone.utc)) for r in _random_paths(200, seed=5)])
+    norm, other = Normalization("auto"), Normalization("auto", RULES)
+    holder = psycopg.connect(dsn, autocommit=True)  # another fill of the rule, running
+    with holder, holder.transaction():
+        assert holder.execute(*endpoints.fill_lock(session, norm)).fetchone() == (True,)
+        with conn.transaction():  # never waited for: this fill maps nothing
+            assert conn.execute(*endpoints.fill_lock(session, norm)).fetchone() == (False,)
+            assert conn.execute(*endpoints.fill(session, norm, sql.SQL("true"))).rowcount == 0
+        assert _fill(session, other, sql.SQL("true")) > 0  # another rule's fill runs
+    assert _fill(session, norm, sql.SQL("true")) > 0  # once that one has finished
+
+
+def test_the_fill_tests_each_distinct_endpoint_once(session: Session) -> None:
+    """The test of which endpoints are worth a mapping (`auto` alone: a regular expression)
+    runs on the distinct endpoints, above the aggregate, never in the scan of the rows."""
+    query, params = endpoints.fill(session, Normalization("auto"), sql.SQL("true"))
+    plan = session.conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + query, params).fetchone()
+    assert plan is not None
+    scans: list[dict[str, Any]] = []
+    regex_above = False
+
+    def walk(node: dict[str, Any]) -> None:
+        nonlocal regex_above
+        if node.get("Relation Name") == "requests":
+            scans.append(node)
+        elif "~" in node.get("Filter", ""):
+            regex_above = True
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0][0]["Plan"])
+    assert scans and all("~" not in node.get("Filter", "") for node in scans), scans
+    assert regex_above
 
 
 def test_off_reads_endpoints_as_stored(session: Session) -> None:

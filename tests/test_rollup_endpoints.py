@@ -17,8 +17,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from epstats_cli import config, rollup
+from epstats_cli import config, endpoints, rollup
+from epstats_cli.config import EndpointRule
 from epstats_cli.db import connect
+from epstats_cli.endpoints import Normalization
 from epstats_cli.execute import Executor
 from tests import endpoint_oracle as oracle
 from tests.conftest import run_cli
@@ -213,6 +215,8 @@ def test_build_and_refresh_with_the_map_run_what_dry_run_printed(
         assert ";\n".join(ran(ex)) == plan
         assert "INSERT INTO epstats.endpoint_map" in plan and "ANALYZE epstats.endpoint_map" in plan
         assert "SET LOCAL enable_memoize = off" in plan
+        assert "SET LOCAL enable_sort = off" in plan  # the aggregate hashes its groups
+        assert "pg_try_advisory_xact_lock" in plan  # the fill's lock, before its INSERT
         dry = rollup.refresh(s, dry_run=True)
         ex = Executor(s)
         assert rollup.refresh(s, executor=ex).status == "ok"
@@ -220,6 +224,34 @@ def test_build_and_refresh_with_the_map_run_what_dry_run_printed(
         assert "INSERT INTO epstats.endpoint_map" in planned([dry])[0]
     finally:
         s.conn.close()
+
+
+def test_a_build_and_a_refresh_while_another_fill_runs(dsn: str, tmp_path: Path) -> None:
+    """A fill that finds the rule's fill lock held maps nothing, never waiting: the rollup is
+    the oracle's all the same (the endpoints the map lacks are normalized as they are read)."""
+    cfg, rows = _setup(dsn, tmp_path, "incremental")
+    norm = Normalization("auto", tuple(EndpointRule(p, r) for p, r in RULES))
+    key = (endpoints.LOCK_CLASS, f"epstats.endpoint_map:{norm.rule_id}")
+    count = "SELECT count(*) FROM epstats.endpoint_map WHERE rule = %s"
+    with psycopg.connect(dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
+        r = cli(cfg, dsn, "view", "build")
+        assert r.code == 0, r.stderr
+        assert _rollup(dsn) == _oracle(rows, RULES)
+        assert holder.execute(count, (norm.rule_id,)).fetchone() == (0,)  # nothing mapped
+        with psycopg.connect(dsn) as conn:
+            now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        more = _rows(random.Random(20), now, 300, 60)
+        _insert(dsn, more)
+        r = cli(cfg, dsn, "view", "refresh")
+        assert r.code == 0, r.stderr
+        assert _rollup(dsn) == _oracle(rows + more, RULES)
+        assert holder.execute(count, (norm.rule_id,)).fetchone() == (0,)
+        holder.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+        assert cli(cfg, dsn, "view", "refresh").code == 0  # the lock free: the refresh maps
+        got = holder.execute(count, (norm.rule_id,)).fetchone()
+        assert got is not None and got[0] > 0
+    assert _rollup(dsn) == _oracle(rows + more, RULES)
 
 
 def test_normalization_needs_the_map(dsn: str, tmp_path: Path) -> None:

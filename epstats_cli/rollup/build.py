@@ -269,8 +269,8 @@ def fill_step(session: Session, norm: Normalization, where: sql.Composable, targ
     """The raw endpoints of the rows satisfying `where` mapped in epstats.endpoint_map, and the
     map's statistics renewed (so that the aggregate is planned for its size, a hash join), in a
     short transaction of its own before the one that aggregates."""
-    query, params = endpoints.fill(session, norm, where)
-    statements = [Statement(query, params), Statement(endpoints.analyze_map(session))]
+    lock, fill = endpoints.fill_lock(session, norm), endpoints.fill(session, norm, where)
+    statements = [Statement(*lock), Statement(*fill), Statement(endpoints.analyze_map(session))]
     return Step(
         "build",
         target,

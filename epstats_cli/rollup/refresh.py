@@ -9,9 +9,10 @@ it was built with) is written in the same transaction. A rollup whose recorded p
 differ from the configuration is refused (exit 3): only a rebuild changes them.
 
 With endpoint normalization on, the transaction first maps the raw endpoints of the days it
-recomputes (endpoints.fill: the map's new keys, which a concurrent fill of the same keys waits
-for) and plans the aggregate without Memoize (endpoints.planner_settings); a raw endpoint the
-map lacks is normalized as it is read, so the fill only saves time.
+recomputes (endpoints.fill_lock and fill: the map's new keys; nothing when another fill of the
+rule holds its lock, never waited for) and plans the aggregate without Memoize
+(endpoints.planner_settings); a raw endpoint the map lacks is normalized as it is read, so
+the fill only saves time.
 """
 
 from __future__ import annotations
@@ -124,8 +125,10 @@ def mapping(
     if first_day is not None:
         where = sql.SQL("{} AND {}").format(source.since(session, basis), where)
         params["from_day"] = first_day
+    lock, lock_params = endpoints.fill_lock(session, norm)
     query, fill_params = endpoints.fill(session, norm, where)
     return [
+        Statement(lock, lock_params),
         Statement(query, {**fill_params, **params}),
         *(Statement(q) for q in endpoints.planner_settings(session)),
     ]

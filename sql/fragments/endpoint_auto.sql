@@ -6,20 +6,19 @@
 -- the same rule in Python, and the README shows it. Braces are doubled for psycopg.sql.
 -- A path without 16 consecutive characters of A-Z a-z 0-9 _ - holds no identifier but
 -- decimal numbers: one short regular expression. Any other is split into its segments, each
--- tested with string functions: PostgreSQL's regular expressions with bounded repetitions
--- (a UUID's {{8}}-{{4}}-...) cost ten times as much (benchmarks/README.md).
+-- tested with anchored regular expressions without bounded repetitions and with length and
+-- substr: a bounded repetition (a UUID's {{8}}-{{4}}-...) costs several times as much, and
+-- translate() with a long list of characters ten times as much (benchmarks/README.md).
 CASE WHEN {value} ~ '[A-Za-z0-9_-]{{16}}'
 THEN array_to_string(ARRAY(
-    SELECT CASE WHEN s <> '' AND translate(s, '0123456789', '') = '' THEN '{{id}}'
+    SELECT CASE WHEN s ~ '^[0-9]+$' THEN '{{id}}'
                 WHEN length(s) < 16 THEN s
-                WHEN translate(s, '0123456789abcdefABCDEF', '') = '' THEN '{{id}}'
+                WHEN s ~ '^[0-9a-fA-F]+$' THEN '{{id}}'
                 WHEN length(s) = 36
-                     AND translate(s, '0123456789abcdefABCDEF', '') = '----'
+                     AND s ~ '^[0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+$'
                      AND substr(s, 9, 1) = '-' AND substr(s, 14, 1) = '-'
                      AND substr(s, 19, 1) = '-' AND substr(s, 24, 1) = '-' THEN '{{id}}'
-                WHEN translate(s, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-', '') = ''
-                     AND translate(s, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-', '') <> ''
-                     AND translate(s, '0123456789_-', '') <> ''
+                WHEN s ~ '^[A-Za-z0-9_-]+$' AND s ~ '[0-9]' AND s ~ '[A-Za-z]'
                      AND (s ~ '[A-Za-z][0-9].*[A-Za-z][0-9]' OR s !~ '[a-z]{{6}}') THEN '{{id}}'
                 ELSE s
            END
