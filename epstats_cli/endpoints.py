@@ -137,12 +137,21 @@ class Joined:
     endpoint: sql.Composable
 
 
-def joined(session: Session, norm: Normalization, column: sql.Composable | None = None) -> Joined:
+def joined(
+    session: Session,
+    norm: Normalization,
+    column: sql.Composable | None = None,
+    *,
+    inline: bool = False,
+) -> Joined:
     """The normalized endpoint of the source rows through the map, for `column` (the raw
-    endpoint as text; default: the source's endpoint column)."""
+    endpoint as text; default: the source's endpoint column); `inline`: without the map (a
+    role that may not read it), the expression on each row."""
     column = raw_column(session) if column is None else column
     if not norm.active:
         return Joined(sql.SQL(""), column)
+    if inline:
+        return Joined(sql.SQL(""), expression(session, norm, column))
     join = session.statement("fragments/endpoint_join", rule=sql.Literal(norm.rule_id), key=column)
     endpoint = session.statement(
         "fragments/endpoint_mapped", normalized=expression(session, norm, column)
@@ -176,6 +185,18 @@ def fill_lock(session: Session, norm: Normalization) -> tuple[sql.Composed, dict
     and before it: `fill` maps nothing without it (another fill of the rule is running, and
     its rows are normalized as they are read), so two fills never add the same key."""
     return session.statement("endpoints/fill_lock"), {"rule": norm.rule_id, "k1": LOCK_CLASS}
+
+
+def map_unreadable(session: Session) -> str | None:
+    """Why this role reads endpoints without the map (a footer note), or None: it can."""
+    if session.value("endpoints/map_readable"):
+        return None
+    role = session.server.user
+    return (
+        f"role {role} cannot read epstats.endpoint_map: endpoints are normalized row by row, "
+        f"which is slower (GRANT USAGE ON SCHEMA epstats TO {role}; "
+        f"GRANT SELECT ON epstats.endpoint_map TO {role})"
+    )
 
 
 def planner_settings(session: Session) -> list[sql.Composed]:

@@ -123,9 +123,27 @@ def window(
         },
     )
     assert row is not None
+    if row["to_ts"] <= row["from_ts"]:  # local times an hour a DST change skips resolves
+        why = (
+            "--since is after now"
+            if until is None
+            else "a local time in the hour a DST change skips is read as the hour after it; "
+            "give an --until after --since"
+        )
+        raise UsageLine(
+            f"the window would be empty: it starts {_local(row['from_ts'], tz)} and ends "
+            f"{_local(row['to_ts'], tz)} ({tz}): {why}"
+        )
     win = Window(**row, by_length=hours is not None or end is not None)
     win.parts = parts(session, win, tz)
     return win
+
+
+def _local(instant: dt.datetime, tz: str) -> str:
+    """`2026-03-29 03:30 CEST`: an instant in the window's zone."""
+    from zoneinfo import ZoneInfo
+
+    return f"{instant.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M %Z}"
 
 
 def parts(session: Session, win: Window, timezone: str) -> Parts:

@@ -9,6 +9,10 @@ built with (its time zone, error threshold and endpoint normalization), raw with
 configuration's; raw rows are normalized through the map (endpoints.joined), never filling it.
 Rows carry the status mix (STATUS_CLASSES); from a rollup built without it, None and a note.
 
+The module is over 400 lines because how every report reads (the source, its basis, the
+normalization through the map or inline, the placeholders) is one contract with `top`, which
+shows it whole; report_endpoint.py and report_window.py hold the rest.
+
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
 by its number of days, or by its length for --hours) with the same statement, source and
 snapshot as the current one, gives each row its figures there and the change, and ranks the
@@ -27,7 +31,13 @@ from psycopg import sql
 
 from epstats_cli import rollup, source
 from epstats_cli.db import Session, consistent
-from epstats_cli.endpoints import Normalization, joined, planner_settings
+from epstats_cli.endpoints import (
+    Normalization,
+    check_rules,
+    joined,
+    map_unreadable,
+    planner_settings,
+)
 from epstats_cli.errors import ConfigError, OperationFailed
 from epstats_cli.report_window import Previous, Window, previous_window, served, window
 from epstats_cli.schema import rollup_identifiers
@@ -153,6 +163,7 @@ class Reading:
     info: rollup.RollupFacts | None = None
     notes: list[str] = field(default_factory=list)
     norm: Normalization = field(default_factory=Normalization)
+    inline: bool = False  # normalized by the expression on each row (the map is unreadable)
 
     @property
     def mixless(self) -> bool:
@@ -198,6 +209,12 @@ def reading(session: Session, wanted: str) -> Reading:
 def _planned(session: Session, r: Reading) -> Reading:
     """`r`, after the planner settings for a statement that joins the map (normalization on,
     inside the report's transaction: behind a statement pool a SET LOCAL would not last)."""
+    if r.norm.active:
+        check_rules(session, r.norm)  # a pattern the server refuses: exit 3, naming it
+        unreadable = map_unreadable(session)
+        if unreadable is not None:
+            r.inline = True
+            r.notes.append(unreadable)
     if r.norm.active and not session.per_statement:
         for query in planner_settings(session):
             with session.noting(query):
@@ -227,7 +244,7 @@ def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
     ids = rollup_identifiers(session)
     if r.mixless:
         ids["view"] = session.statement("fragments/rollup_no_status", view=ids["view"])
-    mapped = joined(session, r.norm)
+    mapped = joined(session, r.norm, inline=r.inline)
     if r.norm.active:  # joined: the table's xmin as a column ({unaggregated} reads it)
         ids["table"] = session.statement("fragments/source_with_xmin", table=ids["table"])
     return dict(

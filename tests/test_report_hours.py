@@ -249,7 +249,19 @@ def test_sub_day_windows_are_checked(table: tuple[Table, zoneinfo.ZoneInfo, dt.d
         ),
         (["report", "top", "--hours", "1", "--days", "2"], "--hours excludes"),
         (["report", "endpoint", "/a", "--hours", "0"], "--hours"),
+        (["report", "top", "--since", "2099-01-01T10:00"], "--since is after now"),
     ]
+    gap = {"Europe/Berlin": "2026-03-29", "America/New_York": "2026-03-08"}[_zone.key]
+    for source in ("auto", "raw"):  # 02:30 is skipped: it reads as 03:30, after 03:00
+        bad.append(
+            (
+                [
+                    *("report", "top", "--source", source, "--since", f"{gap}T02:30"),
+                    *("--until", f"{gap}T03:00"),
+                ],
+                "a local time in the hour a DST change skips is read as the hour after it",
+            )
+        )
     for args, said in bad:
         r = t.cli(*args)
         assert r.code == 2 and said in r.stderr, (args, r.stderr)

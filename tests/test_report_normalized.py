@@ -8,6 +8,7 @@ never write the map; `report endpoint /users/48213` reports /users/{id} and says
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import random
 import string
@@ -32,6 +33,7 @@ CONFIG = (
     "reports: {{days: 7, limit: 1000}}\n"
 )
 STATUSES = [200, 200, 201, 204, 301, 304, 400, 404, 404, 429, 500, 503, 102, 700, None]
+_roles = itertools.count()
 CLASSES = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
 Row = tuple[str, dt.datetime, float, int | None]  # endpoint, timestamp, response_time, status
 
@@ -268,3 +270,46 @@ def test_the_report_transaction_joins_without_memoize(dsn: str, tmp_path: Path) 
             assert s.conn.execute("SHOW enable_memoize").fetchone() == ("on",)
     finally:
         s.conn.close()
+
+
+def test_a_role_that_cannot_read_the_map_gets_the_same_reports(
+    server: Any, dsn: str, tmp_path: Path
+) -> None:
+    """A role with SELECT on the table and the rollup only (no USAGE on schema epstats):
+    normalized reports read without the map, each row by the expression, the same numbers,
+    and the footer says why and what grant makes them faster."""
+    cfg, _old, _new = setup(dsn, tmp_path)
+    role = f"epstats_nomap{next(_roles)}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        conn.execute(f"GRANT SELECT ON requests, endpoint_daily_stats TO {role}")
+    try:
+        reader = server.dsn_for(
+            psycopg.conninfo.conninfo_to_dict(dsn)["dbname"], user=role, password="pw"
+        )
+        for source in ("view", "raw", "auto"):
+            mine = report(cfg, dsn, "top", "--source", source)
+            theirs = report(cfg, reader, "top", "--source", source)
+            assert theirs["rows"] == mine["rows"], source
+            said = [n for n in theirs["notes"] if "cannot read epstats.endpoint_map" in n]
+            if source != "view":
+                assert said and f"GRANT SELECT ON epstats.endpoint_map TO {role}" in said[0]
+        one = report(cfg, reader, "endpoint", "/users/48213", "--source", "raw")
+        assert one["endpoint"] == "/users/{id}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_rule_the_server_refuses_is_named_on_every_source(dsn: str, tmp_path: Path) -> None:
+    """A pattern PostgreSQL refuses is a configuration error (exit 3) naming the key, on raw
+    and auto as on view build, never the server's bare message."""
+    cfg, _old, _new = setup(dsn, tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(cfg).read_text().replace("^/v1/users/[a-z]+", "^/v1/users/(alice"))
+    for args in (["top", "--source", "raw"], ["endpoint", "/healthz", "--source", "raw"]):
+        r = cli(str(bad), dsn, "report", *args)
+        assert r.code == 3, (args, r.stderr)
+        assert "source.endpoint_rules[0].pattern" in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
