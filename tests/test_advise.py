@@ -632,3 +632,32 @@ def test_the_cronjobs_role_and_configuration_work_on_a_real_server(
             conn.execute(f"DROP OWNED BY {name}")
         for name in (role, owner):
             server.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def test_a_rollup_with_fewer_but_wider_rows_is_larger_than_the_raw_table() -> None:
+    """The trial's case: 64,489 rollup rows a day for 100,080 raw rows (64 % by rows), but a
+    rollup row takes 166 bytes and a raw row 81: the rollup grows faster than the raw table
+    (bytes, not rows, decide), so it is larger than it."""
+    m = replace(
+        BASE,
+        table_bytes=244 * 1024 * 1024,
+        table_rows=3_000_000,
+        rollup_rows_per_day=64_489.0,
+        rollup_raw_rows_per_day=100_080.0,
+        rollup_rows_source="rollup",
+        rollup_row_bytes=166.0,
+    )
+    growth = rules.rollup_growth(m)
+    assert growth is not None and growth.level == "warning"
+    assert "the rollup is larger than the raw table" in growth.recommendation
+    assert growth.values["rollup_growth_ratio"] > 1
+    # the same rows, as narrow as raw rows: it only saves little
+    narrow = rules.rollup_growth(replace(m, rollup_row_bytes=85.0))
+    assert narrow is not None and "saves little over" in narrow.recommendation
+    # no rollup yet: projected with a rollup row about twice a raw row's bytes
+    projected = rules.rollup_growth(
+        replace(
+            m, rollup_rows_source="projected", rollup_row_bytes=None, rollup_rows_per_day=60_000.0
+        )
+    )
+    assert projected is not None and "would be larger than" in projected.recommendation

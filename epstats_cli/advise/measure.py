@@ -69,6 +69,8 @@ def measure(session: Session) -> Measured:
         info = rollup.facts(session)
         strategy = "incremental" if info.strategy == "incremental" else "materialized"
         rollup_bytes = info.size_bytes
+        if info.size_bytes and info.estimated_rows and info.estimated_rows > 0:
+            rollup_rows["rollup_row_bytes"] = info.size_bytes / info.estimated_rows
         refresh_seconds = info.refresh_seconds
     if not rollup_rows:
         rollup_rows = _projected(session)
