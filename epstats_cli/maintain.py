@@ -58,8 +58,17 @@ def acquire_lock(session: Session) -> None:
     holder = session.one("maintenance/lock_holder", key)
     who = "it finished just now"
     if holder:  # when, in source.timezone (as every time epstats prints)
-        started = local(session, holder["backend_start"])
-        who = f"pid {holder['pid']}, started {started:%Y-%m-%d %H:%M:%S %Z}"
+        who = f"server pid {holder['pid']}"
+        if holder["backend_start"] is not None:
+            started = local(session, holder["backend_start"])
+            who += f", started {started:%Y-%m-%d %H:%M:%S %Z}"
+        if holder["state"] == "active" and holder["query"]:
+            query = " ".join(str(holder["query"]).split())
+            seconds = holder["running"].total_seconds() if holder["running"] else 0.0
+            who += (
+                f", running `{query}` for {seconds:.0f} s: if its epstats was killed, that "
+                "statement runs on, holding the lock, until it ends"
+            )
     raise LockedError(f"another epstats maintain is running ({who}); retry later")
 
 

@@ -4,9 +4,12 @@ pipes, a real server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +112,41 @@ def test_quiet_maintain_prints_nothing_when_another_holds_the_lock(
         r = run_cli("-c", cfg, "--dsn", dsn, "maintain")
         assert r.code == 75 and r.stderr.count("\n") == 1
         assert f"pid {holder.info.backend_pid}" in r.stderr
+
+
+def test_a_lock_held_by_a_running_statement_names_it(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A maintain killed mid-statement leaves its statement running on the server, and the
+    lock held with it: the next maintain's line names that statement (it ends on its own)."""
+    cfg = _with_data(dsn, conn, tmp_path)
+    with psycopg.connect(dsn, autocommit=True) as holder:
+        holder.execute(
+            "SELECT pg_advisory_lock(%s, hashtext('epstats.maintain:public.requests'))",
+            (LOCK_CLASS,),
+        )
+        pid = holder.info.backend_pid
+
+        def orphaned() -> None:  # what a killed maintain's statement goes on doing
+            with contextlib.suppress(psycopg.errors.QueryCanceled):
+                holder.execute("SELECT pg_sleep(30) /* an orphaned REINDEX */")
+
+        running = threading.Thread(target=orphaned)
+        running.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'", (pid,)
+            ).fetchone():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            r = run_cli("-c", cfg, "--dsn", dsn, "maintain")
+            assert r.code == 75 and r.stderr.count("\n") == 1, r.stderr
+            assert f"server pid {pid}" in r.stderr and "running `SELECT pg_sleep(30)" in r.stderr
+            assert "if its epstats was killed" in r.stderr
+        finally:
+            conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+            running.join(timeout=30)
 
 
 def test_a_full_disk_on_stdout_is_one_line_and_exit_1(
