@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from psycopg import sql
@@ -50,6 +50,7 @@ class Cardinality:
     day: dt.date | None  # the day counted (None: a day estimated from the newest rows)
     rows_read: int | None = None  # raw rows read (None: the rollup was read)
     span_seconds: float | None = None  # the time the newest rows read span
+    raw_how: str | None = None  # where `raw` comes from, when not from where `endpoints` does
 
     def how(self) -> str:
         """Where the figure comes from, as `check` and `status` say it."""
@@ -74,6 +75,7 @@ class Cardinality:
             "day": self.day,
             "rows_read": self.rows_read,
             "from": self.how(),
+            "raw_from": self.raw_how or self.how(),
         }
 
 
@@ -90,8 +92,9 @@ def per_day(distinct: int, once: int, read: int, day_rows: float) -> int:
 
 
 def measure(session: Session, raw_too: bool = False) -> Cardinality:
-    """Distinct endpoints per day, from the rollup when it can tell (not with `raw_too` and
-    normalization on: then the raw rows, which give both figures), else the raw rows."""
+    """Distinct endpoints per day, from the rollup when it can tell, else the raw rows; with
+    `raw_too` and normalization on, the raw endpoints per day beside it (from the raw rows),
+    the judged figure staying the rollup's: `status` and `check` say the same."""
     config = session.config
     norm = Normalization.of(config)
     check_rules(session, norm)
@@ -103,11 +106,13 @@ def measure(session: Session, raw_too: bool = False) -> Cardinality:
             session.run("endpoints/serial")
         days = session.one("health/endpoint_days", {"tz": basis.timezone})
         assert days is not None
-        if not (raw_too and norm.active):
-            counted = _from_rollup(session, norm, basis, days)
-            if counted is not None:
-                return counted
-        return _from_rows(session, norm, basis, days)
+        counted = _from_rollup(session, norm, basis, days)
+        if counted is None:
+            return _from_rows(session, norm, basis, days)
+        if raw_too and norm.active:  # the rollup's figure (check's), the raw one beside it
+            rows = _from_rows(session, norm, basis, days)
+            return replace(counted, raw=rows.raw, requests=rows.requests, raw_how=rows.how())
+        return counted
 
     return consistent(session, read, lambda: None)
 

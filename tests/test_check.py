@@ -256,7 +256,7 @@ def test_status_sections_keep_their_json_shape(
     ]  # fmt: skip
     assert list(doc["endpoints"]) == [
         "per_day", "raw_per_day", "normalized_per_day", "normalization", "requests_per_day",
-        "method", "estimated", "day", "rows_read", "from",
+        "method", "estimated", "day", "rows_read", "from", "raw_from",
     ]  # fmt: skip
     assert doc["endpoints"]["method"] == "rollup" and doc["endpoints"]["per_day"] <= 40
     assert list(doc["server"]) == [

@@ -124,6 +124,11 @@ def test_status_shows_the_endpoints_per_day(
     doc = json.loads(run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "status").stdout)
     e = doc["endpoints"]
     assert (e["raw_per_day"], e["normalized_per_day"], e["normalization"]) == (IDS + 1, 2, "auto")
+    # the judged figure is check's (the rollup's, exact), the stored one from the raw rows
+    assert e["method"] == "rollup" and e["from"].startswith("the rollup's rows of"), e
+    assert e["raw_from"].startswith("raw rows of"), e
+    r = run_cli("-c", cfg, "--dsn", dsn, "-v", "check", "--only", "endpoint_cardinality")
+    assert e["from"] in r.stdout, (e, r.stdout)
     text = run_cli("-c", cfg, "--dsn", dsn, "--format", "openmetrics", "status").stdout
     assert 'epstats_endpoints_per_day{table="public.requests",endpoints="stored"} 201' in text
     assert 'epstats_endpoints_per_day{table="public.requests",endpoints="normalized"} 2' in text
