@@ -18,13 +18,13 @@ source that tells it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from psycopg import sql
 
 from epstats_cli import rollup, source
+from epstats_cli.catalog import plan_rows
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import Normalization, check_rules, expression
 from epstats_cli.schema import rollup_identifiers, source_identifiers
@@ -152,7 +152,7 @@ def _from_rows(
         to_ts=source.param(session, basis, "to_ts"),
     )
     bounds = {"from_ts": days["from_ts"], "to_ts": days["as_of"]}
-    expected = _plan_rows(session.value("endpoints/window_rows", bounds, **ids))
+    expected = plan_rows(session.value("endpoints/window_rows", bounds, **ids))
     normalized = expression(session, norm, sql.SQL("d.raw"))
     if expected is None or expected <= EXACT_ROWS:
         rows = session.all(
@@ -202,12 +202,3 @@ def _from_rows(
         read,
         span,
     )
-
-
-def _plan_rows(plan: Any) -> int | None:
-    """`Plan Rows` of an EXPLAIN (FORMAT JSON) result."""
-    try:
-        doc = json.loads(plan) if isinstance(plan, str) else plan
-        return int(doc[0]["Plan"]["Plan Rows"])
-    except (TypeError, ValueError, KeyError, IndexError):
-        return None

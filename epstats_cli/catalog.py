@@ -7,8 +7,9 @@ Read-only and privilege-light (catalog and statistics views, never a count(*)), 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from epstats_cli import schedule
 from epstats_cli.config import QualifiedName
@@ -175,3 +176,12 @@ def source_oid(session: Session) -> int:
 def column_types(session: Session, oid: int) -> dict[str, str]:
     """Column name -> its SQL type (format_type) for the relation `oid`."""
     return {r["attname"]: r["type"] for r in session.all("catalog/column_type", {"oid": oid})}
+
+
+def plan_rows(plan: Any) -> int | None:
+    """`Plan Rows` of an EXPLAIN (FORMAT JSON) result."""
+    try:
+        doc = json.loads(plan) if isinstance(plan, str) else plan
+        return int(doc[0]["Plan"]["Plan Rows"])
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None

@@ -5,7 +5,6 @@ normalized endpoints, from every row of the window or a bounded TABLESAMPLE samp
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 from psycopg import sql
 
 from epstats_cli import source
-from epstats_cli.catalog import source_oid
+from epstats_cli.catalog import plan_rows, source_oid
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import Normalization, check_rules, expression
 from epstats_cli.schema import source_identifiers
@@ -138,7 +137,7 @@ def measure(
             to_ts=source.param(session, basis, "to_ts"),
         )
         plan = session.value("endpoints/window_rows", bounds, **ids)
-        estimated = _plan_rows(plan)
+        estimated = plan_rows(plan)
         percent = sample_percent(estimated, sample_rows)
         sample = (
             session.statement("fragments/endpoint_sample") if percent is not None else sql.SQL("")
@@ -206,12 +205,3 @@ def measure(
         )
 
     return consistent(session, read, lambda: None)
-
-
-def _plan_rows(plan: Any) -> int | None:
-    """`Plan Rows` of an EXPLAIN (FORMAT JSON) result."""
-    try:
-        doc = json.loads(plan) if isinstance(plan, str) else plan
-        return int(doc[0]["Plan"]["Plan Rows"])
-    except (TypeError, ValueError, KeyError, IndexError):
-        return None
