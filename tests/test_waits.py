@@ -349,6 +349,7 @@ def test_times_are_in_source_timezone_and_say_what_epstats_waits_for(
         ).fetchone()
         assert backend is not None
         when = _local(backend[0])
-        assert f"(server pid {other.pid}, started {when:%Y-%m-%d %H:%M:%S %Z})" in r.stderr, r.stderr
+        said = f"(server pid {other.pid}, started {when:%Y-%m-%d %H:%M:%S %Z})"
+        assert said in r.stderr, r.stderr
     finally:
         other.conn.close()

@@ -30,12 +30,16 @@ def timestamp_type(session: Session, oid: int | None = None) -> str:
 
 
 def aggregate(
-    session: Session, basis: source.Basis, where: sql.Composable, norm: Normalization
+    session: Session,
+    basis: source.Basis,
+    where: sql.Composable,
+    norm: Normalization,
+    inline: bool = False,
 ) -> sql.Composed:
     """The data rows aggregated from the raw rows that satisfy `where`, their endpoints
     normalized by `norm` (through the map: endpoints.planner_settings first in the
-    transaction)."""
-    mapped = joined(session, norm)
+    transaction; `inline`: by the expression on each row, no map)."""
+    mapped = joined(session, norm, inline=inline)
     return session.statement(
         "view/aggregate",
         **source_identifiers(session),
@@ -53,10 +57,12 @@ def definition(
     basis: source.Basis,
     norm: Normalization,
     since: sql.Composable | None = None,
+    inline: bool = False,
 ) -> sql.Composed:
     """The rollup's rows: every raw row dated up to now() (and from the `since` condition on,
     when given), aggregated, plus the bookkeeping row, in one statement."""
     where = source.up_to_now(session, basis)
     if since is not None:
         where = sql.SQL("{} AND {}").format(since, where)
-    return session.statement("view/definition", aggregate=aggregate(session, basis, where, norm))
+    rows = aggregate(session, basis, where, norm, inline)
+    return session.statement("view/definition", aggregate=rows)
