@@ -133,6 +133,7 @@ def _view_build(session: Session, params: Mapping[str, Any]) -> Required:
     whole.on(session.config.source.table, "SELECT", why=BUILD)
     if shape.state_table:
         whole.on(rights.STATE, "SELECT", "INSERT", "UPDATE", why="record the build")
+    whole.merge(rights.map_needs(session, writes=True))
     found = relation(session, view.schema, view.name)
     if found is None:
         whole.in_schema(view.schema, "USAGE", "CREATE", why=BUILD)
@@ -151,7 +152,7 @@ def _view_build(session: Session, params: Mapping[str, Any]) -> Required:
 
 def _view_refresh(session: Session, params: Mapping[str, Any]) -> Required:
     needs = rights.record_needs(session).merge(rights.facts_needs(session))
-    return Required(needs.merge(rights.refresh_needs(session)))
+    return Required(needs.merge(rights.refresh_needs(session, bool(params.get("full")))))
 
 
 def _view_verify(session: Session, params: Mapping[str, Any]) -> Required:

@@ -9,6 +9,9 @@ REFRESH; VACUUM and ANALYZE's own rule) and `lacking` reads them from the catalo
 named at once, each with the GRANT, owner or role that gives it (preflight.py refuses the
 command with them; a task whose right is missing fails with it). The hint of errors.RULES
 (permissions.py) stays for what cannot be foreseen here.
+
+The module is over 400 lines because what every command and task needs, and how the catalog
+tells whether the role has it, is one table: split, a need and its reading would drift apart.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from epstats_cli.catalog import relation_exists
 from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
+from epstats_cli.endpoints import Normalization
 from epstats_cli.indexes import load_indexes
 from epstats_cli.permissions import MAINTAIN_FROM, superuser_owned
 from epstats_cli.rollup.build import new_name
@@ -119,6 +123,7 @@ def _reason(privs: dict[str, list[str]], missing: Iterable[str]) -> str:
 
 RUNS = QualifiedName("epstats", "runs")
 STATE = QualifiedName("epstats", "rollup_state")
+MAP = QualifiedName("epstats", "endpoint_map")
 
 
 def record_needs(session: Session, needs: Needs | None = None) -> Needs:
@@ -180,10 +185,23 @@ def spare_needs(session: Session) -> Needs:
     return needs
 
 
-def refresh_needs(session: Session) -> Needs:
+def map_needs(session: Session, writes: bool) -> Needs:
+    """With endpoint normalization on (and the map there): reading epstats.endpoint_map (a
+    statement that joins it), and with `writes` mapping new raw endpoints into it."""
+    if not Normalization.of(session.config).active:
+        return Needs()
+    if not relation_exists(session, MAP.schema, MAP.name):
+        return Needs()  # endpoints.require_map says itself what to do
+    if writes:
+        return Needs().on(MAP, "SELECT", "INSERT", why="map raw endpoints to normalized ones")
+    return Needs().on(MAP, "SELECT", why="read the endpoint map")
+
+
+def refresh_needs(session: Session, full: bool = False) -> Needs:
     """Refreshing the rollup epstats built: a materialized view needs its owner's rights (or
     MAINTAIN); an incremental one's days are deleted and inserted; both write the state row,
-    which reads the rollup's as-of."""
+    which reads the rollup's as-of. With normalization on, a materialized or a `full`
+    refresh maps the days' raw endpoints (an incremental one of recent days does not)."""
     shape, needs = rollup_shape(session), Needs()
     if not shape.exists or not shape.ours:
         return needs  # refresh says itself why it cannot run
@@ -192,8 +210,11 @@ def refresh_needs(session: Session) -> Needs:
     if shape.strategy == "incremental":
         needs.on(shape.name, "SELECT", "INSERT", "DELETE", why=why)
         needs.on(session.config.source.table, "SELECT", why=why)
+        if full:
+            needs.merge(map_needs(session, writes=True))
     else:
         needs.maintained(shape.name, why="REFRESH MATERIALIZED VIEW")
+        needs.merge(map_needs(session, writes=True))
     if shape.state_table:
         needs.on(shape.name, "SELECT", why="record the refresh")
         needs.on(STATE, "SELECT", "INSERT", "UPDATE", why="record the refresh")
@@ -236,6 +257,7 @@ def verify_needs(session: Session, ours_only: bool = True) -> Needs:
         why = "compare the rollup with the raw rows"
         needs.on(session.config.source.table, "SELECT", why=why)
         needs.on(shape.name, "SELECT", why=why)
+        needs.merge(map_needs(session, writes=False))  # the raw rows' endpoints, normalized
     return needs
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import zoneinfo
 from collections import Counter, defaultdict
@@ -291,3 +292,42 @@ def test_a_rollup_without_status_classes_is_read_and_replaced(dsn: str, tmp_path
     got = _rollup(dsn)
     assert sum(c["request_count"] for c in got.values()) == len(rows)
     assert cli(cfg, dsn, "view", "refresh").code == 0
+
+
+def test_the_rights_on_the_map_are_named_before_anything_runs(
+    server: Any, dsn: str, tmp_path: Path
+) -> None:
+    """With normalization on, a refresh that maps (--full; a materialized one) needs SELECT
+    and INSERT on epstats.endpoint_map, and view verify SELECT: named with the others before
+    anything runs (the trial's role got them one failed run at a time). An incremental
+    refresh of recent days normalizes each row itself and needs nothing of the map."""
+    cfg, _rows = _setup(dsn, tmp_path, "incremental")
+    assert cli(cfg, dsn, "view", "build").code == 0
+    role = f"epstats_rollowner{os.getpid()}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        conn.execute(f"ALTER TABLE endpoint_daily_stats OWNER TO {role}")
+        conn.execute(f"GRANT SELECT ON requests TO {role}")
+        conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {role}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE ON epstats.runs, epstats.rollup_state TO {role}"
+        )
+        conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA epstats TO {role}")
+    try:
+        owner = server.dsn_for(
+            psycopg.conninfo.conninfo_to_dict(dsn)["dbname"], user=role, password="pw"
+        )
+        r = cli(cfg, owner, "view", "refresh", "--full", "--dry-run")
+        assert "epstats.endpoint_map" in r.stdout + r.stderr and "INSERT" in r.stdout + r.stderr
+        r = cli(cfg, owner, "view", "refresh", "--full")
+        assert r.code == 1 and "GRANT SELECT, INSERT ON epstats.endpoint_map" in r.stderr, r.stderr
+        assert "permission denied" not in r.stderr  # refused before anything ran
+        r = cli(cfg, owner, "view", "verify")
+        assert r.code == 1 and "GRANT SELECT ON epstats.endpoint_map" in r.stderr, r.stderr
+        r = cli(cfg, owner, "view", "refresh")  # recent days, each row normalized itself
+        assert r.code == 0, r.stderr
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
