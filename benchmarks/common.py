@@ -40,6 +40,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def load(base: list[str], rows: int, days: int, until: str) -> None:
+    """`epstats init --with-requests-table`, then `generate` of `rows` over `days` up to
+    `until` (the data set a benchmark reads), through the real command line."""
+    epstats(*base, "-q", "init", "--with-requests-table")
+    epstats(*base, "-q", "generate", "--rows", str(rows), "--days", str(days), "--until", until)
+
+
 def epstats(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real epstats command line (the console script next to this Python)."""
     script = Path(sys.executable).parent / "epstats"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import epstats, machine, median, server
+from benchmarks.common import epstats, load, machine, median, server
 
 COMMANDS = {
     "report top --hours 1": ["--hours", "1"],
@@ -42,18 +42,7 @@ def main() -> None:
         base = ["-c", str(cfg), "--dsn", dsn]
         now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         start = time.perf_counter()
-        epstats(*base, "-q", "init", "--with-requests-table")
-        epstats(
-            *base,
-            "-q",
-            "generate",
-            "--rows",
-            str(args.rows),
-            "--days",
-            str(args.days),
-            "--until",
-            now.strftime("%Y-%m-%d %H:%M:%S%z"),
-        )
+        load(base, args.rows, args.days, now.strftime("%Y-%m-%d %H:%M:%S%z"))
         epstats(*base, "-q", "indexes", "apply")
         conn.execute("VACUUM ANALYZE requests")
         epstats(*base, "-q", "view", "build")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import epstats, machine, median, server, timed
+from benchmarks.common import epstats, load, machine, median, server, timed
 
 GUIDE = """SELECT endpoint, COUNT(*), AVG(response_time)
 FROM requests
@@ -54,18 +54,7 @@ def main() -> None:
     with server(args.version) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         base = ["-c", str(cfg), "--dsn", dsn]
         now = conn.execute("SELECT date_trunc('hour', now())").fetchone()[0]  # type: ignore[index]
-        epstats(*base, "-q", "init", "--with-requests-table")
-        epstats(
-            *base,
-            "-q",
-            "generate",
-            "--rows",
-            str(args.rows),
-            "--days",
-            str(args.days),
-            "--until",
-            (now).isoformat(sep=" "),
-        )
+        load(base, args.rows, args.days, now.isoformat(sep=" "))
         epstats(*base, "-q", "indexes", "apply")
         conn.execute("VACUUM ANALYZE requests")
         epstats(*base, "-q", "view", "build")

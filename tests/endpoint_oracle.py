@@ -95,3 +95,10 @@ def normalize(
     if endpoint_ids == "auto":
         text = "/".join("{id}" if is_identifier(s) else s for s in text.split("/"))
     return text
+
+
+def status_class(status: int | None) -> str:
+    """The rollup's status class of a status: 2xx..5xx, else other (NULL included)."""
+    if status is None or not 200 <= status < 600:
+        return "status_other"
+    return f"status_{status // 100}xx"

@@ -79,12 +79,6 @@ def insert(dsn: str, rows: list[Row]) -> None:
         )
 
 
-def status_class(status: int | None) -> str:
-    if status is None or not 200 <= status < 600:
-        return "status_other"
-    return f"status_{status // 100}xx"
-
-
 def figures(rows: list[Row]) -> dict[str, Any]:
     """A report row's figures over these raw rows (error_status_min 500)."""
     times = [ms for _e, _ts, ms, _s in rows]
@@ -99,7 +93,7 @@ def figures(rows: list[Row]) -> dict[str, Any]:
     }
     out.update(dict.fromkeys(CLASSES, 0))
     for *_x, s in rows:
-        out[status_class(s)] += 1
+        out[oracle.status_class(s)] += 1
     return out
 
 

@@ -68,12 +68,6 @@ def _insert(dsn: str, rows: list[Row]) -> None:
         )
 
 
-def _class(status: int | None) -> str:
-    if status is None or not 200 <= status < 600:
-        return "status_other"
-    return f"status_{status // 100}xx"
-
-
 def _oracle(
     rows: list[Row], rules: list[tuple[str, str]]
 ) -> dict[tuple[str, dt.date], Counter[str]]:
@@ -83,7 +77,7 @@ def _oracle(
         key = (oracle.normalize(raw, "auto", rules) or "", ts.astimezone(NY).date())
         out[key]["request_count"] += 1
         out[key]["error_count"] += status is not None and status >= 500
-        out[key][_class(status)] += 1
+        out[key][oracle.status_class(status)] += 1
     return out
 
 
