@@ -193,6 +193,19 @@ def _ratio(value: Any) -> float:
     return float(value)
 
 
+# view.latency_accuracy: the relative accuracy of the latency histograms (epstats_cli.latency)
+LATENCY_ACCURACY_RANGE = (0.001, 0.1)
+
+
+def _latency_accuracy(value: Any) -> float:
+    low, high = LATENCY_ACCURACY_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"is not a number (expected {low}..{high}, e.g. 0.01 for 1 %)")
+    if not low <= float(value) <= high:
+        raise ValueError(f"is out of range (expected {low}..{high}, e.g. 0.01 for 1 %)")
+    return float(value)
+
+
 def _nonneg(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ValueError("is not a number >= 0")
@@ -359,6 +372,9 @@ class ViewConfig:
     # how far back the verify task compares the rollup with the raw rows (None: every day that
     # still has raw rows)
     verify_horizon: timedelta | None = field(default=None, metadata=leaf(_opt_positive_duration))
+    # every percentile read from the rollup's latency histograms is within this fraction of
+    # the exact value (fixed when the rollup is built, and recorded with it)
+    latency_accuracy: float = field(default=0.01, metadata=leaf(_latency_accuracy))
 
     def problems(self) -> dict[str, str]:
         """What is wrong with the section as a whole, by key."""

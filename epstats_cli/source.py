@@ -96,18 +96,26 @@ def check_columns(session: Session, oid: int | None = None) -> SourceColumns:
 @dataclass(frozen=True)
 class Basis:
     """How raw rows become days and errors: the zone of days, the zone a naive timestamp is
-    wall-clock time in, the error threshold, and whether the timestamp column is naive. From
+    wall-clock time in, the error threshold, whether the timestamp column is naive, and the
+    accuracy of the latency histograms. From
     the configuration, or from the parameters a rollup was built with."""
 
     timezone: str
     naive_timezone: str
     error_status_min: int
     naive: bool
+    latency_accuracy: float = 0.01  # of the latency histograms (epstats_cli.latency)
 
     @classmethod
     def of(cls, config: Config, columns: SourceColumns) -> Basis:
         src = config.source
-        return cls(src.timezone, src.naive_timezone, src.error_status_min, columns.naive)
+        return cls(
+            src.timezone,
+            src.naive_timezone,
+            src.error_status_min,
+            columns.naive,
+            config.view.latency_accuracy,
+        )
 
     @classmethod
     def recorded(cls, params: dict[str, Any], config: Config, columns: SourceColumns) -> Basis:
@@ -119,6 +127,7 @@ class Basis:
             str(params.get("naive_timezone", src.naive_timezone)),
             int(params.get("error_status_min", src.error_status_min)),
             columns.naive,
+            float(params.get("latency_accuracy", config.view.latency_accuracy)),
         )
 
 

@@ -38,7 +38,8 @@ ROLLUP_DEFINITION = sql.SQL(
     "1.0::float8 AS total_response_time, 1::bigint AS response_count, "
     "now() AS max_timestamp, 1::bigint AS status_2xx, 0::bigint AS status_3xx, "
     "0::bigint AS status_4xx, 0::bigint AS status_5xx, 0::bigint AS status_other, "
-    "NULL::timestamptz AS as_of, NULL::text AS snapshot"
+    "NULL::timestamptz AS as_of, NULL::text AS snapshot, "
+    "'{1}'::integer[] AS latency_buckets, '{1}'::bigint[] AS latency_counts"
 )
 
 
@@ -110,6 +111,12 @@ def identifiers(session: Session) -> dict[str, Any]:
         member=sql.SQL("CONSTRAINT sqltest_check"),
         statistics=STATISTICS,
         identity=sql.SQL("FULL"),
+        # the latency histograms (epstats_cli/latency.py)
+        bucket=sql.Literal(1),
+        value=sql.Literal(1.5),
+        ln_gamma=sql.Literal(0.02),
+        zero=sql.Literal(-(2**31)),
+        beyond=sql.Literal(2**31 - 1),
     )
     return ids
 

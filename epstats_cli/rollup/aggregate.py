@@ -7,7 +7,8 @@ never disagree, whoever runs the statement (a REFRESH by hand included).
 
 Each data row names the endpoint as normalized (`source.endpoint_ids`, `source.endpoint_rules`:
 epstats_cli.endpoints), read through `epstats.endpoint_map`, and counts each status class
-(status_2xx ... status_5xx, status_other: they add up to request_count).
+(status_2xx ... status_5xx, status_other: they add up to request_count) and keeps its latency
+histogram (epstats_cli.latency: latency_buckets, latency_counts).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from psycopg import sql
 from epstats_cli import source
 from epstats_cli.db import Session
 from epstats_cli.endpoints import Normalization, joined
+from epstats_cli.latency import bucket_sql
 from epstats_cli.schema import source_identifiers
 
 TIMESTAMPTZ = "timestamp with time zone"
@@ -40,9 +42,11 @@ def aggregate(
     normalized by `norm` (through the map: endpoints.planner_settings first in the
     transaction; `inline`: by the expression on each row, no map)."""
     mapped = joined(session, norm, inline=inline)
+    ids = source_identifiers(session)
     return session.statement(
         "view/aggregate",
-        **source_identifiers(session),
+        **ids,
+        bucket=bucket_sql(session, sql.Identifier(ids["response_time"]), basis.latency_accuracy),
         normalized=mapped.endpoint,
         join=mapped.join,
         day=source.day(session, basis),

@@ -50,6 +50,7 @@ PARAMETER_KEYS = {
     **{f"{c}_column": f"source.columns.{c}" for c in LOGICAL_COLUMNS},
     "endpoint_ids": "source.endpoint_ids",
     "endpoint_rules": "source.endpoint_rules",
+    "latency_accuracy": "view.latency_accuracy",
 }
 # What a rollup that recorded no such parameter was built with (an earlier epstats).
 PARAMETER_DEFAULTS: dict[str, Any] = Normalization().parameters()
@@ -94,6 +95,7 @@ def parameters(config: Config, strategy: str) -> dict[str, Any]:
         "timezone": src.timezone,
         "naive_timezone": src.naive_timezone,
         "error_status_min": src.error_status_min,
+        "latency_accuracy": config.view.latency_accuracy,
     }
     for c in LOGICAL_COLUMNS:
         params[f"{c}_column"] = src.columns.physical(c)

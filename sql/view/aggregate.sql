@@ -5,28 +5,51 @@
 -- no report, so in no rollup. {normalized} is the endpoint as reports name it (the column as
 -- text, or normalized through the map that {join} adds: epstats_cli/endpoints.py). The status
 -- classes add up to request_count (other: any other status, NULL included).
-SELECT {normalized} AS endpoint,
-       {day} AS day,
-       count(*)::bigint AS request_count,
-       avg({response_time}::double precision) AS avg_response_time,
-       max({response_time})::double precision AS max_response_time,
-       min({response_time})::double precision AS min_response_time,
-       (count(*) FILTER (WHERE {status} >= {error_min}))::bigint AS error_count,
-       sum({response_time}::double precision) AS total_response_time,
-       count({response_time})::bigint AS response_count,
-       max({instant})::timestamptz AS max_timestamp,
-       (count(*) FILTER (WHERE {status} >= 200 AND {status} < 300))::bigint AS status_2xx,
-       (count(*) FILTER (WHERE {status} >= 300 AND {status} < 400))::bigint AS status_3xx,
-       (count(*) FILTER (WHERE {status} >= 400 AND {status} < 500))::bigint AS status_4xx,
-       (count(*) FILTER (WHERE {status} >= 500 AND {status} < 600))::bigint AS status_5xx,
-       (count(*) FILTER (WHERE {status} IS NULL OR {status} < 200 OR {status} >= 600))::bigint
-           AS status_other,
+-- The raw rows are read once and grouped by endpoint, day and latency bucket ({bucket}:
+-- sql/fragments/latency_bucket.sql, NULL for a NULL response time); the day's figures are
+-- summed from its buckets, and its latency histogram is the buckets' counts in bucket order
+-- (latency_buckets, latency_counts: epstats_cli/latency.py; NULL without a response time).
+SELECT endpoint,
+       day,
+       sum(requests)::bigint AS request_count,
+       sum(total) / nullif(sum(responses), 0) AS avg_response_time,
+       max(max_time) AS max_response_time,
+       min(min_time) AS min_response_time,
+       sum(errors)::bigint AS error_count,
+       sum(total) AS total_response_time,
+       sum(responses)::bigint AS response_count,
+       max(newest) AS max_timestamp,
+       sum(s2xx)::bigint AS status_2xx,
+       sum(s3xx)::bigint AS status_3xx,
+       sum(s4xx)::bigint AS status_4xx,
+       sum(s5xx)::bigint AS status_5xx,
+       sum(sother)::bigint AS status_other,
        NULL::timestamptz AS as_of,
-       NULL::text AS snapshot
+       NULL::text AS snapshot,
+       array_agg(bucket ORDER BY bucket) FILTER (WHERE bucket IS NOT NULL) AS latency_buckets,
+       array_agg(responses ORDER BY bucket) FILTER (WHERE bucket IS NOT NULL) AS latency_counts
 FROM (
-    -- the raw rows read (a subquery the planner pulls up: {where} may name system columns,
-    -- which a join would hide)
-    SELECT * FROM {table} WHERE {endpoint} IS NOT NULL AND {where}
-) AS raw_rows
-{join}
+    SELECT {normalized} AS endpoint,
+           {day} AS day,
+           {bucket} AS bucket,
+           count(*) AS requests,
+           sum({response_time}::double precision) AS total,
+           count({response_time}) AS responses,
+           max({response_time})::double precision AS max_time,
+           min({response_time})::double precision AS min_time,
+           count(*) FILTER (WHERE {status} >= {error_min}) AS errors,
+           max({instant})::timestamptz AS newest,
+           count(*) FILTER (WHERE {status} >= 200 AND {status} < 300) AS s2xx,
+           count(*) FILTER (WHERE {status} >= 300 AND {status} < 400) AS s3xx,
+           count(*) FILTER (WHERE {status} >= 400 AND {status} < 500) AS s4xx,
+           count(*) FILTER (WHERE {status} >= 500 AND {status} < 600) AS s5xx,
+           count(*) FILTER (WHERE {status} IS NULL OR {status} < 200 OR {status} >= 600) AS sother
+    FROM (
+        -- the raw rows read (a subquery the planner pulls up: {where} may name system columns,
+        -- which a join would hide)
+        SELECT * FROM {table} WHERE {endpoint} IS NOT NULL AND {where}
+    ) AS raw_rows
+    {join}
+    GROUP BY 1, 2, 3
+) AS per_bucket
 GROUP BY 1, 2

@@ -18,5 +18,7 @@ CREATE TABLE {view} (
     status_other bigint NOT NULL,
     as_of timestamptz,
     snapshot text,
+    latency_buckets integer[],
+    latency_counts bigint[],
     CHECK ((endpoint IS NULL) = (as_of IS NOT NULL) AND (endpoint IS NULL) = (day IS NULL))
 )

@@ -7,4 +7,4 @@ UNION ALL
 SELECT NULL::text, NULL::date, 0::bigint, NULL::double precision, NULL::double precision,
        NULL::double precision, 0::bigint, NULL::double precision, 0::bigint,
        NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, now(),
-       pg_current_snapshot()::text
+       pg_current_snapshot()::text, NULL::integer[], NULL::bigint[]
