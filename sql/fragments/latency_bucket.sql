@@ -4,6 +4,6 @@
 -- {beyond}; NULL has none (left out, as from the averages).
 CASE WHEN {value}::double precision > 0 AND {value}::double precision < 'Infinity'::double precision
      THEN ceil(ln({value}::double precision) / {ln_gamma}::double precision)::integer
-     WHEN {value}::double precision <= 0 THEN {zero}
-     WHEN {value} IS NOT NULL THEN {beyond}
+     WHEN {value}::double precision <= 0 THEN ({zero})::integer
+     WHEN {value} IS NOT NULL THEN ({beyond})::integer
 END
