@@ -480,6 +480,23 @@ class DurationLevels:
 
 
 @dataclass(frozen=True)
+class LatencyRule:
+    """One `check.latency_p95` entry: endpoints LIKE a pattern, and the p95 (milliseconds) over
+    check.latency_window from which each is WARNING and CRITICAL (the first rule an endpoint
+    matches judges it; 0 turns a level off)."""
+
+    REQUIRED: ClassVar[str] = "every rule needs an endpoint pattern, a warning and a critical"
+
+    endpoint: str = field(metadata=leaf(_str))
+    warning: float = field(metadata=leaf(_nonneg))
+    critical: float = field(metadata=leaf(_nonneg))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the rule as a whole, by key: only levels that are on compare."""
+        return _ordered(self.warning, self.critical, lambda ms: f"{ms:g} ms")
+
+
+@dataclass(frozen=True)
 class CheckConfig:
     overdue: Levels = Levels(1.5, 3.0)  # x the task's schedule (analyze, vacuum, refresh)
     dead_tuple_ratio: ShareLevels = ShareLevels(0.2, 0.5)
@@ -517,6 +534,15 @@ class CheckConfig:
     # distinct endpoints per day (normalized ones when source.endpoint_ids/endpoint_rules are
     # on): each is a row of the rollup every day; past this the rollup saves little
     endpoint_cardinality: Levels = Levels(10_000, 0)
+    # each endpoint's p95 over the last latency_window (report --source auto), judged by the
+    # first rule whose pattern (SQL LIKE) it matches; no rule: the check is off
+    latency_p95: tuple[LatencyRule, ...] = field(
+        default=(),
+        metadata=records(
+            LatencyRule, unique="endpoint", shape="{endpoint, warning, critical}", empty=True
+        ),
+    )
+    latency_window: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
 
 
 @dataclass(frozen=True)

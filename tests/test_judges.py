@@ -19,7 +19,7 @@ from epstats_cli.cardinality import Cardinality
 from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import CheckConfig, IndexSpec, Levels, QualifiedName, Schedule
 from epstats_cli.db import Server
-from epstats_cli.errors import OperationFailed
+from epstats_cli.errors import ConfigError, OperationFailed
 from epstats_cli.health import checks, judges, row_judges
 from epstats_cli.health.facts import (
     FinishedRun,
@@ -37,6 +37,7 @@ from epstats_cli.health.facts import (
     index_facts,
 )
 from epstats_cli.health.judges import CheckResult, State, Thresholds
+from epstats_cli.health.latency_facts import EndpointLatency, LatencyFacts, like
 from epstats_cli.health.server_facts import (
     ConnectionFacts,
     IngestFacts,
@@ -704,6 +705,9 @@ class Facts:
     def endpoint_cardinality(self) -> Cardinality:
         return Cardinality("rows", "off", False, 40, 40, 1000, NOW.date(), 1000)
 
+    def latency(self) -> LatencyFacts:
+        return LatencyFacts(dt.timedelta(hours=1), "auto")
+
 
 TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]
 
@@ -867,3 +871,100 @@ def test_late_rows(runs: tuple[VerifyRun, ...], expected: State, summary: str, v
 def test_late_rows_without_history_is_unknown() -> None:
     r = row_judges.late_rows(LateRowsFacts(False, LOOKBACK), T, NOW)
     assert (r.state, r.summary) == (UNKNOWN, "no run history (run epstats init)")
+
+
+# --- latency_p95: each endpoint's p95 against the first rule it matches (off by default) --------
+
+
+def _latency_thresholds(rules: list[dict[str, object]]) -> Thresholds:
+    return Thresholds.of(config.build({"check": {"latency_p95": rules}}))
+
+
+LATENCY_RULES = [
+    {"endpoint": "/api/slow%", "warning": 2000, "critical": 5000},
+    {"endpoint": "/api/%", "warning": 500, "critical": 2000},
+    {"endpoint": "/health", "warning": 0, "critical": 100},
+]
+
+
+def _latency(*rows: tuple[str, float | None]) -> LatencyFacts:
+    return LatencyFacts(
+        dt.timedelta(hours=1), "auto", tuple(EndpointLatency(e, p, 10) for e, p in rows)
+    )
+
+
+def test_latency_p95_is_off_without_a_rule() -> None:
+    results = checks.evaluate(Facts(), ["latency_p95"], T, NOW)
+    assert [(r.state, r.summary) for r in results] == [(OK, "off (check.latency_p95 has no rule)")]
+
+
+@pytest.mark.parametrize(
+    ("rows", "state", "value"),
+    [
+        ((("/api/users", 499.0),), OK, 0.499),
+        ((("/api/users", 500.0),), WARNING, 0.5),
+        ((("/api/users", 2000.0),), CRITICAL, 2.0),
+        # the first rule that matches judges: /api/slow% before /api/%
+        ((("/api/slow/report", 1999.0),), OK, 1.999),
+        ((("/api/slow/report", 4000.0), ("/api/users", 600.0)), WARNING, 4.0),
+        ((("/health", 150.0), ("/api/users", 600.0)), CRITICAL, 0.15),
+        # no response time in the window, or no rule for the endpoint: not judged
+        ((("/api/users", None), ("/other", 99999.0)), OK, None),
+    ],
+)
+def test_latency_p95_judges_each_endpoint_by_its_first_rule(
+    rows: tuple[tuple[str, float | None], ...], state: State, value: float | None
+) -> None:
+    t = _latency_thresholds(LATENCY_RULES)
+    r = row_judges.latency_p95(_latency(*rows), t, NOW)
+    assert (r.name, r.state, r.value) == ("latency_p95", state, value)
+
+
+def test_latency_p95_names_every_endpoint_past_its_threshold() -> None:
+    t = _latency_thresholds(LATENCY_RULES)
+    facts = _latency(("/api/a", 2500.0), ("/api/b", 700.0), ("/api/c", 20.0), ("/health", 5.0))
+    r = row_judges.latency_p95(facts, t, NOW)
+    assert r.state == CRITICAL
+    assert r.summary == (
+        "p95 over the last 1h: /api/a 2,500 ms (critical from 2,000), "
+        "/api/b 700 ms (warning from 500); 2 of 4 endpoints within their thresholds"
+    )
+    assert (r.value, r.warning, r.critical, r.unit) == (2.5, 0.5, 2.0, "seconds")
+    assert [p.nagios() for p in r.extra] == [
+        "latency_p95_endpoint[/api/a]=2.5;0.5;2",
+        "latency_p95_endpoint[/api/b]=0.7;0.5;2",
+    ]
+    ok = row_judges.latency_p95(_latency(("/api/c", 20.0)), t, NOW)
+    assert ok.summary == (
+        "p95 over the last 1h: 1 endpoint(s) within their thresholds "
+        "(nearest: /api/c 20 ms (warning from 500))"
+    )
+    quiet = row_judges.latency_p95(_latency(), t, NOW)
+    assert quiet.summary == (
+        "no endpoint like /api/slow%, /api/%, /health had a response time in the last 1h"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        ("/api/%", "/api/users", True),
+        ("/api/%", "/apix", False),
+        ("/api/_", "/api/1", True),
+        ("/api/_", "/api/12", False),
+        ("100\\%", "100%", True),
+        ("100\\%", "1000", False),
+        ("a.b", "axb", False),
+        ("%", "", True),
+    ],
+)
+def test_like_reads_patterns_as_postgresql_does(pattern: str, text: str, matches: bool) -> None:
+    assert like(pattern, text) is matches
+
+
+def test_latency_p95_rules_are_validated() -> None:
+    with pytest.raises(ConfigError) as exc:
+        config.build(
+            {"check": {"latency_p95": [{"endpoint": "/a", "warning": 900, "critical": 10}]}}
+        )
+    assert "check.latency_p95[0].critical: 10 ms is below warning 900 ms" in str(exc.value)

@@ -48,6 +48,7 @@ _CHECKS: dict[str, Judge] = {
     "endpoint_cardinality": lambda f, t, now: row_judges.endpoint_cardinality(
         f.endpoint_cardinality(), t, now
     ),
+    "latency_p95": lambda f, t, now: row_judges.latency_p95(f.latency(), t, now),
 }
 CHECKS = tuple(_CHECKS)
 # The threshold pair under `check:` each check is judged by: both levels 0 turn it off.
@@ -81,6 +82,8 @@ def evaluate(
     wanted = set(wanted)
     results = []
     off = {n for n, key in LEVELS_KEY.items() if getattr(thresholds.check, key).off}
+    if not thresholds.check.latency_p95:  # off until a rule names endpoints
+        off.add("latency_p95")
     missing: SourceMissing | None = None
     if (wanted or set(_CHECKS)) - WITHOUT_SOURCE - off:
         try:
@@ -95,7 +98,7 @@ def evaluate(
         if missing is not None and name not in WITHOUT_SOURCE:
             continue
         if name in off:
-            results.append(judges.turned_off(name, LEVELS_KEY[name]))
+            results.append(judges.turned_off(name, LEVELS_KEY.get(name)))
             continue
         if name in PER_NODE and facts.connection().in_recovery:
             results.append(judges.on_the_primary(name))

@@ -20,7 +20,7 @@ from epstats_cli.catalog import ServerFacts, TableFacts
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Server, Session
 from epstats_cli.errors import EpstatsError, OperationFailed
-from epstats_cli.health import server_facts
+from epstats_cli.health import latency_facts, server_facts
 from epstats_cli.health.server_facts import (
     ConnectionFacts,
     IngestFacts,
@@ -324,6 +324,7 @@ class FactSource(Protocol):
     def replication(self) -> ReplicationFacts: ...
     def sequences(self) -> TableSequences: ...
     def endpoint_cardinality(self) -> cardinality.Cardinality: ...
+    def latency(self) -> latency_facts.LatencyFacts: ...
 
 
 T = TypeVar("T")
@@ -403,3 +404,6 @@ class Gatherer:
 
     def endpoint_cardinality(self) -> cardinality.Cardinality:
         return self._once("endpoint_cardinality", cardinality.measure)
+
+    def latency(self) -> latency_facts.LatencyFacts:
+        return self._once("latency", latency_facts.measure)

@@ -49,8 +49,10 @@ def connect(version: str, in_recovery: bool) -> CheckResult:
     return CheckResult("connect", State.OK, f"PostgreSQL {version} ({role})")
 
 
-def turned_off(name: str, key: str) -> CheckResult:
-    """A check whose thresholds are both 0."""
+def turned_off(name: str, key: str | None) -> CheckResult:
+    """A check whose thresholds are both 0 (`key`), or whose list of rules is empty (None)."""
+    if key is None:
+        return CheckResult(name, State.OK, f"off (check.{name} has no rule)")
     return CheckResult(name, State.OK, f"off (check.{key} is 0)")
 
 

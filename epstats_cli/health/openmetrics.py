@@ -50,6 +50,10 @@ PERF_HELP = {
     "sequence_used": "Share used of each sequence feeding the source table",
     "endpoint_cardinality": "Distinct endpoints per day (normalized ones when normalization "
     "is on): the rollup's rows per day",
+    "latency_p95": "The highest p95 response time over check.latency_window of the endpoints "
+    "check.latency_p95 judges, against its rule",
+    "latency_p95_endpoint": "p95 response time over check.latency_window of each endpoint "
+    "past its check.latency_p95 threshold",
 }
 
 

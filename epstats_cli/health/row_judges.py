@@ -2,7 +2,9 @@
 dated ahead of the server's clock), `late_rows` (rows that arrived later than view.lookback,
 as the verify task found them) and `ingest_stalled` (no new row: an API that stopped
 logging); and what they name: `endpoint_cardinality` (distinct endpoints per day, each a row
-of the rollup). Pure, like judges.py, beside which they sit to keep it short."""
+of the rollup); and how fast they were served: `latency_p95` (each endpoint's p95 over
+check.latency_window, judged by the first check.latency_p95 rule it matches). Pure, like
+judges.py, beside which they sit to keep it short."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from epstats_cli.config import Levels
 from epstats_cli.durations import format_duration, human_seconds
 from epstats_cli.health.facts import LateRowsFacts
 from epstats_cli.health.judges import CheckResult, State, Thresholds, level
+from epstats_cli.health.latency_facts import LatencyFacts, like
+from epstats_cli.health.result import Perf
 from epstats_cli.health.server_facts import IngestFacts
 from epstats_cli.source import FutureRows
 
@@ -147,3 +151,71 @@ def endpoint_cardinality(facts: Cardinality, t: Thresholds, now: dt.datetime) ->
                 f"what it cannot guess; {shapes}), then epstats view build --replace"
             )
     return CheckResult("endpoint_cardinality", state, text, count, levels.warning, levels.critical)
+
+
+# Endpoints named in latency_p95's line and perfdata, worst first (the rest are counted).
+LATENCY_SHOWN = 5
+
+
+def latency_p95(facts: LatencyFacts, t: Thresholds, now: dt.datetime) -> CheckResult:
+    """Each endpoint's p95 over check.latency_window against the first check.latency_p95 rule
+    it matches (SQL LIKE): the worst decides; its value and thresholds are the check's
+    (seconds, as OpenMetrics wants them), and every endpoint not OK is named with its p95."""
+    window = format_duration(facts.window)
+    judged: list[tuple[State, float, float, str, Levels]] = []
+    for e in facts.endpoints:
+        if e.p95_ms is None:
+            continue
+        rule = next((r for r in t.check.latency_p95 if like(r.endpoint, e.endpoint)), None)
+        if rule is None:
+            continue
+        levels = Levels(rule.warning, rule.critical)
+        state = level(e.p95_ms, levels)
+        # the worst: the highest state, then the furthest past (or closest to) its threshold
+        edge = levels.critical if state == State.CRITICAL else levels.warning or levels.critical
+        judged.append((state, e.p95_ms / edge if edge else 0.0, e.p95_ms, e.endpoint, levels))
+    if not judged:
+        patterns = ", ".join(r.endpoint for r in t.check.latency_p95)
+        text = f"no endpoint like {patterns} had a response time in the last {window}"
+        return CheckResult("latency_p95", State.OK, text, details=list(facts.notes))
+    judged.sort(key=lambda j: (j[0], j[1]), reverse=True)
+    state, _ratio, worst_ms, _worst, levels = judged[0]
+    bad = [j for j in judged if j[0] != State.OK]
+
+    def said(j: tuple[State, float, float, str, Levels]) -> str:
+        edge = j[4].critical if j[0] == State.CRITICAL else j[4].warning
+        kind = j[0].name.lower() if j[0] != State.OK else "warning"
+        return f"{j[3]} {j[2]:,.0f} ms ({kind} from {(edge or j[4].critical):,.0f})"
+
+    if bad:
+        text = f"p95 over the last {window}: " + ", ".join(said(j) for j in bad[:LATENCY_SHOWN])
+        if len(bad) > LATENCY_SHOWN:
+            text += f" and {len(bad) - LATENCY_SHOWN} more"
+        text += f"; {len(judged) - len(bad)} of {len(judged)} endpoints within their thresholds"
+    else:
+        text = (
+            f"p95 over the last {window}: {len(judged)} endpoint(s) within their thresholds "
+            f"(nearest: {said(judged[0])})"
+        )
+    extra = [
+        Perf(
+            "latency_p95_endpoint",
+            j[2] / 1000,
+            j[4].warning / 1000,
+            j[4].critical / 1000,
+            "seconds",
+            (("endpoint", j[3]),),
+        )
+        for j in bad[:LATENCY_SHOWN]
+    ]
+    return CheckResult(
+        "latency_p95",
+        state,
+        text,
+        worst_ms / 1000,
+        levels.warning / 1000,
+        levels.critical / 1000,
+        details=list(facts.notes),
+        unit="seconds",
+        extra=extra,
+    )
