@@ -395,6 +395,8 @@ class MaintenanceConfig:
     dead_tuple_ratio: float = field(default=0.2, metadata=leaf(_ratio))
     freeze_age_ratio: float = field(default=0.5, metadata=leaf(_ratio))
     reindex_bloat_ratio: float = field(default=0.3, metadata=leaf(_ratio))
+    # ANALYZE early when n_mod_since_analyze reaches this share of a table's rows (0: off)
+    analyze_modified_ratio: float = field(default=0.1, metadata=leaf(_ratio))
     lock_retries: int = field(default=3, metadata=leaf(_int_range(0, 100)))
 
 
