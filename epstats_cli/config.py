@@ -401,6 +401,15 @@ class MaintenanceConfig:
 
 
 @dataclass(frozen=True)
+class TuneConfig:
+    """`epstats tune`: how often autovacuum should come, in time of inserts at the measured
+    rate (the thresholds are that many rows)."""
+
+    vacuum_every: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
+    analyze_every: timedelta = field(default=timedelta(hours=6), metadata=leaf(_positive_duration))
+
+
+@dataclass(frozen=True)
 class ReportsConfig:
     days: int = field(default=30, metadata=leaf(_int_range(1, 3660)))
     limit: int = field(default=10, metadata=leaf(_int_range(1, 100000)))
@@ -512,6 +521,7 @@ class Config:
     indexes: IndexesConfig = field(default_factory=IndexesConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     path: str | None = field(default=None, metadata=NOT_A_KEY)

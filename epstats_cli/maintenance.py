@@ -6,6 +6,10 @@ A planner returns the `Step`s a task would take; the step executor runs them or,
 SKIP_LOCKED (a skipped table is retried with backoff, then reported with who held the lock);
 REINDEX is CONCURRENTLY, and the invalid `<index>_ccnew` a failed rebuild leaves is dropped.
 A new task is a planner in PLANNERS and its .sql files; `maintain` (maintain.py) runs them.
+
+It is over 400 lines because every task's planner lives here, one beside the other (with
+vacuumdb's options of the one-off `vacuum` and `analyze --in-stages`), so that what each
+task sends can be read and compared in one place.
 """
 
 from __future__ import annotations
@@ -159,7 +163,7 @@ def plan_vacuum(
     options = (
         ["SKIP_LOCKED"] + (["ANALYZE"] if with_analyze else []) + (["FREEZE"] if freeze else [])
     )
-    parts = [sql.SQL(o) for o in options]
+    parts: list[sql.Composable] = [sql.SQL(o) for o in options]
     if opts.parallel is not None:
         parts.append(sql.SQL("PARALLEL {}").format(sql.Literal(opts.parallel)))
     opts_sql = sql.SQL(", ").join(parts)
