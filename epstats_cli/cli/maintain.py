@@ -140,7 +140,8 @@ def maintain(
     """Run whatever maintenance is due: the cron entry point.
 
     Tasks: cleanup (invalid index leftovers, old history), vacuum (weekly, or early on
-    dead tuples; FREEZE near wraparound), analyze (daily), reindex (monthly, bloated
+    dead tuples; FREEZE near wraparound), analyze (daily, or early once
+    maintenance.analyze_modified_ratio of a table's rows changed), reindex (monthly, bloated
     indices only), refresh (the rollup, hourly), verify (daily: the rollup's days before
     view.lookback against the raw rows, repairing any that differ, within max-runtime).
     One run at a time: a second exits 75. A rollup built with other parameters than the
