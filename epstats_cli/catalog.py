@@ -130,11 +130,27 @@ def _leftovers(
     return left, tuple(r["name"] for r in rows if r["kind"] == "building")
 
 
+def modified_since_analyze(session: Session) -> tuple[schedule.Modified, ...]:
+    """Rows changed since the last ANALYZE of the source table and of the rollup (each one's
+    partitions summed), against their rows."""
+    cfg = session.config
+    tables = (cfg.source.table, cfg.view_name)
+    params = {"schemas": [t.schema for t in tables], "names": [t.name for t in tables]}
+    return tuple(
+        schedule.Modified(
+            str(QualifiedName(r["schema"], r["name"])), int(r["modified"]), int(r["rows"])
+        )
+        for r in session.all("maintenance/analyze_need", params)
+    )
+
+
 def need(session: Session, spare: QualifiedName | None = None) -> schedule.Need:
-    """Dead tuples, transaction-ID age, the last (auto)vacuum/analyze and the leftovers of
-    interrupted work (see `leftovers`), for the schedule."""
+    """Dead tuples, transaction-ID age, the last (auto)vacuum/analyze, the rows changed since
+    the last ANALYZE and the leftovers of interrupted work (see `leftovers`), for the
+    schedule."""
     left, building = _leftovers(session, spare)
-    return replace(need_from(table_facts(session), server_facts(session), left), building=building)
+    found = need_from(table_facts(session), server_facts(session), left)
+    return replace(found, building=building, modified=modified_since_analyze(session))
 
 
 # --- relations ---------------------------------------------------------------------------------

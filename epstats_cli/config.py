@@ -411,7 +411,18 @@ class MaintenanceConfig:
     dead_tuple_ratio: float = field(default=0.2, metadata=leaf(_ratio))
     freeze_age_ratio: float = field(default=0.5, metadata=leaf(_ratio))
     reindex_bloat_ratio: float = field(default=0.3, metadata=leaf(_ratio))
+    # ANALYZE early when n_mod_since_analyze reaches this share of a table's rows (0: off)
+    analyze_modified_ratio: float = field(default=0.1, metadata=leaf(_ratio))
     lock_retries: int = field(default=3, metadata=leaf(_int_range(0, 100)))
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """`epstats tune`: how often autovacuum should come, in time of inserts at the measured
+    rate (the thresholds are that many rows)."""
+
+    vacuum_every: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
+    analyze_every: timedelta = field(default=timedelta(hours=6), metadata=leaf(_positive_duration))
 
 
 @dataclass(frozen=True)
@@ -552,6 +563,7 @@ class Config:
     indexes: IndexesConfig = field(default_factory=IndexesConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     path: str | None = field(default=None, metadata=NOT_A_KEY)

@@ -407,7 +407,7 @@ class Executor:
             with conn.transaction():
                 self.log.append(Logged(kind, "BEGIN"))
                 for st in step.statements:
-                    self._execute(st, kind)
+                    self._execute(st, kind, step.skip_locked)
             self.log.append(Logged(kind, "COMMIT"))
             return
         max_wait = limit or self.session.config.indexes.max_wait

@@ -6,6 +6,10 @@ A planner returns the `Step`s a task would take; the step executor runs them or,
 SKIP_LOCKED (a skipped table is retried with backoff, then reported with who held the lock);
 REINDEX is CONCURRENTLY, and the invalid `<index>_ccnew` a failed rebuild leaves is dropped.
 A new task is a planner in PLANNERS and its .sql files; `maintain` (maintain.py) runs them.
+
+It is over 400 lines because every task's planner lives here, one beside the other (with
+vacuumdb's options of the one-off `vacuum` and `analyze --in-stages`), so that what each
+task sends can be read and compared in one place.
 """
 
 from __future__ import annotations
@@ -70,46 +74,119 @@ def maintain_refusal(session: Session, t: Target, verb: str) -> str | None:
 # --- the planners ------------------------------------------------------------------------------
 
 
-def plan_analyze(session: Session) -> list[Step]:
-    """ANALYZE (SKIP_LOCKED) the source table and the rollup."""
+# `analyze --in-stages` (vacuumdb's --analyze-in-stages): usable statistics at once after a
+# bulk load or a restore, full ones last. Each stage's default_statistics_target (None: the
+# server's own); a column with a statistics target of its own keeps it in every stage.
+STAGES: tuple[tuple[int | None, str], ...] = (
+    (1, "minimal statistics (default_statistics_target 1), usable at once"),
+    (10, "better statistics (default_statistics_target 10)"),
+    (None, "full statistics (the server's default_statistics_target)"),
+)
+
+
+def plan_analyze(session: Session, in_stages: bool = False) -> list[Step]:
+    """ANALYZE (SKIP_LOCKED) the source table and the rollup; `in_stages`: three times, with
+    a statistics target of 1, then 10, then the default (each of the first two SET LOCAL in a
+    transaction of its own, so nothing outlives it)."""
+    found = targets(session)
+    if not in_stages:
+        return [_analyze_step(session, t, "update planner statistics", None) for t in found]
     return [
-        Step(
-            "analyze",
-            t.label,
-            "update planner statistics",
-            [Statement(session.statement("maintenance/analyze", table=t.ident))],
-            done="statistics updated",
-            relation_oid=t.oid,
-            skip_locked=True,
-            progress="catalog/analyze_progress",
-            refused=maintain_refusal(session, t, "analyze"),
-        )
-        for t in targets(session)
+        _analyze_step(session, t, f"stage {n} of {len(STAGES)}: {why}", stat_target)
+        for n, (stat_target, why) in enumerate(STAGES, 1)
+        for t in found
     ]
+
+
+def _analyze_step(session: Session, t: Target, reason: str, stat_target: int | None) -> Step:
+    analyze = Statement(session.statement("maintenance/analyze", table=t.ident))
+    statements = [analyze]
+    if stat_target is not None:
+        setting = session.statement("maintenance/statistics_target")
+        statements = [Statement(setting, {"target": str(stat_target)}), analyze]
+    return Step(
+        "analyze",
+        t.label,
+        reason,
+        statements,
+        Mode.AUTOCOMMIT if stat_target is None else Mode.TRANSACTION,
+        done="statistics updated" if stat_target is None else f"{reason}: updated",
+        relation_oid=t.oid,
+        skip_locked=True,
+        progress="catalog/analyze_progress",
+        refused=maintain_refusal(session, t, "analyze"),
+    )
+
+
+@dataclass(frozen=True)
+class VacuumOptions:
+    """vacuumdb's options of a one-off `vacuum`: index vacuuming workers (PostgreSQL 13+),
+    and only the relations whose transaction-ID or multixact age reaches a minimum."""
+
+    parallel: int | None = None
+    min_xid_age: int | None = None
+    min_mxid_age: int | None = None
+
+
+def _too_young(session: Session, t: Target, opts: VacuumOptions) -> str | None:
+    """Why `vacuum --min-xid-age/--min-mxid-age` leaves a target alone (None: it is old
+    enough), from its oldest partition (and TOAST table), as vacuumdb judges it."""
+    if opts.min_xid_age is None and opts.min_mxid_age is None:
+        return None
+    ages = session.one("maintenance/freeze_ages", {"oid": t.oid})
+    assert ages is not None
+    xid_age, mxid_age = int(ages["xid_age"] or 0), int(ages["mxid_age"] or 0)
+    if opts.min_xid_age is not None and xid_age < opts.min_xid_age:
+        return f"transaction-ID age {xid_age:,} is below --min-xid-age {opts.min_xid_age:,}"
+    if opts.min_mxid_age is not None and mxid_age < opts.min_mxid_age:
+        return f"multixact age {mxid_age:,} is below --min-mxid-age {opts.min_mxid_age:,}"
+    return None
+
+
+NO_OPTIONS = VacuumOptions()
 
 
 def plan_vacuum(
-    session: Session, with_analyze: bool = True, freeze: bool = False, reason: str = ""
+    session: Session,
+    with_analyze: bool = True,
+    freeze: bool = False,
+    reason: str = "",
+    opts: VacuumOptions = NO_OPTIONS,
 ) -> list[Step]:
-    """VACUUM (SKIP_LOCKED[, ANALYZE][, FREEZE]) the source table and the rollup."""
+    """VACUUM (SKIP_LOCKED[, ANALYZE][, FREEZE][, PARALLEL n]) the source table and the
+    rollup; with a minimum transaction-ID or multixact age, only those that reach it."""
+    if opts.parallel is not None and session.server.version_num < 130000:
+        raise OperationFailed(
+            "vacuum --parallel needs PostgreSQL 13 or later (the server is "
+            f"{session.server.version_num // 10000}): run it without --parallel"
+        )
     options = (
         ["SKIP_LOCKED"] + (["ANALYZE"] if with_analyze else []) + (["FREEZE"] if freeze else [])
     )
-    opts = sql.SQL(", ").join(sql.SQL(o) for o in options)
+    parts: list[sql.Composable] = [sql.SQL(o) for o in options]
+    if opts.parallel is not None:
+        parts.append(sql.SQL("PARALLEL {}").format(sql.Literal(opts.parallel)))
+    opts_sql = sql.SQL(", ").join(parts)
     why = reason or ("reclaim dead tuples" + (", update statistics" if with_analyze else ""))
-    return [
-        Step(
-            "vacuum",
-            t.label,
-            why,
-            [Statement(session.statement("maintenance/vacuum", table=t.ident, options=opts))],
-            relation_oid=t.oid,
-            skip_locked=True,
-            progress="catalog/vacuum_progress",
-            refused=maintain_refusal(session, t, "vacuum"),
+    if opts.parallel:
+        why += f", up to {opts.parallel} parallel index vacuuming worker(s)"
+    steps = []
+    for t in targets(session):
+        statement = session.statement("maintenance/vacuum", table=t.ident, options=opts_sql)
+        steps.append(
+            Step(
+                "vacuum",
+                t.label,
+                why,
+                [Statement(statement)],
+                relation_oid=t.oid,
+                skip_locked=True,
+                progress="catalog/vacuum_progress",
+                refused=maintain_refusal(session, t, "vacuum"),
+                skip=_too_young(session, t, opts),
+            )
         )
-        for t in targets(session)
-    ]
+    return steps
 
 
 def _building(session: Session, oid: int) -> set[int]:

@@ -20,6 +20,33 @@ assert set(ORDER) == set(TASKS)
 
 
 @dataclass(frozen=True)
+class Modified:
+    """Rows of one relation (a partitioned table's partitions summed) inserted, updated or
+    deleted since its last ANALYZE (`n_mod_since_analyze`), against its rows
+    (`reltuples`, or `n_live_tup` before the first VACUUM or ANALYZE counted them)."""
+
+    target: str
+    modified: int
+    rows: int
+
+    def passes(self, ratio: float) -> bool:
+        """Whether the changes reach `ratio` of the rows (0: never)."""
+        return ratio > 0 and self.modified > 0 and self.modified >= ratio * self.rows
+
+    def said(self, ratio: float) -> str:
+        """Why ANALYZE is due for it, in words."""
+        share = (
+            f"{self.modified / self.rows:.1%} of its {self.rows:,} rows"
+            if self.rows
+            else ("it had no rows")
+        )
+        return (
+            f"{self.target}: {self.modified:,} rows changed since its last analyze "
+            f"({share}), past analyze_modified_ratio {ratio:.0%}"
+        )
+
+
+@dataclass(frozen=True)
 class Need:
     """Measurements that can make a task due before its schedule says so."""
 
@@ -33,11 +60,17 @@ class Need:
     leftovers: tuple[str, ...] = ()
     # invalid indices a build is still running on (named with it): not leftovers, but said
     building: tuple[str, ...] = ()
+    # rows changed since the last ANALYZE, per maintained relation (the source, the rollup)
+    modified: tuple[Modified, ...] = ()
 
     @property
     def dead_ratio(self) -> float:
         total = self.dead_tuples + self.live_tuples
         return self.dead_tuples / total if total else 0.0
+
+    def changed(self, ratio: float) -> list[Modified]:
+        """The relations whose rows changed since their last ANALYZE by `ratio` or more."""
+        return [m for m in self.modified if m.passes(ratio)]
 
 
 @dataclass(frozen=True)
@@ -130,6 +163,9 @@ def due_tasks(
                     next_due,
                 )
             )
+        elif task == "analyze" and (changed := need.changed(config.analyze_modified_ratio)):
+            why = "; ".join(m.said(config.analyze_modified_ratio) for m in changed)
+            decisions.append(Decision(task, True, why, last, next_due))
         elif last is None:
             decisions.append(Decision(task, True, "never run", None, None))
         elif now >= last + every:

@@ -220,6 +220,7 @@ CHANGING_ARGS = {
     "analyze": ["analyze"],
     "reindex": ["reindex"],
     "maintain": ["maintain", "--force", "vacuum,analyze,refresh,cleanup"],
+    "tune apply": ["tune", "apply"],
     "generate": ["generate", "--rows", "100"],
     "demo": ["demo", "--rows", "1000"],
 }

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from epstats_cli.config import MaintenanceConfig
-from epstats_cli.schedule import SELF_LIMITED, Need, due_tasks, fits, parse_tasks
+from epstats_cli.schedule import SELF_LIMITED, Modified, Need, due_tasks, fits, parse_tasks
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 CFG = MaintenanceConfig()
@@ -74,6 +74,40 @@ def test_vacuum_early_on_dead_tuples() -> None:
     assert decisions(recent, Need(dead_tuples=19, live_tuples=81))["vacuum"][0] is False
     due, reason = decisions(recent, Need(dead_tuples=20, live_tuples=80))["vacuum"]
     assert due and "dead tuples 20.0%" in reason
+
+
+def test_analyze_early_when_a_tenth_of_the_rows_changed() -> None:
+    recent = {t: NOW - dt.timedelta(hours=1) for t in ("analyze", "vacuum")}
+    below = Need(modified=(Modified("public.requests", 999, 10_000),))
+    assert decisions(recent, below)["analyze"] == (False, "next due in 23h 0m")
+    at = Need(modified=(Modified("public.requests", 1_000, 10_000),))
+    due, reason = decisions(recent, at)["analyze"]
+    assert due and reason == (
+        "public.requests: 1,000 rows changed since its last analyze (10.0% of its 10,000 "
+        "rows), past analyze_modified_ratio 10%"
+    )
+    # the rollup after a backfill: the same rule, and the reason names it
+    rollup = Modified("public.endpoint_daily_stats", 300, 1_000)
+    due, reason = decisions(recent, Need(modified=(below.modified[0], rollup)))["analyze"]
+    assert due and reason.startswith("public.endpoint_daily_stats: 300 rows changed")
+    assert "public.requests" not in reason
+    # a truncated and reloaded table (reltuples unknown, counted from n_live_tup): due
+    reloaded = Need(modified=(Modified("public.requests", 5_000, 5_000),))
+    assert decisions(recent, reloaded)["analyze"][0] is True
+    # rows into a table that had none
+    assert decisions(recent, Need(modified=(Modified("public.requests", 1, 0),)))["analyze"][0]
+    assert not decisions(recent, Need(modified=(Modified("public.requests", 0, 0),)))["analyze"][0]
+    # by schedule, the reason stays the schedule's
+    old = {**recent, "analyze": NOW - 2 * DAY, "vacuum": NOW - 2 * DAY}
+    assert decisions(old, below)["analyze"] == (True, "last run 2d 0h ago (every 1d 0h)")
+
+
+def test_analyze_modified_ratio_zero_is_off() -> None:
+    recent = {t: NOW - dt.timedelta(hours=1) for t in ("analyze", "vacuum")}
+    everything = Need(modified=(Modified("public.requests", 10_000, 10_000),))
+    cfg = MaintenanceConfig(analyze_modified_ratio=0.0)
+    ds = {d.task: d for d in due_tasks(recent, cfg, NOW, everything)}
+    assert ds["analyze"].due is False
 
 
 def test_freeze_near_wraparound() -> None:

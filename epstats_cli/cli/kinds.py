@@ -23,6 +23,7 @@ CHANGING = frozenset(
         "analyze",
         "reindex",
         "maintain",
+        "tune apply",
         "generate",
         "demo",
     }
@@ -44,6 +45,8 @@ READ_ONLY = frozenset(
         "status",
         "advise",
         "endpoints",
+        "tune plan",
+        "tune status",
     }
 )
 
@@ -68,6 +71,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "analyze": TABULAR,
     "reindex": TABULAR,
     "maintain": TABULAR,
+    "tune plan": TABULAR,
+    "tune apply": TABULAR,
+    "tune status": TABULAR,
     "generate": ("table", "json"),
     "report top": TABULAR,
     "report endpoint": TABULAR,

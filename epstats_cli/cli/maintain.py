@@ -12,14 +12,42 @@ from epstats_cli.durations import parse_duration
 @click.option("--analyze", "with_analyze", is_flag=True, help="Also update planner statistics.")
 @click.option("--freeze", is_flag=True, help="Freeze tuples (as VACUUM FREEZE).")
 @click.option("--full", is_flag=True, hidden=True)
+@click.option(
+    "--parallel",
+    type=click.IntRange(0, 1024),
+    metavar="N",
+    help="Vacuum indices with up to N parallel workers (PostgreSQL 13+; 0: none).",
+)
+@click.option(
+    "--min-xid-age",
+    type=click.IntRange(1, 2**31 - 1),
+    metavar="AGE",
+    help="Only tables whose transaction-ID age is at least AGE.",
+)
+@click.option(
+    "--min-mxid-age",
+    type=click.IntRange(1, 2**31 - 1),
+    metavar="AGE",
+    help="Only tables whose multixact age is at least AGE.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
-def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
+def vacuum(
+    with_analyze: bool,
+    freeze: bool,
+    full: bool,
+    parallel: int | None,
+    min_xid_age: int | None,
+    min_mxid_age: int | None,
+    dry_run: bool,
+) -> None:
     """VACUUM the source table and the rollup, with SKIP_LOCKED and lock_timeout.
 
     A table whose lock is held elsewhere is retried with backoff, then reported with the
     pid holding it. VACUUM FULL is refused: it locks out every INSERT for the whole rewrite.
+    --min-xid-age / --min-mxid-age (as vacuumdb's) skip a table whose oldest partition is
+    younger, saying so: run it from cron to freeze only what is getting old.
 
-    Example: epstats vacuum --analyze
+    Example: epstats vacuum --analyze --parallel 2 --min-xid-age 100000000
     """
     from epstats_cli import maintenance
     from epstats_cli.cli.tasks import show_tasks
@@ -33,24 +61,33 @@ def vacuum(with_analyze: bool, freeze: bool, full: bool, dry_run: bool) -> None:
         )
     app = get_app()
     with app.session() as s:
-        steps = maintenance.plan_vacuum(s, with_analyze, freeze)
+        opts = maintenance.VacuumOptions(parallel, min_xid_age, min_mxid_age)
+        steps = maintenance.plan_vacuum(s, with_analyze, freeze, opts=opts)
         results = app.executor(s, dry_run, record=True).run_all(steps)
     show_tasks(app, results, "vacuum", dry_run)
 
 
 @click.command()
+@click.option(
+    "--in-stages",
+    is_flag=True,
+    help="Three passes: statistics target 1, then 10, then the default (as vacuumdb's).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
-def analyze(dry_run: bool) -> None:
+def analyze(in_stages: bool, dry_run: bool) -> None:
     """ANALYZE the source table and the rollup (SKIP_LOCKED, lock_timeout).
 
-    Example: epstats analyze
+    --in-stages gives the planner usable statistics at once after a bulk load or a
+    restore (a first pass with a statistics target of 1), then better ones, then full ones.
+
+    Example: epstats analyze --in-stages
     """
     from epstats_cli import maintenance
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
-        steps = maintenance.plan_analyze(s)
+        steps = maintenance.plan_analyze(s, in_stages)
         results = app.executor(s, dry_run, record=True).run_all(steps)
     show_tasks(app, results, "analyze", dry_run)
 
@@ -103,7 +140,8 @@ def maintain(
     """Run whatever maintenance is due: the cron entry point.
 
     Tasks: cleanup (invalid index leftovers, old history), vacuum (weekly, or early on
-    dead tuples; FREEZE near wraparound), analyze (daily), reindex (monthly, bloated
+    dead tuples; FREEZE near wraparound), analyze (daily, or early once
+    maintenance.analyze_modified_ratio of a table's rows changed), reindex (monthly, bloated
     indices only), refresh (the rollup, hourly), verify (daily: the rollup's days before
     view.lookback against the raw rows, repairing any that differ, within max-runtime).
     One run at a time: a second exits 75. A rollup built with other parameters than the

@@ -1,0 +1,113 @@
+"""vacuumdb's options on real servers: `vacuum --parallel N`, `--min-xid-age`,
+`--min-mxid-age`, `analyze --in-stages`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.conftest import run_cli
+from tests.helpers import fill
+
+
+def _ready(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, extra: str = "") -> str:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("view: {strategy: incremental}\n" + extra)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 20_000)
+    assert run_cli("-c", str(cfg), "--dsn", dsn, "indexes", "apply").code == 0
+    return str(cfg)
+
+
+def _tasks(cfg: str, dsn: str, *args: str, code: int = 0) -> list[dict[str, Any]]:
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", *args)
+    assert r.code == code, r.stderr
+    tasks: list[dict[str, Any]] = json.loads(r.stdout)["tasks"]
+    return tasks
+
+
+def test_vacuum_parallel(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    cfg = _ready(dsn, conn, tmp_path)
+    planned = _tasks(cfg, dsn, "vacuum", "--parallel", "2", "--dry-run")
+    assert [t["sql"] for t in planned] == ['VACUUM (SKIP_LOCKED, PARALLEL 2) "public"."requests"']
+    assert planned[0]["status"] == "planned"
+    assert "up to 2 parallel index vacuuming worker(s)" in planned[0]["reason"]
+    done = _tasks(cfg, dsn, "vacuum", "--analyze", "--parallel", "2")
+    assert [t["sql"] for t in done] == [
+        'VACUUM (SKIP_LOCKED, ANALYZE, PARALLEL 2) "public"."requests"'
+    ]
+    assert done[0]["status"] == "ok"
+    last = conn.execute(
+        "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'requests'"
+    ).fetchone()
+    assert last == (True,)
+    r = run_cli("-c", cfg, "--dsn", dsn, "vacuum", "--parallel", "-1")
+    assert r.code == 2 and "--parallel" in r.stderr
+
+
+def test_vacuum_min_xid_and_mxid_age(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _ready(dsn, conn, tmp_path)
+    age = conn.execute("SELECT age(relfrozenxid) FROM pg_class WHERE relname = 'requests'")
+    row = age.fetchone()
+    assert row is not None and row[0] >= 1
+    young = _tasks(cfg, dsn, "vacuum", "--min-xid-age", str(row[0] + 1_000_000))
+    assert [t["status"] for t in young] == ["skipped"]
+    assert young[0]["reason"].startswith("transaction-ID age ")
+    assert f"below --min-xid-age {row[0] + 1_000_000:,}" in young[0]["reason"]
+    never = conn.execute(
+        "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'requests'"
+    ).fetchone()
+    assert never == (None,)
+    old = _tasks(cfg, dsn, "vacuum", "--min-xid-age", "1")
+    assert [t["status"] for t in old] == ["ok"]
+    # a fresh table has used no multixact: its multixact age is 0, below any minimum
+    mxid = _tasks(cfg, dsn, "vacuum", "--min-mxid-age", "1")
+    assert [t["status"] for t in mxid] == ["skipped"]
+    assert "multixact age 0 is below --min-mxid-age 1" in mxid[0]["reason"]
+
+
+def test_analyze_in_stages(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    cfg = _ready(dsn, conn, tmp_path)
+    planned = _tasks(cfg, dsn, "analyze", "--in-stages", "--dry-run")
+    assert [t["reason"][:10] for t in planned] == ["stage 1 of", "stage 2 of", "stage 3 of"]
+    table = '"public"."requests"'
+    assert [t["sql"] for t in planned] == [
+        "BEGIN;\nSELECT pg_catalog.set_config('default_statistics_target', '1', true);\n"
+        f"ANALYZE (SKIP_LOCKED) {table};\nCOMMIT",
+        "BEGIN;\nSELECT pg_catalog.set_config('default_statistics_target', '10', true);\n"
+        f"ANALYZE (SKIP_LOCKED) {table};\nCOMMIT",
+        f"ANALYZE (SKIP_LOCKED) {table}",
+    ]
+    analyzed = conn.execute(
+        "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'requests'"
+    ).fetchone()
+    assert analyzed == (None,)  # a dry run changes nothing
+    done = _tasks(cfg, dsn, "analyze", "--in-stages")
+    assert [t["status"] for t in done] == ["ok", "ok", "ok"]
+    assert [t["sql"] for t in done] == [t["sql"] for t in planned]
+    # the last stage left full statistics (a target of 1 keeps one common value, not 40)
+    common = conn.execute(
+        "SELECT cardinality(most_common_vals::text::text[]) FROM pg_stats "
+        "WHERE tablename = 'requests' AND attname = 'endpoint'"
+    ).fetchone()
+    assert common == (40,)
+
+
+def test_analyze_in_stages_skipped_for_a_lock_is_a_failure(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A stage runs in a transaction: a table SKIP_LOCKED skipped there is still retried,
+    then reported, never taken for analyzed."""
+    cfg = _ready(dsn, conn, tmp_path, "database: {lock_timeout: 200ms}\n"
+                 "maintenance: {lock_retries: 0}\n")  # fmt: skip
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE")
+        tasks = _tasks(cfg, dsn, "analyze", "--in-stages", code=1)
+        holder.rollback()
+    assert tasks[0]["status"] == "failed"
+    assert "lock" in tasks[0]["reason"]
