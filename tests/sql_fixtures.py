@@ -117,6 +117,8 @@ def identifiers(session: Session) -> dict[str, Any]:
         ln_gamma=sql.Literal(0.02),
         zero=sql.Literal(-(2**31)),
         beyond=sql.Literal(2**31 - 1),
+        # view/verify's rollup
+        stored=sql.Identifier("public", "endpoint_daily_stats"),
     )
     return ids
 

@@ -115,6 +115,7 @@ def status_cmd() -> None:
         ("time zone of days", info.timezone, "text"),
         ("naive timestamps are in", params.get("naive_timezone"), "text"),
         ("errors: status >=", params.get("error_status_min"), "text"),
+        ("latency histograms", _histograms(info.histograms, params), "text"),
         ("populated", info.populated, "bool"),
         ("rows", info.row_count, "int"),
         ("days", f"{info.first_day} .. {info.last_day}" if info.first_day else None, "text"),
@@ -131,6 +132,11 @@ def status_cmd() -> None:
     elif info.lacks:
         footer.append("lacks: " + "; ".join(info.lacks))
         footer.append("fix with: epstats view build --replace")
+    if info.exists and info.missing_latency:
+        footer.append(
+            f"{info.name} has no latency histograms ({', '.join(info.missing_latency)}): "
+            "reports show no percentiles from it; `epstats view build --replace` adds them"
+        )
     footer += mismatch + ([info.mark_unreadable] if info.mark_unreadable else [])
     zone = ZoneInfo(info.timezone or app.config.source.timezone)  # times in the rollup's zone
 
@@ -146,6 +152,14 @@ def status_cmd() -> None:
         footer,
     )
     app.out(Result([table], d))
+
+
+def _histograms(present: bool, params: dict[str, object]) -> str | None:
+    """Whether the rollup keeps latency histograms, and of what accuracy."""
+    if not present:
+        return "none (epstats view build --replace adds them)" if params else None
+    accuracy = params.get("latency_accuracy")
+    return "yes" if not isinstance(accuracy, float | int) else f"yes, within {accuracy:.1%}"
 
 
 def _seconds(value: float | None) -> str | None:
@@ -167,7 +181,8 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     """Prove the rollup equals a from-scratch aggregation of the raw rows; exit 1 if not.
 
     Counts, errors, minimum and maximum must match exactly and sums within 1e-9
-    relative, for every endpoint and day of the window. Raw rows the rollup has not
+    relative, for every endpoint and day of the window, and so must every bucket and
+    count of its latency histograms (when it has them). Raw rows the rollup has not
     aggregated yet (dated after its as-of, or written by a transaction still open
     during its refresh) are not expected in it and are only counted. An endpoint-day that
     differs only by rows changed since the refresh (an UPDATE, pg_repack) is not an
@@ -201,6 +216,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         Column("raw_max", "Raw max ms", "ms"),
         Column("view_total", "View total ms", "ms"),
         Column("raw_total", "Raw total ms", "ms"),
+        Column("histogram_differs", "Histogram differs", "bool"),
     ]
     ok = not result.differences
     tz = app.config.source.timezone  # verify refuses a rollup built for another zone

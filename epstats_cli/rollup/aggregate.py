@@ -13,6 +13,8 @@ histogram (epstats_cli.latency: latency_buckets, latency_counts).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from psycopg import sql
 
 from epstats_cli import source
@@ -70,3 +72,13 @@ def definition(
         where = sql.SQL("{} AND {}").format(since, where)
     rows = aggregate(session, basis, where, norm, inline)
     return session.statement("view/definition", aggregate=rows)
+
+
+def insert(
+    session: Session, view: tuple[str, str], columns: Sequence[str], rows: sql.Composable
+) -> sql.Composed:
+    """INSERT of `rows` (the definition's columns) into the rollup `view`, filling the
+    `columns` it has (RollupFacts.insert_columns: all of them but the latency histograms a
+    rollup built before them lacks)."""
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    return session.statement("view/insert_days", view=view, columns=names, definition=rows)

@@ -33,7 +33,7 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
-from epstats_cli.rollup.aggregate import definition
+from epstats_cli.rollup.aggregate import definition, insert
 from epstats_cli.rollup.inspect import (
     COLUMNS,
     DESCRIPTION,
@@ -97,7 +97,7 @@ def _create(
             # a table, so single days can be replaced
             Statement(st("view/create_table", view=view)),
             *settings,
-            Statement(st("view/insert_days", view=view, definition=rows)),
+            Statement(insert(session, view, list(COLUMNS), rows)),
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
@@ -348,13 +348,14 @@ def _already_built(
     only --replace may take the place of."""
     if not info.exists or replace:
         return None
-    upgrade = info.missing_status
+    upgrade = info.missing_status or info.missing_latency
     if info.ours and info.strategy == strategy and not info.lacks and not differs and not upgrade:
         return f"already built ({strategy}); --replace rebuilds it"
     what = "built by epstats" if info.ours else "made by hand"
     lacks = f"; lacks {', '.join(info.lacks)}" if info.lacks else ""
     built = "".join(f"; built with {n} {old}, configured {new}" for _k, n, old, new in differs)
-    built += "; without status classes" if upgrade else ""
+    built += "; without status classes" if info.missing_status else ""
+    built += "; without latency histograms" if info.missing_latency else ""
     raise OperationFailed(
         f"{info.name} already exists ({info.as_dict()['kind']} {what}, strategy "
         f"{info.strategy}{lacks}{built}): `epstats view build --replace` builds the new one "

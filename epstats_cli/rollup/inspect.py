@@ -31,6 +31,7 @@ from epstats_cli.config import LOGICAL_COLUMNS, Config, QualifiedName, quote_ide
 from epstats_cli.db import Session
 from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import ConfigError, OperationFailed
+from epstats_cli.latency import LATENCY_COLUMNS
 
 # The comment an earlier epstats put on the rollup it built, its mark then. After the prefix:
 # the parameters it was built with, as JSON (an even earlier one wrote `key=value`s). epstats
@@ -59,7 +60,10 @@ PARAMETER_DEFAULTS: dict[str, Any] = Normalization().parameters()
 # read it all the same; refresh refuses it, as for another parameter, until --replace).
 STATUS_COLUMNS = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
 
-# Every column of the rollup, whatever the strategy, with its type.
+# Every column of the rollup, whatever the strategy, with its type, in the definition's order
+# (sql/view/definition.sql). The latency histograms (LATENCY_COLUMNS, epstats_cli.latency) are
+# last; a rollup built before them lacks them (`missing_latency`): reports, refresh and verify
+# read it all the same, `view status` says so and `view build --replace` adds them.
 COLUMNS = {
     "endpoint": "text",
     "day": "date",
@@ -71,9 +75,15 @@ COLUMNS = {
     "total_response_time": "double precision",
     "response_count": "bigint",
     "max_timestamp": "timestamp with time zone",
+    **dict.fromkeys(STATUS_COLUMNS, "bigint"),
     "as_of": "timestamp with time zone",  # the bookkeeping row's (endpoint and day NULL)
     "snapshot": "text",
+    "latency_buckets": "integer[]",
+    "latency_counts": "bigint[]",
 }
+# Columns a rollup of an earlier epstats may lack and still be read (reports: NULLs in their
+# place; `missing_status`, `missing_latency` say which).
+OPTIONAL_COLUMNS = (*STATUS_COLUMNS, *LATENCY_COLUMNS)
 
 # The relation behind each strategy: its pg_class.relkind and its name in DDL.
 RELKIND = {"materialized": "m", "incremental": "r"}
@@ -183,9 +193,25 @@ class RollupFacts:
         return [c for c in STATUS_COLUMNS if self.columns and c not in self.columns]
 
     @property
+    def missing_latency(self) -> list[str]:
+        """The latency histogram columns a relation read from the catalog lacks (one built
+        before them: `view build --replace` adds them)."""
+        return [c for c in LATENCY_COLUMNS if self.columns and c not in self.columns]
+
+    @property
+    def histograms(self) -> bool:
+        """Whether the rollup keeps latency histograms (as far as its catalog entry says)."""
+        return self.exists and bool(self.columns) and not self.missing_latency
+
+    @property
     def missing_columns(self) -> list[str]:
-        """Rollup columns the relation does not have at all."""
-        return [c for c in COLUMNS if c not in self.columns]
+        """Rollup columns the relation does not have at all (the optional ones aside)."""
+        return [c for c in COLUMNS if c not in self.columns and c not in OPTIONAL_COLUMNS]
+
+    def insert_columns(self) -> list[str]:
+        """The rollup's columns this relation has, in the definition's order: what an
+        INSERT of the definition's rows fills (a rollup without histograms gets the rest)."""
+        return [c for c in COLUMNS if c not in self.missing_latency]
 
     def unreadable(self) -> str | None:
         """Why reports cannot read the rollup (None: they can)."""
@@ -216,6 +242,7 @@ class RollupFacts:
             "parameters_unreadable": self.mark_unreadable,
             "populated": self.populated,
             "lacks": self.lacks,
+            "latency_histograms": self.histograms if self.exists else None,
             "size_bytes": self.size_bytes,
             "rows": self.row_count,
             "first_day": self.first_day,
@@ -259,7 +286,8 @@ def column_problems(facts: RollupFacts) -> list[str]:
     out = []
     for name, type_ in COLUMNS.items():
         if name not in facts.columns:
-            out.append(f"column {name}")
+            if name not in OPTIONAL_COLUMNS:  # those say missing_status, missing_latency
+                out.append(f"column {name}")
         elif facts.columns[name] != type_:
             out.append(f"column {name} is {facts.columns[name]}, not {type_}")
     return out
@@ -309,15 +337,22 @@ def differences(
     facts: RollupFacts, config: Config, strategy: str | None = None
 ) -> list[tuple[str, str, Any, Any]]:
     """(configuration key, parameter, as built, as configured) for every recorded parameter
-    that differs (none when the rollup recorded none); `strategy` stands for view.strategy."""
+    that differs (none when the rollup recorded none); `strategy` stands for view.strategy.
+    A rollup without latency histograms (built before them, which recorded no
+    latency_accuracy) has no accuracy to differ."""
     if facts.parameters is None:
         return []
     wanted = parameters(config, strategy or config.view.strategy)
     built = PARAMETER_DEFAULTS | facts.parameters
+    skip = (
+        {"latency_accuracy"}
+        if facts.missing_latency or "latency_accuracy" not in facts.parameters
+        else set()
+    )
     return [
         (key, name, built.get(name), wanted[name])
         for name, key in PARAMETER_KEYS.items()
-        if built.get(name) != wanted[name]
+        if name not in skip and built.get(name) != wanted[name]
     ]
 
 

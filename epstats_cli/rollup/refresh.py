@@ -33,7 +33,7 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
-from epstats_cli.rollup.aggregate import definition
+from epstats_cli.rollup.aggregate import definition, insert
 from epstats_cli.rollup.days import first_day_to_recompute
 from epstats_cli.rollup.inspect import RollupFacts, facts, require_mark, require_parameters
 from epstats_cli.schema import require_current
@@ -101,19 +101,17 @@ def _incremental(
     norm: Normalization,
 ) -> list[Statement]:
     view = (info.name.schema, info.name.name)
+    columns = info.insert_columns()  # a rollup built before the histograms lacks them
     if first_day is None:
         rows = definition(session, basis, norm)
         return [
             Statement(session.statement("view/delete_days", view=view), {"from_day": dt.date.min}),
-            Statement(session.statement("view/insert_days", view=view, definition=rows)),
+            Statement(insert(session, view, columns, rows)),
         ]
     rows = definition(session, basis, norm, source.since(session, basis), inline=True)
     return [
         Statement(session.statement("view/delete_days", view=view), {"from_day": first_day}),
-        Statement(
-            session.statement("view/insert_days", view=view, definition=rows),
-            {"from_day": first_day},
-        ),
+        Statement(insert(session, view, columns, rows), {"from_day": first_day}),
     ]
 
 

@@ -43,7 +43,7 @@ from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import days as rollup_days
 from epstats_cli.rollup import verify_record
-from epstats_cli.rollup.aggregate import aggregate
+from epstats_cli.rollup.aggregate import aggregate, insert
 from epstats_cli.rollup.inspect import RollupFacts, facts
 from epstats_cli.rollup.refresh import BLOCKING_MODES, plan_refresh, prologue
 from epstats_cli.rollup.verify import comparison, differences, window, window_params
@@ -121,7 +121,15 @@ def compare_day(session: Session, sweep: Sweep, day: dt.date) -> tuple[list[dict
         mark = session.one("view/as_of", view=sweep.view)
         if mark is None:
             raise EpstatsError(f"{sweep.target} has no bookkeeping row any more")
-        statement = comparison(session, sweep.basis, day, day, mark["as_of"], mark["snapshot"])
+        statement = comparison(
+            session,
+            sweep.basis,
+            day,
+            day,
+            mark["as_of"],
+            mark["snapshot"],
+            histograms=sweep.info.histograms,
+        )
         return differences(session, statement), (mark["as_of"], mark["snapshot"])
 
 
@@ -139,7 +147,7 @@ def repair_step(session: Session, sweep: Sweep, day: dt.date, mark: Mark, reason
             {"from_day": day, "to_day": day},
         ),
         Statement(
-            session.statement("view/insert_days", view=sweep.view, definition=rows),
+            insert(session, sweep.view, sweep.info.insert_columns(), rows),
             window_params(session, day, day, *mark),
         ),
     ]
@@ -179,7 +187,7 @@ def plan_verify(session: Session) -> list[Step]:
         f"compare {len(sweep.days)} days ({verify_record.ranges(sweep.days)}) with the raw "
         "rows, one day at a time, oldest check first, until max_runtime is used up "
         f"(shown for {day})",
-        [comparison(session, sweep.basis, day, day, *mark)],
+        [comparison(session, sweep.basis, day, day, *mark, histograms=sweep.info.histograms)],
     )
     if sweep.strategy == "incremental":
         why = f"only for a day that differs: recompute it in one transaction (shown for {day})"
@@ -279,7 +287,7 @@ def _sweep(
             )
             break
         if progress.shown is None:
-            st = comparison(session, sweep.basis, day, day, *mark)
+            st = comparison(session, sweep.basis, day, day, *mark, histograms=sweep.info.histograms)
             text = as_text(session.conn, st.query, st.params)
             progress.shown = f"-- day by day; shown for {day}\n" + text
         outcome.checked.append(day)

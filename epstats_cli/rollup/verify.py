@@ -100,24 +100,40 @@ def comparison(
     snapshot: Any,
     *,
     any_xmin: bool = False,
+    histograms: bool = True,
 ) -> Statement:
     """The statement listing every endpoint-day of [from_day, to_day] where the rollup differs
     from the raw rows it aggregated (as of `as_of`, seen by `snapshot`); with `any_xmin`, from
-    every raw row dated up to `as_of`, seen by the snapshot or not."""
+    every raw row dated up to `as_of`, seen by the snapshot or not. Its latency histograms are
+    compared too (every bucket and count, exactly), unless it has none (`histograms` False:
+    built before them)."""
     name = session.config.view_name
     where = _any_xmin(session, basis) if any_xmin else window(session, basis)
+    view = sql.Identifier(name.schema, name.name)
+    stored = view if histograms else session.statement("fragments/verify_no_latency", view=view)
     query = session.statement(
         "view/verify",
-        view=(name.schema, name.name),
+        stored=stored,
         definition=aggregate(session, basis, where, Normalization.of(session.config)),
     )
-    return Statement(query, window_params(session, from_day, to_day, as_of, snapshot))
+    params = window_params(session, from_day, to_day, as_of, snapshot)
+    return Statement(query, {**params, "histograms": histograms})
 
 
 def differences(session: Session, statement: Statement) -> list[dict[str, Any]]:
-    """Run a comparison: the endpoint-days that differ."""
+    """Run a comparison: the endpoint-days that differ, each saying whether its latency
+    histogram does (`histogram_differs`; None when the rollup has none)."""
     with session.conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(statement.query, statement.params).fetchall()
+        rows = cur.execute(statement.query, statement.params).fetchall()
+    compared = bool((statement.params or {}).get("histograms"))
+    for r in rows:
+        r["histogram_differs"] = (
+            (r["view_latency_buckets"], r["view_latency_counts"])
+            != (r["raw_latency_buckets"], r["raw_latency_counts"])
+            if compared
+            else None
+        )
+    return rows
 
 
 def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification:
@@ -136,13 +152,23 @@ def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verificatio
     if why is not None:
         raise OperationFailed(f"{name} cannot be verified: {why}")
     basis = source.Basis.of(session.config, columns)
-    statement = comparison(session, basis, from_day, to_day, info.as_of, info.snapshot)
+    hist = info.histograms
+    statement = comparison(
+        session, basis, from_day, to_day, info.as_of, info.snapshot, histograms=hist
+    )
     diffs = differences(session, statement)
     rewritten: list[dict[str, Any]] = []
     if diffs:  # the days that differ, again with every row dated up to the as-of
         days = [d["day"] for d in diffs]
         again = comparison(
-            session, basis, min(days), max(days), info.as_of, info.snapshot, any_xmin=True
+            session,
+            basis,
+            min(days),
+            max(days),
+            info.as_of,
+            info.snapshot,
+            any_xmin=True,
+            histograms=hist,
         )
         still = {(d["endpoint"], d["day"]) for d in differences(session, again)}
         rewritten = [d for d in diffs if (d["endpoint"], d["day"]) not in still]

@@ -1,9 +1,12 @@
 -- Compare the rollup with a from-scratch aggregation of the raw rows for days in a window.
 -- {definition} aggregates only the raw rows the rollup aggregated (fragments/verify_window).
+-- {stored} is the rollup (or, for one built before the latency histograms, the rollup with NULL
+-- histograms: fragments/verify_no_latency); its histograms are compared, every bucket and
+-- count exactly, when %(histograms)s.
 WITH fresh AS (
     {definition}
 ), stored AS (
-    SELECT * FROM {view}
+    SELECT * FROM {stored}
     WHERE endpoint IS NOT NULL AND day >= %(from_day)s AND day <= %(to_day)s
 )
 SELECT coalesce(f.endpoint, s.endpoint) AS endpoint,
@@ -18,7 +21,9 @@ SELECT coalesce(f.endpoint, s.endpoint) AS endpoint,
        s.status_3xx AS view_3xx, f.status_3xx AS raw_3xx,
        s.status_4xx AS view_4xx, f.status_4xx AS raw_4xx,
        s.status_5xx AS view_5xx, f.status_5xx AS raw_5xx,
-       s.status_other AS view_other, f.status_other AS raw_other
+       s.status_other AS view_other, f.status_other AS raw_other,
+       s.latency_buckets AS view_latency_buckets, f.latency_buckets AS raw_latency_buckets,
+       s.latency_counts AS view_latency_counts, f.latency_counts AS raw_latency_counts
 FROM fresh f
 FULL JOIN stored s ON s.endpoint = f.endpoint AND s.day = f.day
 WHERE f.endpoint IS NULL OR s.endpoint IS NULL
@@ -32,4 +37,6 @@ WHERE f.endpoint IS NULL OR s.endpoint IS NULL
    OR (s.total_response_time IS NULL) <> (f.total_response_time IS NULL)
    OR abs(s.total_response_time - f.total_response_time)
       > 1e-9 * greatest(abs(f.total_response_time), 1e-300)
+   OR (%(histograms)s AND (s.latency_buckets IS DISTINCT FROM f.latency_buckets
+                           OR s.latency_counts IS DISTINCT FROM f.latency_counts))
 ORDER BY 2, 1
