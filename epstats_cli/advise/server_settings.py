@@ -112,9 +112,8 @@ def recommend(
         (
             "shared_buffers",
             memory(_mb(shared_kb) * 1024),
-            f"a quarter of the tier's {tier}: PostgreSQL's own cache; the rest is for "
-            "connections' work_mem, maintenance and the OS page cache, which holds the pages "
-            "twice-read anyway",
+            f"a quarter of the tier's {tier}: PostgreSQL's own cache; the rest is for the "
+            "connections' work_mem, maintenance and the OS page cache",
         ),
         (
             "effective_cache_size",
