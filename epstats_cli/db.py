@@ -28,6 +28,12 @@ APPLICATION_NAME = "epstats"
 # hold its locks for long, whatever the role's own setting says.
 IDLE_IN_TRANSACTION_TIMEOUT = timedelta(minutes=1)
 SESSION_FIX = "connect to the server itself or to a session-mode pool"
+# What a read-only session (report, check, status, ...) sets jit to. Their queries run in
+# milliseconds once planned, yet a plan past jit_above_cost (a raw scan the planner thinks
+# large) makes the server compile it first: on PostgreSQL 15, `report top --source auto` spent
+# 43 of its 45 ms compiling (benchmarks/jit.py). None: the server's (or role's) own setting.
+# Changing sessions keep the server's: a refresh or a build aggregates for minutes.
+READ_ONLY_JIT: str | None = "off"
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,9 @@ def _ms(delta: timedelta) -> str:
     return f"{round(delta.total_seconds() * 1000)}ms"
 
 
-def own_settings(config: Config) -> dict[str, str]:
-    """The values epstats sets for itself, whatever the role or database would impose."""
+def own_settings(config: Config, changing: bool = False) -> dict[str, str | None]:
+    """The values epstats sets for itself, whatever the role or database would impose (None:
+    left as it is)."""
     db = config.database
     return {
         "statement_timeout": _ms(db.statement_timeout),  # 0: none
@@ -137,6 +144,7 @@ def own_settings(config: Config) -> dict[str, str]:
         "IntervalStyle": "postgres",
         "DateStyle": "ISO, MDY",
         "extra_float_digits": "1",
+        "jit": None if changing else READ_ONLY_JIT,
     }
 
 
@@ -273,7 +281,7 @@ def connect(
                 )
             per_statement = False
         settings = queries.get("catalog/settings", server.version_num)
-        values = own_settings(config)
+        values = own_settings(config, changing)
         if per_statement:
             _carry_settings(conn, settings, values)
         else:

@@ -20,7 +20,7 @@ from epstats_cli.advise.cronjobs import (
     cronjobs,
     database_name,
 )
-from epstats_cli.advise.rules import GIB, POSTGRES_TIERS, Advice, Measured
+from epstats_cli.advise.rules import GIB, POSTGRES_TIERS, SETTINGS_AREA, Advice, Measured
 
 PGDATA_PER_MAJOR_FROM = 18  # the image's PGDATA is /var/lib/postgresql/<major>/docker from 18
 STARTUP_SECONDS = 3600  # how long crash recovery may take before the kubelet gives up
@@ -89,8 +89,18 @@ def _pg_isready(period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def postgres(m: Measured, pg: dict[str, Any], opts: KubeOptions) -> list[Manifest]:
-    """The headless Service, the StatefulSet and its PodDisruptionBudget."""
+def server_args(advice: list[Advice]) -> list[str]:
+    """The settings of the memory tier as the server's command line (`-c name=value`): the
+    official image's entrypoint runs `postgres` with arguments that start with a dash."""
+    pairs = [a.values for a in advice if a.area == SETTINGS_AREA]
+    return [x for v in pairs for x in ("-c", f"{v['setting']}={v['recommended']}")]
+
+
+def postgres(
+    m: Measured, pg: dict[str, Any], opts: KubeOptions, args: list[str] | None = None
+) -> list[Manifest]:
+    """The headless Service, the StatefulSet (its server settings: `args`) and its
+    PodDisruptionBudget."""
     app = f"{opts.name}-postgres"
     major = m.server_version_num // 10000
     if major < 10:
@@ -100,6 +110,7 @@ def postgres(m: Measured, pg: dict[str, Any], opts: KubeOptions) -> list[Manifes
     container = {
         "name": "postgres",
         "image": f"postgres:{major}",
+        **({"args": args} if args else {}),
         "env": [
             _secret_env("POSTGRES_PASSWORD", opts.secret),
             *({"name": k, "value": v} for k, v in {"POSTGRES_DB": database_name(m), **env}.items()),
@@ -178,7 +189,13 @@ def postgres(m: Measured, pg: dict[str, Any], opts: KubeOptions) -> list[Manifes
             f"Data: a {size}Gi volume per pod (twice the measured {m.database_bytes / GIB:,.2f} "
             "GB, at least the top of its size tier), kept when the StatefulSet is deleted "
             "or scaled down.\n"
-            f"Password: Secret {opts.secret}, key password; create it first:\n"
+            + (
+                f"Settings for the {pg['memory_mi']}Mi memory tier (epstats advise says why "
+                "for each): " + " ".join(a for a in args if a != "-c") + ".\n"
+                if args
+                else ""
+            )
+            + f"Password: Secret {opts.secret}, key password; create it first:\n"
             f"  kubectl create secret generic {opts.secret} --from-literal=password=...\n"
             "Probes: startupProbe allows an hour of crash recovery, readinessProbe takes the "
             "pod out of the Service while it cannot accept connections. No livenessProbe on "
@@ -255,7 +272,7 @@ def manifests(advice: list[Advice], m: Measured, opts: KubeOptions | None = None
                 },
             },
         ),
-        *postgres(m, pg, opts),
+        *postgres(m, pg, opts, server_args(advice)),
         Manifest(
             f"{opts.name}-redis: the cache",
             _deployment(f"{opts.name}-redis", "redis:7", redis["cpu_m"], redis["memory_mi"], 1),

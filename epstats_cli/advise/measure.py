@@ -9,6 +9,7 @@ from psycopg import sql
 
 from epstats_cli import cardinality, catalog, indexes, reports, rights, rollup, source
 from epstats_cli.advise.rules import Measured, Strategy, TrafficSource
+from epstats_cli.advise.server_settings import SETTINGS, ServerSetting
 from epstats_cli.db import Session
 from epstats_cli.endpoints import Normalization
 from epstats_cli.errors import EpstatsError, OperationFailed
@@ -78,6 +79,10 @@ def measure(session: Session) -> Measured:
     conns = session.one("advise/connections")
     assert activity is not None and conns is not None
     plan = indexes.make_plan(session)
+    settings = tuple(
+        ServerSetting(r["name"], r["value"], r["unit"], r["source"], r["context"])
+        for r in session.all("advise/settings", {"names": list(SETTINGS)})
+    )
     return Measured(
         owners=owners(session),
         database_bytes=server.database_bytes,
@@ -99,6 +104,7 @@ def measure(session: Session) -> Measured:
         normalization=Normalization.of(session.config).describe(),
         server_version_num=session.server.version_num,
         database=server.database,
+        settings=settings,
     )
 
 

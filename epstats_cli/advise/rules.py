@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from epstats_cli.advise.server_settings import ServerSetting, recommend
+
 GIB = 1024**3
 
 # The guide's rules, as data.
@@ -45,6 +47,7 @@ PARTITION_TABLE_BYTES = 100 * GIB
 Strategy = Literal["materialized", "incremental"]
 TrafficSource = Literal["raw", "raw rows", "rollup"]  # where the request rate was measured
 Level = Literal["info", "warning"]
+SETTINGS_AREA = "settings"  # the server settings of the memory tier (server_settings.py)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Measured:
     rollup_rows_how: str = ""
     rollup_row_bytes: float | None = None  # the rollup's bytes per row (None: no rollup)
     normalization: str = "off"  # source.endpoint_ids/endpoint_rules, described
+    settings: tuple[ServerSetting, ...] = ()  # server_settings.SETTINGS as pg_settings has them
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,14 @@ def advise(m: Measured, opts: Options = Options()) -> list[Advice]:
             values={"min": REDIS_POOL[0], "max": REDIS_POOL[1]},
         )
     )
+    pool_per_pod = DB_POOL[1] if fits else largest
+    connections = max(1, min(max_pods * pool_per_pod + ADMIN_CONNECTIONS, m.max_connections))
+    how = (
+        f"{max_pods} pods x {pool_per_pod} + {ADMIN_CONNECTIONS} admin, within max_connections "
+        f"{m.max_connections}"
+    )
+    for r in recommend(m.settings, pg_mem, connections, how):
+        out.append(Advice(SETTINGS_AREA, r.reason, r.measured(), r.text(), values=r.values()))
     slow = m.refresh_seconds is not None and m.refresh_seconds > INCREMENTAL_REFRESH_SECONDS
     big = m.table_bytes > INCREMENTAL_TABLE_BYTES
     if m.rollup_strategy == "materialized" and (slow or big):

@@ -78,9 +78,11 @@ def advise(
 
     Measures the database and table size, growth, request rate (average and peak hour
     over the last 7 days) and the read/write mix, then applies the performance guide's
-    sizing rules, each shown with its input. Read-only. With --format yaml, Kubernetes
+    sizing rules, each shown with its input, and the server settings that fit the memory
+    tier against their current values. Read-only. With --format yaml, Kubernetes
     manifests: PostgreSQL of the server's own major version on a volume twice the
-    database's size, its password from a Secret, probed with pg_isready.
+    database's size, with those settings, its password from a Secret, probed with
+    pg_isready.
 
     Example: epstats advise --format yaml --with-cronjobs registry.example.com/epstats:1
     """
@@ -128,9 +130,11 @@ def advise(
         }
         for a in advice
     ]
+    settings = [dict(a.values, reason=a.rule) for a in advice if a.area == rules.SETTINGS_AREA]
     doc = {
-        "measured": vars(measured),
+        "measured": dict(vars(measured), settings=[vars(s) for s in measured.settings]),
         "advice": [dict(r, values=a.values) for r, a in zip(rows, advice, strict=True)],
+        "settings": settings,
     }
     table = Table(
         [
