@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import queries
+from epstats_cli import latency, queries
 from epstats_cli.db import Session
 from epstats_cli.schema import source_identifiers
 
@@ -117,6 +117,8 @@ def identifiers(session: Session) -> dict[str, Any]:
         ln_gamma=sql.Literal(0.02),
         zero=sql.Literal(-(2**31)),
         beyond=sql.Literal(2**31 - 1),
+        # reports' percentiles read from the histograms (the fragment itself)
+        quantiles=latency.quantiles_sql(session, 0.01),
     )
     return ids
 
