@@ -126,8 +126,17 @@ def quantiles_sql(session: Session, accuracy: float) -> sql.Composed:
 
 def spread(row: dict[str, Any], wanted: tuple[float, ...]) -> dict[str, Any]:
     """A statement's row with its `percentiles` array as one key per percentile (None when the
-    window has no response time)."""
+    window has no response time), after the error rate when the row has one."""
     values = row.pop("percentiles", None) or [None] * len(wanted)
-    for p, v in zip(wanted, values, strict=True):
-        row[percentile_key(p)] = None if v is None else float(v)
-    return row
+    read = {
+        percentile_key(p): None if v is None else float(v)
+        for p, v in zip(wanted, values, strict=True)
+    }
+    if "error_rate" not in row:
+        return row | read
+    out: dict[str, Any] = {}
+    for key, value in row.items():  # after the error rate, as the tables and CSV show them
+        out[key] = value
+        if key == "error_rate":
+            out |= read
+    return out

@@ -147,8 +147,8 @@ def _finish(r: dict[str, Any], keys: list[str]) -> dict[str, Any]:
         "max_ms": r["max_ms"],
         "errors": int(r["errors"]),
         "error_rate": int(r["errors"]) / requests if requests else None,
-        **{c: None if r[c] is None else int(r[c]) for c in STATUS_CLASSES},
         **{k: r[k] for k in keys},
+        **{c: None if r[c] is None else int(r[c]) for c in STATUS_CLASSES},
     }
 
 

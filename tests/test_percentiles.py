@@ -234,8 +234,8 @@ def test_table_json_csv_and_the_daily_p95(dsn: str, tmp_path: Path) -> None:
     text = cli(cfg, dsn, "report", "top", "--days", "7").stdout
     header = next(line for line in text.splitlines() if line.startswith("Endpoint"))
     words = header.split()
-    at = words.index("Max")
-    assert words[at : at + 9] == ["Max", "ms", "P50", "ms", "P95", "ms", "P99", "ms", "Errors"]
+    at = words.index("Errors")
+    assert words[at : at + 9] == ["Errors", "Error", "rate", "P50", "ms", "P95", "ms", "P99", "ms"]
     text = cli(cfg, dsn, "report", "top", "--days", "7", "--percentiles", "90,99.9").stdout
     header = next(line for line in text.splitlines() if line.startswith("Endpoint")).split()
     assert [w for w in header if w.startswith("P") and w[1].isdigit()] == [

@@ -122,8 +122,8 @@ def _keys(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _figures(mix: tuple[str, ...] = (), keys: list[str] | None = None) -> list[Any]:
-    """The figure columns every report row has, in order: the percentiles after max, the
-    status classes last, in the table only those of `mix` (CSV has them all)."""
+    """The figure columns every report row has, in order: the percentiles after the error
+    rate, the status classes last, in the table only those of `mix` (CSV has them all)."""
     from epstats_cli.render import Column
 
     return [
@@ -131,9 +131,9 @@ def _figures(mix: tuple[str, ...] = (), keys: list[str] | None = None) -> list[A
         Column("avg_ms", "Avg ms", "ms"),
         Column("min_ms", "Min ms", "ms"),
         Column("max_ms", "Max ms", "ms"),
-        *_percentile_columns(keys if keys is not None else _keys([])),
         Column("errors", "Errors", "int"),
         Column("error_rate", "Error rate", "pct"),
+        *_percentile_columns(keys if keys is not None else _keys([])),
         *(
             Column(key, key.removeprefix("status_").capitalize(), "int", in_table=key in mix)
             for key in ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
@@ -339,6 +339,8 @@ def endpoint_cmd(
 
     Example: epstats report endpoint /api/v1/orders --days 14
     """
+    from dataclasses import replace
+
     from epstats_cli import report_endpoint, reports
     from epstats_cli.render import Column, Result, Table
 
@@ -359,13 +361,14 @@ def endpoint_cmd(
     rows = [dict(r, trend=_bar(r["requests"], peak)) for r in rep.rows]
     assert rep.totals is not None
     total = dict(rep.totals, day="total", trend="")
-    keys = _keys(rep.rows)
-    daily = [c for c in _percentile_columns(keys) if c.key == "p95_ms"]
     cols = [  # CSV: the JSON rows' keys; the bar and the totals are for people
         Column("day", "Day", wrap=False),
         Column("trend", "Requests/day", wrap=False, in_csv=False),
-        *daily,  # the day's p95 beside its bar
-        *_figures(mix=reports.STATUS_CLASSES, keys=[k for k in keys if k != "p95_ms"]),
+        Column("p95_ms", "P95 ms", "ms", in_csv=False),  # the day's p95 beside its bar
+        *(
+            replace(c, in_table=c.key != "p95_ms")  # in CSV where the JSON rows have it
+            for c in _figures(mix=reports.STATUS_CLASSES, keys=_keys(rep.rows))
+        ),
     ]
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]
