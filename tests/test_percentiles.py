@@ -201,6 +201,11 @@ def test_sort_by_a_percentile_and_its_change(dsn: str, tmp_path: Path) -> None:
             assert [x["endpoint"] for x in doc["rows"]][:-1] == [e for _v, e in reversed(values)]
             doc = report(cfg, dsn, "top", "--source", source, "--sort", sort, "--limit", "2")
             assert [x["endpoint"] for x in doc["rows"]] == [e for _v, e in values[:2]]
+            # others read beside it do not move it in the statement's array
+            doc = report(
+                cfg, dsn, "top", "--source", source, "--sort", sort, "--percentiles", "1,90"
+            )
+            assert [(x[key], x["endpoint"]) for x in doc["rows"]] == got
         # raw ranks by the exact p95
         if source == "raw":
             doc = report(cfg, dsn, "top", "--source", "raw", "--sort", "p95", "--days", "7")
