@@ -15,7 +15,8 @@ them, None and a note.
 
 The module is over 400 lines because how every report reads (the source, its basis, the
 normalization through the map or inline, the placeholders) is one contract with `top`, which
-shows it whole; report_endpoint.py and report_window.py hold the rest.
+shows it whole, with the figures every row carries (the status mix, the percentiles);
+report_endpoint.py and report_window.py hold the rest.
 
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
 by its number of days, or by its length for --hours) with the same statement, source and
@@ -90,6 +91,7 @@ SORTS: dict[str, tuple[str, ...]] = {
     "5xx": ("status_5xx",),
     **{f"p{p:g}": (latency.percentile_key(p),) for p in latency.DEFAULT_PERCENTILES},
 }
+PERCENTILE_SORTS = tuple(f"p{p:g}" for p in latency.DEFAULT_PERCENTILES)  # p50, p95, p99
 
 # --compare: how each figure's change is stated: "ratio" (current / previous), "difference"
 # (current - previous: a count of errors, often 0 before, has no ratio) or "points" (current -
@@ -255,7 +257,7 @@ def require_mix(r: Reading, sort: str) -> None:
 def require_latency(r: Reading, sort: str) -> None:
     """ConfigError (exit 3) for --sort p50|p95|p99 on a rollup without the latency histograms
     (view and auto alike: auto's raw rows alone would rank by a part of the window)."""
-    if r.latencyless and SORTS[sort][0] not in FIGURES:
+    if r.latencyless and sort in PERCENTILE_SORTS:
         why = f"the rollup {r.info.name if r.info else ''} has no latency histograms"
         fix = "run `epstats view build --replace`, or use --source raw"
         raise ConfigError([f"--sort {sort}: {why} (an earlier epstats built it): {fix}"])

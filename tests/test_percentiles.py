@@ -38,6 +38,8 @@ def _value(rnd: random.Random, endpoint: str) -> float | None:
         return float(round(rnd.lognormvariate(math.log(80), 1.0)))
     if endpoint == "/search":  # fractional, over four decades
         return round(rnd.lognormvariate(math.log(5), 1.5), 3)
+    if endpoint == "/constant":  # one value: its bucket's clamped to the window's min and max
+        return 7.0
     if endpoint == "/zeros":  # zeros and small fractions
         return 0.0 if rnd.random() < 0.45 else round(rnd.uniform(0.001, 3), 3)
     # /outliers: mostly ~20 ms, 3 % from 10 s to a minute
@@ -46,7 +48,7 @@ def _value(rnd: random.Random, endpoint: str) -> float | None:
     return round(rnd.gauss(20, 3), 1)
 
 
-WEIGHTS = {"/orders": 5, "/search": 4, "/zeros": 2, "/outliers": 3, "/nulls": 1}
+WEIGHTS = {"/orders": 5, "/search": 4, "/zeros": 2, "/outliers": 3, "/nulls": 1, "/constant": 1}
 
 
 def _rows(rnd: random.Random, n: int, newest: dt.datetime, seconds: int, batch: int) -> list[Row]:
@@ -153,6 +155,7 @@ BATCHES = {"view": [1, 2], "auto": [1, 2, 3], "raw": [1, 2, 3]}
 def test_percentiles_match_percentile_disc(
     strategy: str, accuracy: float, dsn: str, tmp_path: Path
 ) -> None:
+    WORST.clear()
     cfg = _build(dsn, tmp_path, strategy, accuracy)
     windows: list[tuple[str, ...]] = [("--days", "1"), ("--days", "7"), ("--days", "30")]
     for source in ("view", "auto", "raw"):
@@ -165,6 +168,9 @@ def test_percentiles_match_percentile_disc(
                 for key, value in zip(KEYS, want[row["endpoint"]], strict=True):
                     assert within(row[key], value, accuracy, source), (source, win, row, key)
             assert all(x[k] is None for x in doc["rows"] if x["endpoint"] == "/nulls" for k in KEYS)
+            assert all(
+                x[k] == 7.0 for x in doc["rows"] if x["endpoint"] == "/constant" for k in KEYS
+            )
             # report endpoint: each day's percentiles and the window's (the totals)
             for name in ("/search", "/outliers"):
                 doc = report(cfg, dsn, "endpoint", name, "--source", source, *win)
