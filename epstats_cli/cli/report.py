@@ -262,7 +262,7 @@ def report() -> None:
     help="Add each endpoint's figures in the previous window (this one moved back by its "
     "number of days: the days right before it, or, for a window that ends now, the same hours "
     "that many days earlier; with --hours or an --until time, by its length: the hours right "
-    "before it) and the change: a ratio for requests, avg and max, the "
+    "before it) and the change: a ratio for requests, avg, max and the percentiles, the "
     "difference for errors, percentage points for the error rate; rank by the change of "
     "--sort's figure.",
 )
