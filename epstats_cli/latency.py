@@ -22,6 +22,7 @@ and mirrors it in Python (for tests and the reader of a quantile).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from psycopg import sql
 
@@ -76,3 +77,66 @@ def value_sql(session: Session, expression: sql.Composable, accuracy: float) -> 
         zero=sql.Literal(ZERO),
         beyond=sql.Literal(BEYOND),
     )
+
+
+# The percentiles every report row carries (p50_ms, p95_ms, p99_ms); --percentiles adds others.
+DEFAULT_PERCENTILES = (50.0, 95.0, 99.0)
+
+
+def percentile_key(p: float) -> str:
+    """The report key of a percentile: 50 -> p50_ms, 99.9 -> p99_9_ms."""
+    text = f"{p:.10f}".rstrip("0").rstrip(".")
+    return f"p{text.replace('.', '_')}_ms"
+
+
+def parse_percentiles(text: str) -> tuple[float, ...]:
+    """--percentiles `50,90,99.9`: numbers in (0, 100]; ValueError saying what is wrong."""
+    found: list[float] = []
+    for part in text.split(","):
+        item = part.strip()
+        try:
+            p = float(item)
+        except ValueError:
+            raise ValueError(f"{item!r} is not a number") from None
+        if not 0 < p <= 100:  # NaN fails this too
+            raise ValueError(f"{item} is not in (0, 100]")
+        found.append(p)
+    return tuple(found)
+
+
+def percentiles(extra: tuple[float, ...] = ()) -> tuple[float, ...]:
+    """The percentiles a report reads: the defaults and `extra`, once each, ascending."""
+    keys = {percentile_key(p): p for p in (*DEFAULT_PERCENTILES, *extra)}
+    return tuple(sorted(keys.values()))
+
+
+def fractions(wanted: tuple[float, ...]) -> list[float]:
+    """The percentiles as the fractions a statement reads them with (%(quantiles)s)."""
+    return [p / 100 for p in wanted]
+
+
+def quantiles_sql(session: Session, accuracy: float) -> sql.Composed:
+    """SQL: the relation `latency_quantiles` (key, percentiles) read from the statement's
+    relation `histogram` (sql/fragments/latency_quantiles.sql)."""
+    return session.statement(
+        "fragments/latency_quantiles",
+        value=value_sql(session, sql.Identifier("bucket"), accuracy),
+    )
+
+
+def spread(row: dict[str, Any], wanted: tuple[float, ...]) -> dict[str, Any]:
+    """A statement's row with its `percentiles` array as one key per percentile (None when the
+    window has no response time), after the error rate when the row has one."""
+    values = row.pop("percentiles", None) or [None] * len(wanted)
+    read = {
+        percentile_key(p): None if v is None else float(v)
+        for p, v in zip(wanted, values, strict=True)
+    }
+    if "error_rate" not in row:
+        return row | read
+    out: dict[str, Any] = {}
+    for key, value in row.items():  # after the error rate, as the tables and CSV show them
+        out[key] = value
+        if key == "error_rate":
+            out |= read
+    return out

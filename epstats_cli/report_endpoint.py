@@ -8,6 +8,9 @@ never seen is an error, naming the closest names.
 With normalization on, a name that normalization changes (`/users/48213`) is reported under
 what it becomes (`/users/{id}`), saying so: the reading's normalization decides (the rollup's
 for view and auto), as it named the rows. A name it leaves alone is reported as given.
+
+Every day and the totals carry percentiles (reports.with_percentiles): each day's from its own
+response times, the totals' from the whole window's (the statements' row whose day is NULL).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from epstats_cli import latency
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import normalize
 from epstats_cli.errors import OperationFailed
@@ -31,6 +35,7 @@ from epstats_cli.reports import (
     params_for,
     placeholders,
     reading,
+    with_percentiles,
     without_mix,
 )
 
@@ -51,11 +56,14 @@ def endpoint_days(
     until: dt.date | None = None,
     source: str = "auto",
     hours: int | None = None,
+    percentiles: tuple[float, ...] = (),
 ) -> Report:
     """One endpoint's days with totals, every day of the window (a quiet day with 0
     requests), also when it has none in the window but some outside it; OperationFailed (with
     close names) for an endpoint that has no requests at all. The report's `endpoint` is the
-    one reported, `requested` the name as given."""
+    one reported, `requested` the name as given. Days and totals carry p50_ms, p95_ms, p99_ms
+    and a key for each of `percentiles`."""
+    wanted = latency.percentiles(percentiles)
 
     def read() -> Report:
         r = reading(session, source)
@@ -65,11 +73,14 @@ def endpoint_days(
         win = window(session, days, since, until, r.basis.timezone, hours=hours)
         served(r.used, win)
         assert win.parts is not None
-        params = params_for(session, r, win, endpoint=endpoint, **win.parts.params(r.used))
+        params = params_for(session, r, win, wanted, endpoint=endpoint, **win.parts.params(r.used))
         ids = placeholders(session, r)
         start = time.perf_counter()
-        raw_rows = session.all(ENDPOINT[r.used], params, **ids)
+        read_rows = with_percentiles(r, session.all(ENDPOINT[r.used], params, **ids), wanted)
         seconds = time.perf_counter() - start
+        raw_rows = [x for x in read_rows if x["day"] is not None and x["requests"]]
+        keys = [latency.percentile_key(p) for p in wanted]
+        whole = next((x for x in read_rows if x["day"] is None), {})
         if not raw_rows:
             seen = _seen(session, r, endpoint, win, params, ids)
             what = repr(endpoint) + ("" if endpoint == name else f" ({name} normalized)")
@@ -84,7 +95,8 @@ def endpoint_days(
                     f"no requests for {what} in this window; whether it has any outside it "
                     "was not checked (that needs the rollup or an index on the endpoint)"
                 )
-        rows = [_finish(x) for x in without_mix(r, _every_day(raw_rows, win.from_day, win.to_day))]
+        days_read = _every_day(raw_rows, win.from_day, win.to_day, keys)
+        rows = [_finish(x, keys) for x in without_mix(r, days_read)]
         total = {
             "requests": sum(x["requests"] for x in raw_rows),
             "total_ms": sum((x["total_ms"] or 0.0) for x in raw_rows),
@@ -93,8 +105,9 @@ def endpoint_days(
             "max_ms": max((x["max_ms"] for x in raw_rows if x["max_ms"] is not None), default=None),
             "errors": sum(x["errors"] for x in raw_rows),
             **{c: _sum(x[c] for x in rows) for c in STATUS_CLASSES},
+            **{k: whole.get(k) for k in keys},
         }
-        totals = _finish(dict(total, day=None))
+        totals = _finish(dict(total, day=None), keys)
         totals.pop("day")
         report = Report(r.used, win, rows, seconds, totals=totals)
         report.endpoint, report.requested = endpoint, name
@@ -103,14 +116,16 @@ def endpoint_days(
     return consistent(session, read, lambda: as_of_and_snapshot(session))
 
 
-def _every_day(rows: list[dict[str, Any]], first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+def _every_day(
+    rows: list[dict[str, Any]], first: dt.date, last: dt.date, keys: list[str]
+) -> list[dict[str, Any]]:
     """The statement's rows (only days with requests) with a quiet row for every other day of
     the window: the window's days are calendar dates in its time zone, so date arithmetic
     walks them exactly, a 23- or 25-hour day being one date like any other."""
     found = {row["day"]: row for row in rows}
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     quiet = {"requests": 0, "total_ms": None, "responses": 0, "min_ms": None, "max_ms": None}
-    quiet |= dict.fromkeys(STATUS_CLASSES, 0)
+    quiet |= dict.fromkeys(STATUS_CLASSES, 0) | dict.fromkeys(keys)
     return [found.get(day) or dict(quiet, day=day, errors=0) for day in sorted({*days, *found})]
 
 
@@ -120,8 +135,8 @@ def _sum(values: Iterable[int | None]) -> int | None:
     return None if any(v is None for v in got) else sum(v for v in got if v is not None)
 
 
-def _finish(r: dict[str, Any]) -> dict[str, Any]:
-    """Per-day row in the report's shape: weighted average, error rate."""
+def _finish(r: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """Per-day row in the report's shape: weighted average, error rate, the percentiles."""
     responses = int(r["responses"] or 0)
     requests = int(r["requests"])
     return {
@@ -132,6 +147,7 @@ def _finish(r: dict[str, Any]) -> dict[str, Any]:
         "max_ms": r["max_ms"],
         "errors": int(r["errors"]),
         "error_rate": int(r["errors"]) / requests if requests else None,
+        **{k: r[k] for k in keys},
         **{c: None if r[c] is None else int(r[c]) for c in STATUS_CLASSES},
     }
 

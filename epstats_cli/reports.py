@@ -8,10 +8,15 @@ aggregated are read from one snapshot. view and auto read with the parameters th
 built with (its time zone, error threshold and endpoint normalization), raw with the
 configuration's; raw rows are normalized through the map (endpoints.joined), never filling it.
 Rows carry the status mix (STATUS_CLASSES); from a rollup built without it, None and a note.
+Rows carry percentiles (p50_ms, p95_ms, p99_ms and --percentiles' others: latency.percentiles):
+raw exact (percentile_disc), view and auto read from the latency histograms (the raw rows auto
+adds bucketed with the rollup's accuracy) in the same statement; from a rollup built without
+them, None and a note.
 
 The module is over 400 lines because how every report reads (the source, its basis, the
 normalization through the map or inline, the placeholders) is one contract with `top`, which
-shows it whole; report_endpoint.py and report_window.py hold the rest.
+shows it whole, with the figures every row carries (the status mix, the percentiles);
+report_endpoint.py and report_window.py hold the rest.
 
 `top(compare=True)` reads the previous window (previous_window.sql: the current one moved back
 by its number of days, or by its length for --hours) with the same statement, source and
@@ -29,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import rollup, source
+from epstats_cli import latency, rollup, source
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import (
     Normalization,
@@ -59,10 +64,12 @@ __all__ = [  # window and Window stay here for their readers (view verify's wind
     "placeholders",
     "previous_window",
     "reading",
+    "require_latency",
     "require_mix",
     "rollup_usable",
     "top",
     "window",
+    "with_percentiles",
     "without_mix",
 ]
 
@@ -82,7 +89,9 @@ SORTS: dict[str, tuple[str, ...]] = {
     "error_rate": ("error_rate", "errors"),
     "4xx": ("status_4xx",),
     "5xx": ("status_5xx",),
+    **{f"p{p:g}": (latency.percentile_key(p),) for p in latency.DEFAULT_PERCENTILES},
 }
+PERCENTILE_SORTS = tuple(f"p{p:g}" for p in latency.DEFAULT_PERCENTILES)  # p50, p95, p99
 
 # --compare: how each figure's change is stated: "ratio" (current / previous), "difference"
 # (current - previous: a count of errors, often 0 before, has no ratio) or "points" (current -
@@ -95,6 +104,8 @@ CHANGES: dict[str, str] = {
     "errors": "difference",
     "error_rate": "points",
     **dict.fromkeys(STATUS_CLASSES, "difference"),
+    # every percentile's too (--percentiles' others: `changes`)
+    **{latency.percentile_key(p): "ratio" for p in latency.DEFAULT_PERCENTILES},
 }
 
 # The statement behind each source, by literal name (so every file's use can be found).
@@ -170,6 +181,13 @@ class Reading:
         """Whether the rollup read lacks the status classes (an earlier epstats built it)."""
         return self.info is not None and bool(self.info.missing_status)
 
+    @property
+    def latencyless(self) -> bool:
+        """Whether the rollup read lacks the latency histograms (an earlier epstats built it)."""
+        if self.info is None or not self.info.columns:
+            return False
+        return any(c not in self.info.columns for c in latency.LATENCY_COLUMNS)
+
 
 def as_of_and_snapshot(session: Session) -> object:
     """The rollup's as-of and snapshot (None without a readable rollup): what a refresh moves."""
@@ -203,7 +221,13 @@ def reading(session: Session, wanted: str) -> Reading:
     notes = [f"{info.mark_unreadable}; read with the configuration's"] if info.unknown else []
     if info.missing_status:  # an earlier epstats built it
         notes.append(f"{info.name} has no status classes: epstats view build --replace adds them")
-    return _planned(session, Reading(wanted, basis, columns, info, notes, norm))
+    r = Reading(wanted, basis, columns, info, notes, norm)
+    if r.latencyless:  # an earlier epstats built it
+        r.notes.append(
+            f"{info.name} has no latency histograms, so no percentiles: "
+            "epstats view build --replace adds them (--source raw computes them exactly)"
+        )
+    return _planned(session, r)
 
 
 def _planned(session: Session, r: Reading) -> Reading:
@@ -230,6 +254,38 @@ def require_mix(r: Reading, sort: str) -> None:
         raise ConfigError([f"--sort {sort}: {why} (an earlier epstats built it): {fix}"])
 
 
+def require_latency(r: Reading, sort: str) -> None:
+    """ConfigError (exit 3) for --sort p50|p95|p99 on a rollup without the latency histograms
+    (view and auto alike: auto's raw rows alone would rank by a part of the window)."""
+    if r.latencyless and sort in PERCENTILE_SORTS:
+        why = f"the rollup {r.info.name if r.info else ''} has no latency histograms"
+        fix = "run `epstats view build --replace`, or use --source raw"
+        raise ConfigError([f"--sort {sort}: {why} (an earlier epstats built it): {fix}"])
+
+
+def with_percentiles(
+    r: Reading, rows: list[dict[str, Any]], wanted: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """The rows with one key per percentile of `wanted` (the statement's `percentiles` array
+    spread), all None when the rollup read lacks the histograms: auto's raw rows alone would
+    give the percentiles of a part of the window."""
+    out = [latency.spread(dict(row), wanted) for row in rows]
+    if r.latencyless:
+        keys = [latency.percentile_key(p) for p in wanted]
+        out = [dict(row, **dict.fromkeys(keys)) for row in out]
+    return out
+
+
+def changes(wanted: tuple[float, ...]) -> dict[str, str]:
+    """CHANGES with every percentile read (--percentiles' others too): a ratio, as avg_ms."""
+    return CHANGES | {latency.percentile_key(p): "ratio" for p in wanted}
+
+
+def figures(wanted: tuple[float, ...]) -> tuple[str, ...]:
+    """A top row's figures: FIGURES and the percentiles read."""
+    return (*FIGURES, *(latency.percentile_key(p) for p in wanted))
+
+
 def without_mix(r: Reading, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with no status mix (None) when the rollup read lacks it: its NULL columns
     summed with raw rows' counts would be part of the mix only."""
@@ -242,8 +298,16 @@ def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
     """The statements' placeholders: the source, the rollup (NULL status classes where it has
     none), the window, and the endpoint as reports name it ({normalized}, through {join})."""
     ids = rollup_identifiers(session)
-    if r.mixless:
-        ids["view"] = session.statement("fragments/rollup_no_status", view=ids["view"])
+    if r.mixless or r.latencyless:  # NULL columns in place of those an earlier epstats lacked
+        rollup_read: sql.Composable = sql.SQL("{} AS epstats_rollup").format(
+            sql.Identifier(*ids["view"])
+        )
+        if r.mixless:
+            rollup_read = session.statement("fragments/rollup_no_status", rollup=rollup_read)
+        if r.latencyless:
+            rollup_read = session.statement("fragments/rollup_no_latency", rollup=rollup_read)
+        ids["view"] = rollup_read
+    accuracy = r.basis.latency_accuracy
     mapped = joined(session, r.norm, inline=r.inline)
     if r.norm.active:  # joined: the table's xmin as a column ({unaggregated} reads it)
         ids["table"] = session.statement("fragments/source_with_xmin", table=ids["table"])
@@ -256,13 +320,23 @@ def placeholders(session: Session, r: Reading, **more: Any) -> dict[str, Any]:
         to_ts=source.param(session, r.basis, "to_ts"),
         unaggregated=source.unaggregated(session, r.basis),
         since=source.partial_days(session, r.basis),  # auto's raw head and tail
+        # auto's raw rows bucketed as the rollup's, and the percentiles read from histograms
+        bucket=latency.bucket_sql(session, sql.Identifier(ids["response_time"]), accuracy),
+        quantiles=latency.quantiles_sql(session, accuracy),
         **more,
     )
 
 
-def params_for(session: Session, r: Reading, win: Window, **more: Any) -> dict[str, Any]:
+def params_for(
+    session: Session,
+    r: Reading,
+    win: Window,
+    wanted: tuple[float, ...] = latency.DEFAULT_PERCENTILES,
+    **more: Any,
+) -> dict[str, Any]:
     info = r.info
     return {
+        "quantiles": latency.fractions(wanted),
         "from_day": win.from_day,
         "to_day": win.to_day,
         "from_ts": win.from_ts,
@@ -296,12 +370,22 @@ def finish_report(
     return report
 
 
-def order_by(sort: str, ascending: bool = False) -> sql.Composable:
+def order_by(
+    sort: str, ascending: bool = False, wanted: tuple[float, ...] = latency.DEFAULT_PERCENTILES
+) -> sql.Composable:
     """ORDER BY for --sort (and --asc): the sort's figures, nulls last either way, then the
-    endpoint's name."""
+    endpoint's name. A percentile is its element of the statement's `percentiles` array (in
+    the order of `wanted`)."""
     direction = sql.SQL("ASC" if ascending else "DESC")
+    at = {latency.percentile_key(p): i for i, p in enumerate(wanted, start=1)}
     keys = [
-        sql.SQL("{} {} NULLS LAST").format(sql.Identifier(key), direction) for key in SORTS[sort]
+        sql.SQL("{} {} NULLS LAST").format(
+            sql.SQL("{}[{}]").format(sql.Identifier("percentiles"), sql.Literal(at[key]))
+            if key in at
+            else sql.Identifier(key),
+            direction,
+        )
+        for key in SORTS[sort]
     ]
     return sql.SQL(", ").join([*keys, sql.Identifier("endpoint")])
 
@@ -320,15 +404,19 @@ def top(
     min_requests: int | None = None,
     ascending: bool = False,
     compare: bool = False,
+    percentiles: tuple[float, ...] = (),
 ) -> Report:
     """The top-N endpoints of a window (one REPEATABLE READ transaction); with `compare`, each
     row also carries its figures in the previous window and the change, and the rows are
     ranked by the change of the sort's figure (`by_change`). UsageLine for a window (or a
-    previous window) cut at a time of day from the rollup alone (it holds whole days)."""
+    previous window) cut at a time of day from the rollup alone (it holds whole days). Rows
+    carry p50_ms, p95_ms, p99_ms and a key for each of `percentiles`."""
+    wanted = latency.percentiles(percentiles)
 
     def read() -> Report:
         r = reading(session, source)
         require_mix(r, sort)
+        require_latency(r, sort)
         win = window(session, days, since, until, r.basis.timezone, hours=hours)
         before = previous_window(session, win, r.basis.timezone) if compare else None
         served(r.used, win, before)
@@ -338,17 +426,19 @@ def top(
             session,
             r,
             win,
+            wanted,
             pattern=pattern,
             limit=count,
             min_requests=min_requests or None,
             **win.parts.params(r.used),
         )
-        ids = placeholders(session, r, order=order_by(sort, ascending))
+        ids = placeholders(session, r, order=order_by(sort, ascending, wanted))
         start = time.perf_counter()
         if before is not None:
-            rows = _compared(session, r, before, params, ids, sort, ascending)[:count]
+            rows = _compared(session, r, before, params, ids, sort, ascending, wanted)[:count]
         else:
             rows = without_mix(r, session.all(TOP[r.used], params, **ids))
+            rows = with_percentiles(r, rows, wanted)
         seconds = time.perf_counter() - start
         report = Report(r.used, win, rows, seconds, previous=before)
         return finish_report(session, report, r, params, ids)
@@ -364,6 +454,7 @@ def _compared(
     ids: dict[str, Any],
     sort: str,
     ascending: bool,
+    wanted: tuple[float, ...],
 ) -> list[dict[str, Any]]:
     """Every endpoint of the current window (with at least --min-requests there) and, without
     --min-requests, every endpoint seen only in the previous window, each with its figures in
@@ -380,12 +471,16 @@ def _compared(
         min_requests=None,
         limit=None,
     )
-    rows = without_mix(r, session.all(TOP[r.used], dict(params, limit=None), **ids))
-    found = {x["endpoint"]: x for x in without_mix(r, session.all(TOP[r.used], then, **ids))}
-    out = [_with_previous(row, found.pop(row["endpoint"], None)) for row in rows]
+
+    def rows_of(p: dict[str, Any]) -> list[dict[str, Any]]:
+        return with_percentiles(r, without_mix(r, session.all(TOP[r.used], p, **ids)), wanted)
+
+    rows = rows_of(dict(params, limit=None))
+    found = {x["endpoint"]: x for x in rows_of(then)}
+    out = [_with_previous(row, found.pop(row["endpoint"], None), wanted) for row in rows]
     if params["min_requests"] is None:  # --min-requests leaves out what went quiet
-        gone = [{"endpoint": e} | dict.fromkeys(FIGURES) for e in found]
-        out += [_with_previous(row, found[row["endpoint"]]) for row in gone]
+        gone = [{"endpoint": e} | dict.fromkeys(figures(wanted)) for e in found]
+        out += [_with_previous(row, found[row["endpoint"]], wanted) for row in gone]
     return sorted(out, key=lambda row: by_change(row, sort, ascending))
 
 
@@ -399,12 +494,14 @@ def by_change(row: dict[str, Any], sort: str, ascending: bool = False) -> tuple[
     return (False, value if ascending else -value, row["endpoint"])
 
 
-def _with_previous(row: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+def _with_previous(
+    row: dict[str, Any], previous: dict[str, Any] | None, wanted: tuple[float, ...]
+) -> dict[str, Any]:
     """A row with `previous` (its figures in the previous window, all None when it was not
-    seen there) and `change` (CHANGES' figures; None where either side has none)."""
-    then = {key: previous[key] if previous else None for key in FIGURES}
+    seen there) and `change` (`changes`' figures; None where either side has none)."""
+    then = {key: previous[key] if previous else None for key in figures(wanted)}
     change: dict[str, float | None] = {}
-    for key, how in CHANGES.items():
+    for key, how in changes(wanted).items():
         now, old = row[key], then[key]
         if now is None or old is None:
             change[key] = None

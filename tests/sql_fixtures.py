@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import queries
+from epstats_cli import latency, queries
 from epstats_cli.db import Session
 from epstats_cli.schema import source_identifiers
 
@@ -119,6 +119,8 @@ def identifiers(session: Session) -> dict[str, Any]:
         beyond=sql.Literal(2**31 - 1),
         # view/verify's rollup
         stored=sql.Identifier("public", "endpoint_daily_stats"),
+        # reports' percentiles read from the histograms (the fragment itself)
+        quantiles=latency.quantiles_sql(session, 0.01),
     )
     return ids
 

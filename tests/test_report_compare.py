@@ -199,6 +199,7 @@ def test_compare_a_window_that_ends_now(table: tuple[Table, dt.datetime]) -> Non
         "endpoint,requests,previous_requests,change_requests,avg_ms,previous_avg_ms,"
         "change_avg_ms,min_ms,max_ms,previous_max_ms,change_max_ms,errors,previous_errors,"
         "change_errors,error_rate,previous_error_rate,change_error_rate"
+        + "".join(f",p{q}_ms,previous_p{q}_ms,change_p{q}_ms" for q in (50, 95, 99))
         + "".join(
             f",status_{c},previous_status_{c},change_status_{c}"
             for c in ("2xx", "3xx", "4xx", "5xx", "other")

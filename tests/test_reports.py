@@ -24,6 +24,7 @@ NASTY = "/x'; DROP TABLE requests; --%_\"\\"
 # the status mix every row carries (issue 18)
 MIX = ",status_2xx,status_3xx,status_4xx,status_5xx,status_other"
 MIX_KEYS = MIX.split(",")[1:]
+PERCENTILES = ",p50_ms,p95_ms,p99_ms"  # issue 15: after the error rate, before the mix
 
 
 def _rows(
@@ -307,7 +308,7 @@ def test_table_output(loaded: tuple[str, dt.datetime], dsn: str) -> None:
     assert TZ in r.stdout and "query" in r.stdout
     r = run_cli("-c", cfg, "--dsn", dsn, "--format", "csv", "report", "top")
     assert r.stdout.splitlines()[0] == (
-        "endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate" + MIX
+        "endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate" + PERCENTILES + MIX
     )
 
 
@@ -403,7 +404,17 @@ def test_endpoint_shows_every_day(source: str, loaded: tuple[str, dt.datetime], 
     assert (
         list(read[0])
         == list(doc["rows"][0])
-        == ["day", "requests", "avg_ms", "min_ms", "max_ms", "errors", "error_rate", *MIX_KEYS]
+        == [
+            "day",
+            "requests",
+            "avg_ms",
+            "min_ms",
+            "max_ms",
+            "errors",
+            "error_rate",
+            *PERCENTILES.split(",")[1:],
+            *MIX_KEYS,
+        ]
     )
     assert [r["day"] for r in read] == days
     for got, want in zip(read, doc["rows"], strict=True):
@@ -423,4 +434,5 @@ def test_no_requests_in_the_window(loaded: tuple[str, dt.datetime], dsn: str) ->
     assert "No endpoint with at least 1,000,000 requests in this window" in r.stdout
     assert _report(cfg, dsn, "top", "--endpoint", "/nothing%")["rows"] == []
     r = run_cli(*args, "--format", "csv", "report", "top", "--endpoint", "/nothing%")
-    assert r.stdout == "endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate" + MIX + "\n"
+    header = "endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate" + PERCENTILES + MIX
+    assert r.stdout == header + "\n"

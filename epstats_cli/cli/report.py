@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from epstats_cli.cli.app import App, get_app
-from epstats_cli.cli.window_options import Moment, checked, options
+from epstats_cli.cli.window_options import Moment, checked, options, percentiles_option
 
-SORTS = ("requests", "avg", "max", "errors", "error_rate", "4xx", "5xx")
+SORTS = ("requests", "avg", "max", "errors", "error_rate", "4xx", "5xx", "p50", "p95", "p99")
 BARS = " ▁▂▃▄▅▆▇█"
 
 
@@ -102,9 +102,28 @@ def _span(part: dict[str, Any], tz: str) -> str:
     return f"{start:%Y-%m-%d %H:%M}..{until}"
 
 
-def _figures(mix: tuple[str, ...] = ()) -> list[Any]:
-    """The figure columns every report row has, in order: the status classes last, in the
-    table only those of `mix` (CSV has them all)."""
+def _percentile_columns(keys: list[str]) -> list[Any]:
+    """A column for each percentile key (p50_ms: `P50 ms`, p99_9_ms: `P99.9 ms`)."""
+    from epstats_cli.render import Column
+
+    def header(key: str) -> str:
+        return "P" + key.removeprefix("p").removesuffix("_ms").replace("_", ".") + " ms"
+
+    return [Column(key, header(key), "ms") for key in keys]
+
+
+def _keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The percentile keys of a report's rows (p50_ms, ..., in the order read)."""
+    from epstats_cli.latency import DEFAULT_PERCENTILES, percentile_key
+
+    first = rows[0] if rows else {}
+    found = [k for k in first if k.startswith("p") and k.endswith("_ms") and k[1].isdigit()]
+    return found or [percentile_key(p) for p in DEFAULT_PERCENTILES]
+
+
+def _figures(mix: tuple[str, ...] = (), keys: list[str] | None = None) -> list[Any]:
+    """The figure columns every report row has, in order: the percentiles after the error
+    rate, the status classes last, in the table only those of `mix` (CSV has them all)."""
     from epstats_cli.render import Column
 
     return [
@@ -114,6 +133,7 @@ def _figures(mix: tuple[str, ...] = ()) -> list[Any]:
         Column("max_ms", "Max ms", "ms"),
         Column("errors", "Errors", "int"),
         Column("error_rate", "Error rate", "pct"),
+        *_percentile_columns(keys if keys is not None else _keys([])),
         *(
             Column(key, key.removeprefix("status_").capitalize(), "int", in_table=key in mix)
             for key in ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
@@ -121,7 +141,7 @@ def _figures(mix: tuple[str, ...] = ()) -> list[Any]:
     ]
 
 
-def _compared_figures(sort: str) -> list[Any]:
+def _compared_figures(sort: str, keys: list[str]) -> list[Any]:
     """The figure columns of `report top --compare`: each figure that has a change (see
     reports.CHANGES) followed by its previous value and the change (a ratio, a difference, or
     Δ pp: percentage points). CSV has them all; the table those of requests, the average, the
@@ -134,10 +154,11 @@ def _compared_figures(sort: str) -> list[Any]:
     shown = {"requests", "avg_ms", "error_rate", reports.SORTS[sort][0]}
     signs = {"ratio": "ratio", "difference": "Δ", "points": "Δ pp"}
     kinds = {"ratio": "float", "difference": "int", "points": "float"}
+    changes = reports.CHANGES | dict.fromkeys(keys, "ratio")
     cols = []
-    for col in _figures(mix=(reports.SORTS[sort][0],)):
+    for col in _figures(mix=(reports.SORTS[sort][0],), keys=keys):
         cols.append(col)
-        how = reports.CHANGES.get(col.key)
+        how = changes.get(col.key)
         if how is not None:
             short = col.header.removesuffix(" ms")
             more = [
@@ -169,8 +190,12 @@ def top_result(
     from epstats_cli.render import Column, Result, Table
 
     compared = rep.previous is not None
+    keys = _keys(rep.rows)
     cols = [Column("endpoint", "Endpoint", wrap=False)]
-    cols += _compared_figures(sort) if compared else _figures(mix=("status_4xx", "status_5xx"))
+    if compared:
+        cols += _compared_figures(sort, keys)
+    else:
+        cols += _figures(mix=("status_4xx", "status_5xx"), keys=keys)
     rows = [_flat(r) for r in rep.rows] if compared else rep.rows
     by = sort.replace("_", " ")
     seen = sum(1 for r in rep.rows if r["requests"])
@@ -211,11 +236,13 @@ def report() -> None:
     type=click.Choice(SORTS),
     default="requests",
     show_default=True,
-    help="The figure to rank by (4xx, 5xx: the requests of that status class). With "
-    "--compare: its change between the two windows (a ratio for requests, avg and max, the "
-    "difference for errors, 4xx and 5xx, percentage points for error_rate), biggest increase "
-    "first; endpoints seen in only one window last.",
+    help="The figure to rank by (4xx, 5xx: the requests of that status class; p50, p95, "
+    "p99: that percentile of the response times). With --compare: its change between the two "
+    "windows (a ratio for requests, avg, max and the percentiles, the difference for errors, "
+    "4xx and 5xx, percentage points for error_rate), biggest increase first; endpoints seen "
+    "in only one window last.",
 )
+@percentiles_option
 @click.option(
     "--asc",
     "ascending",
@@ -235,7 +262,7 @@ def report() -> None:
     help="Add each endpoint's figures in the previous window (this one moved back by its "
     "number of days: the days right before it, or, for a window that ends now, the same hours "
     "that many days earlier; with --hours or an --until time, by its length: the hours right "
-    "before it) and the change: a ratio for requests, avg and max, the "
+    "before it) and the change: a ratio for requests, avg, max and the percentiles, the "
     "difference for errors, percentage points for the error rate; rank by the change of "
     "--sort's figure.",
 )
@@ -257,6 +284,7 @@ def top_cmd(
     min_requests: int | None,
     compare: bool,
     pattern: str | None,
+    percentiles: tuple[float, ...],
 ) -> None:
     """The busiest, slowest or most failing endpoints of a window.
 
@@ -284,6 +312,7 @@ def top_cmd(
             min_requests=min_requests,
             ascending=ascending,
             compare=compare,
+            percentiles=percentiles,
         )
     app.out(
         top_result(app, rep, sort, ascending=ascending, pattern=pattern, min_requests=min_requests)
@@ -293,6 +322,7 @@ def top_cmd(
 @report.command("endpoint")
 @click.argument("name")
 @options
+@percentiles_option
 def endpoint_cmd(
     name: str,
     source: str,
@@ -300,13 +330,17 @@ def endpoint_cmd(
     hours: int | None,
     since: Moment | None,
     until: Moment | None,
+    percentiles: tuple[float, ...],
 ) -> None:
-    """One endpoint, day by day, with a bar of requests per day and a totals row.
+    """One endpoint, day by day, with a bar of requests per day beside the day's p95 and a
+    totals row.
 
     Every day of the window has its row: a day without requests shows 0.
 
     Example: epstats report endpoint /api/v1/orders --days 14
     """
+    from dataclasses import replace
+
     from epstats_cli import report_endpoint, reports
     from epstats_cli.render import Column, Result, Table
 
@@ -314,7 +348,14 @@ def endpoint_cmd(
     first, last = checked(days, since, until, hours)
     with app.session() as s:
         rep = report_endpoint.endpoint_days(
-            s, name, days=days, hours=hours, since=first, until=last, source=source
+            s,
+            name,
+            days=days,
+            hours=hours,
+            since=first,
+            until=last,
+            source=source,
+            percentiles=percentiles,
         )
     peak = max(r["requests"] for r in rep.rows) or 1
     rows = [dict(r, trend=_bar(r["requests"], peak)) for r in rep.rows]
@@ -323,7 +364,11 @@ def endpoint_cmd(
     cols = [  # CSV: the JSON rows' keys; the bar and the totals are for people
         Column("day", "Day", wrap=False),
         Column("trend", "Requests/day", wrap=False, in_csv=False),
-        *_figures(mix=reports.STATUS_CLASSES),
+        Column("p95_ms", "P95 ms", "ms", in_csv=False),  # the day's p95 beside its bar
+        *(
+            replace(c, in_table=c.key != "p95_ms")  # in CSV where the JSON rows have it
+            for c in _figures(mix=reports.STATUS_CLASSES, keys=_keys(rep.rows))
+        ),
     ]
     footer = _footer(app, rep, str(app.config.view_name))
     label = {"raw": "raw", "view": "view", "auto": "view+raw"}[rep.source]

@@ -110,3 +110,30 @@ def _instant(when: Moment) -> dt.datetime:
 
 def _said(when: Moment) -> str:
     return f"{when:%Y-%m-%d %H:%M}" if isinstance(when, dt.datetime) else f"{when:%Y-%m-%d}"
+
+
+def _percentiles(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--percentiles `90,99.9`: numbers in (0, 100]; anything else is a one-line usage error."""
+    if value is None:
+        return ()
+    from epstats_cli.latency import parse_percentiles
+
+    try:
+        return parse_percentiles(value)
+    except ValueError as exc:
+        raise UsageLine(
+            f"--percentiles {value!r}: {exc}; give percentiles in (0, 100] separated by "
+            "commas, e.g. 90,99.9"
+        ) from None
+
+
+def percentiles_option(fn: Any) -> Any:
+    """--percentiles: percentiles beside p50, p95 and p99 (p90_ms, p99_9_ms)."""
+    return click.option(
+        "--percentiles",
+        callback=_percentiles,
+        metavar="P[,P...]",
+        help="More percentiles beside p50, p95 and p99, e.g. 90,99.9 (keys p90_ms, p99_9_ms). "
+        "raw: exact (percentile_disc); view and auto: from the rollup's latency histograms, "
+        "within view.latency_accuracy of it.",
+    )(fn)
