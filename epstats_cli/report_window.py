@@ -95,7 +95,7 @@ def window(
     until: dt.date | None,
     timezone: str | None = None,
     *,
-    hours: int | None = None,
+    hours: float | None = None,
 ) -> Window:
     """The window in `timezone` (default source.timezone), computed by the server: local
     midnight of its first day, --since's local time of day, or now() less `hours`, to the

@@ -396,7 +396,7 @@ def top(
     days: int | None = None,
     since: dt.date | None = None,
     until: dt.date | None = None,
-    hours: int | None = None,
+    hours: float | None = None,
     limit: int | None = None,
     sort: str = "requests",
     pattern: str | None = None,

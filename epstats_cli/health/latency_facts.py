@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from epstats_cli import reports
 from epstats_cli.db import Session
 
 
@@ -47,6 +48,31 @@ def like(pattern: str, text: str) -> bool:
     return re.fullmatch("".join(out), text, flags=re.DOTALL) is not None
 
 
+# Endpoints read at most (the report's LIMIT): far more than any API has that is worth judging.
+MAX_ENDPOINTS = 100_000
+
+
 def measure(session: Session) -> LatencyFacts:
-    """Every endpoint's p95 over the last check.latency_window (report --source auto)."""
-    raise NotImplementedError  # wired to reports once percentiles land
+    """Every endpoint's p95 over the last check.latency_window, read as `report top --source
+    auto` reads it; from the raw rows alone (exact) when the rollup has no latency histograms
+    (an earlier epstats built it) and the window reaches into its days."""
+    window = session.config.check.latency_window
+    hours = window.total_seconds() / 3600
+
+    def read(source: str) -> reports.Report:
+        return reports.top(session, hours=hours, limit=MAX_ENDPOINTS, source=source)
+
+    report = read("auto")
+    notes = tuple(report.notes)
+    if report.source != "raw" and any("no latency histograms" in n for n in notes):
+        report = read("raw")
+        notes = (*notes, "read from the raw rows (the rollup has no latency histograms)")
+    rows = tuple(
+        EndpointLatency(
+            str(row["endpoint"]),
+            None if row["p95_ms"] is None else float(row["p95_ms"]),
+            int(row["requests"]),
+        )
+        for row in report.rows
+    )
+    return LatencyFacts(window, report.source, rows, notes)

@@ -7,8 +7,8 @@ WITH t AS (
     SELECT now() AS as_of, (now() AT TIME ZONE %(tz)s)::date AS today
 ), b AS (
     SELECT CASE
-               WHEN %(hours)s::int IS NOT NULL
-                   THEN t.as_of - make_interval(hours => %(hours)s::int)
+               WHEN %(hours)s::double precision IS NOT NULL
+                   THEN t.as_of - %(hours)s::double precision * interval '1 hour'
                ELSE coalesce(
                    %(from_local)s::timestamp,
                    coalesce(%(from_day)s::date, t.today - (%(days)s::int - 1))::timestamp
