@@ -84,18 +84,32 @@ STAGES: tuple[tuple[int | None, str], ...] = (
 )
 
 
-def plan_analyze(session: Session, in_stages: bool = False) -> list[Step]:
-    """ANALYZE (SKIP_LOCKED) the source table and the rollup; `in_stages`: three times, with
-    a statistics target of 1, then 10, then the default (each of the first two SET LOCAL in a
-    transaction of its own, so nothing outlives it)."""
-    found = targets(session)
+def plan_analyze(
+    session: Session, in_stages: bool = False, only: frozenset[str] = frozenset()
+) -> list[Step]:
+    """ANALYZE (SKIP_LOCKED) the source table and the rollup (`only`: those of these labels);
+    `in_stages`: three times, with a statistics target of 1, then 10, then the default (each
+    of the first two SET LOCAL in a transaction of its own, so nothing outlives it). An early
+    stage is recorded under a target of its own (history.stage_target): only the final stage
+    counts as the table's analyze, and one interrupted says what it leaves."""
+    found = [t for t in targets(session) if not only or t.label in only]
     if not in_stages:
         return [_analyze_step(session, t, "update planner statistics", None) for t in found]
-    return [
-        _analyze_step(session, t, f"stage {n} of {len(STAGES)}: {why}", stat_target)
-        for n, (stat_target, why) in enumerate(STAGES, 1)
-        for t in found
-    ]
+    steps = []
+    for n, (stat_target, why) in enumerate(STAGES, 1):
+        for t in found:
+            step = _analyze_step(session, t, f"stage {n} of {len(STAGES)}: {why}", stat_target)
+            if n < len(STAGES):
+                step.target = history.stage_target(t.label, n, len(STAGES))
+            step.interrupted_note = (
+                f"the statistics of {t.label} are as they were"
+                if n == 1
+                else f"the statistics of {t.label} are left at stage {n - 1}'s target "
+                f"(default_statistics_target {STAGES[n - 2][0]}), which counts as no "
+                "analyze: `maintain` analyzes it when it runs next, or run `epstats analyze`"
+            )
+            steps.append(step)
+    return steps
 
 
 def _analyze_step(session: Session, t: Target, reason: str, stat_target: int | None) -> Step:
@@ -383,7 +397,7 @@ def plan_verify(session: Session) -> list[Step]:
 PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     "cleanup": lambda s, d: plan_cleanup(s),
     "vacuum": lambda s, d: plan_vacuum(s, True, d.freeze, d.reason),
-    "analyze": lambda s, d: plan_analyze(s),
+    "analyze": lambda s, d: plan_analyze(s, only=frozenset(t for t, _w in d.targets)),
     "reindex": lambda s, d: plan_reindex(
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),
