@@ -142,19 +142,41 @@ class VacuumOptions:
     min_mxid_age: int | None = None
 
 
-def _too_young(session: Session, t: Target, opts: VacuumOptions) -> str | None:
-    """Why `vacuum --min-xid-age/--min-mxid-age` leaves a target alone (None: it is old
-    enough), from its oldest partition (and TOAST table), as vacuumdb judges it."""
+@dataclass(frozen=True)
+class Aged:
+    """One relation `vacuum` works on, and what its age says: why it is vacuumed (`aged`) or
+    left alone (`skip`)."""
+
+    target: Target
+    aged: str = ""
+    skip: str | None = None
+
+
+def _by_age(session: Session, t: Target, opts: VacuumOptions) -> list[Aged]:
+    """What `vacuum --min-xid-age/--min-mxid-age` vacuums of a target, relation by relation as
+    vacuumdb does (a partitioned table: each partition that reaches the age, not the whole
+    table for its oldest one). Without a minimum: the target, whole."""
     if opts.min_xid_age is None and opts.min_mxid_age is None:
-        return None
-    ages = session.one("maintenance/freeze_ages", {"oid": t.oid})
-    assert ages is not None
-    xid_age, mxid_age = int(ages["xid_age"] or 0), int(ages["mxid_age"] or 0)
-    if opts.min_xid_age is not None and xid_age < opts.min_xid_age:
-        return f"transaction-ID age {xid_age:,} is below --min-xid-age {opts.min_xid_age:,}"
-    if opts.min_mxid_age is not None and mxid_age < opts.min_mxid_age:
-        return f"multixact age {mxid_age:,} is below --min-mxid-age {opts.min_mxid_age:,}"
-    return None
+        return [Aged(t)]
+    out = []
+    for r in session.all("maintenance/freeze_ages", {"oid": t.oid}):
+        name = QualifiedName(r["schema"], r["name"])
+        part = t if int(r["oid"]) == t.oid else Target(str(name), name, int(r["oid"]))
+        xid_age, mxid_age = int(r["xid_age"] or 0), int(r["mxid_age"] or 0)
+        if opts.min_xid_age is not None and xid_age < opts.min_xid_age:
+            why = f"transaction-ID age {xid_age:,} is below --min-xid-age {opts.min_xid_age:,}"
+            out.append(Aged(part, skip=why))
+        elif opts.min_mxid_age is not None and mxid_age < opts.min_mxid_age:
+            why = f"multixact age {mxid_age:,} is below --min-mxid-age {opts.min_mxid_age:,}"
+            out.append(Aged(part, skip=why))
+        else:
+            ages = []
+            if opts.min_xid_age is not None:
+                ages.append(f"transaction-ID age {xid_age:,} reaches {opts.min_xid_age:,}")
+            if opts.min_mxid_age is not None:
+                ages.append(f"multixact age {mxid_age:,} reaches {opts.min_mxid_age:,}")
+            out.append(Aged(part, aged=" and ".join(ages)))
+    return out
 
 
 NO_OPTIONS = VacuumOptions()
@@ -185,19 +207,20 @@ def plan_vacuum(
     if opts.parallel:
         why += f", up to {opts.parallel} parallel index vacuuming worker(s)"
     steps = []
-    for t in targets(session):
+    for each in (a for t in targets(session) for a in _by_age(session, t, opts)):
+        t = each.target
         statement = session.statement("maintenance/vacuum", table=t.ident, options=opts_sql)
         steps.append(
             Step(
                 "vacuum",
                 t.label,
-                why,
+                f"{each.aged}: {why}" if each.aged else why,
                 [Statement(statement)],
                 relation_oid=t.oid,
                 skip_locked=True,
                 progress="catalog/vacuum_progress",
                 refused=maintain_refusal(session, t, "vacuum"),
-                skip=_too_young(session, t, opts),
+                skip=each.skip,
             )
         )
     return steps

@@ -175,3 +175,46 @@ def test_an_interrupted_in_stages_leaves_analyze_due(
     assert "an `analyze --in-stages` did not finish" in due["reason"]
     assert run_cli("-c", cfg, "--dsn", dsn, "analyze").code == 0
     assert analyze_due()["status"] == "skipped"
+
+
+def test_min_xid_age_judges_each_partition(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """As vacuumdb, relation by relation: on a partitioned table only the partitions that
+    reach --min-xid-age are vacuumed (their age the reason), the others skipped with theirs."""
+    conn.execute(
+        'CREATE TABLE requests (endpoint text NOT NULL, "timestamp" timestamptz NOT NULL, '
+        'response_time double precision, status integer) PARTITION BY RANGE ("timestamp");'
+        "CREATE TABLE requests_old PARTITION OF requests "
+        "FOR VALUES FROM (MINVALUE) TO (now() - interval '2 days');"
+        "CREATE TABLE requests_new PARTITION OF requests "
+        "FOR VALUES FROM (now() - interval '2 days') TO (MAXVALUE)"
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("{}\n")
+    c = str(cfg)
+    assert run_cli("-c", c, "--dsn", dsn, "init").code == 0
+    fill(conn, 5_000)
+    for _ in range(20):
+        conn.execute("SELECT pg_catalog.txid_current()")  # each its own transaction
+    conn.execute("VACUUM (FREEZE) requests_new")  # young again
+    ages = dict(
+        conn.execute(
+            "SELECT relname, age(relfrozenxid) FROM pg_class WHERE relname LIKE 'requests_%'"
+        ).fetchall()
+    )
+    assert ages["requests_old"] > ages["requests_new"] + 10
+    tasks = _tasks(c, dsn, "vacuum", "--min-xid-age", str(ages["requests_old"]))
+    by = {t["target"]: t for t in tasks}
+    assert set(by) == {"public.requests_new", "public.requests_old"}
+    assert by["public.requests_old"]["status"] == "ok"
+    assert by["public.requests_old"]["sql"] == 'VACUUM (SKIP_LOCKED) "public"."requests_old"'
+    assert by["public.requests_old"]["reason"].startswith(
+        f"transaction-ID age {ages['requests_old']:,} reaches {ages['requests_old']:,}"
+    )
+    assert by["public.requests_new"]["status"] == "skipped"
+    assert "below --min-xid-age" in by["public.requests_new"]["reason"]
+    vacuumed = conn.execute(
+        "SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    assert ("requests_old",) in vacuumed
