@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from epstats_cli.durations import format_duration, parse_duration
+from epstats_cli.durations import TOO_LONG, format_duration, parse_duration
 from epstats_cli.errors import ConfigError
 
 STRATEGIES = ("materialized", "incremental")
@@ -138,7 +138,9 @@ def _env_name(value: Any) -> str | None:
 def _duration(value: Any) -> timedelta:
     try:
         return parse_duration(value)
-    except ValueError:
+    except ValueError as exc:
+        if str(exc) == TOO_LONG:
+            raise ValueError("is out of range (far too long)") from None
         raise ValueError(
             "is not a duration (expected a number and a unit: 500ms, 30s, 5m, 2h, 1d, 1w)"
         ) from None
@@ -168,6 +170,23 @@ def _lock_timeout(value: Any) -> timedelta:
 
 def _statement_timeout(value: Any) -> timedelta:
     return _server_timeout(value, positive=False)
+
+
+# tune.vacuum_every / analyze_every: autovacuum wakes about once a minute (autovacuum_naptime),
+# so anything shorter cannot be honoured; a month of inserts is no longer "often".
+TUNE_EVERY_RANGE = (timedelta(minutes=1), timedelta(days=30))
+
+
+def _tune_every(value: Any) -> timedelta:
+    low, high = TUNE_EVERY_RANGE
+    out_of_range = f"is out of range (expected {format_duration(low)}..{format_duration(high)})"
+    try:
+        delta = _duration(value)
+    except ValueError as exc:
+        raise ValueError(out_of_range if "out of range" in str(exc) else str(exc)) from None
+    if not low <= delta <= high:
+        raise ValueError(out_of_range)
+    return delta
 
 
 def _opt_positive_duration(value: Any) -> timedelta | None:
@@ -421,8 +440,8 @@ class TuneConfig:
     """`epstats tune`: how often autovacuum should come, in time of inserts at the measured
     rate (the thresholds are that many rows)."""
 
-    vacuum_every: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
-    analyze_every: timedelta = field(default=timedelta(hours=6), metadata=leaf(_positive_duration))
+    vacuum_every: timedelta = field(default=timedelta(hours=1), metadata=leaf(_tune_every))
+    analyze_every: timedelta = field(default=timedelta(hours=6), metadata=leaf(_tune_every))
 
 
 @dataclass(frozen=True)
@@ -608,6 +627,11 @@ def _is_required(f: Field[Any]) -> bool:
 
 
 def _show(value: Any) -> str:
+    """A value as the YAML file spells it (null, true), a string quoted."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
     return repr(value) if isinstance(value, str) else str(value)
 
 

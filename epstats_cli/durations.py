@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+TOO_LONG = "is far too long"
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 
@@ -23,7 +24,7 @@ def parse_duration(value: object) -> timedelta:
             try:
                 return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
             except OverflowError:
-                raise ValueError("is far too long") from None
+                raise ValueError(TOO_LONG) from None
     raise ValueError("expected a duration such as 500ms, 30s, 5m, 2h, 1d or 1w")
 
 

@@ -364,6 +364,8 @@ class Executor:
         seconds = time.monotonic() - start
         signum = noted_signal()
         message = f"{interrupted_message(signum)}: {step.task} {step.target} did not finish"
+        if step.interrupted_note:
+            message += f"; {step.interrupted_note}"
         deadline = time.monotonic() + INTERRUPT_BUDGET
         self._recover()
         left = self._stop(step, deadline, repairs)

@@ -6,6 +6,7 @@ and `check`'s maintain_failed read it back.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,20 @@ def task_target(config: Config, task: str) -> str:
     if task == "cleanup":
         return f"leftovers of {config.source.table}"
     return str(config.source.table)
+
+
+def stage_target(target: str, stage: int, stages: int) -> str:
+    """The target an early stage of `analyze --in-stages` is recorded under: not the table's
+    own, so that only the final stage counts as its analyze (see partial_analyze)."""
+    return f"{target} (stage {stage} of {stages})"
+
+
+def partial_analyze(session: Session) -> dt.datetime | None:
+    """When an early stage of `analyze --in-stages` last left the source table's statistics
+    at a low target (None: never)."""
+    prefix = f"{task_target(session.config, 'analyze')} (stage "  # as stage_target names it
+    found = session.value("maintenance/analyze_partial", {"prefix": prefix})
+    return found if isinstance(found, dt.datetime) else None
 
 
 def last_runs(session: Session) -> dict[str, dict[str, Any]]:

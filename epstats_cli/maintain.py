@@ -119,8 +119,9 @@ def _due(why: str, reason: str) -> str:
 
 
 def _for_decision(step: Step, decision: schedule.Decision, dry_run: bool) -> Step:
-    """The step with the reason it shows and records in this run of maintain."""
-    why = decision.reason
+    """The step with the reason it shows and records in this run of maintain (an analyze due
+    by the ratio: its relation's own)."""
+    why = dict(decision.targets).get(step.target, decision.reason)
     if dry_run and step.skip is not None:
         return replace(step, skip=_due(why, step.skip))
     if dry_run:
@@ -156,6 +157,9 @@ def _run_task(
         _for_decision(step, decision, executor.dry_run)
         for step in PLANNERS[decision.task](session, decision)
     ]
+    if decision.targets and primary not in dict(decision.targets):
+        # only the rollup: no row for the source table, whose schedule it would reset
+        return executor.run_all(steps)
     return executor.run_task(decision.task, primary, decision.reason, steps)
 
 
@@ -183,11 +187,13 @@ def _maintain_locked(
     assert now is not None
     runs = history.last_runs(session)
     last_ok = {t: h["last_ok"] for t, h in runs.items() if h["last_ok"] is not None}
+    need = catalog.need(session, new_name(session.config.view_name))
+    need = replace(need, partial_analyze=history.partial_analyze(session))
     decisions = schedule.due_tasks(
         last_ok,
         m,
         now,
-        catalog.need(session, new_name(session.config.view_name)),
+        need,
         only=opts.only,
         skip=opts.skip,
         force=opts.force,

@@ -84,18 +84,32 @@ STAGES: tuple[tuple[int | None, str], ...] = (
 )
 
 
-def plan_analyze(session: Session, in_stages: bool = False) -> list[Step]:
-    """ANALYZE (SKIP_LOCKED) the source table and the rollup; `in_stages`: three times, with
-    a statistics target of 1, then 10, then the default (each of the first two SET LOCAL in a
-    transaction of its own, so nothing outlives it)."""
-    found = targets(session)
+def plan_analyze(
+    session: Session, in_stages: bool = False, only: frozenset[str] = frozenset()
+) -> list[Step]:
+    """ANALYZE (SKIP_LOCKED) the source table and the rollup (`only`: those of these labels);
+    `in_stages`: three times, with a statistics target of 1, then 10, then the default (each
+    of the first two SET LOCAL in a transaction of its own, so nothing outlives it). An early
+    stage is recorded under a target of its own (history.stage_target): only the final stage
+    counts as the table's analyze, and one interrupted says what it leaves."""
+    found = [t for t in targets(session) if not only or t.label in only]
     if not in_stages:
         return [_analyze_step(session, t, "update planner statistics", None) for t in found]
-    return [
-        _analyze_step(session, t, f"stage {n} of {len(STAGES)}: {why}", stat_target)
-        for n, (stat_target, why) in enumerate(STAGES, 1)
-        for t in found
-    ]
+    steps = []
+    for n, (stat_target, why) in enumerate(STAGES, 1):
+        for t in found:
+            step = _analyze_step(session, t, f"stage {n} of {len(STAGES)}: {why}", stat_target)
+            if n < len(STAGES):
+                step.target = history.stage_target(t.label, n, len(STAGES))
+            step.interrupted_note = (
+                f"the statistics of {t.label} are as they were"
+                if n == 1
+                else f"the statistics of {t.label} are left at stage {n - 1}'s target "
+                f"(default_statistics_target {STAGES[n - 2][0]}), which counts as no "
+                "analyze: `maintain` analyzes it when it runs next, or run `epstats analyze`"
+            )
+            steps.append(step)
+    return steps
 
 
 def _analyze_step(session: Session, t: Target, reason: str, stat_target: int | None) -> Step:
@@ -128,19 +142,41 @@ class VacuumOptions:
     min_mxid_age: int | None = None
 
 
-def _too_young(session: Session, t: Target, opts: VacuumOptions) -> str | None:
-    """Why `vacuum --min-xid-age/--min-mxid-age` leaves a target alone (None: it is old
-    enough), from its oldest partition (and TOAST table), as vacuumdb judges it."""
+@dataclass(frozen=True)
+class Aged:
+    """One relation `vacuum` works on, and what its age says: why it is vacuumed (`aged`) or
+    left alone (`skip`)."""
+
+    target: Target
+    aged: str = ""
+    skip: str | None = None
+
+
+def _by_age(session: Session, t: Target, opts: VacuumOptions) -> list[Aged]:
+    """What `vacuum --min-xid-age/--min-mxid-age` vacuums of a target, relation by relation as
+    vacuumdb does (a partitioned table: each partition that reaches the age, not the whole
+    table for its oldest one). Without a minimum: the target, whole."""
     if opts.min_xid_age is None and opts.min_mxid_age is None:
-        return None
-    ages = session.one("maintenance/freeze_ages", {"oid": t.oid})
-    assert ages is not None
-    xid_age, mxid_age = int(ages["xid_age"] or 0), int(ages["mxid_age"] or 0)
-    if opts.min_xid_age is not None and xid_age < opts.min_xid_age:
-        return f"transaction-ID age {xid_age:,} is below --min-xid-age {opts.min_xid_age:,}"
-    if opts.min_mxid_age is not None and mxid_age < opts.min_mxid_age:
-        return f"multixact age {mxid_age:,} is below --min-mxid-age {opts.min_mxid_age:,}"
-    return None
+        return [Aged(t)]
+    out = []
+    for r in session.all("maintenance/freeze_ages", {"oid": t.oid}):
+        name = QualifiedName(r["schema"], r["name"])
+        part = t if int(r["oid"]) == t.oid else Target(str(name), name, int(r["oid"]))
+        xid_age, mxid_age = int(r["xid_age"] or 0), int(r["mxid_age"] or 0)
+        if opts.min_xid_age is not None and xid_age < opts.min_xid_age:
+            why = f"transaction-ID age {xid_age:,} is below --min-xid-age {opts.min_xid_age:,}"
+            out.append(Aged(part, skip=why))
+        elif opts.min_mxid_age is not None and mxid_age < opts.min_mxid_age:
+            why = f"multixact age {mxid_age:,} is below --min-mxid-age {opts.min_mxid_age:,}"
+            out.append(Aged(part, skip=why))
+        else:
+            ages = []
+            if opts.min_xid_age is not None:
+                ages.append(f"transaction-ID age {xid_age:,} reaches {opts.min_xid_age:,}")
+            if opts.min_mxid_age is not None:
+                ages.append(f"multixact age {mxid_age:,} reaches {opts.min_mxid_age:,}")
+            out.append(Aged(part, aged=" and ".join(ages)))
+    return out
 
 
 NO_OPTIONS = VacuumOptions()
@@ -171,19 +207,20 @@ def plan_vacuum(
     if opts.parallel:
         why += f", up to {opts.parallel} parallel index vacuuming worker(s)"
     steps = []
-    for t in targets(session):
+    for each in (a for t in targets(session) for a in _by_age(session, t, opts)):
+        t = each.target
         statement = session.statement("maintenance/vacuum", table=t.ident, options=opts_sql)
         steps.append(
             Step(
                 "vacuum",
                 t.label,
-                why,
+                f"{each.aged}: {why}" if each.aged else why,
                 [Statement(statement)],
                 relation_oid=t.oid,
                 skip_locked=True,
                 progress="catalog/vacuum_progress",
                 refused=maintain_refusal(session, t, "vacuum"),
-                skip=_too_young(session, t, opts),
+                skip=each.skip,
             )
         )
     return steps
@@ -383,7 +420,7 @@ def plan_verify(session: Session) -> list[Step]:
 PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     "cleanup": lambda s, d: plan_cleanup(s),
     "vacuum": lambda s, d: plan_vacuum(s, True, d.freeze, d.reason),
-    "analyze": lambda s, d: plan_analyze(s),
+    "analyze": lambda s, d: plan_analyze(s, only=frozenset(t for t, _w in d.targets)),
     "reindex": lambda s, d: plan_reindex(
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import click
 
-from epstats_cli import indexes, keep, rights, schedule
+from epstats_cli import indexes, keep, rights, schedule, tune
 from epstats_cli.catalog import relation, relation_exists
 from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
@@ -201,6 +201,7 @@ COMMANDS: dict[str, Callable[[Session, Mapping[str, Any]], Required]] = {
     "view verify": _view_verify,
     "indexes apply": _indexes_apply,
     "generate": _generate,
+    "tune apply": lambda s, p: Required(tune.apply_needs(s)),
 }
 
 

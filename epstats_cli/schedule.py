@@ -62,6 +62,9 @@ class Need:
     building: tuple[str, ...] = ()
     # rows changed since the last ANALYZE, per maintained relation (the source, the rollup)
     modified: tuple[Modified, ...] = ()
+    # when an early stage of `analyze --in-stages` last left the source table's statistics at
+    # a low target (history.partial_analyze): the ANALYZE pg_stat shows then is no full one
+    partial_analyze: dt.datetime | None = None
 
     @property
     def dead_ratio(self) -> float:
@@ -81,6 +84,9 @@ class Decision:
     last_run: dt.datetime | None
     next_due: dt.datetime | None
     freeze: bool = False
+    # analyze due by analyze_modified_ratio: only these relations (label, why each); empty:
+    # every one
+    targets: tuple[tuple[str, str], ...] = ()
 
 
 def parse_tasks(text: str | None) -> set[str]:
@@ -122,8 +128,12 @@ def due_tasks(
             # `view build` and the swap of `view build --replace` leave the rollup fresh
             last = latest(last, last_ok.get("build"), last_ok.get("swap"))
         elif task == "analyze":
-            # VACUUM (ANALYZE) and autovacuum's analyze count as an analyze
-            last = latest(last, last_ok.get("vacuum"), need.last_analyze)
+            # VACUUM (ANALYZE) and autovacuum's analyze count as an analyze; an early stage of
+            # `analyze --in-stages` does not (only its final stage, recorded as the analyze)
+            stats = need.last_analyze
+            if stats is not None and need.partial_analyze and stats <= need.partial_analyze:
+                stats = None
+            last = latest(last, last_ok.get("vacuum"), stats)
         next_due = last + every if last else None
         freeze = (
             task == "vacuum"
@@ -164,7 +174,20 @@ def due_tasks(
                 )
             )
         elif task == "analyze" and (changed := need.changed(config.analyze_modified_ratio)):
-            why = "; ".join(m.said(config.analyze_modified_ratio) for m in changed)
+            said = tuple((m.target, m.said(config.analyze_modified_ratio)) for m in changed)
+            why = "; ".join(w for _t, w in said)
+            if last is None or now >= last + every:  # due by the schedule too: every one
+                said = ()
+            decisions.append(Decision(task, True, why, last, next_due, targets=said))
+        elif (
+            task == "analyze"
+            and need.partial_analyze
+            and (last is None or need.partial_analyze > last)
+        ):
+            why = (
+                "an `analyze --in-stages` did not finish: the statistics are left at an early "
+                "stage's low target"
+            )
             decisions.append(Decision(task, True, why, last, next_due))
         elif last is None:
             decisions.append(Decision(task, True, "never run", None, None))

@@ -69,6 +69,9 @@ class Step:
     # Known before running that it would fail, and why (e.g. the role may not vacuum the
     # table): a real run fails with this, sending nothing; a dry run says so.
     refused: str | None = None
+    # What an interruption of this step leaves, said after "did not finish" (e.g. statistics
+    # at an early stage's target)
+    interrupted_note: str = ""
 
 
 # The names PostgreSQL gives the copies of an index that REINDEX CONCURRENTLY makes:

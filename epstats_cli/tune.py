@@ -15,6 +15,10 @@ compares with each relation's storage parameters (every partition of a partition
 the parent has no storage, and a partition created later has none until `tune apply` runs
 again, which `tune status` shows); `apply` runs one ALTER TABLE ... SET per relation that
 differs, through the executor (lock_timeout, retries, history, --dry-run).
+
+It is over 400 lines because each recommendation's evidence (the words `plan` shows) is made
+beside its value from the same measurement, and the rights `apply` needs from the same plan:
+split, a value and the reason given for it would drift apart.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from typing import Any
 
 from psycopg import sql
 
-from epstats_cli import source
-from epstats_cli.catalog import source_oid
+from epstats_cli import rights, source
+from epstats_cli.catalog import relation, source_oid
 from epstats_cli.config import QualifiedName, TuneConfig
 from epstats_cli.db import Session
 from epstats_cli.durations import human_seconds
@@ -48,7 +52,17 @@ PARAMETERS = (
     "autovacuum_vacuum_scale_factor",
     "autovacuum_freeze_min_age",
 )
-SERVER_SETTINGS = (*PARAMETERS, "autovacuum_vacuum_max_threshold")
+# the server setting a storage parameter overrides, where their names differ (the server has
+# no autovacuum_freeze_min_age: autovacuum's VACUUMs use vacuum_freeze_min_age)
+SERVER_NAME = {"autovacuum_freeze_min_age": "vacuum_freeze_min_age"}
+SERVER_SETTINGS = (
+    *(SERVER_NAME.get(p, p) for p in PARAMETERS),
+    "autovacuum_vacuum_max_threshold",
+)
+# How far a threshold set on a relation may be from the recommendation and still count as
+# set: the insert rate of a live table moves from one measurement to the next, and a
+# threshold 10 % off changes nothing that matters; re-ALTERing it on every run would.
+TOLERANCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,9 @@ class Measurement:
     deleted: int
     partitions: int  # leaf partitions (0: a plain table)
     server: dict[str, str] = field(default_factory=dict)  # the server's own settings
+    # the largest leaf partition and its rows (reltuples): a partition's autovacuum triggers
+    # scale with its own size, not the whole table's
+    largest: tuple[str, int] | None = None
 
     @property
     def per_hour(self) -> float:
@@ -94,9 +111,46 @@ class Setting:
     reason: str
 
 
+def number(text: str | None) -> int | float | str | None:
+    """A setting's text as the number it is (JSON shows numbers as numbers)."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _rows(rate_per_hour: float, every_seconds: float, floor: int) -> int:
     """The rows inserted in `every_seconds` at a measured rate, within the server's bounds."""
     return min(INT_MAX, max(floor, math.ceil(rate_per_hour * every_seconds / 3600)))
+
+
+def _every(rows: int, rate_per_hour: float, every_seconds: float, floor: int) -> str:
+    """How often a threshold of `rows` comes at the rate, in words, saying when the server's
+    minimum (or maximum) rather than the configured interval set it."""
+    came = human_seconds(rows / rate_per_hour * 3600)
+    if rows == floor and rate_per_hour * every_seconds / 3600 < floor:
+        return f"about every {came} (the minimum of {floor:,} rows; at this rate that is longer)"
+    if rows == INT_MAX:
+        return f"about every {came} (the most a threshold may be, {INT_MAX:,} rows)"
+    return f"about every {came}"
+
+
+def _scaled(m: Measurement, share: float) -> str:
+    """What a default scale factor of `share` waits for, for the table or, partitioned, for
+    its largest partition (each partition's triggers scale with its own size)."""
+    if m.partitions and m.largest is not None:
+        name, rows = m.largest
+        return (
+            f"each partition by its own size: the largest, {name}, has {rows:,} rows now: "
+            f"{math.ceil(share * rows):,} more"
+        )
+    return f"{m.rows:,} rows now: {math.ceil(share * m.rows):,} more"
 
 
 def recommend(m: Measurement, cfg: TuneConfig) -> tuple[list[Setting], list[str]]:
@@ -115,11 +169,12 @@ def recommend(m: Measurement, cfg: TuneConfig) -> tuple[list[Setting], list[str]
     analyze_every = cfg.analyze_every.total_seconds()
     if m.version_num >= 130000:
         rows = _rows(m.per_hour, vacuum_every, MIN_INSERT_THRESHOLD)
+        every = _every(rows, m.per_hour, vacuum_every, MIN_INSERT_THRESHOLD)
         out.append(
             Setting(
                 "autovacuum_vacuum_insert_threshold",
                 str(rows),
-                f"{rate}: a VACUUM about every {human_seconds(vacuum_every)} of inserts keeps "
+                f"{rate}: a VACUUM {every} of inserts keeps "
                 "the visibility map current (index-only scans) and freezes rows while their "
                 "pages are still cached, instead of one anti-wraparound pass over the table",
             )
@@ -135,7 +190,7 @@ def recommend(m: Measurement, cfg: TuneConfig) -> tuple[list[Setting], list[str]
                 "autovacuum_vacuum_insert_scale_factor",
                 "0",
                 "a fixed threshold: the default 0.2 of the table waits ever longer as the log "
-                f"grows ({m.rows:,} rows now: {math.ceil(0.2 * m.rows):,} more inserts)" + unfrozen,
+                f"grows ({_scaled(m, 0.2)} inserts)" + unfrozen,
             )
         )
     else:
@@ -144,11 +199,12 @@ def recommend(m: Measurement, cfg: TuneConfig) -> tuple[list[Setting], list[str]
             "its schedule"
         )
     rows = _rows(m.per_hour, analyze_every, MIN_ANALYZE_THRESHOLD)
+    every = _every(rows, m.per_hour, analyze_every, MIN_ANALYZE_THRESHOLD)
     out.append(
         Setting(
             "autovacuum_analyze_threshold",
             str(rows),
-            f"{rate}: an ANALYZE about every {human_seconds(analyze_every)} keeps the "
+            f"{rate}: an ANALYZE {every} keeps the "
             "statistics of the newest rows, which reports ask for, current",
         )
     )
@@ -156,7 +212,8 @@ def recommend(m: Measurement, cfg: TuneConfig) -> tuple[list[Setting], list[str]
         Setting(
             "autovacuum_analyze_scale_factor",
             "0",
-            "a fixed threshold: the default 0.1 of the table comes ever later as the log grows",
+            "a fixed threshold: the default 0.1 of the table comes ever later as the log grows "
+            f"({_scaled(m, 0.1)} changed rows)",
         )
     )
     if m.deleted > 0:
@@ -236,6 +293,7 @@ def measure(session: Session) -> tuple[Measurement, list[dict[str, Any]]]:
         for r in session.all("tune/server_settings", {"names": list(SERVER_SETTINGS)})
     }
     leaves = [r for r in relations if r["relkind"] == "r" and int(r["oid"]) != oid]
+    biggest = max(leaves, key=lambda r: int(r["rows"]), default=None)
     m = Measurement(
         session.server.version_num,
         int(recent or 0),
@@ -246,6 +304,9 @@ def measure(session: Session) -> tuple[Measurement, list[dict[str, Any]]]:
         int(activity["deleted"]),
         len(leaves),
         server,
+        None
+        if biggest is None
+        else (str(QualifiedName(biggest["schema"], biggest["name"])), int(biggest["rows"])),
     )
     return m, relations
 
@@ -255,11 +316,14 @@ def _options(raw: list[str]) -> dict[str, str]:
     return dict(o.split("=", 1) for o in raw)
 
 
-def _same(a: str, b: str) -> bool:
+def _close(current: str, recommended: str) -> bool:
+    """Whether a relation's value is close enough to the recommendation to leave alone:
+    within TOLERANCE of it (a scale factor or freeze age of 0: exactly 0)."""
     try:
-        return float(a) == float(b)
+        a, b = float(current), float(recommended)
     except ValueError:
-        return a == b
+        return current == recommended
+    return abs(a - b) <= TOLERANCE * abs(b)
 
 
 @dataclass(frozen=True)
@@ -279,15 +343,15 @@ class Comparison:
     def state(self) -> str:
         if self.current is None:
             return "not set"
-        return "ok" if _same(self.current, self.recommended) else "differs"
+        return "ok" if _close(self.current, self.recommended) else "differs"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "relation": self.relation,
             "parameter": self.parameter,
-            "current": self.current,
-            "server_default": self.server,
-            "recommended": self.recommended,
+            "current": number(self.current),
+            "server_default": number(self.server),
+            "recommended": number(self.recommended),
             "state": self.state,
             "reason": self.reason,
         }
@@ -325,7 +389,7 @@ def make_plan(session: Session) -> Plan:
                 int(r["oid"]),
                 s.parameter,
                 current.get(s.parameter),
-                m.server.get(s.parameter),
+                m.server.get(SERVER_NAME.get(s.parameter, s.parameter)),
                 s.value,
                 s.reason,
             )
@@ -356,6 +420,29 @@ def make_plan(session: Session) -> Plan:
             )
         )
     return Plan(session.config.source.table, m, settings, notes, comparisons, steps)
+
+
+def apply_needs(session: Session) -> rights.Needs:
+    """Every right `tune apply` (and its --dry-run) needs: recording the run, SELECT on the
+    table to measure its insert rate, and the owner's rights (ALTER TABLE ... SET; MAINTAIN
+    does not give them) on each relation whose parameters it would set (on every partition
+    when it cannot measure, as any of them may differ). A missing table needs nothing: the
+    command says so itself."""
+    table = session.config.source.table
+    found = relation(session, table.schema, table.name)
+    if found is None:
+        return rights.Needs()
+    measure_needs = rights.Needs().on(table, "SELECT", why="measure the insert rate")
+    leaves = [r for r in session.all("tune/relations", {"oid": found.oid}) if r["relkind"] == "r"]
+    if not rights.lacking(session, measure_needs):
+        planned = {st.relation_oid for st in make_plan(session).steps}
+        leaves = [r for r in leaves if int(r["oid"]) in planned]
+    storage = [QualifiedName(r["schema"], r["name"]) for r in leaves]
+    needs = rights.record_needs(session) if storage else rights.Needs()
+    needs.merge(measure_needs)
+    for name in storage:
+        needs.owned(name, why="ALTER TABLE ... SET (storage parameters)")
+    return needs
 
 
 def apply(session: Session, executor: Executor) -> tuple[Plan, list[TaskResult]]:

@@ -24,7 +24,7 @@ def _analyze_decision(cfg: str, dsn: str) -> dict[str, Any]:
                 "--only", "analyze")  # fmt: skip
     assert r.code == 0, r.stderr
     tasks = json.loads(r.stdout)["tasks"]
-    return {"due": tasks[0]["status"] != "skipped", "reason": tasks[0]["reason"]}
+    return {"due": tasks[0]["status"] != "skipped", "reason": tasks[0]["reason"], "tasks": tasks}
 
 
 def test_analyze_becomes_due_after_a_tenth_of_the_table_changes(
@@ -77,6 +77,7 @@ def test_the_rollup_after_a_backfill(
     assert run_cli("-c", c, "--dsn", dsn, "view", "build").code == 0
     assert run_cli("-c", c, "--dsn", dsn, "analyze").code == 0
     assert not _analyze_decision(c, dsn)["due"]
+    since = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
     first = conn.execute("SELECT min(day) FROM endpoint_daily_stats").fetchone()
     assert first is not None
     r = run_cli("-c", c, "--dsn", dsn, "view", "refresh", "--since", f"{first[0]:%Y-%m-%d}")
@@ -85,3 +86,15 @@ def test_the_rollup_after_a_backfill(
     assert due["due"], due
     assert due["reason"].startswith("due: public.endpoint_daily_stats: ")
     assert "public.requests:" not in due["reason"]
+    # only the rollup passed the ratio: only it is analyzed, with its own reason
+    assert [t["target"] for t in due["tasks"]] == ["public.endpoint_daily_stats"]
+    r = run_cli("-c", c, "--dsn", dsn, "--format", "json", "maintain", "--only", "analyze")
+    assert r.code == 0, r.stderr
+    done = json.loads(r.stdout)["tasks"]
+    assert [(t["target"], t["status"]) for t in done] == [("public.endpoint_daily_stats", "ok")]
+    assert done[0]["reason"].startswith("public.endpoint_daily_stats: ")
+    runs = conn.execute(
+        "SELECT target FROM epstats.runs WHERE task = 'analyze' AND started_at > %s", (since,)
+    ).fetchall()
+    assert runs == [("public.endpoint_daily_stats",)]  # the table's schedule is left as it was
+    assert not _analyze_decision(c, dsn)["due"]

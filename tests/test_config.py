@@ -375,3 +375,26 @@ def test_config_show_never_prints_password_env(tmp_path: Path, fmt: str) -> None
     r = run_cli("config", "show", "--format", fmt)  # unset: shown as unset
     shown = json.loads(r.stdout) if fmt == "json" else yaml.safe_load(r.stdout)
     assert shown["database"]["password_env"] is None
+
+
+def test_tune_intervals_are_bounded_and_said_plainly() -> None:
+    """tune.vacuum_every / analyze_every: 1m..30d; a duration too long for Python is out of
+    range (not "not a duration"); null is said as YAML says it."""
+    for value in ("1ms", "59s", "31d", "100000000d", "1000000000000d"):
+        with pytest.raises(ConfigError) as info:
+            build({"tune": {"vacuum_every": value}})
+        assert info.value.problems == [
+            f"tune.vacuum_every: {value!r} is out of range (expected 1m..30d)"
+        ]
+    assert build({"tune": {"analyze_every": "1m"}}).tune.analyze_every == timedelta(minutes=1)
+    with pytest.raises(ConfigError) as info:
+        build({"tune": {"analyze_every": None}})
+    assert info.value.problems == [
+        "tune.analyze_every: null is not a duration (expected a number and a unit: 500ms, 30s, "
+        "5m, 2h, 1d, 1w)"
+    ]
+    with pytest.raises(ConfigError) as info:
+        build({"database": {"lock_timeout": "1000000000000d"}})
+    assert info.value.problems == [
+        "database.lock_timeout: '1000000000000d' is out of range (far too long)"
+    ]

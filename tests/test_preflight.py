@@ -74,6 +74,7 @@ COMMANDS = [
     ["view", "build", "--replace"],
     ["indexes", "apply"],
     ["generate", "--rows", "100"],
+    ["tune", "apply"],
     ["maintain", "--force", "cleanup,vacuum,analyze,reindex,refresh,verify"],
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,30 @@ def test_fits() -> None:
     assert fits(30, 30, 60)
     assert not fits(31, 30, 60)
     assert not fits(None, 60, 60)
+
+
+def _analyze(last_ok: dict[str, dt.datetime], need: Need) -> Any:
+    [d] = [d for d in due_tasks(last_ok, CFG, NOW, need) if d.task == "analyze"]
+    return d
+
+
+def test_an_early_stage_of_in_stages_is_no_analyze() -> None:
+    """The statistics an early stage left (pg_stat's last_analyze, before the stage's row
+    ended) do not count; a full ANALYZE after it does."""
+    full = NOW - 2 * 3600 * SEC
+    stage = NOW - 60 * SEC
+    need = Need(last_analyze=stage - SEC, partial_analyze=stage)
+    d = _analyze({"analyze": full}, need)
+    assert d.due and "`analyze --in-stages` did not finish" in d.reason
+    later = Need(last_analyze=stage + SEC, partial_analyze=stage)  # autoanalyze came after
+    assert not _analyze({"analyze": full}, later).due
+    assert not _analyze({"analyze": stage + SEC}, need).due  # a full run since
+
+
+def test_analyze_by_the_ratio_names_only_the_relations_that_passed() -> None:
+    need = Need(modified=(Modified("public.requests", 10, 1000), Modified("r.daily", 50, 100)))
+    d = _analyze({"analyze": NOW - 3600 * SEC}, need)
+    assert d.due and [t for t, _w in d.targets] == ["r.daily"]
+    assert dict(d.targets)["r.daily"].startswith("r.daily: 50 rows changed")
+    # due by the schedule too: every relation
+    assert _analyze({"analyze": NOW - 2 * DAY}, need).targets == ()

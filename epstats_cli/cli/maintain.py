@@ -44,8 +44,9 @@ def vacuum(
 
     A table whose lock is held elsewhere is retried with backoff, then reported with the
     pid holding it. VACUUM FULL is refused: it locks out every INSERT for the whole rewrite.
-    --min-xid-age / --min-mxid-age (as vacuumdb's) skip a table whose oldest partition is
-    younger, saying so: run it from cron to freeze only what is getting old.
+    --min-xid-age / --min-mxid-age (as vacuumdb's) judge relation by relation (each
+    partition of a partitioned table): only those that reach the age are vacuumed, the others
+    skipped with theirs: run it from cron to freeze only what is getting old.
 
     Example: epstats vacuum --analyze --parallel 2 --min-xid-age 100000000
     """

@@ -62,7 +62,7 @@ def plan_cmd() -> None:
         ]
     measured = plan.measurement.as_dict()
     settings = [
-        {"parameter": x.parameter, "recommended": x.value, "reason": x.reason}
+        {"parameter": x.parameter, "recommended": core.number(x.value), "reason": x.reason}
         for x in plan.settings
     ]
     tables = [
@@ -141,7 +141,8 @@ def status_cmd() -> None:
     footer = [
         f"{len(off)} of {len(rows)} differ or are not set: epstats tune apply"
         if off
-        else "every recommended parameter is set"
+        else "every recommended parameter is set (a threshold within "
+        f"{core.TOLERANCE:.0%} of the recommendation counts: the measured rate moves)"
         if rows
         else "nothing recommended",
         *plan.notes,
