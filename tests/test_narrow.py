@@ -241,7 +241,7 @@ def test_a_clean_verify_as_csv_still_has_its_header_row(dsn: str, tmp_path: Path
     assert r.code == 0, r.stderr
     assert r.stdout == (
         "endpoint,day,view_requests,raw_requests,view_errors,raw_errors,view_min,raw_min,"
-        "view_max,raw_max,view_total,raw_total\n"
+        "view_max,raw_max,view_total,raw_total,histogram_differs\n"
     )
     r = run_cli("-c", str(cfg), "--dsn", dsn, "view", "verify")
     assert r.code == 0 and "OK: the rollup equals the raw rows" in r.stdout
