@@ -20,6 +20,7 @@ from psycopg import sql
 from epstats_cli import source
 from epstats_cli.db import Session
 from epstats_cli.endpoints import Normalization, joined
+from epstats_cli.endpoints import planner_settings as planner
 from epstats_cli.latency import bucket_sql
 from epstats_cli.schema import source_identifiers
 
@@ -56,6 +57,15 @@ def aggregate(
         error_min=sql.Literal(basis.error_status_min),
         where=where,
     )
+
+
+def planner_settings(session: Session, norm: Normalization) -> list[sql.Composed]:
+    """What to run first in the transaction of a statement that aggregates (SET LOCAL): the
+    groups hashed, never sorted (the planner counts as many latency buckets as rows), and
+    with normalization through the map, no Memoize (endpoints.planner_settings)."""
+    if norm.active:
+        return planner(session)
+    return [session.statement("endpoints/hash_aggregate")]
 
 
 def definition(

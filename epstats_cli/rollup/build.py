@@ -33,7 +33,7 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
-from epstats_cli.rollup.aggregate import definition, insert
+from epstats_cli.rollup.aggregate import definition, insert, planner_settings
 from epstats_cli.rollup.inspect import (
     COLUMNS,
     DESCRIPTION,
@@ -102,8 +102,8 @@ def _create(
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
         ]
-    if norm.active:  # the aggregate joins the map: planned without Memoize
-        statements = [Statement(q) for q in endpoints.planner_settings(session)] + statements
+    # the aggregate hashes its groups (and, joining the map, is planned without Memoize)
+    statements = [Statement(q) for q in planner_settings(session, norm)] + statements
     kind = sql.SQL(KIND_SQL[strategy])
     if describe:
         remark = sql.Literal(DESCRIPTION)

@@ -15,8 +15,9 @@ refresh, against 2.29x, with UUID ids at 10M rows). A materialized refresh (whos
 joins the map) and a full incremental one first map the raw endpoints of the days they
 recompute (endpoints.fill_lock and fill: the map's new keys; nothing when another fill of the
 rule holds its lock, never waited for); a raw endpoint the map lacks is normalized as it is
-read, so the fill only saves time. Either way the aggregate is planned without Memoize and
-hashes its groups (endpoints.planner_settings).
+read, so the fill only saves time. Either way the aggregate is planned without Memoize. With or
+without normalization it hashes its groups (aggregate.planner_settings): the planner counts as
+many latency buckets as rows and would otherwise sort every row read.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from epstats_cli.errors import OperationFailed
 from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
-from epstats_cli.rollup.aggregate import definition, insert
+from epstats_cli.rollup.aggregate import definition, insert, planner_settings
 from epstats_cli.rollup.days import first_day_to_recompute
 from epstats_cli.rollup.inspect import RollupFacts, facts, require_mark, require_parameters
 from epstats_cli.schema import require_current
@@ -125,10 +126,8 @@ def mapping(
     """What a refresh runs first when normalization is on: the raw endpoints of the rows from
     `first_day` on (None: all) mapped, and the planner settings of the joining statement;
     `inline` (the aggregate normalizes each row itself): the planner settings alone."""
-    if not norm.active:
-        return []
-    if inline:
-        return [Statement(q) for q in endpoints.planner_settings(session)]
+    if not norm.active or inline:
+        return [Statement(q) for q in planner_settings(session, norm)]
     where = source.up_to_now(session, basis)
     params: dict[str, object] = {}
     if first_day is not None:
@@ -139,7 +138,7 @@ def mapping(
     return [
         Statement(lock, lock_params),
         Statement(query, {**fill_params, **params}),
-        *(Statement(q) for q in endpoints.planner_settings(session)),
+        *(Statement(q) for q in planner_settings(session, norm)),
     ]
 
 

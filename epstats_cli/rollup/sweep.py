@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import endpoints, history, source
+from epstats_cli import history, source
 from epstats_cli.db import Session, read_snapshot
 from epstats_cli.db import now as db_now
 from epstats_cli.endpoints import Normalization
@@ -43,7 +43,7 @@ from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import days as rollup_days
 from epstats_cli.rollup import verify_record
-from epstats_cli.rollup.aggregate import aggregate, insert
+from epstats_cli.rollup.aggregate import aggregate, insert, planner_settings
 from epstats_cli.rollup.inspect import RollupFacts, facts
 from epstats_cli.rollup.refresh import BLOCKING_MODES, plan_refresh, prologue
 from epstats_cli.rollup.verify import comparison, differences, window, window_params
@@ -138,7 +138,7 @@ def repair_step(session: Session, sweep: Sweep, day: dt.date, mark: Mark, reason
     read (the same condition), in one transaction serialized with refreshes."""
     norm = Normalization.of(session.config)
     rows = aggregate(session, sweep.basis, window(session, sweep.basis), norm)
-    planner = endpoints.planner_settings(session) if norm.active else []
+    planner = planner_settings(session, norm)
     statements = [
         *prologue(session),
         *(Statement(q) for q in planner),

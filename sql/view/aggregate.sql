@@ -9,6 +9,17 @@
 -- sql/fragments/latency_bucket.sql, NULL for a NULL response time); the day's figures are
 -- summed from its buckets, and its latency histogram is the buckets' counts in bucket order
 -- (latency_buckets, latency_counts: epstats_cli/latency.py; NULL without a response time).
+-- The planner cannot tell how many buckets the rows make (it counts as many groups as rows)
+-- and would sort every row read to group them: run it after aggregate.planner_settings
+-- (hashing: 2x faster on a refresh's days, benchmarks/README.md).
+SELECT endpoint, day, request_count, avg_response_time, max_response_time, min_response_time,
+       error_count, total_response_time, response_count, max_timestamp,
+       status_2xx, status_3xx, status_4xx, status_5xx, status_other, as_of, snapshot,
+       -- the day's buckets in bucket order, each count beside its bucket (aggregated without
+       -- ORDER BY below, so that both levels can hash their groups)
+       (SELECT array_agg(b ORDER BY b) FROM unnest(buckets) AS b) AS latency_buckets,
+       (SELECT array_agg(n ORDER BY b) FROM unnest(buckets, counts) AS h(b, n)) AS latency_counts
+FROM (
 SELECT endpoint,
        day,
        sum(requests)::bigint AS request_count,
@@ -26,8 +37,9 @@ SELECT endpoint,
        sum(sother)::bigint AS status_other,
        NULL::timestamptz AS as_of,
        NULL::text AS snapshot,
-       array_agg(bucket ORDER BY bucket) FILTER (WHERE bucket IS NOT NULL) AS latency_buckets,
-       array_agg(responses ORDER BY bucket) FILTER (WHERE bucket IS NOT NULL) AS latency_counts
+       -- one aggregate node feeds both in the same row order: each count stays beside its bucket
+       array_agg(bucket) FILTER (WHERE bucket IS NOT NULL) AS buckets,
+       array_agg(responses) FILTER (WHERE bucket IS NOT NULL) AS counts
 FROM (
     SELECT {normalized} AS endpoint,
            {day} AS day,
@@ -53,3 +65,4 @@ FROM (
     GROUP BY 1, 2, 3
 ) AS per_bucket
 GROUP BY 1, 2
+) AS per_day
