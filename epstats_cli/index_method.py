@@ -9,7 +9,7 @@ TID scan. Of each sampled range it keeps the timestamps, and `choose` (pure) wor
 ranges of 16..128 pages and the minmax and minmax-multi operator classes, how many heap blocks
 a BRIN would read for a one-hour and a one-day window against what a btree would read for the
 rows those windows hold. BRIN wins where it reads at most `MAX_RATIO` times the btree's blocks
-for both windows; of those, the smallest index.
+for both windows; of those, the one that reads the fewest blocks (its own pages counted).
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def probe_blocks(pages: int) -> list[int]:
     """The heap blocks the measurement reads: every PROBE_STEP-th page of PROBE_RANGES ranges
     of PROBE_PAGES pages spread evenly over the table (aligned, as BRIN's ranges are)."""
     ranges = max(1, math.ceil(pages / PROBE_PAGES))
-    picked = sorted({(k * ranges) // PROBE_RANGES for k in range(min(ranges, PROBE_RANGES))})
+    n = min(ranges, PROBE_RANGES)
+    # the first and the last range among them: the sample spans the table's time
+    picked = sorted({(k * (ranges - 1)) // max(1, n - 1) for k in range(n)})
     return [
         r * PROBE_PAGES + p
         for r in picked
@@ -199,7 +201,9 @@ def choose(sample: Sample | None, multi_opclass: str | None, why_not: str = "") 
     btree, candidates, facts = options(sample, multi_opclass)
     fitting = sorted(
         (c for c in candidates if c.fits(btree)),
-        key=lambda c: (c.size_bytes, c.opclass is not None, -(c.pages_per_range or 0)),
+        # the fewest blocks read (the index's own pages counted: a smaller pages_per_range
+        # reads less heap but more index), then the smallest
+        key=lambda c: (round(c.reads["1h"] + c.reads["1d"] / 24), c.size_bytes),
     )
     best = (
         fitting[0] if fitting else min(candidates, key=lambda c: c.reads["1h"] / btree.reads["1h"])
