@@ -3,11 +3,15 @@ database, then plan/apply/status/--switch-method and maintain's summarizing on r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import psycopg
 
+from epstats_cli import source
+from epstats_cli.config import Config
+from epstats_cli.db import connect
 from epstats_cli.index_method import MIN_PAGES, Sample, choose, probe_blocks
 from tests.conftest import run_cli
 from tests.helpers import Writer, catalog
@@ -199,3 +203,33 @@ def test_maintain_summarizes_new_ranges(dsn: str, conn: psycopg.Connection[Any])
         "SELECT brin_summarize_new_values('idx_requests_timestamp'::regclass)"
     ).fetchone()
     assert left == (0,)
+
+
+def test_first_day_is_bounded_and_right(dsn: str, conn: psycopg.Connection[Any]) -> None:
+    """The verify task's oldest raw day is looked for in a window after the statistics' oldest
+    value, and found right when the statistics are stale either way."""
+    assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
+    conn.execute(
+        'INSERT INTO requests (endpoint, "timestamp", response_time, status) '
+        "SELECT 'e', timestamptz '2026-01-01 12:00Z' + g * interval '1 hour', 1, 200 "
+        "FROM generate_series(0, 239) g"
+    )
+    conn.execute("ANALYZE requests")
+    s = connect(Config(), dsn)
+    try:
+        basis = source.Basis.of(s.config, source.check_columns(s))
+        assert source.first_day(s, basis, dt.date.min) == dt.date(2026, 1, 1)
+        assert source.first_day(s, basis, dt.date(2026, 1, 4)) == dt.date(2026, 1, 4)
+        # retention by DELETE since the last ANALYZE: nothing in the window, the rest is read
+        conn.execute("DELETE FROM requests WHERE \"timestamp\" < '2026-01-06'")
+        assert source.first_day(s, basis, dt.date.min) == dt.date(2026, 1, 6)
+        # a late row dated before anything the statistics know: in the window
+        conn.execute(
+            'INSERT INTO requests (endpoint, "timestamp", response_time, status) '
+            "VALUES ('e', '2025-12-20 08:00Z', 1, 200)"
+        )
+        assert source.first_day(s, basis, dt.date.min) == dt.date(2025, 12, 20)
+        conn.execute("DELETE FROM requests")
+        assert source.first_day(s, basis, dt.date.min) is None
+    finally:
+        s.conn.close()
