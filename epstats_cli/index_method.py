@@ -14,6 +14,7 @@ for both windows; of those, the one that reads the fewest blocks (its own pages 
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -111,7 +112,9 @@ def _groups(values: Sequence[float], multi: bool) -> list[tuple[float, float]]:
     vals = sorted(values)
     if not multi or len(vals) < 2:
         return [(vals[0], vals[-1])]
-    gaps = sorted(range(1, len(vals)), key=lambda i: vals[i] - vals[i - 1], reverse=True)
+    gaps = heapq.nlargest(
+        VALUES_PER_RANGE - 1, range(1, len(vals)), key=lambda i: vals[i] - vals[i - 1]
+    )
     for count in range(VALUES_PER_RANGE, 0, -1):
         cuts = sorted(gaps[: count - 1])
         bounds = [0, *cuts, len(vals)]
@@ -153,7 +156,8 @@ def _brin_pages(ranges: int, per_page: float) -> int:
 def options(
     sample: Sample, multi_opclass: str | None
 ) -> tuple[Option, list[Option], dict[str, Any]]:
-    """The btree, every BRIN candidate, and the facts of the measurement."""
+    """The btree, every BRIN candidate, and the facts of the measurement. Minmax-multi is
+    weighed only when no minmax fits (it is bigger, and there for tables with late rows)."""
     all_values = [v for vals in sample.values.values() for v in vals]
     rows_per_page = len(all_values) / max(1, sample.blocks_read)
     rows = sample.rows if sample.rows > 0 else rows_per_page * sample.pages
@@ -166,8 +170,10 @@ def options(
     btree = Option(
         "btree", None, None, btree_reads, int(math.ceil(rows / BTREE_ENTRIES_PER_PAGE) + 2) * PAGE
     )
-    candidates = []
+    candidates: list[Option] = []
     for multi in (False, True) if multi_opclass else (False,):
+        if multi and any(c.fits(btree) for c in candidates):
+            break
         for size in PAGES_PER_RANGE:
             ranges = _ranges(sample, size)
             summaries = [_groups(r, multi) for r in ranges]
