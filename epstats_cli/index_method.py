@@ -7,9 +7,11 @@ bounded cost: `PROBE_RANGES` block ranges of `PROBE_PAGES` pages spread over the
 `PROBE_STEP`th page of each (at most 1,024 blocks, 8 MB, whatever the table's size), through a
 TID scan. Of each sampled range it keeps the timestamps, and `choose` (pure) works out, for
 ranges of 16..128 pages and the minmax and minmax-multi operator classes, how many heap blocks
-a BRIN would read for a one-hour and a one-day window against what a btree would read for the
-rows those windows hold. BRIN wins where it reads at most `MAX_RATIO` times the btree's blocks
-for both windows; of those, the one that reads the fewest blocks (its own pages counted).
+a BRIN would read for a one-hour and a one-day window anywhere, and for the newest hour (which
+also reads every older range that holds a row of it: rows put into the free space VACUUM
+recorded in old pages), against what a btree would read for the rows those windows hold.
+BRIN wins where it reads at most `MAX_RATIO` times the btree's blocks for every window; of
+those, the one that reads the fewest blocks (its own pages counted).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ PROBE_RANGES = 32
 PROBE_PAGES = 128
 PROBE_STEP = 4
 PAGES_PER_RANGE = (128, 64, 32, 16)
-WINDOWS = (("1h", 3600.0), ("1d", 86400.0))
+WINDOWS = (("1h", 3600.0), ("1d", 86400.0), ("newest 1h", 3600.0))
+NEWEST = "newest 1h"  # the hour the tool reads most (ingest_stalled, today's reports)
 MAX_RATIO = 2.0
 # Below this many heap pages (8 MB) both indices are small and cheap: a btree, which fits any
 # order of the rows (`indexes status` says when the table has grown into a BRIN).
@@ -37,6 +40,7 @@ MIN_PAGES = 1024
 BTREE_ENTRIES_PER_PAGE = 367  # a timestamp btree's leaf at fillfactor 90
 BRIN_MINMAX_PER_PAGE = 290  # a minmax tuple of two 8-byte values and its line pointer
 BRIN_REVMAP_PER_PAGE = 1360
+HOUR = 3600.0
 VALUES_PER_RANGE = 32  # minmax-multi's default: a point costs one value, an interval two
 PAGE = 8192
 
@@ -141,12 +145,15 @@ def _hit(groups: list[tuple[float, float]], window: float, t0: float, t1: float)
     return min(1.0, covered / (last - t0))
 
 
-def _ranges(sample: Sample, size: int) -> list[list[float]]:
+def _ranges(sample: Sample, size: int) -> tuple[list[list[float]], int]:
+    """The sampled ranges of `size` pages, and how many come before the last probe range."""
     out: dict[int, list[float]] = {}
     for block, vals in sample.values.items():
         if vals:
             out.setdefault(block // size, []).extend(vals)
-    return list(out.values())
+    last = max(sample.values, default=0) // PROBE_PAGES * PROBE_PAGES // size
+    keys = sorted(out)
+    return [out[k] for k in keys], sum(1 for k in keys if k < last)
 
 
 def _brin_pages(ranges: int, per_page: float) -> int:
@@ -165,7 +172,7 @@ def options(
     span = max(t1 - t0, 1.0)
     btree_reads = {}
     for label, width in WINDOWS:
-        held = rows * min(1.0, width / span)
+        held = rows * min(1.0, width / span)  # the newest hour holds an hour's rows too
         btree_reads[label] = held / max(rows_per_page, 1.0) + held / BTREE_ENTRIES_PER_PAGE + 3
     btree = Option(
         "btree", None, None, btree_reads, int(math.ceil(rows / BTREE_ENTRIES_PER_PAGE) + 2) * PAGE
@@ -175,7 +182,7 @@ def options(
         if multi and any(c.fits(btree) for c in candidates):
             break
         for size in PAGES_PER_RANGE:
-            ranges = _ranges(sample, size)
+            ranges, before_last = _ranges(sample, size)
             summaries = [_groups(r, multi) for r in ranges]
             count = math.ceil(sample.pages / size)
             if multi:
@@ -185,9 +192,13 @@ def options(
             else:
                 pages = _brin_pages(count, BRIN_MINMAX_PER_PAGE)
             reads = {}
-            for label, width in WINDOWS:
+            for label, width in WINDOWS[:2]:
                 share = sum(_hit(s, width, t0, t1) for s in summaries) / max(1, len(summaries))
                 reads[label] = share * sample.pages + pages
+            # the newest hour: what an hour anywhere reads, plus every older range holding a
+            # row of that hour (rows put into free space VACUUM left in old pages)
+            stray = sum(1 for s in summaries[:before_last] if max(hi for _, hi in s) > t1 - HOUR)
+            reads[NEWEST] = reads["1h"] + stray / max(1, len(summaries)) * sample.pages
             opclass = multi_opclass if multi else None
             candidates.append(Option("brin", opclass, size, reads, pages * PAGE))
     facts = {

@@ -171,7 +171,7 @@ def _measured_footer(rows: list[dict[str, Any]]) -> list[str]:
         return []
     return [
         "sampled at most 1,024 heap blocks of 32 block ranges (8 MB read); blocks read for "
-        "a one-hour and a one-day window: " + "; ".join(windows)
+        "an hour and a day anywhere and for the newest hour: " + "; ".join(windows)
     ]
 
 
