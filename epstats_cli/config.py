@@ -28,7 +28,7 @@ from epstats_cli.errors import ConfigError
 
 STRATEGIES = ("materialized", "incremental")
 ENDPOINT_IDS = ("off", "auto")
-INDEX_METHODS = ("btree", "brin")
+INDEX_METHODS = ("btree", "brin", "auto")
 SEVERITIES = ("ok", "warning", "critical")
 
 
@@ -359,11 +359,18 @@ class IndexSpec:
 
     name: str = field(metadata=leaf(_identifier))
     columns: tuple[str, ...] = field(metadata=leaf(_index_columns))
+    # auto: BRIN or btree, from a measurement of the heap's order in time (index_method.py)
     method: str = field(default="btree", metadata=leaf(_one_of(INDEX_METHODS)))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the index as a whole, by key."""
+        if self.method == "auto" and self.columns != ("timestamp",):
+            return {"method": "auto is for an index of the timestamp column alone"}
+        return {}
 
 
 DEFAULT_INDEXES = (
-    IndexSpec("idx_requests_timestamp", ("timestamp",)),
+    IndexSpec("idx_requests_timestamp", ("timestamp",), "auto"),
     IndexSpec("idx_requests_endpoint_timestamp", ("endpoint", "timestamp")),
 )
 

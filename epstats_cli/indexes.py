@@ -1,5 +1,11 @@
 """The recommended indices: what exists, what is redundant or unused, and applying the plan
-without blocking writes (CONCURRENTLY, lock_timeout, bounded retries, repair of leftovers)."""
+without blocking writes (CONCURRENTLY, lock_timeout, bounded retries, repair of leftovers).
+
+It is over 400 lines because the plan's one picture of the table (what exists, what `auto` resolved
+to by measurement, and the switch of an index of the recommended name but another method:
+build under a temporary name, swap the names, drop the old one, each CONCURRENTLY where it can
+be) is what plan, apply and status all read; split, each part would need the others' state.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
+from epstats_cli import index_method
 from epstats_cli.catalog import source_oid
 from epstats_cli.config import IndexSpec, QualifiedName
 from epstats_cli.db import Session
@@ -53,9 +60,23 @@ class IndexInfo:
 class Recommendation:
     spec: IndexSpec
     columns: tuple[str, ...]  # physical names
-    state: str  # present | present_as | missing | invalid | conflict | building
+    state: str  # present | present_as | missing | invalid | conflict | switch | building
     existing: str | None = None
     detail: str = ""
+    choice: index_method.Choice | None = None  # what `auto` resolved to, measured
+
+    @property
+    def method(self) -> str:
+        """The method `apply` builds: `auto` resolved by the measurement (unmeasured: auto)."""
+        if self.spec.method == "auto" and self.choice is not None:
+            return self.choice.method
+        return self.spec.method
+
+    @property
+    def build_method(self) -> str:
+        """What a build uses: `auto` unmeasured (a sample cancelled) builds a btree, which
+        fits any order of the rows."""
+        return "btree" if self.method == "auto" else self.method
 
 
 @dataclass
@@ -69,8 +90,32 @@ class Plan:
     leftovers: list[IndexInfo]
     builds: list[dict[str, Any]]
     stats_reset: Any
-    # task: drop_leftover | drop_invalid | create | drop_redundant
+    # what the measurement says of each timestamp index (`auto`, and explicit BRINs)
+    choices: dict[str, index_method.Choice] = field(default_factory=dict)
+    # task: drop_leftover | drop_invalid | create | switch | drop_redundant
     steps: list[Step] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """A built index whose method the measurement no longer backs (late rows, retention
+        by DELETE): what `indexes status` warns of."""
+        by_name = {i.name: i for i in self.indexes}
+        out = []
+        for rec in self.recommendations:
+            choice = self.choices.get(rec.spec.name)
+            built = by_name.get(rec.existing or "")
+            if choice is None or built is None or not built.valid or built.method == choice.method:
+                continue
+            if built.method == "brin":
+                what = f"{built.name} is a BRIN that no longer fits: {choice.reason}"
+            else:
+                what = f"{built.name} is a {built.method}; a BRIN fits: {choice.reason}"
+            fix = (
+                "epstats indexes apply --switch-method"
+                if rec.spec.method == "auto"
+                else f"set indexes: {rec.spec.name} method: auto (or {choice.method})"
+            )
+            out.append(f"{what} ({fix})")
+        return out
 
 
 # --- pure rules ----------------------------------------------------------------------------
@@ -119,13 +164,32 @@ def redundancies(indexes: Sequence[IndexInfo], keep: Sequence[str] = ()) -> dict
     return result
 
 
-def matches(idx: IndexInfo, columns: tuple[str, ...], method: str) -> bool:
-    """Whether an existing index has exactly the recommended definition."""
+AUTO_METHODS = ("btree", "brin")  # what `auto` may resolve to
+
+
+def matches(idx: IndexInfo, columns: tuple[str, ...], method: str | None) -> bool:
+    """Whether an existing index has exactly the recommended definition (method None: any
+    method, for an index of another method that is to be switched; `auto` unmeasured: either
+    method it may resolve to)."""
+    methods = AUTO_METHODS if method == "auto" else (method,)
     return (
         idx.plain
-        and idx.method == method
+        and (method is None or idx.method in methods)
         and idx.columns == columns
         and all(o == "0" for o in idx.options)
+    )
+
+
+def _sizes(existing: IndexInfo, choice: index_method.Choice | None) -> str:
+    """What a switch of `existing` to the measured choice saves (or costs)."""
+    if choice is None or choice.bytes is None:
+        return ""
+    new = choice.bytes
+    delta = existing.size_bytes - new
+    word = "saves" if delta >= 0 else "costs"
+    return (
+        f" ({existing.size_bytes / 1048576:.1f} MB now, ~{new / 1048576:.2f} MB as "
+        f"{choice.method}: {word} {abs(delta) / 1048576:.1f} MB)"
     )
 
 
@@ -134,32 +198,42 @@ def match_recommended(
     physical: dict[str, str],
     indexes: Sequence[IndexInfo],
     building: set[int],
+    choices: dict[str, index_method.Choice] | None = None,
 ) -> list[Recommendation]:
-    """Compare the recommended set with what the table has."""
+    """Compare the recommended set with what the table has (`choices`: what `auto` resolved
+    to by measurement, by index name)."""
     by_name = {i.name: i for i in indexes}
     out: list[Recommendation] = []
     for spec in specs:
         cols = tuple(physical[c] for c in spec.columns)
         named = by_name.get(spec.name)
+        choice = (choices or {}).get(spec.name)
+        rec = Recommendation(spec, cols, "missing", choice=choice)
         if named is not None and named.oid in building:
-            out.append(Recommendation(spec, cols, "building", named.name, "a build is running"))
+            rec = replace(rec, state="building", existing=named.name, detail="a build is running")
         elif named is not None and not named.valid:
-            out.append(Recommendation(spec, cols, "invalid", named.name, "a failed earlier build"))
-        elif named is not None and matches(named, cols, spec.method):
-            out.append(Recommendation(spec, cols, "present", named.name))
-        elif named is not None:
-            out.append(
-                Recommendation(spec, cols, "conflict", named.name, f"exists as: {named.definition}")
+            rec = replace(
+                rec, state="invalid", existing=named.name, detail="a failed earlier build"
             )
+        elif named is not None and matches(named, cols, rec.method):
+            rec = replace(rec, state="present", existing=named.name)
+        elif named is not None and matches(named, cols, None):
+            detail = (
+                f"a {named.method} index; {rec.method} fits better{_sizes(named, choice)}: "
+                "epstats indexes apply --switch-method"
+            )
+            rec = replace(rec, state="switch", existing=named.name, detail=detail)
+        elif named is not None:
+            detail = f"exists as: {named.definition}"
+            rec = replace(rec, state="conflict", existing=named.name, detail=detail)
         else:
             twin = next(
-                (i for i in indexes if i.valid and matches(i, cols, spec.method)),
+                (i for i in indexes if i.valid and matches(i, cols, rec.method)),
                 None,
             )
             if twin is not None:
-                out.append(Recommendation(spec, cols, "present_as", twin.name))
-            else:
-                out.append(Recommendation(spec, cols, "missing"))
+                rec = replace(rec, state="present_as", existing=twin.name)
+        out.append(rec)
     return out
 
 
@@ -191,15 +265,50 @@ def _physical(session: Session) -> dict[str, str]:
     return {c: cols.physical(c) for c in ("endpoint", "timestamp", "response_time", "status")}
 
 
-def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool = False) -> Plan:
-    """Everything `indexes plan` shows and `indexes apply` would do."""
+def measure(session: Session, oid: int) -> dict[str, index_method.Choice]:
+    """What each `auto` index (and each BRIN of the timestamp alone, to judge its fit) would
+    be, measured on the heap (index_method.measure: at most 1,024 blocks read)."""
+    column = session.config.source.columns.physical("timestamp")
+    wanted = [
+        s
+        for s in session.config.indexes.recommended
+        if s.columns == ("timestamp",) and s.method in ("auto", "brin")
+    ]
+    if not wanted:
+        return {}
+    choice = index_method.measure(session, oid, column)
+    return {} if choice is None else {s.name: choice for s in wanted}
+
+
+def make_plan(
+    session: Session,
+    concurrently: bool = True,
+    prune_redundant: bool = False,
+    *,
+    measured: bool = False,
+    switch_method: bool = False,
+) -> Plan:
+    """Everything `indexes plan` shows and `indexes apply` would do. `measured`: resolve
+    `auto` by measuring the heap (plan, apply, status); unmeasured, an index of either method
+    it may resolve to counts as present (check, advise, preflight)."""
     table = session.config.source.table
     oid = source_oid(session)
     indexes = load_indexes(session, oid)
     builds = builds_running(session, oid)
     building = {int(b["index_relid"]) for b in builds if b["index_relid"]}
     specs = session.config.indexes.recommended
-    recs = match_recommended(specs, _physical(session), indexes, building)
+    choices = measure(session, oid) if measured else {}
+    auto = {s.name for s in specs if s.method == "auto"}
+    recs = match_recommended(
+        specs,
+        _physical(session),
+        indexes,
+        building,
+        {k: v for k, v in choices.items() if k in auto},
+    )
+    # an explicit BRIN is judged too (status warns when it no longer fits), never resolved
+    plan_choices = {r.spec.name: r.choice for r in recs if r.choice is not None}
+    plan_choices.update({k: v for k, v in choices.items() if k not in auto})
     keep = [r.existing for r in recs if r.existing and r.state in ("present", "present_as")]
     keep += [s.name for s in specs]
     # Indices about to be built count as covering, so the plan shows what apply will prune.
@@ -207,7 +316,7 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
         IndexInfo(
             r.spec.name,
             -1 - n,
-            r.spec.method,
+            r.build_method,
             True,
             True,
             False,
@@ -241,6 +350,7 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
         leftovers(indexes, building),
         builds,
         session.value("catalog/stats_reset"),
+        plan_choices,
     )
     drop = "indexes/drop" if concurrently else "indexes/drop_blocking"
 
@@ -266,6 +376,8 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
             )
         if rec.state in ("invalid", "missing"):
             plan.steps.append(_create(session, plan, rec, concurrently))
+        if rec.state == "switch" and switch_method:
+            plan.steps += _switch(session, plan, rec, concurrently)
     if prune_redundant:
         for name, covered_by in sorted(redundant.items()):
             if name in {s.name for s in specs}:
@@ -278,19 +390,62 @@ def make_plan(session: Session, concurrently: bool = True, prune_redundant: bool
 
 def _create(session: Session, plan: Plan, rec: Recommendation, concurrently: bool) -> Step:
     """Build a recommended index; a try that fails leaves it invalid, and it is dropped."""
-    schema = plan.table.schema
     name = rec.spec.name
-    create = session.statement(
-        "indexes/create" if concurrently else "indexes/create_blocking",
+    create = _create_statement(session, plan, rec, name, concurrently)
+    reason = "recommended index is " + ("invalid: rebuild" if rec.state == "invalid" else "missing")
+    if rec.choice is not None and rec.spec.method == "auto":
+        reason += f"; {rec.choice.method}: {rec.choice.reason}"
+    return _build_step(session, plan, "create", name, reason, create, concurrently)
+
+
+def _create_statement(
+    session: Session, plan: Plan, rec: Recommendation, name: str, concurrently: bool
+) -> sql.Composed:
+    """CREATE INDEX of the recommended definition under `name`: a BRIN with autosummarize on,
+    and the measured operator class and pages_per_range."""
+    table = (plan.table.schema, plan.table.name)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in rec.columns)
+    if rec.build_method != "brin":
+        return session.statement(
+            "indexes/create" if concurrently else "indexes/create_blocking",
+            index=name,
+            table=table,
+            method=sql.SQL(rec.build_method),
+            columns=columns,
+        )
+    choice = rec.choice if rec.spec.method == "auto" else None
+    if choice is not None and choice.opclass:
+        columns = sql.SQL("{} {}").format(columns, sql.Identifier(choice.opclass))
+    options: list[sql.Composable] = [sql.SQL("autosummarize = on")]
+    if choice is not None and choice.pages_per_range:
+        options.insert(
+            0, sql.SQL("pages_per_range = {}").format(sql.Literal(choice.pages_per_range))
+        )
+    return session.statement(
+        "indexes/create_brin" if concurrently else "indexes/create_brin_blocking",
         index=name,
-        table=(schema, plan.table.name),
-        method=sql.SQL(rec.spec.method),
-        columns=sql.SQL(", ").join(sql.Identifier(c) for c in rec.columns),
+        table=table,
+        columns=columns,
+        with_options=sql.SQL(" WITH ({})").format(sql.SQL(", ").join(options)),
     )
+
+
+def _build_step(
+    session: Session,
+    plan: Plan,
+    task: str,
+    target: str,
+    reason: str,
+    create: sql.Composed,
+    concurrently: bool,
+    name: str | None = None,
+) -> Step:
+    schema = plan.table.schema
+    name = name or target
     return Step(
-        "create",
-        name,
-        "recommended index is " + ("invalid: rebuild" if rec.state == "invalid" else "missing"),
+        task,
+        target,
+        reason,
         [Statement(create)],
         Mode.CONCURRENTLY if concurrently else Mode.AUTOCOMMIT,
         relation_oid=plan.table_oid,
@@ -300,6 +455,71 @@ def _create(session: Session, plan: Plan, rec: Recommendation, concurrently: boo
         "(and the next `epstats indexes apply` rebuilds it)",
         progress="catalog/index_build_progress",
     )
+
+
+def switch_names(name: str) -> tuple[str, str]:
+    """The temporary names of a switch: the new index while it is built, the old one between
+    the swap and its drop (within NAMEDATALEN)."""
+    return f"{name[:55]}_switch", f"{name[:55]}_old"
+
+
+def _switch(session: Session, plan: Plan, rec: Recommendation, concurrently: bool) -> list[Step]:
+    """Replace the index of the recommended name by one of the recommended method: build the
+    new one CONCURRENTLY under a temporary name, swap the names in one short transaction (under
+    lock_timeout), drop the old one CONCURRENTLY. What an interrupted switch left under the
+    temporary names is dropped first."""
+    schema = plan.table.schema
+    name = rec.spec.name
+    new, old = switch_names(name)
+    drop = "indexes/drop" if concurrently else "indexes/drop_blocking"
+    mode = Mode.CONCURRENTLY if concurrently else Mode.AUTOCOMMIT
+    steps = [
+        Step(
+            "drop_leftover",
+            left.name,
+            "left by an interrupted switch of method",
+            [Statement(session.statement(drop, index=(schema, left.name)))],
+            mode,
+            relation_oid=plan.table_oid,
+        )
+        for left in plan.indexes
+        if left.name in (new, old)
+    ]
+    existing = next(i for i in plan.indexes if i.name == rec.existing)
+    why = f"switch {existing.method} to {rec.method}" + _sizes(existing, rec.choice)
+    build = _build_step(
+        session,
+        plan,
+        "switch",
+        name,
+        why + ": build the new index",
+        _create_statement(session, plan, rec, new, concurrently),
+        concurrently,
+        new,
+    )
+    build = replace(
+        build, leftover_hint="the next `epstats indexes apply --switch-method` drops it"
+    )
+    swap = Step(
+        "switch",
+        name,
+        why + ": swap the names",
+        [
+            Statement(session.statement("view/rename_index", index=(schema, name), new_name=old)),
+            Statement(session.statement("view/rename_index", index=(schema, new), new_name=name)),
+        ],
+        Mode.TRANSACTION,
+        relation_oid=plan.table_oid,
+    )
+    retire = Step(
+        "switch",
+        name,
+        why + f": drop the old {existing.method}",
+        [Statement(session.statement(drop, index=(schema, old)))],
+        mode,
+        relation_oid=plan.table_oid,
+    )
+    return [*steps, build, swap, retire]
 
 
 def conflicts(plan: Plan) -> list[Recommendation]:
@@ -312,9 +532,13 @@ def apply(
     *,
     concurrently: bool = True,
     prune_redundant: bool = False,
+    switch_method: bool = False,
 ) -> tuple[Plan, list[TaskResult]]:
-    """Carry out the plan step by step; a failed step is reported and the rest still run."""
-    plan = make_plan(session, concurrently, prune_redundant)
+    """Carry out the plan step by step; a failed step is reported and the rest still run
+    (but a switch of method stops at its first failed step: the old index stays)."""
+    plan = make_plan(
+        session, concurrently, prune_redundant, measured=True, switch_method=switch_method
+    )
     bad = conflicts(plan)
     if bad:
         detail = "; ".join(f"{r.spec.name} {r.detail}" for r in bad)
@@ -325,9 +549,14 @@ def apply(
     if executor.dry_run:
         return plan, executor.run_all(plan.steps)
     # prune only what is redundant once the builds have succeeded
-    results = executor.run_all([s for s in plan.steps if s.task != "drop_redundant"])
+    results = executor.run_all(
+        [s for s in plan.steps if s.task not in ("drop_redundant", "switch")]
+    )
+    for rec in plan.recommendations:
+        switching = [s for s in plan.steps if s.task == "switch" and s.target == rec.spec.name]
+        results += executor.run_all(switching, stop_on_failure=True)
     if prune_redundant:
-        replan = make_plan(session, concurrently, prune_redundant=True)
+        replan = make_plan(session, concurrently, prune_redundant=True, measured=True)
         drops = [s for s in replan.steps if s.task == "drop_redundant"]
         failed = [r.target for r in results if r.task == "create" and r.status == "failed"]
         if failed:

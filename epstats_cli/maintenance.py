@@ -415,12 +415,33 @@ def plan_verify(session: Session) -> list[Step]:
     return [Step("verify", target, "compare the rollup with the raw rows", [], refused=why)]
 
 
+def plan_brin_summarize(session: Session) -> list[Step]:
+    """Summarize the block ranges the source table's BRIN indices have not summarized yet:
+    autosummarize asks autovacuum for it, but drops the request when its queue is full (and
+    until a range is summarized every BRIN scan reads all of it). Part of the analyze task."""
+    table = next(t for t in targets(session) if t.name == session.config.source.table)
+    return [
+        Step(
+            "analyze",
+            f"{b['schema']}.{b['name']}",
+            "summarize new block ranges (autosummarize drops requests when its queue is full)",
+            [Statement(session.statement("indexes/brin_summarize"), {"oid": b["oid"]})],
+            done="new block ranges summarized",
+            relation_oid=table.oid,
+            refused=maintain_refusal(session, table, "vacuum"),
+        )
+        for b in session.all("indexes/brin_indexes", {"oid": table.oid})
+    ]
+
+
 # A task's planner, given why it is due (vacuum: whether to FREEZE; reindex: a forced run
 # rebuilds every valid index, a scheduled one only those past reindex_bloat_ratio).
 PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     "cleanup": lambda s, d: plan_cleanup(s),
     "vacuum": lambda s, d: plan_vacuum(s, True, d.freeze, d.reason),
-    "analyze": lambda s, d: plan_analyze(s, only=frozenset(t for t, _w in d.targets)),
+    "analyze": lambda s, d: (
+        plan_analyze(s, only=frozenset(t for t, _w in d.targets)) + plan_brin_summarize(s)
+    ),
     "reindex": lambda s, d: plan_reindex(
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),

@@ -166,8 +166,13 @@ def _indexes_apply(session: Session, params: Mapping[str, Any]) -> Required:
     table = session.config.source.table
     if not relation_exists(session, table.schema, table.name):
         return Required()  # the command says so itself
+    switch = bool(params.get("switch_method"))
     plan = indexes.make_plan(
-        session, not params.get("no_concurrently"), bool(params.get("prune_redundant"))
+        session,
+        not params.get("no_concurrently"),
+        bool(params.get("prune_redundant")),
+        measured=switch,
+        switch_method=switch,
     )
     whole = Needs()
     if plan.steps:

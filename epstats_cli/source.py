@@ -184,6 +184,32 @@ def since(session: Session, basis: Basis, name: str = "from_day") -> sql.Composa
     )
 
 
+def first_day(session: Session, basis: Basis, from_day: dt.date) -> dt.date | None:
+    """The local day of the oldest raw row dated from `from_day` on (None: no such row),
+    looked for first in a window up to a day after the oldest value the column's statistics
+    know: cheap with a BRIN alone on the timestamp, which finds no min()."""
+    table = session.config.source.table
+    hint = session.value(
+        "source/oldest_hint",
+        {"schema": table.schema, "name": table.name, "column": _ts(session)},
+    )
+    midnight = session.statement(
+        "fragments/local_midnight", day=sql.Placeholder("from_day"), tz=sql.Literal(basis.timezone)
+    )
+    if hint is not None:
+        midnight = sql.SQL("greatest({}, {})").format(sql.Placeholder("hint"), midnight)
+    until = bound(session, basis, sql.SQL("({} + interval '1 day')").format(midnight))
+    found: dt.date | None = session.value(
+        "source/first_day",
+        {"from_day": from_day, "hint": hint},
+        **source_identifiers(session),
+        day=day(session, basis),
+        since=since(session, basis),
+        to_ts=until,
+    )
+    return found
+
+
 def before_next_day(session: Session, basis: Basis, name: str = "to_day") -> sql.Composable:
     """timestamp < local midnight of the day after the date %(name)s: with since(), a range of
     the timestamp index for whole days."""

@@ -212,7 +212,7 @@ def test_index_list_errors() -> None:
     text = "\n".join(info.value.problems)
     assert "indexes[0].columns" in text and "endpiont" in text
     assert "indexes[1].name: missing" in text
-    assert "indexes[2].method: 'hash' is not one of btree, brin" in text
+    assert "indexes[2].method: 'hash' is not one of btree, brin, auto" in text
 
 
 def test_password_in_config_dsn_is_refused_without_echoing_it() -> None:

@@ -377,7 +377,8 @@ def test_qualified_table_and_quoted_column(
     }
     assert defs == {
         '"Api"."By Time"': 'CREATE INDEX "By Time" ON "Api"."Requests" USING btree ("Timestamp")',
-        '"Api".ep_ts': 'CREATE INDEX ep_ts ON "Api"."Requests" USING brin (endpoint, "Timestamp")',
+        '"Api".ep_ts': 'CREATE INDEX ep_ts ON "Api"."Requests" USING brin (endpoint, "Timestamp")'
+        " WITH (autosummarize='on')",
     }
     st = _status(dsn, "-c", str(cfg))
     assert st["By Time"]["recommended"] and st["ep_ts"]["method"] == "brin"

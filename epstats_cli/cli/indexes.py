@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from epstats_cli.cli.app import get_app
@@ -21,11 +23,18 @@ def indexes() -> None:
     is_flag=True,
     help="Show what `apply --prune-redundant` would run: the drops of redundant indices too.",
 )
-def plan_cmd(prune_redundant: bool) -> None:
+@click.option(
+    "--switch-method",
+    is_flag=True,
+    help="Show what `apply --switch-method` would run: rebuilding an index of another method.",
+)
+def plan_cmd(prune_redundant: bool, switch_method: bool) -> None:
     """Show each recommended index's state and the exact SQL `apply` would run.
 
-    Also lists indices that are redundant (covered by another valid index) or unused
-    (no scans since the statistics were reset), with their sizes. Changes nothing.
+    A timestamp index of method auto is measured first (at most 1,024 heap blocks read): the
+    measurement, the sizes a btree and a BRIN would have, and the choice are shown. Also
+    lists indices that are redundant (covered by another valid index) or unused (no scans
+    since the statistics were reset), with their sizes. Changes nothing.
 
     Example: epstats indexes plan --format json
     """
@@ -35,7 +44,9 @@ def plan_cmd(prune_redundant: bool) -> None:
 
     app = get_app()
     with app.session() as s:
-        plan = core.make_plan(s, prune_redundant=prune_redundant)
+        plan = core.make_plan(
+            s, prune_redundant=prune_redundant, measured=True, switch_method=switch_method
+        )
         steps = [
             {
                 "action": st.task,
@@ -46,16 +57,22 @@ def plan_cmd(prune_redundant: bool) -> None:
             for st in plan.steps
         ]
     sizes = {i.name: i.size_bytes for i in plan.indexes}
-    rec_rows = [
+    rec_rows: list[dict[str, Any]] = [
         {
             "name": r.spec.name,
             "columns": ", ".join(r.columns),
-            "method": r.spec.method,
+            "method": r.method,
             "state": r.state,
             "existing": r.existing,
             "detail": r.detail,
         }
+        | ({"measurement": _measurement(r.choice)} if r.choice is not None else {})
         for r in plan.recommendations
+    ]
+    measured = [
+        {"name": n, **_measurement(c)}
+        for n, c in plan.choices.items()
+        if c is not None and not any(r["name"] == n and "measurement" in r for r in rec_rows)
     ]
     red_rows = [
         {"name": n, "covered_by": c, "size_bytes": sizes[n]}
@@ -78,6 +95,19 @@ def plan_cmd(prune_redundant: bool) -> None:
             ],
             rec_rows,
             f"Indices on {plan.table}",
+        ),
+        Table(
+            [
+                Column("name", "Measured index", wrap=False),
+                Column("choice", "Choice"),
+                Column("btree_bytes", "Btree size", "bytes"),
+                Column("brin_bytes", "BRIN size", "bytes"),
+                Column("reason", "Why"),
+            ],
+            [{"name": r["name"], **r["measurement"]} for r in rec_rows if "measurement" in r]
+            + measured,
+            "Timestamp index by measurement",
+            _measured_footer(rec_rows),
         ),
         Table(
             [
@@ -120,6 +150,7 @@ def plan_cmd(prune_redundant: bool) -> None:
     doc = {
         "table": str(plan.table),
         "recommended": rec_rows,
+        "measured": measured,
         "redundant": red_rows,
         "unused": unused_rows,
         "stats_reset": plan.stats_reset,
@@ -127,6 +158,37 @@ def plan_cmd(prune_redundant: bool) -> None:
         "builds_in_progress": plan.builds,
     }
     app.out(Result(tables, doc))
+
+
+def _measured_footer(rows: list[dict[str, Any]]) -> list[str]:
+    windows = [
+        f"{w}: btree {v['btree_blocks']}, brin {v['brin_blocks']}"
+        for r in rows
+        if "measurement" in r
+        for w, v in r["measurement"].get("windows", {}).items()
+    ]
+    if not windows:
+        return []
+    return [
+        "sampled at most 1,024 heap blocks of 32 block ranges (8 MB read); blocks read for "
+        "an hour and a day anywhere and for the newest hour: " + "; ".join(windows)
+    ]
+
+
+def _measurement(choice: object) -> dict[str, Any]:
+    """A measured choice as plan shows it: the choice, both sizes, why, and what was read."""
+    from epstats_cli.index_method import Choice
+
+    assert isinstance(choice, Choice)
+    return {
+        "choice": choice.method,
+        "opclass": choice.opclass,
+        "pages_per_range": choice.pages_per_range,
+        "btree_bytes": choice.btree_bytes,
+        "brin_bytes": choice.brin_bytes,
+        "reason": choice.reason,
+        **choice.measurement,
+    }
 
 
 @indexes.command("apply")
@@ -137,11 +199,20 @@ def plan_cmd(prune_redundant: bool) -> None:
     help="Plain CREATE/DROP INDEX: faster, but blocks writes for the whole build.",
 )
 @click.option("--prune-redundant", is_flag=True, help="Also drop redundant indices.")
-def apply_cmd(dry_run: bool, no_concurrently: bool, prune_redundant: bool) -> None:
+@click.option(
+    "--switch-method",
+    is_flag=True,
+    help="Rebuild an index of a recommended name but another method (btree <-> BRIN): the new "
+    "one CONCURRENTLY under a temporary name, the names swapped, the old one dropped.",
+)
+def apply_cmd(
+    dry_run: bool, no_concurrently: bool, prune_redundant: bool, switch_method: bool
+) -> None:
     """Create missing recommended indices CONCURRENTLY and repair invalid leftovers.
 
     Each statement runs under lock_timeout with a bounded retry; an index with a
-    recommended name but another definition is an error and nothing is changed.
+    recommended name but another definition is an error and nothing is changed. One of
+    another method is left as it is, unless --switch-method.
 
     Example: epstats indexes apply --prune-redundant --dry-run
     """
@@ -149,12 +220,17 @@ def apply_cmd(dry_run: bool, no_concurrently: bool, prune_redundant: bool) -> No
 
     app = get_app()
     with app.session() as s:
-        _plan, results = core.apply(
+        plan, results = core.apply(
             s,
             app.executor(s, dry_run, record=True),
             concurrently=not no_concurrently,
             prune_redundant=prune_redundant,
+            switch_method=switch_method,
         )
+    if not switch_method:
+        for r in plan.recommendations:
+            if r.state == "switch":
+                app.note(f"{r.spec.name}: {r.detail}")
     from epstats_cli.cli.tasks import show_tasks
 
     show_tasks(app, results, "indexes apply", dry_run)
@@ -164,6 +240,9 @@ def apply_cmd(dry_run: bool, no_concurrently: bool, prune_redundant: bool) -> No
 def status_cmd() -> None:
     """Every index on the source table: validity, size, scans, redundancy, recommended or not.
 
+    The timestamp index is measured again (at most 1,024 heap blocks read): a warning says
+    when its method no longer fits the table (a BRIN after late rows or retention by DELETE).
+
     Example: epstats indexes status --format csv
     """
     from epstats_cli import indexes as core
@@ -171,7 +250,8 @@ def status_cmd() -> None:
 
     app = get_app()
     with app.session() as s:
-        plan = core.make_plan(s)
+        plan = core.make_plan(s, measured=True)
+    warnings = plan.warnings()
     recommended = {r.existing: r.spec.name for r in plan.recommendations if r.existing}
     rows = [
         {
@@ -196,6 +276,7 @@ def status_cmd() -> None:
             "index builds running now: "
             + ", ".join(f"pid {b['pid']} ({b['phase']})" for b in plan.builds)
         )
+    footer += [f"warning: {w}" for w in warnings]
     table = Table(
         [
             Column("name", "Index", wrap=False),
@@ -212,4 +293,5 @@ def status_cmd() -> None:
         f"Indices on {plan.table}",
         footer,
     )
-    app.out(Result([table], {"table": str(plan.table), "indexes": rows}))
+    doc = {"table": str(plan.table), "indexes": rows, "warnings": warnings}
+    app.out(Result([table], doc))

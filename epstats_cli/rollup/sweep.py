@@ -47,7 +47,6 @@ from epstats_cli.rollup.aggregate import aggregate, insert, planner_settings
 from epstats_cli.rollup.inspect import RollupFacts, facts
 from epstats_cli.rollup.refresh import BLOCKING_MODES, plan_refresh, prologue
 from epstats_cli.rollup.verify import comparison, differences, window, window_params
-from epstats_cli.schema import source_identifiers
 from epstats_cli.sqltext import as_text
 
 Mark = tuple[dt.datetime, str]  # the rollup's as-of and snapshot, as a comparison read them
@@ -101,15 +100,12 @@ def plan_sweep(session: Session, now: dt.datetime) -> Sweep | str:
     if cfg.view.verify_horizon is not None:
         zone = zoneinfo.ZoneInfo(basis.timezone)
         horizon = (now - cfg.view.verify_horizon).astimezone(zone).date()
-    first = session.value(
-        "source/first_day",
-        {"from_day": horizon},
-        **source_identifiers(session),
-        day=source.day(session, basis),
-        since=source.since(session, basis),
+    first = source.first_day(session, basis, horizon)
+    span = (
+        []
+        if first is None
+        else [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     )
-    count = 0 if first is None else (last - first).days + 1
-    span = [first + dt.timedelta(days=i) for i in range(count)]
     ordered = verify_record.order(span, _last_checked(session, str(info.name)))
     return Sweep(info, info.strategy or "materialized", basis, ordered)
 

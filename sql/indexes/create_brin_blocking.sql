@@ -1,0 +1,1 @@
+CREATE INDEX {index} ON {table} USING brin ({columns}){with_options}
