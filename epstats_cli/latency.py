@@ -9,8 +9,11 @@ nearest-rank semantics (the value of rank ceil(q n) among the n response times, 
 `percentile_disc` returns) from the running sum of the counts in bucket order, and is within
 alpha of the exact value.
 
-Zero and negative values (bad data) share the lowest bucket ZERO (it stands for 0), Infinity
-and NaN the highest, BEYOND; NULL response times are left out, as from the averages.
+Zero has its own bucket, ZERO (it stands for 0); a negative value (bad data, kept as exactly
+as the rest, so that every source reads the same percentiles) falls in the mirror image of its
+absolute value's bucket below ZERO: NEGATIVE - k; -Infinity in the lowest, BELOW; Infinity and
+NaN in the highest, BEYOND. Bucket order is value order. NULL response times are left out, as
+from the averages.
 
 The rollup stores one histogram per endpoint and day in two arrays of the same length,
 ordered by bucket, with no empty bucket: `latency_buckets integer[]` and `latency_counts
@@ -22,13 +25,18 @@ and mirrors it in Python (for tests and the reader of a quantile).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from psycopg import sql
 
 from epstats_cli.db import Session
 
-ZERO = -(2**31)  # zero and negative values
+# The buckets' integers: a finite v > 0 is within +-400,000 of 0 at any accuracy epstats takes
+# (ln of the largest double / ln gamma at alpha = 0.001), and so is k of a negative one.
+BELOW = -(2**31)  # -Infinity
+NEGATIVE = -(2**30) - 2**29  # a finite v < 0: NEGATIVE - k, k the bucket of -v
+ZERO = -(2**30)  # 0
 BEYOND = 2**31 - 1  # Infinity and NaN
 LATENCY_COLUMNS = ("latency_buckets", "latency_counts")
 
@@ -42,8 +50,12 @@ def bucket(value: float, accuracy: float) -> int:
     """The bucket of one value (as sql/fragments/latency_bucket.sql computes it)."""
     if math.isnan(value) or value == math.inf:
         return BEYOND
-    if value <= 0:
+    if value == -math.inf:
+        return BELOW
+    if value == 0:
         return ZERO
+    if value < 0:
+        return NEGATIVE - math.ceil(math.log(-value) / ln_gamma(accuracy))
     return math.ceil(math.log(value) / ln_gamma(accuracy))
 
 
@@ -53,7 +65,11 @@ def value(k: int, accuracy: float) -> float:
         return 0.0
     if k == BEYOND:
         return math.inf
+    if k == BELOW:
+        return -math.inf
     lg = ln_gamma(accuracy)
+    if k < ZERO:
+        return -2 * math.exp((NEGATIVE - k) * lg) / (1 + math.exp(lg))
     return 2 * math.exp(k * lg) / (1 + math.exp(lg))
 
 
@@ -64,6 +80,8 @@ def bucket_sql(session: Session, expression: sql.Composable, accuracy: float) ->
         value=expression,
         ln_gamma=sql.Literal(ln_gamma(accuracy)),
         zero=sql.Literal(ZERO),
+        negative=sql.Literal(NEGATIVE),
+        below=sql.Literal(BELOW),
         beyond=sql.Literal(BEYOND),
     )
 
@@ -75,6 +93,8 @@ def value_sql(session: Session, expression: sql.Composable, accuracy: float) -> 
         bucket=expression,
         ln_gamma=sql.Literal(ln_gamma(accuracy)),
         zero=sql.Literal(ZERO),
+        negative=sql.Literal(NEGATIVE),
+        below=sql.Literal(BELOW),
         beyond=sql.Literal(BEYOND),
     )
 
@@ -89,16 +109,23 @@ def percentile_key(p: float) -> str:
     return f"p{text.replace('.', '_')}_ms"
 
 
+# A percentile as --percentiles takes it: plain decimal digits, at most 4 after the point (its
+# report key, p99_99_ms, names it exactly; no exponent, no other script's digits).
+PERCENTILE_TEXT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?")
+
+
 def parse_percentiles(text: str) -> tuple[float, ...]:
-    """--percentiles `50,90,99.9`: numbers in (0, 100]; ValueError saying what is wrong."""
+    """--percentiles `50,90,99.9`: numbers in (0, 100] with at most 4 decimals; ValueError
+    saying what is wrong."""
     found: list[float] = []
     for part in text.split(","):
         item = part.strip()
-        try:
-            p = float(item)
-        except ValueError:
-            raise ValueError(f"{item!r} is not a number") from None
-        if not 0 < p <= 100:  # NaN fails this too
+        if not PERCENTILE_TEXT.fullmatch(item):
+            raise ValueError(
+                f"{item!r} is not a percentile like 50, 99.9 or 99.99 (at most 4 decimals)"
+            )
+        p = float(item)
+        if not 0 < p <= 100:
             raise ValueError(f"{item} is not in (0, 100]")
         found.append(p)
     return tuple(found)

@@ -115,7 +115,9 @@ def identifiers(session: Session) -> dict[str, Any]:
         bucket=sql.Literal(1),
         value=sql.Literal(1.5),
         ln_gamma=sql.Literal(0.02),
-        zero=sql.Literal(-(2**31)),
+        zero=sql.Literal(-(2**30)),
+        negative=sql.Literal(-(2**30) - 2**29),
+        below=sql.Literal(-(2**31)),
         beyond=sql.Literal(2**31 - 1),
         # view/verify's rollup
         stored=sql.Identifier("public", "endpoint_daily_stats"),

@@ -142,7 +142,7 @@ def test_nagios_line_lists_the_bad_worst_first_with_perfdata() -> None:
     assert line == "EPSTATS CRITICAL - c: ; w: w; u: ?"
     assert judges.nagios_line([mk("u", UNKNOWN, "?"), mk("o", OK, "")]) == "EPSTATS UNKNOWN - u: ?"
     assert judges.nagios_line([mk("a", OK, ""), mk("b", OK, "")]) == "EPSTATS OK - 2 checks OK"
-    assert mk("x", OK, "", 0.00001234).perfdata() == "x=0;;"  # never an exponent
+    assert mk("x", OK, "", 0.00001234).perfdata() == "x=0.00001234;;"  # never an exponent
 
 
 @pytest.mark.parametrize(
@@ -918,6 +918,17 @@ def test_latency_p95_judges_each_endpoint_by_its_first_rule(
     t = _latency_thresholds(LATENCY_RULES)
     r = row_judges.latency_p95(_latency(*rows), t, NOW)
     assert (r.name, r.state, r.value) == ("latency_p95", state, value)
+
+
+def test_latency_p95_perfdata_has_every_endpoint_past_its_level_and_small_thresholds() -> None:
+    t = _latency_thresholds([{"endpoint": "/api/%", "warning": 0.001, "critical": 0}])
+    facts = _latency(*((f"/api/{i}", 30.0 + i) for i in range(8)))
+    r = row_judges.latency_p95(facts, t, NOW)
+    assert r.state == WARNING
+    assert r.summary.startswith("p95 over the last 1h: /api/7 37 ms (warning from 0.001), ")
+    assert r.summary.endswith(" and 3 more; 0 of 8 endpoints within their thresholds")
+    assert len(r.extra) == 8  # the line names 5; the perfdata has them all
+    assert r.extra[0].nagios() == "latency_p95_endpoint[/api/7]=0.037;0.000001;"
 
 
 def test_latency_p95_names_every_endpoint_past_its_threshold() -> None:

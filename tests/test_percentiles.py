@@ -42,13 +42,23 @@ def _value(rnd: random.Random, endpoint: str) -> float | None:
         return 7.0
     if endpoint == "/zeros":  # zeros and small fractions
         return 0.0 if rnd.random() < 0.45 else round(rnd.uniform(0.001, 3), 3)
+    if endpoint == "/junk":  # bad data: most response times negative, some zero
+        return -round(rnd.lognormvariate(math.log(40), 1.2), 2) if rnd.random() < 0.7 else 0.0
     # /outliers: mostly ~20 ms, 3 % from 10 s to a minute
     if rnd.random() < 0.03:
         return float(rnd.randrange(10_000, 60_001))
     return round(rnd.gauss(20, 3), 1)
 
 
-WEIGHTS = {"/orders": 5, "/search": 4, "/zeros": 2, "/outliers": 3, "/nulls": 1, "/constant": 1}
+WEIGHTS = {
+    "/orders": 5,
+    "/search": 4,
+    "/zeros": 2,
+    "/outliers": 3,
+    "/nulls": 1,
+    "/constant": 1,
+    "/junk": 1,
+}
 
 
 def _rows(rnd: random.Random, n: int, newest: dt.datetime, seconds: int, batch: int) -> list[Row]:
@@ -230,8 +240,10 @@ def test_sort_by_a_percentile_and_its_change(dsn: str, tmp_path: Path) -> None:
     for row in doc["rows"]:
         for key, value in zip(KEYS, then.get(row["endpoint"], [None] * 3), strict=True):
             assert within(row["previous"][key], value, 0.01, "auto"), (row, key)
-            if row[key] is not None and value is not None:
+            if row[key] is not None and value:  # a previous value of 0 has no ratio
                 assert row["change"][key] == pytest.approx(row[key] / row["previous"][key])
+            elif value == 0:
+                assert row["change"][key] is None
     changes = [x["change"]["p95_ms"] for x in doc["rows"]]
     known = [c for c in changes if c is not None]
     assert known == sorted(known, reverse=True) and changes[: len(known)] == known
@@ -275,7 +287,9 @@ def test_table_json_csv_and_the_daily_p95(dsn: str, tmp_path: Path) -> None:
     assert all(x[k] is None for x in doc["rows"] for k in KEYS) and doc["totals"]["p95_ms"] is None
 
 
-@pytest.mark.parametrize("bad", ["0", "101", "abc", "50,,90", "-5", "nan", "100.5"])
+@pytest.mark.parametrize(
+    "bad", ["0", "101", "abc", "50,,90", "-5", "nan", "100.5", "1e-300", "99.99999", "\u0665\u0660"]
+)
 def test_percentiles_option_refuses_bad_values(bad: str) -> None:
     r = run_cli("report", "top", "--percentiles", bad)
     assert r.code == 2, (r.code, r.stderr)

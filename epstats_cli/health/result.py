@@ -3,6 +3,7 @@ the plugin's one line. Pure, like the judges that make the results."""
 
 from __future__ import annotations
 
+import decimal
 import enum
 import re
 from collections.abc import Iterable, Sequence
@@ -139,8 +140,12 @@ class Thresholds:
 
 
 def _num(value: float) -> str:
-    """Perfdata numbers: plain decimals, never exponents."""
-    return f"{value:.4f}".rstrip("0").rstrip(".")
+    """Perfdata numbers: plain decimals, never exponents; a value too small for 4 decimals
+    keeps its own digits (a threshold of 1 microsecond is not 0, which means "off")."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    if value and text in ("0", "-0"):
+        text = format(decimal.Decimal(repr(value)), "f")
+    return text
 
 
 def level(value: float, levels: Levels) -> State:
