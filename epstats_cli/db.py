@@ -133,29 +133,6 @@ def _ms(delta: timedelta) -> str:
     return f"{round(delta.total_seconds() * 1000)}ms"
 
 
-@dataclass(frozen=True)
-class Lag:
-    """How far behind a standby's data is (replica_lag.sql): `seconds` is 0 when it has
-    replayed all the WAL its running receiver got, else the age of the last commit replayed
-    (None: it has replayed none since it started)."""
-
-    seconds: float | None
-    caught_up: bool
-    receiving: bool
-
-
-def replica_lag(session: Session) -> Lag | None:
-    """The lag of the data `session` reads; None on a primary."""
-    if not session.server.in_recovery:
-        return None
-    row = session.one("catalog/replica_lag")
-    if row is None or not row["in_recovery"]:  # promoted since we connected
-        return None
-    caught_up = bool(row["receiving"] and row["replayed_all"])
-    seconds = 0.0 if caught_up else row["lag_seconds"]
-    return Lag(seconds, caught_up, bool(row["receiving"]))
-
-
 def own_settings(config: Config, changing: bool = False) -> dict[str, str | None]:
     """The values epstats sets for itself, whatever the role or database would impose (None:
     left as it is)."""
