@@ -298,6 +298,9 @@ NOT_A_KEY: dict[str, Any] = {"key": False}  # a field that is not in the file (w
 @dataclass(frozen=True)
 class DatabaseConfig:
     dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
+    # where `report` and `view verify` read (a hot standby); None: the primary DSN. Unreachable
+    # within connect_timeout: they read the primary and say so.
+    replica_dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
     # where changing commands connect (past a transaction pooler); None: the primary DSN
     maintenance_dsn: str | None = field(default=None, metadata=leaf(_opt_str, secret=True))
     # A name, never shown (`config show` says only that it is set) nor quoted in an error:
@@ -746,7 +749,7 @@ def build(data: Any, path: str | None = None) -> Config:
     config = _parse_section(Config, data, "", errors, Config())
     # read from the raw data, so the warning comes even when other keys are wrong
     database = data.get("database") if isinstance(data, dict) else None
-    for key in ("dsn", "maintenance_dsn"):
+    for key in ("dsn", "replica_dsn", "maintenance_dsn"):
         dsn = database.get(key) if isinstance(database, dict) else None
         if isinstance(dsn, str) and _dsn_has_password(dsn):
             errors.append(

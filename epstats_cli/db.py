@@ -64,6 +64,8 @@ class Session:
     per_statement: bool = False
     # What the probe found, for changing sessions (read-only ones do not probe).
     pooler: PoolerInfo | None = None
+    # Why a command that reads database.replica_dsn reads this (the primary) instead.
+    replica_fallback: str | None = None
 
     def another(self, application_name: str = APPLICATION_NAME) -> psycopg.Connection[Any]:
         """A second autocommit connection with the same target and credentials."""
@@ -220,6 +222,7 @@ def connect(
     changing: bool = False,
     fix: str = SESSION_FIX,
     note: Callable[[str], None] | None = None,
+    named_by: str = "--dsn, $EPSTATS_DSN, database.dsn",
 ) -> Session:
     """Open an autocommit session with our own settings; ConnectError (exit 4) when that fails.
 
@@ -227,7 +230,8 @@ def connect(
     pool; else ConfigError naming `fix`) and may write (default_transaction_read_only off,
     else OperationFailed). Any other session works through any pooler: where its statements
     may land on different server connections, our settings travel with each statement and
-    nothing is prepared. `note` receives what the pooler probe found.
+    nothing is prepared. `note` receives what the pooler probe found. `named_by`: where the
+    DSN came from, for the error an unparseable one gets.
     """
     db = config.database
     kwargs: dict[str, Any] = {
@@ -252,9 +256,7 @@ def connect(
     try:
         conn = psycopg.connect(dsn, **kwargs)
     except psycopg.ProgrammingError as exc:
-        raise ConfigError(
-            [f"invalid DSN: {safe_parse_error(exc)} (see --dsn, $EPSTATS_DSN, database.dsn)"]
-        ) from None
+        raise ConfigError([f"invalid DSN: {safe_parse_error(exc)} (see {named_by})"]) from None
     except psycopg.OperationalError as exc:
         raise ConnectError(
             f"cannot connect to {where}: {connect_reason(exc, db.connect_timeout)}"
@@ -315,6 +317,13 @@ def session(
 ) -> Iterator[Session]:
     """A Session (see connect) that is closed however the block ends."""
     s = connect(config, dsn, changing=changing, fix=fix, note=note)
+    with closing(s):
+        yield s
+
+
+@contextmanager
+def closing(s: Session) -> Iterator[Session]:
+    """`s`, closed however the block ends."""
     try:
         yield s
     finally:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from epstats_cli import latency
+from epstats_cli import latency, replica
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import normalize
 from epstats_cli.errors import OperationFailed
@@ -35,6 +35,7 @@ from epstats_cli.reports import (
     params_for,
     placeholders,
     reading,
+    told,
     with_percentiles,
     without_mix,
 )
@@ -66,6 +67,7 @@ def endpoint_days(
     wanted = latency.percentiles(percentiles)
 
     def read() -> Report:
+        where = replica.measure(session)  # first: the snapshot the report reads
         r = reading(session, source)
         endpoint = normalize(session, r.norm, [name])[0] if r.norm.active else name
         if endpoint != name:
@@ -111,7 +113,7 @@ def endpoint_days(
         totals.pop("day")
         report = Report(r.used, win, rows, seconds, totals=totals)
         report.endpoint, report.requested = endpoint, name
-        return finish_report(session, report, r, params, ids)
+        return told(finish_report(session, report, r, params, ids), where)
 
     return consistent(session, read, lambda: as_of_and_snapshot(session))
 

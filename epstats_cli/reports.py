@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import latency, rollup, source
+from epstats_cli import latency, replica, rollup, source
 from epstats_cli.db import Session, consistent
 from epstats_cli.endpoints import (
     Normalization,
@@ -130,6 +130,7 @@ class Report:
     endpoint: str | None = None  # report endpoint: the endpoint reported (normalized)
     requested: str | None = None  # report endpoint: the name as given
     parts: list[dict[str, Any]] = field(default_factory=list)  # what was read from where
+    replica_lag_s: float | None = None  # on a standby, how far behind (replica.py); else None
 
     def document(self, source_label: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -153,6 +154,7 @@ class Report:
         doc["future_rows"] = {"count": count, "latest": latest}
         doc["rollup_parameters"] = self.rollup_parameters
         doc["query_seconds"] = round(self.seconds, 6)
+        doc["replica_lag_s"] = self.replica_lag_s
         doc["notes"] = self.notes
         return doc
 
@@ -370,6 +372,13 @@ def finish_report(
     return report
 
 
+def told(report: Report, where: replica.Served) -> Report:
+    """`report` saying which server it read: on a standby, how far behind (replica.py)."""
+    report.replica_lag_s = where.lag_s
+    report.notes += where.notes
+    return report
+
+
 def order_by(
     sort: str, ascending: bool = False, wanted: tuple[float, ...] = latency.DEFAULT_PERCENTILES
 ) -> sql.Composable:
@@ -414,6 +423,7 @@ def top(
     wanted = latency.percentiles(percentiles)
 
     def read() -> Report:
+        where = replica.measure(session)  # first: the snapshot the report reads
         r = reading(session, source)
         require_mix(r, sort)
         require_latency(r, sort)
@@ -441,7 +451,7 @@ def top(
             rows = with_percentiles(r, rows, wanted)
         seconds = time.perf_counter() - start
         report = Report(r.used, win, rows, seconds, previous=before)
-        return finish_report(session, report, r, params, ids)
+        return told(finish_report(session, report, r, params, ids), where)
 
     return consistent(session, read, lambda: as_of_and_snapshot(session))
 

@@ -117,13 +117,33 @@ class App:
                     preflight.require(s, kinds.command_path(ctx), ctx.params)
                 yield s
             return
-        with db.session(self.config, self.dsn()) as s:
+        path = kinds.command_path(ctx) if ctx is not None else ""
+        with db.closing(self._reading(path)) as s:
             s.maintenance_dsn = maintenance
             if ctx is not None and kinds.command_path(ctx) in kinds.PREFLIGHT_READ_ONLY:
                 from epstats_cli import preflight
 
                 preflight.require(s, kinds.command_path(ctx), ctx.params)
             yield s
+
+    def _reading(self, path: str) -> Session:
+        """A read-only session: on database.replica_dsn for the commands that read there
+        (kinds.REPLICA_READS), else, or when it cannot be reached within connect_timeout, on
+        the primary DSN (the session's replica_fallback says why; the command says it)."""
+        from epstats_cli import db
+        from epstats_cli.cli import kinds
+        from epstats_cli.errors import ConnectError
+
+        replica = self.config.database.replica_dsn
+        fallback = None
+        if replica and path in kinds.REPLICA_READS:
+            try:
+                return db.connect(self.config, replica, named_by="database.replica_dsn")
+            except ConnectError as exc:
+                fallback = f"database.replica_dsn: {exc}; read from the primary instead"
+        s = db.connect(self.config, self.dsn())
+        s.replica_fallback = fallback
+        return s
 
     @property
     def console(self) -> Console:

@@ -31,6 +31,9 @@ CHANGING = frozenset(
 # Read-only commands whose rights preflight.py checks before they run, as a changing one's:
 # all missing ones named at once.
 PREFLIGHT_READ_ONLY = frozenset({"view verify"})
+# Read-only commands that read database.replica_dsn when it is set (App._reading); the rest
+# stay on the primary: activity counters (pg_stat_*) are per server and not replicated.
+REPLICA_READS = frozenset({"report top", "report endpoint", "view verify"})
 READ_ONLY = frozenset(
     {
         "config show",

@@ -192,13 +192,14 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
 
     Example: epstats view verify --days 7
     """
-    from epstats_cli import reports, rollup
+    from epstats_cli import replica, reports, rollup
     from epstats_cli.render import Column, Result, Table, local_time
 
     app = get_app()
     if days is not None and since is not None:
         raise click.UsageError("--days excludes --since")
     with app.session() as s:
+        where = replica.measure(s)  # on database.replica_dsn when set: how far behind
         # the same window as reports: whole days in source.timezone, by the server's clock
         win = reports.window(s, days, since.date() if since else None, None)
         from_day, today = win.from_day, win.to_day
@@ -238,6 +239,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
             "it: the rollup is right, but --source auto counts those rows twice until the "
             "next refresh (`epstats view refresh`)"
         )
+    footer += where.notes
     doc = {
         "ok": ok,
         "window": {"from": from_day, "to": today},
@@ -245,6 +247,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         "pending_rows": result.pending_rows,
         "differences": result.differences,
         "rewritten": result.rewritten,
+        "replica_lag_s": where.lag_s,
     }
     # an empty table still gives CSV its header row; people read the footer alone
     tables = [
