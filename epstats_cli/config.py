@@ -395,6 +395,7 @@ class Schedule:
     reindex: timedelta = field(default=timedelta(days=30), metadata=leaf(_positive_duration))
     cleanup: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
     verify: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+    partitions: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
 
 
 TASKS = tuple(f.name for f in fields(Schedule))
@@ -423,6 +424,22 @@ class TuneConfig:
 
     vacuum_every: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
     analyze_every: timedelta = field(default=timedelta(hours=6), metadata=leaf(_positive_duration))
+
+
+PARTITION_INTERVALS = ("auto", "day", "week", "month")
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """`epstats partition` and the `partitions` task: the interval of new partitions (auto:
+    from the table's size and traffic, which `partition plan` explains), how many intervals
+    ahead they are made, and how long `cleanup` keeps the table a conversion replaced."""
+
+    interval: str = field(default="auto", metadata=leaf(_one_of(PARTITION_INTERVALS)))
+    premake: int = field(default=7, metadata=leaf(_int_range(1, 1000)))
+    keep_old: timedelta = field(default=timedelta(days=7), metadata=leaf(_duration))
+    # rows per batch of a conversion's copy (each batch its own short transaction)
+    batch_rows: int = field(default=100_000, metadata=leaf(_int_range(1000, 100_000_000)))
 
 
 @dataclass(frozen=True)
@@ -564,6 +581,7 @@ class Config:
     view: ViewConfig = field(default_factory=ViewConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     path: str | None = field(default=None, metadata=NOT_A_KEY)

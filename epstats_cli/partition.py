@@ -38,6 +38,7 @@ class Partition:
     last_day: dt.date | None
     whole_days: bool
     leaf: bool  # a table (relkind r), not a sub-partitioned one
+    rows: int = 0  # estimated (reltuples)
 
     @property
     def qualified(self) -> tuple[str, str]:
@@ -77,6 +78,7 @@ def partitions_of(session: Session, oid: int, naive: bool) -> list[Partition]:
             r["last_day"],
             bool(r["whole_days"]),
             r["relkind"] == "r",
+            int(r["rows"]),
         )
         for r in rows
     ]
@@ -107,9 +109,7 @@ def _value(session: Session, local: sql.Composable, naive: bool) -> sql.Composab
     tz = sql.Literal(session.config.source.timezone)
     if naive:
         naive_tz = sql.Literal(session.config.source.naive_timezone)
-        return session.statement(
-            "partition/value_timestamp", local=local, tz=tz, naive_tz=naive_tz
-        )
+        return session.statement("partition/value_timestamp", local=local, tz=tz, naive_tz=naive_tz)
     return session.statement("partition/value_timestamptz", local=local, tz=tz)
 
 

@@ -3,6 +3,7 @@
 -- MINVALUE, MAXVALUE and a DEFAULT partition) and the local days they span in %(tz)s.
 WITH parts AS (
     SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind,
+           greatest(c.reltuples, 0)::bigint AS rows,
            pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound
     FROM pg_catalog.pg_inherits i
     JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
@@ -16,7 +17,7 @@ WITH parts AS (
 ), instants AS (
     SELECT texts.*, {lower} AS lower_ts, {upper} AS upper_ts FROM texts
 )
-SELECT oid, schema, name, relkind, bound, is_default, lower_ts, upper_ts,
+SELECT oid, schema, name, relkind, rows, bound, is_default, lower_ts, upper_ts,
        (lower_ts AT TIME ZONE %(tz)s)::date AS first_day,
        ((upper_ts - interval '1 microsecond') AT TIME ZONE %(tz)s)::date AS last_day,
        coalesce((lower_ts AT TIME ZONE %(tz)s)::time = '00:00'
