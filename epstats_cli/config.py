@@ -489,6 +489,17 @@ class ShareLevels(Levels):
 
 
 @dataclass(frozen=True)
+class BelowLevels(Levels):
+    """Levels a value is judged *below* (a runway: fewer is worse): WARNING below warning,
+    CRITICAL below critical, which may not be above warning; 0 turns a level off."""
+
+    def problems(self) -> dict[str, str]:
+        if self.warning and self.critical and self.critical > self.warning:
+            return {"critical": f"{self.critical} is above warning {self.warning}"}
+        return {}
+
+
+@dataclass(frozen=True)
 class DurationLevels:
     """A WARNING and a CRITICAL threshold that are durations; 0 turns a level off."""
 
@@ -571,6 +582,8 @@ class CheckConfig:
         ),
     )
     latency_window: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
+    # partitions made ahead of the current time, in intervals: WARNING below 3, CRITICAL below 1
+    partition_runway: BelowLevels = BelowLevels(3, 1)
 
 
 @dataclass(frozen=True)

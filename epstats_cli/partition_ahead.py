@@ -25,29 +25,10 @@ from epstats_cli.catalog import source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session, now
 from epstats_cli.execute import Mode, Statement, Step
+from epstats_cli.partition_runway import DefaultRows, Runway
 
 TASK = "partitions"
 DAYS = {"day": 1, "week": 7, "month": 31}
-
-
-@dataclass(frozen=True)
-class DefaultRows:
-    count: int
-    oldest: dt.datetime | None
-    newest: dt.datetime | None
-
-
-@dataclass
-class Runway:
-    """How far ahead the source table's partitions reach."""
-
-    partitioned: bool
-    interval: str | None = None
-    ahead: int = 0  # partitions wholly after the one holding now
-    covers_now: bool = False
-    through: dt.datetime | None = None  # the newest partition's upper bound
-    default: str | None = None  # the DEFAULT partition's name
-    default_rows: DefaultRows | None = None
 
 
 def _interval(session: Session, parts: list[partition.Partition]) -> str:
