@@ -736,7 +736,6 @@ def _swap_step(session: Session, plan: Plan, names: Names, f: Facts) -> Step:
         done=f"swapped: {names.table} is partitioned; the old table is {names.retired}",
         relation_oid=f.oid,
         lock_modes=ALL_MODES,
-        retries=max(session.config.maintenance.lock_retries, 10),
     )
 
 
