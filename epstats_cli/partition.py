@@ -49,11 +49,11 @@ def _bound_text(session: Session, text: str, naive: bool) -> sql.Composable:
     column = sql.Identifier(text)
     if naive:
         return session.statement(
-            "partition/bound_timestamp",
+            "fragments/partition_bound_timestamp",
             text=column,
             naive_tz=sql.Literal(session.config.source.naive_timezone),
         )
-    return session.statement("partition/bound_timestamptz", text=column)
+    return session.statement("fragments/partition_bound_timestamptz", text=column)
 
 
 def partitions_of(session: Session, oid: int, naive: bool) -> list[Partition]:
@@ -109,8 +109,10 @@ def _value(session: Session, local: sql.Composable, naive: bool) -> sql.Composab
     tz = sql.Literal(session.config.source.timezone)
     if naive:
         naive_tz = sql.Literal(session.config.source.naive_timezone)
-        return session.statement("partition/value_timestamp", local=local, tz=tz, naive_tz=naive_tz)
-    return session.statement("partition/value_timestamptz", local=local, tz=tz)
+        return session.statement(
+            "fragments/partition_value_timestamp", local=local, tz=tz, naive_tz=naive_tz
+        )
+    return session.statement("fragments/partition_value_timestamptz", local=local, tz=tz)
 
 
 def bounds(

@@ -199,7 +199,7 @@ def plan_partitions(session: Session) -> list[Step]:
                     "partition/create_detached",
                     partition=ident,
                     parent=(table.schema, table.name),
-                    options=options,
+                    reloptions=options,
                 )
             )
         ]
@@ -232,7 +232,7 @@ def plan_partitions(session: Session) -> list[Step]:
                         partition=ident,
                         columns=columns,
                         range=session.statement(
-                            "partition/range", timestamp=ts, lower=lower, upper=upper
+                            "fragments/partition_range", timestamp=ts, lower=lower, upper=upper
                         ),
                     )
                 )

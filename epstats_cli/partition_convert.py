@@ -369,7 +369,7 @@ def _prepare_step(session: Session, plan: Plan, names: Names, f: Facts, drop_uni
                     parent=new,
                     lower=sql.Literal(b.lower_value),
                     upper=sql.Literal(b.upper_value),
-                    options=options,
+                    reloptions=options,
                 )
             )
         )
@@ -379,7 +379,7 @@ def _prepare_step(session: Session, plan: Plan, names: Names, f: Facts, drop_uni
                 "partition/create_default",
                 partition=ident(names.default),
                 parent=new,
-                options=options,
+                reloptions=options,
             )
         )
     )
@@ -456,7 +456,7 @@ def _prepare_step(session: Session, plan: Plan, names: Names, f: Facts, drop_uni
         out,
         Mode.TRANSACTION,
         done="partitioned table built",
-        on_failure=[Statement(session.statement("partition/drop_table", table=ident(names.new)))],
+        on_failure=[Statement(session.statement("partition/drop_table", dropped=ident(names.new)))],
     )
 
 
@@ -562,13 +562,13 @@ def _range(session: Session, batch: Batch, plan: Plan) -> sql.Composable:
     ts = session.config.source.columns.timestamp
     if batch.lower is None:
         return session.statement(
-            "partition/outside",
+            "fragments/partition_outside",
             timestamp=ts,
             lower=sql.Literal(plan.partitions[0].lower_value),
             upper=sql.Literal(plan.partitions[-1].upper_value),
         )
     return session.statement(
-        "partition/range",
+        "fragments/partition_range",
         timestamp=ts,
         lower=sql.Literal(batch.lower),
         upper=sql.Literal(batch.upper),
@@ -650,7 +650,7 @@ def _swap_step(session: Session, plan: Plan, names: Names, f: Facts) -> Step:
         ),
         Statement(session.statement("partition/drop_trigger", trigger=TRIGGER, table=table)),
         Statement(session.statement("partition/drop_function", function=ident(names.function))),
-        Statement(session.statement("partition/drop_table", table=ident(names.captured))),
+        Statement(session.statement("partition/drop_table", dropped=ident(names.captured))),
         Statement(
             session.statement("partition/rename_table", table=table, new_name=names.retired.name)
         ),
@@ -744,7 +744,7 @@ def _drop_old_step(session: Session, names: Names) -> Step:
         TASK,
         str(names.retired),
         "drop the table the conversion replaced",
-        [Statement(session.statement("partition/drop_table", table=ident(names.retired)))],
+        [Statement(session.statement("partition/drop_table", dropped=ident(names.retired)))],
         done="dropped",
     )
 
@@ -769,8 +769,8 @@ def rollback_steps(session: Session) -> list[Step]:
                 Statement(
                     session.statement("partition/drop_function", function=ident(names.function))
                 ),
-                Statement(session.statement("partition/drop_table", table=ident(names.captured))),
-                Statement(session.statement("partition/drop_table", table=ident(names.new))),
+                Statement(session.statement("partition/drop_table", dropped=ident(names.captured))),
+                Statement(session.statement("partition/drop_table", dropped=ident(names.new))),
             ],
             Mode.TRANSACTION,
             done="rolled back: the table is as it was",

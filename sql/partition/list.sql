@@ -15,7 +15,8 @@ WITH parts AS (
            substring(bound FROM 'TO \(''([^'']+)''\)') AS upper_text
     FROM parts
 ), instants AS (
-    SELECT texts.*, {lower} AS lower_ts, {upper} AS upper_ts FROM texts
+    SELECT texts.*, ({lower})::timestamptz AS lower_ts, ({upper})::timestamptz AS upper_ts
+    FROM texts
 )
 SELECT oid, schema, name, relkind, rows, bound, is_default, lower_ts, upper_ts,
        (lower_ts AT TIME ZONE %(tz)s)::date AS first_day,
