@@ -327,3 +327,54 @@ def test_maintain_keeps_partitions_ahead_and_empties_the_default(
     zone = ZoneInfo(timezone)
     assert lowers and all(lo.astimezone(zone).time() == dt.time(0) for (lo,) in lowers)
     assert _ok(more, dsn, "maintain", "--only", "partitions")["tasks"][0]["status"] == "skipped"
+
+
+def test_dry_run_equals_execution(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """The statements a dry run plans are those a real run sends, in order (less the drain,
+    which a real run repeats only while rows are captured, and the instant of the swap
+    noted on the old table); the same for the partitions task."""
+    import re
+
+    from epstats_cli import partition_ahead, partition_convert
+    from epstats_cli.config import load
+    from epstats_cli.db import connect
+    from epstats_cli.execute import Executor
+
+    cfg = _cfg(tmp_path, "partition: {premake: 2}\n")
+    _small(cfg, dsn, conn)
+    assert run_cli("-c", cfg, "--dsn", dsn, "indexes", "apply").code == 0
+    session = connect(load(cfg), dsn)
+    try:
+        swapped = re.compile(r"(retired at )[^']+")
+
+        def planned_by(ex: Executor) -> str:
+            return ";\n".join(
+                r.sql.split(";\n-- only if")[0]
+                for r in ex.results
+                if r.sql and not r.reason.startswith("move the captured rows")
+            )
+
+        def sent_by(ex: Executor) -> str:
+            return ";\n".join(e.text for e in ex.log if e.kind == "run")
+
+        dry = Executor(session, dry_run=True)
+        partition_convert.apply(session, dry, "day")
+        assert dry.log == []
+        real = Executor(session, record=True)
+        _plan, results = partition_convert.apply(session, real, "day")
+        assert {r.status for r in results} == {"ok"}
+        assert swapped.sub("", sent_by(real)) == swapped.sub("", planned_by(dry))
+        conn.execute("ALTER TABLE requests DETACH PARTITION requests_default")
+        conn.execute("DROP TABLE requests_default")
+        more = connect(load(_cfg(tmp_path, "partition: {premake: 5}\n")), dsn)
+        try:
+            dry = Executor(more, dry_run=True)
+            dry.run_all(partition_ahead.plan_partitions(more))
+            assert len(dry.results) == 3 and "requests_default" not in planned_by(dry)
+            real = Executor(more, record=True)
+            assert {r.status for r in real.run_all(partition_ahead.plan_partitions(more))} == {"ok"}
+            assert sent_by(real) == planned_by(dry)
+        finally:
+            more.conn.close()
+    finally:
+        session.conn.close()
