@@ -158,7 +158,7 @@ def plan_partitions(session: Session) -> list[Step]:
                 str(table),
                 "make partitions ahead",
                 [],
-                skip="not partitioned (epstats partition apply converts it)",
+                done="nothing to do: not partitioned (epstats partition apply converts it)",
             )
         ]
     interval = _interval(session, parts)
@@ -270,7 +270,7 @@ def plan_partitions(session: Session) -> list[Step]:
                 str(table),
                 "make partitions ahead",
                 [],
-                skip=f"partitions reach {premake} {interval}(s) ahead already",
+                done=f"nothing to do: partitions reach {premake} {interval}(s) ahead already",
             )
         ]
     return steps
