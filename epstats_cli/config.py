@@ -424,6 +424,7 @@ class Schedule:
     reindex: timedelta = field(default=timedelta(days=30), metadata=leaf(_positive_duration))
     cleanup: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
     verify: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+    partitions: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
 
 
 TASKS = tuple(f.name for f in fields(Schedule))
@@ -452,6 +453,22 @@ class TuneConfig:
 
     vacuum_every: timedelta = field(default=timedelta(hours=1), metadata=leaf(_tune_every))
     analyze_every: timedelta = field(default=timedelta(hours=6), metadata=leaf(_tune_every))
+
+
+PARTITION_INTERVALS = ("auto", "day", "week", "month")
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """`epstats partition` and the `partitions` task: the interval of new partitions (auto:
+    from the table's size and traffic, which `partition plan` explains), how many intervals
+    ahead they are made, and how long `cleanup` keeps the table a conversion replaced."""
+
+    interval: str = field(default="auto", metadata=leaf(_one_of(PARTITION_INTERVALS)))
+    premake: int = field(default=7, metadata=leaf(_int_range(1, 1000)))
+    keep_old: timedelta = field(default=timedelta(days=7), metadata=leaf(_duration))
+    # rows per batch of a conversion's copy (each batch its own short transaction)
+    batch_rows: int = field(default=100_000, metadata=leaf(_int_range(1000, 100_000_000)))
 
 
 @dataclass(frozen=True)
@@ -498,6 +515,17 @@ class ShareLevels(Levels):
 
     warning: float = field(metadata=leaf(_ratio))
     critical: float = field(metadata=leaf(_ratio))
+
+
+@dataclass(frozen=True)
+class BelowLevels(Levels):
+    """Levels a value is judged *below* (a runway: fewer is worse): WARNING below warning,
+    CRITICAL below critical, which may not be above warning; 0 turns a level off."""
+
+    def problems(self) -> dict[str, str]:
+        if self.warning and self.critical and self.critical > self.warning:
+            return {"critical": f"{self.critical} is above warning {self.warning}"}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -583,6 +611,8 @@ class CheckConfig:
         ),
     )
     latency_window: timedelta = field(default=timedelta(hours=1), metadata=leaf(_positive_duration))
+    # partitions made ahead of the current time, in intervals: WARNING below 3, CRITICAL below 1
+    partition_runway: BelowLevels = BelowLevels(3, 1)
 
 
 @dataclass(frozen=True)
@@ -593,6 +623,7 @@ class Config:
     view: ViewConfig = field(default_factory=ViewConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     path: str | None = field(default=None, metadata=NOT_A_KEY)

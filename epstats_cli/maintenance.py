@@ -21,7 +21,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import history, indexes, rights, rollup, schedule
+from epstats_cli import (
+    history,
+    indexes,
+    partition_ahead,
+    partition_convert,
+    rights,
+    rollup,
+    schedule,
+)
 from epstats_cli.catalog import missing_source, relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -368,6 +376,7 @@ def plan_cleanup(session: Session) -> list[Step]:
                 step.reason = "invalid until the build running on it ends"
                 step.skip = _still_building(builds[idx.oid])
             steps.append(step)
+    steps += partition_convert.cleanup_steps(session)
     spare = spare_step(session)
     if spare is not None:
         spare.refused = refusal(session, rights.spare_needs(session))
@@ -446,6 +455,7 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),
     "verify": lambda s, d: plan_verify(s),  # what a dry run shows; a real run: RUNNERS
+    "partitions": lambda s, d: partition_ahead.plan_partitions(s),
 }
 
 # Tasks whose steps depend on what they find as they run (verify compares a day, then repairs

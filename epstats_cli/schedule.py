@@ -12,7 +12,8 @@ from epstats_cli.durations import human_seconds
 
 # verify last: it compares the rollup the refresh just brought up to date, with what is left
 # of max_runtime (it stops itself, see SELF_LIMITED)
-ORDER = ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")
+# partitions early: an INSERT past the last partition lands in the DEFAULT one
+ORDER = ("cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify")
 # Tasks that stop themselves when max_runtime is used up: they start whenever time is left,
 # whatever their past runs took.
 SELF_LIMITED = frozenset({"verify"})

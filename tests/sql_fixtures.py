@@ -123,6 +123,22 @@ def identifiers(session: Session) -> dict[str, Any]:
         stored=sql.Identifier("public", "endpoint_daily_stats"),
         # reports' percentiles read from the histograms (the fragment itself)
         quantiles=latency.quantiles_sql(session, 0.01),
+        # a partitioned copy of the source (partition_worlds names them)
+        new=("public", "sqltest_new"),
+        parent=("public", "sqltest_parted"),
+        partition=("public", "sqltest_part"),
+        captured=("public", "sqltest_captured"),
+        function=("public", "sqltest_capture"),
+        trigger="sqltest_trigger",
+        default=("public", "requests"),
+        sequence=("public", "sqltest_seq"),
+        lower=sql.Literal("2020-01-01T00:00:00+00:00"),
+        upper=sql.Literal("2020-01-02T00:00:00+00:00"),
+        lower_value=sql.SQL("start::text"),
+        upper_value=sql.SQL("start::text"),
+        range=sql.SQL("true"),
+        reloptions=sql.SQL(""),
+        dropped=("public", "sqltest_gone"),
     )
     return ids
 
@@ -177,6 +193,61 @@ def worlds(session: Session) -> list[World]:
             ],
         ),
         World("names that do not exist yet", {"view": FRESH_VIEW, "index": FRESH_INDEX}),
+        *partition_worlds(table),
+    ]
+
+
+PARTED = ("public", "sqltest_parted")
+LOOSE = ("public", "sqltest_loose")
+
+
+def partition_worlds(table: sql.Identifier) -> list[World]:
+    """A partitioned copy of the source beside it (partition.py, partition_convert.py,
+    partition_ahead.py): with a table to attach, a capture table and its function, a
+    sequence; statements that create partitions get fresh names."""
+    ts = sql.Identifier("timestamp")
+    setup = [
+        sql.SQL("CREATE TABLE {} (LIKE {}) PARTITION BY RANGE ({})").format(
+            sql.Identifier(*PARTED), table, ts
+        ),
+        sql.SQL("CREATE TABLE {} (LIKE {})").format(sql.Identifier(*LOOSE), table),
+        sql.SQL("CREATE TABLE sqltest_captured (LIKE {}, epstats_captured_id bigserial)").format(
+            table
+        ),
+        sql.SQL(
+            "CREATE FUNCTION sqltest_capture() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$BEGIN RETURN NULL; END$$"
+        ).format(),
+        sql.SQL("CREATE SEQUENCE sqltest_seq").format(),
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT sqltest_new_check CHECK (true)").format(table),
+    ]
+    common: dict[str, Any] = {
+        "parent": PARTED,
+        "captured": ("public", "sqltest_captured"),
+        "function": ("public", "sqltest_capture"),
+        "trigger": "sqltest_trigger",
+        "default": ("public", "requests"),
+        "sequence": ("public", "sqltest_seq"),
+        "column": ("public", "requests", "endpoint"),
+        "lower": sql.Literal("2020-01-01T00:00:00+00:00"),
+        "upper": sql.Literal("2020-01-02T00:00:00+00:00"),
+        "lower_value": sql.SQL("start::text"),
+        "upper_value": sql.SQL("start::text"),
+        "range": sql.SQL("true"),
+        "reloptions": sql.SQL(" WITH (fillfactor = 90)"),
+        "index": FRESH_INDEX,
+    }
+    return [
+        World(
+            "a partitioned table and a table to attach",
+            {**common, "new": PARTED, "partition": LOOSE},
+            setup,
+        ),
+        World(
+            "a partitioned table and fresh names",
+            {**common, "new": ("public", "sqltest_new"), "partition": ("public", "sqltest_part")},
+            setup,
+        ),
     ]
 
 

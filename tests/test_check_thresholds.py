@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from epstats_cli import config
-from epstats_cli.config import CheckConfig, DurationLevels, Levels, ShareLevels
+from epstats_cli.config import BelowLevels, CheckConfig, DurationLevels, Levels, ShareLevels
 from epstats_cli.errors import ConfigError
 from epstats_cli.health import CHECKS, Thresholds
 from epstats_cli.health.checks import LEVELS_KEY
@@ -23,6 +23,8 @@ from tests.conftest import run_cli
 PAIRS = [f.name for f in fields(CheckConfig) if isinstance(f.default, Levels | DurationLevels)]
 SHARES = [f.name for f in fields(CheckConfig) if isinstance(f.default, ShareLevels)]
 DURATIONS = [f.name for f in fields(CheckConfig) if isinstance(f.default, DurationLevels)]
+# judged below the levels (a runway: fewer is worse): critical may not be above warning
+BELOW = [f.name for f in fields(CheckConfig) if isinstance(f.default, BelowLevels)]
 
 
 def _values(key: str, a: float, b: float) -> dict[str, Any]:
@@ -69,10 +71,10 @@ def _seconds(levels: Levels | DurationLevels) -> Levels:
 @pytest.mark.parametrize("key", PAIRS)
 def test_critical_may_not_come_before_warning(key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        _build(key, _values(key, 0.5, 0.25))
+        _build(key, _values(key, 0.25, 0.5) if key in BELOW else _values(key, 0.5, 0.25))
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith(f"check.{key}.critical: ")
-    assert "is below warning" in info.value.problems[0]
+    assert ("is above warning" if key in BELOW else "is below warning") in info.value.problems[0]
     assert getattr(_build(key, _values(key, 0.5, 0.5)), key)  # equal levels are fine
 
 
@@ -85,7 +87,7 @@ def test_levels_are_not_negative(key: str) -> None:
 
 @pytest.mark.parametrize("key", PAIRS)
 def test_shares_are_at_most_one(key: str) -> None:
-    pair = _values(key, 2, 3)
+    pair = _values(key, 3, 2) if key in BELOW else _values(key, 2, 3)
     if key not in SHARES:  # multiples of a schedule or of a maximum, durations: any size
         assert getattr(_build(key, pair), key)
         return

@@ -45,6 +45,7 @@ from epstats_cli.health.server_facts import (
     TableSequences,
     TransactionFacts,
 )
+from epstats_cli.partition_runway import Runway
 from epstats_cli.pooler import PoolerInfo
 from epstats_cli.source import FutureRows
 
@@ -707,6 +708,9 @@ class Facts:
 
     def latency(self) -> LatencyFacts:
         return LatencyFacts(dt.timedelta(hours=1), "auto")
+
+    def partition_runway(self) -> Runway:
+        return Runway(False)
 
 
 TABLE_CHECKS = ["analyze_age", "vacuum_age", "dead_tuples", "xid_age"]

@@ -221,6 +221,7 @@ CHANGING_ARGS = {
     "reindex": ["reindex"],
     "maintain": ["maintain", "--force", "vacuum,analyze,refresh,cleanup"],
     "tune apply": ["tune", "apply"],
+    "partition apply": ["partition", "apply", "--dry-run"],
     "generate": ["generate", "--rows", "100"],
     "demo": ["demo", "--rows", "1000"],
 }

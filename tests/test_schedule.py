@@ -28,7 +28,7 @@ def decisions(
 def test_never_run_is_due_in_order() -> None:
     ds = due_tasks({}, CFG, NOW, Need())
     assert [d.task for d in ds] == [
-        "cleanup", "vacuum", "analyze", "reindex", "refresh", "verify",
+        "cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify",
     ]  # fmt: skip
     assert all(d.due and d.reason == "never run" for d in ds)
 
@@ -121,7 +121,7 @@ def test_freeze_near_wraparound() -> None:
 
 
 def test_a_leftover_makes_cleanup_due_at_once() -> None:
-    tasks = ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")
+    tasks = ("cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify")
     recent = {t: NOW - SEC for t in tasks}
     assert decisions(recent)["cleanup"][0] is False
     left = ("public.idx_a_ccnew", "public.endpoint_daily_stats_epstats_new")

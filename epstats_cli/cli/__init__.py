@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reindex": ("maintain", "reindex", "REINDEX CONCURRENTLY the table's indices."),
     "maintain": ("maintain", "maintain", "Cron entry point: run whatever maintenance is due."),
     "tune": ("tune", "tune", "Plan, apply and inspect the source table's storage parameters."),
+    "partition": ("partition", "partition", "Convert the table online to time partitions."),
     "report": ("report", "report", "Top-N endpoints and one endpoint's days."),
     "check": ("health", "check", "Health checks with Nagios exit codes."),
     "advise": ("advise", "advise", "Resource, pool and layout advice from size and traffic."),

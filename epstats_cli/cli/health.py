@@ -258,7 +258,7 @@ def _endpoints_table(endpoints: dict[str, Any] | str | None) -> list[Any]:
     "dead_tuples, xid_age, invalid_indexes, missing_indexes, redundant_indexes, "
     "view_staleness, future_rows, late_rows, maintain_failed, table_bloat, index_bloat, pooler, "
     "long_transactions, ingest_stalled, connections, replication_lag, database_size, "
-    "sequence_exhaustion, endpoint_cardinality, latency_p95.",
+    "sequence_exhaustion, endpoint_cardinality, latency_p95, partition_runway.",
 )
 def check(only: str | None) -> None:
     """Health checks for monitoring, with Nagios exit codes and performance data.

@@ -24,6 +24,7 @@ CHANGING = frozenset(
         "reindex",
         "maintain",
         "tune apply",
+        "partition apply",
         "generate",
         "demo",
     }
@@ -50,6 +51,8 @@ READ_ONLY = frozenset(
         "endpoints",
         "tune plan",
         "tune status",
+        "partition plan",
+        "partition status",
     }
 )
 
@@ -77,6 +80,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "tune plan": TABULAR,
     "tune apply": TABULAR,
     "tune status": TABULAR,
+    "partition plan": TABULAR,
+    "partition apply": TABULAR,
+    "partition status": TABULAR,
     "generate": ("table", "json"),
     "report top": TABULAR,
     "report endpoint": TABULAR,

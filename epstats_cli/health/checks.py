@@ -10,7 +10,13 @@ import psycopg
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.errors import EpstatsError, first_line
-from epstats_cli.health import judges, replication_judges, row_judges, server_judges
+from epstats_cli.health import (
+    judges,
+    partition_judges,
+    replication_judges,
+    row_judges,
+    server_judges,
+)
 from epstats_cli.health.facts import FactSource, Gatherer, SourceMissing
 from epstats_cli.health.judges import CheckResult, Thresholds
 
@@ -49,6 +55,9 @@ _CHECKS: dict[str, Judge] = {
         f.endpoint_cardinality(), t, now
     ),
     "latency_p95": lambda f, t, now: row_judges.latency_p95(f.latency(), t, now),
+    "partition_runway": lambda f, t, now: partition_judges.partition_runway(
+        f.partition_runway(), t, now
+    ),
 }
 CHECKS = tuple(_CHECKS)
 # The threshold pair under `check:` each check is judged by: both levels 0 turn it off.
@@ -67,6 +76,7 @@ LEVELS_KEY = {
     "replication_lag": "replication_lag",
     "sequence_exhaustion": "sequence_exhaustion",
     "endpoint_cardinality": "endpoint_cardinality",
+    "partition_runway": "partition_runway",
 }
 # checks of statistics each node counts for itself (pg_stat_user_tables): on a hot standby
 # they say "never vacuumed" of a table the primary vacuums, so they are judged there

@@ -28,6 +28,7 @@ from epstats_cli.health.server_facts import (
     TableSequences,
     TransactionFacts,
 )
+from epstats_cli.partition_runway import Runway
 from epstats_cli.pooler import PoolerInfo, session_guarantee
 from epstats_cli.rollup import verify_record
 from epstats_cli.rollup.build import new_name
@@ -325,6 +326,7 @@ class FactSource(Protocol):
     def sequences(self) -> TableSequences: ...
     def endpoint_cardinality(self) -> cardinality.Cardinality: ...
     def latency(self) -> latency_facts.LatencyFacts: ...
+    def partition_runway(self) -> Runway: ...
 
 
 T = TypeVar("T")
@@ -407,3 +409,8 @@ class Gatherer:
 
     def latency(self) -> latency_facts.LatencyFacts:
         return self._once("latency", latency_facts.measure)
+
+    def partition_runway(self) -> Runway:
+        from epstats_cli.partition_ahead import runway
+
+        return self._once("partition_runway", runway)

@@ -1,4 +1,5 @@
--- Every index on one table, with what redundancy and recommendation matching need.
+-- Every index on one table, with what redundancy and recommendation matching need. The index
+-- of a partitioned table (relkind I) has no storage: its size and scans are its partitions'.
 SELECT ic.relname AS name,
        ic.oid AS oid,
        am.amname AS method,
@@ -20,8 +21,16 @@ SELECT ic.relname AS name,
        i.indclass::oid[]::text[] AS opclasses,
        i.indcollation::oid[]::text[] AS collations,
        i.indoption::int2[]::text[] AS options,
-       pg_relation_size(ic.oid) AS size_bytes,
-       coalesce(s.idx_scan, 0) AS scans,
+       CASE WHEN ic.relkind = 'I'
+            THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0)::bigint
+                  FROM pg_catalog.pg_partition_tree(ic.oid) t WHERE t.isleaf)
+            ELSE pg_relation_size(ic.oid) END AS size_bytes,
+       CASE WHEN ic.relkind = 'I'
+            THEN (SELECT coalesce(sum(ps.idx_scan), 0)::bigint
+                  FROM pg_catalog.pg_partition_tree(ic.oid) t
+                  JOIN pg_catalog.pg_stat_all_indexes ps ON ps.indexrelid = t.relid
+                  WHERE t.isleaf)
+            ELSE coalesce(s.idx_scan, 0) END AS scans,
        pg_get_indexdef(ic.oid) AS definition
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid

@@ -1,0 +1,2 @@
+-- Rows of one range of the timestamp column.
+({timestamp} >= {lower} AND {timestamp} < {upper})

@@ -1,0 +1,2 @@
+-- Rows captured and not yet moved into the new table.
+SELECT count(*) FROM {captured}

@@ -1,0 +1,1 @@
+ALTER TABLE {table} RENAME CONSTRAINT {constraint} TO {new_name}

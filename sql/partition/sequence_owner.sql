@@ -1,0 +1,1 @@
+ALTER SEQUENCE {sequence} OWNED BY {column}
