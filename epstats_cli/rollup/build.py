@@ -91,6 +91,7 @@ def _create(
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
             Statement(st("view/refresh_plain", view=view)),  # first population
+            Statement(st("view/analyze", view=view)),
         ]
     else:
         statements = [
@@ -101,6 +102,7 @@ def _create(
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
+            Statement(st("view/analyze", view=view)),
         ]
     # the aggregate hashes its groups (and, joining the map, is planned without Memoize)
     statements = [Statement(q) for q in planner_settings(session, norm)] + statements
