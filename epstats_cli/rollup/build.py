@@ -82,8 +82,7 @@ def _create(
     rows = definition(session, source.Basis.of(session.config, columns), norm)
     st = session.statement
     if strategy == "materialized":
-        statements = [
-            # the guide's view, with weighted-average columns and the bookkeeping row
+        statements = [  # the guide's view, with weighted averages and the bookkeeping row
             Statement(st("view/create_materialized", view=view, definition=rows)),
             *settings,
             # REFRESH ... CONCURRENTLY needs a unique index
@@ -91,7 +90,6 @@ def _create(
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
             Statement(st("view/refresh_plain", view=view)),  # first population
-            Statement(st("view/analyze", view=view)),
         ]
     else:
         statements = [
@@ -102,8 +100,8 @@ def _create(
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
-            Statement(st("view/analyze", view=view)),
         ]
+    statements.append(Statement(st("view/analyze", view=view)))  # reports plan from it at once
     # the aggregate hashes its groups (and, joining the map, is planned without Memoize)
     statements = [Statement(q) for q in planner_settings(session, norm)] + statements
     kind = sql.SQL(KIND_SQL[strategy])
