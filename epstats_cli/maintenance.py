@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from epstats_cli import history, indexes, rights, rollup, schedule
+from epstats_cli import history, indexes, retention, rights, rollup, schedule
 from epstats_cli.catalog import missing_source, relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
@@ -388,6 +388,7 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
         s, None, None if d.reason == "forced" else s.config.maintenance.reindex_bloat_ratio
     ),
     "verify": lambda s, d: plan_verify(s),  # what a dry run shows; a real run: RUNNERS
+    "retention": lambda s, d: retention.plan_steps(s),  # likewise
 }
 
 # Tasks whose steps depend on what they find as they run (verify compares a day, then repairs
@@ -395,6 +396,9 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
 # max_runtime), which runs its steps through the executor and records its own summary.
 RUNNERS: dict[str, Callable[[Session, Executor, str, float], list[TaskResult]]] = {
     "verify": sweep.run,
+    "retention": lambda s, e, due, left: retention.run(
+        s, e, due, left, vacuum=lambda v: plan_vacuum(v, True, False, "after retention")
+    ),
 }
 
 

@@ -12,10 +12,12 @@ from epstats_cli.durations import human_seconds
 
 # verify last: it compares the rollup the refresh just brought up to date, with what is left
 # of max_runtime (it stops itself, see SELF_LIMITED)
-ORDER = ("cleanup", "vacuum", "analyze", "reindex", "refresh", "verify")
+# retention after the refresh (it retires only settled days) and before verify (which then
+# checks only the days after the retention horizon)
+ORDER = ("cleanup", "vacuum", "analyze", "reindex", "refresh", "retention", "verify")
 # Tasks that stop themselves when max_runtime is used up: they start whenever time is left,
 # whatever their past runs took.
-SELF_LIMITED = frozenset({"verify"})
+SELF_LIMITED = frozenset({"verify", "retention"})
 assert set(ORDER) == set(TASKS)
 
 
