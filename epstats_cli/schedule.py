@@ -111,9 +111,13 @@ def due_tasks(
     only: Iterable[str] = (),
     skip: Iterable[str] = (),
     force: Iterable[str] = (),
+    off: Mapping[str, str] | None = None,
 ) -> list[Decision]:
-    """One Decision per task, in the order maintain runs them."""
+    """One Decision per task, in the order maintain runs them; a task in `off` (why: a task
+    with nothing configured to do, such as retention without source.retention) is never due
+    unless forced."""
     only, skip, force = set(only), set(skip), set(force)
+    off = off or {}
     decisions = []
     for task in ORDER:
         every = getattr(config.schedule, task)
@@ -137,6 +141,8 @@ def due_tasks(
             continue
         if task in force:
             decisions.append(Decision(task, True, "forced", last, next_due, freeze))
+        elif task in off:
+            decisions.append(Decision(task, False, off[task], last, next_due))
         elif freeze:
             decisions.append(
                 Decision(

@@ -413,8 +413,9 @@ def require_retention_rules(
             [
                 f"{keys}: {info.name} has days up to {info.retired_through} whose raw rows are "
                 "retired, kept by the rollup alone with the parameters it was built with: with "
-                "new parameters, old and new days would disagree; `epstats view build --replace --keep-retired` accepts that knowingly and records "
-                "from which day the new parameters hold"
+                "new parameters, old and new days would disagree; `epstats view build "
+                "--replace --keep-retired` accepts that knowingly and records from which day "
+                "the new parameters hold"
             ]
         )
 
