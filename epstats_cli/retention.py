@@ -180,6 +180,13 @@ def plan(session: Session, now: dt.datetime) -> Plan | str:
     for p in parts:
         if p.default or p.upper is None or p.upper > end:
             continue
+        if p.detach_pending:  # its rows are counted and recorded (`retiring`) by then
+            out.skipped.append(
+                f"{p.name}: a DETACH CONCURRENTLY of it was interrupted; `ALTER TABLE "
+                f"{table} DETACH PARTITION {p.name} FINALIZE` completes it, the next run "
+                "merges its late rows and drops it"
+            )
+            break
         last = _local_day(p.upper - dt.timedelta(microseconds=1), basis.timezone)
         if p.upper != _midnight(last + dt.timedelta(days=1), basis.timezone) or (
             p.lower is not None
@@ -219,7 +226,9 @@ def late_condition(session: Session, counted: bool) -> sql.Composable:
     (`counted`: the days equalled their raw rows in it); else every row (a day retired before)."""
     if not counted:
         return sql.SQL("true")
-    return session.statement("retention/late", xid8=session.statement("fragments/xmin_xid8"))
+    return session.statement(
+        "fragments/retired_late", xid8=session.statement("fragments/xmin_xid8")
+    )
 
 
 def merge(session: Session, p: Plan, rows: sql.Composable) -> sql.Composed:
@@ -293,16 +302,14 @@ def detach_step(session: Session, p: Plan, part: Partition) -> Step:
         "parent": (p.table.schema, p.table.name),
         "partition": (part.name.schema, part.name.name),
     }
-    if part.detach_pending:
-        name, why = "retention/detach_finalize", "finish an interrupted DETACH CONCURRENTLY"
-    elif p.concurrently:
+    if p.concurrently:
         name, why = "retention/detach_concurrently", "detach it without blocking writers"
     else:
         name = "retention/detach"
         why = "detach it (a default partition exists: no CONCURRENTLY)"
         if session.server.version_num < 140000:
             why = "detach it (PostgreSQL 13 has no DETACH CONCURRENTLY)"
-    mode = Mode.AUTOCOMMIT if name != "retention/detach" else Mode.TRANSACTION
+    mode = Mode.AUTOCOMMIT if p.concurrently else Mode.TRANSACTION
     return Step(
         "retention",
         str(part.name),
@@ -588,7 +595,7 @@ def _drop(
         merged = session.conn.execute(
             merge_table(session, p, table, snapshot is not None), {"snapshot": snapshot}
         ).fetchone()
-        session.conn.execute(session.statement("retention/drop_table", table=ident))
+        session.conn.execute(session.statement("retention/drop_table", partition=ident))
     assert merged is not None
     outcome.deleted += int(merged[0])
     outcome.late += int(merged[1])
@@ -660,7 +667,9 @@ def plan_steps(session: Session) -> list[Step]:
         "merge its late rows into the rollup, then drop it, in one transaction",
         [
             Statement(merge_table(session, p, name, True), {"snapshot": snapshot}),
-            Statement(session.statement("retention/drop_table", table=(name.schema, name.name))),
+            Statement(
+                session.statement("retention/drop_table", partition=(name.schema, name.name))
+            ),
         ],
         Mode.TRANSACTION,
     )

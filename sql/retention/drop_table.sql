@@ -1,2 +1,2 @@
 -- A detached partition whose rows the rollup now counts, dropped.
-DROP TABLE {table}
+DROP TABLE {partition}
