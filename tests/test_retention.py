@@ -346,3 +346,32 @@ def test_a_parameter_change_is_refused_once_days_are_retired(
         d: n for d, n in before["days"].items() if d <= horizon
     }
     assert _cli(changed, dsn, "view", "refresh").code == 0
+
+
+def test_dry_run_shows_the_horizon_the_comparison_and_the_batches_and_changes_nothing(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cfg = _cfg(tmp_path)
+    assert _cli(cfg, dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 100000)
+    assert _cli(cfg, dsn, "view", "build").code == 0
+    before = totals(conn), conn.execute("SELECT count(*) FROM requests").fetchone()
+    runs = conn.execute("SELECT count(*) FROM epstats.runs").fetchone()
+    doc = _json(cfg, dsn, "maintain", "--only", "retention", "--force", "retention", "--dry-run")
+    horizon, compare, delete = doc["tasks"]
+    assert {t["status"] for t in doc["tasks"]} == {"planned"}
+    assert horizon["reason"].startswith("due: forced; record the retention horizon")
+    assert "UPDATE epstats.rollup_state" in horizon["sql"]
+    assert compare["sql"].startswith("WITH fresh AS")
+    assert 'DELETE FROM "public"."requests" AS t' in delete["sql"]
+    assert "ON CONFLICT (endpoint, day) DO UPDATE" in delete["sql"]
+    assert (totals(conn), conn.execute("SELECT count(*) FROM requests").fetchone()) == before
+    assert conn.execute("SELECT count(*) FROM epstats.runs").fetchone() == runs
+    assert _horizon(conn) is None
+    # without source.retention the task is off, and says so
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(f"source: {{timezone: {TZ}}}\nview: {{strategy: incremental}}\n")
+    doc = _json(str(plain), dsn, "maintain", "--only", "retention", "--dry-run")
+    assert doc["tasks"] == [] or all(
+        "source.retention is not set" in t["reason"] for t in doc["tasks"]
+    )
