@@ -354,6 +354,9 @@ class SourceConfig:
         default=(),
         metadata=records(EndpointRule, unique="pattern", shape="{pattern, replace}", empty=True),
     )
+    # raw rows of whole days older than this are retired by the `retention` task (None: kept
+    # for ever); the rollup keeps every day (epstats_cli/retention.py)
+    retention: timedelta | None = field(default=None, metadata=leaf(_opt_positive_duration))
 
 
 @dataclass(frozen=True)
@@ -425,6 +428,7 @@ class Schedule:
     cleanup: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
     verify: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
     partitions: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
+    retention: timedelta = field(default=timedelta(days=1), metadata=leaf(_positive_duration))
 
 
 TASKS = tuple(f.name for f in fields(Schedule))
@@ -615,6 +619,27 @@ class CheckConfig:
     partition_runway: BelowLevels = BelowLevels(3, 1)
 
 
+def retention_problems(retention: timedelta | None, view: ViewConfig) -> dict[str, str]:
+    """source.retention needs the incremental rollup (a materialized refresh recomputes every
+    day from the raw rows, so retired days would vanish from it), and must leave the days a
+    refresh still recomputes (view.lookback) and a day more."""
+    if retention is None:
+        return {}
+    if view.strategy != "incremental":
+        return {
+            "source.retention": f"{format_duration(retention)} needs view.strategy incremental "
+            f"(a {view.strategy} rollup is recomputed from the raw rows on every refresh, so the "
+            "retired days would vanish from it)"
+        }
+    least = max(view.lookback, view.commit_delay) + timedelta(days=1)
+    if retention < least:
+        return {
+            "source.retention": f"{format_duration(retention)} is shorter than view.lookback "
+            f"and a day ({format_duration(least)}): a refresh still recomputes those days"
+        }
+    return {}
+
+
 @dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -627,6 +652,10 @@ class Config:
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     path: str | None = field(default=None, metadata=NOT_A_KEY)
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong across sections, by dotted key."""
+        return retention_problems(self.source.retention, self.view)
 
     @property
     def view_name(self) -> QualifiedName:

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from epstats_cli import catalog, history, rollup, schedule
+from epstats_cli.config import Config
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.durations import human_seconds
@@ -77,6 +78,13 @@ def release_lock(session: Session) -> None:
     statement), the lock ends with it, so that is no error to hide the interruption behind."""
     with suppress(psycopg.Error):
         session.run("maintenance/unlock", _lock_key(session))
+
+
+def off_tasks(config: Config) -> dict[str, str]:
+    """Tasks with nothing configured to do, and why (never due unless forced)."""
+    if config.source.retention is None:
+        return {"retention": "off: source.retention is not set"}
+    return {}
 
 
 def maintain(
@@ -197,6 +205,7 @@ def _maintain_locked(
         only=opts.only,
         skip=opts.skip,
         force=opts.force,
+        off=off_tasks(session.config),
     )
     budget = (opts.max_runtime or m.max_runtime).total_seconds()
     start = clock()

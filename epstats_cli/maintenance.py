@@ -26,6 +26,7 @@ from epstats_cli import (
     indexes,
     partition_ahead,
     partition_convert,
+    retention,
     rights,
     rollup,
     schedule,
@@ -456,6 +457,7 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     ),
     "verify": lambda s, d: plan_verify(s),  # what a dry run shows; a real run: RUNNERS
     "partitions": lambda s, d: partition_ahead.plan_partitions(s),
+    "retention": lambda s, d: retention.plan_steps(s),  # likewise
 }
 
 # Tasks whose steps depend on what they find as they run (verify compares a day, then repairs
@@ -463,6 +465,9 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
 # max_runtime), which runs its steps through the executor and records its own summary.
 RUNNERS: dict[str, Callable[[Session, Executor, str, float], list[TaskResult]]] = {
     "verify": sweep.run,
+    "retention": lambda s, e, due, left: retention.run(
+        s, e, due, left, vacuum=lambda v: plan_vacuum(v, True, False, "after retention")
+    ),
 }
 
 

@@ -131,6 +131,8 @@ class Report:
     requested: str | None = None  # report endpoint: the name as given
     parts: list[dict[str, Any]] = field(default_factory=list)  # what was read from where
     replica_lag_s: float | None = None  # on a standby, how far behind (replica.py); else None
+    # days up to it are the rollup's alone (their raw rows retired): None, no day retired
+    retention_horizon: dt.date | None = None
 
     def document(self, source_label: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -153,6 +155,8 @@ class Report:
         count, latest = self.future_rows
         doc["future_rows"] = {"count": count, "latest": latest}
         doc["rollup_parameters"] = self.rollup_parameters
+        if self.retention_horizon is not None:
+            doc["retention_horizon"] = self.retention_horizon
         doc["query_seconds"] = round(self.seconds, 6)
         doc["replica_lag_s"] = self.replica_lag_s
         doc["notes"] = self.notes
@@ -361,6 +365,7 @@ def finish_report(
         report.parts = report.window.parts.described(r.used)
     report.notes += r.notes
     report.future_rows = source.future_rows(session, r.columns, r.basis)
+    retention_note(session, report, r)
     if r.info is not None:
         report.watermark = r.info.as_of
         report.newer_rows = int(session.value("reports/freshness", params, **ids) or 0)
@@ -377,6 +382,23 @@ def told(report: Report, where: replica.Served) -> Report:
     report.replica_lag_s = where.lag_s
     report.notes += where.notes
     return report
+
+
+def retention_note(session: Session, report: Report, r: Reading) -> None:
+    """The retention horizon, and a note when the window reaches back to it: the rollup alone
+    keeps those days (`--source raw` lacks their retired rows)."""
+    info = r.info if r.info is not None else rollup.identify(session)
+    horizon = info.retired_through
+    report.retention_horizon = horizon
+    if horizon is None or report.window.from_day > horizon:
+        return
+    if report.source == "raw":
+        report.notes.append(
+            f"raw rows of days up to {horizon} are retired (source.retention): --source raw "
+            "lacks them; the rollup keeps them (--source view or auto)"
+        )
+    else:
+        report.notes.append(f"days up to {horizon} come from the rollup alone (retention)")
 
 
 def order_by(

@@ -12,11 +12,22 @@ from epstats_cli.durations import human_seconds
 
 # verify last: it compares the rollup the refresh just brought up to date, with what is left
 # of max_runtime (it stops itself, see SELF_LIMITED)
-# partitions early: an INSERT past the last partition lands in the DEFAULT one
-ORDER = ("cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify")
+# partitions early: an INSERT past the last partition lands in the DEFAULT one; retention after
+# the refresh (it retires only settled days) and before verify (which then checks only the days
+# after the retention horizon)
+ORDER = (
+    "cleanup",
+    "partitions",
+    "vacuum",
+    "analyze",
+    "reindex",
+    "refresh",
+    "retention",
+    "verify",
+)
 # Tasks that stop themselves when max_runtime is used up: they start whenever time is left,
 # whatever their past runs took.
-SELF_LIMITED = frozenset({"verify"})
+SELF_LIMITED = frozenset({"verify", "retention"})
 assert set(ORDER) == set(TASKS)
 
 
@@ -116,9 +127,13 @@ def due_tasks(
     only: Iterable[str] = (),
     skip: Iterable[str] = (),
     force: Iterable[str] = (),
+    off: Mapping[str, str] | None = None,
 ) -> list[Decision]:
-    """One Decision per task, in the order maintain runs them."""
+    """One Decision per task, in the order maintain runs them; a task in `off` (why: a task
+    with nothing configured to do, such as retention without source.retention) is never due
+    unless forced."""
     only, skip, force = set(only), set(skip), set(force)
+    off = off or {}
     decisions = []
     for task in ORDER:
         every = getattr(config.schedule, task)
@@ -146,6 +161,8 @@ def due_tasks(
             continue
         if task in force:
             decisions.append(Decision(task, True, "forced", last, next_due, freeze))
+        elif task in off:
+            decisions.append(Decision(task, False, off[task], last, next_due))
         elif freeze:
             decisions.append(
                 Decision(

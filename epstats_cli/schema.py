@@ -42,13 +42,16 @@ def rollup_identifiers(session: Session) -> dict[str, Any]:
 
 # Columns added to epstats's own tables after their first release, with their types: `init`
 # adds them to older installations. rollup_state's relation_oid and parameters mark the rollup
-# as epstats's (an earlier epstats kept that mark in the rollup's COMMENT; see rollup/inspect).
+# as epstats's (an earlier epstats kept that mark in the rollup's COMMENT; see rollup/inspect);
+# retired_through is the retention horizon, retiring the day being retired (retention.py).
 LATER_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "rollup_state": [
         ("watermark", "timestamptz"),
         ("settled_through", "date"),
         ("relation_oid", "oid"),
         ("parameters", "jsonb"),
+        ("retired_through", "date"),
+        ("retiring", "jsonb"),
     ],
     "runs": [("failure", "text")],
 }

@@ -29,6 +29,8 @@ INDEX = "sqltest_index"
 FRESH_INDEX = "sqltest_fresh_index"
 A_VIEW = ("public", "sqltest_view")
 STATISTICS = ("public", "sqltest_stats")
+PARTED = ("public", "sqltest_parted")  # a partitioned table (retention detaches its partition)
+PART = ("public", "sqltest_part")
 DATABASE = "sqltest_db"
 
 ROLLUP_DEFINITION = sql.SQL(
@@ -121,12 +123,18 @@ def identifiers(session: Session) -> dict[str, Any]:
         beyond=sql.Literal(2**31 - 1),
         # view/verify's rollup
         stored=sql.Identifier("public", "endpoint_daily_stats"),
+        # retention (epstats_cli/retention.py): its late rows merged into the rollup table
+        before=sql.SQL("true"),
+        late=sql.SQL("true"),
+        rows=ROLLUP_DEFINITION,
+        merge=sql.SQL("DELETE FROM {} WHERE false").format(sql.Identifier(*ROLLUP_TABLE)),
+        old=("public", "endpoint_daily_stats"),
         # reports' percentiles read from the histograms (the fragment itself)
         quantiles=latency.quantiles_sql(session, 0.01),
         # a partitioned copy of the source (partition_worlds names them)
         new=("public", "sqltest_new"),
-        parent=("public", "sqltest_parted"),
-        partition=("public", "sqltest_part"),
+        parent=PARTED,
+        partition=PART,
         captured=("public", "sqltest_captured"),
         function=("public", "sqltest_capture"),
         trigger="sqltest_trigger",
@@ -193,11 +201,22 @@ def worlds(session: Session) -> list[World]:
             ],
         ),
         World("names that do not exist yet", {"view": FRESH_VIEW, "index": FRESH_INDEX}),
+        World(
+            "a partitioned table",
+            setup=[
+                sql.SQL("CREATE TABLE {} (t timestamptz) PARTITION BY RANGE (t)").format(
+                    sql.Identifier(*PARTED)
+                ),
+                sql.SQL(
+                    "CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ('2020-01-01') TO "
+                    "('2020-01-02')"
+                ).format(sql.Identifier(*PART), sql.Identifier(*PARTED)),
+            ],
+        ),
         *partition_worlds(table),
     ]
 
 
-PARTED = ("public", "sqltest_parted")
 LOOSE = ("public", "sqltest_loose")
 
 
@@ -260,6 +279,9 @@ def _cleanup(conn: psycopg.Connection[Any]) -> None:
         sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*ROLLUP_TABLE)),
         sql.SQL("DROP MATERIALIZED VIEW IF EXISTS {}").format(sql.Identifier(*FRESH_VIEW)),
         sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(DATABASE)),
+        sql.SQL("DROP TABLE IF EXISTS {}, {}").format(
+            sql.Identifier(*PARTED), sql.Identifier(*PART)
+        ),
     ):
         conn.execute(statement)
 

@@ -20,7 +20,7 @@ def decisions(
     last_ok: dict[str, dt.datetime],
     need: Need | None = None,
     now: dt.datetime = NOW,
-    **kw: set[str],
+    **kw: Any,
 ) -> dict[str, tuple[bool, str]]:
     return {d.task: (d.due, d.reason) for d in due_tasks(last_ok, CFG, now, need or Need(), **kw)}
 
@@ -28,7 +28,7 @@ def decisions(
 def test_never_run_is_due_in_order() -> None:
     ds = due_tasks({}, CFG, NOW, Need())
     assert [d.task for d in ds] == [
-        "cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify",
+        "cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "retention", "verify",
     ]  # fmt: skip
     assert all(d.due and d.reason == "never run" for d in ds)
 
@@ -120,8 +120,26 @@ def test_freeze_near_wraparound() -> None:
     assert d["vacuum"].due and d["vacuum"].freeze and "FREEZE" in d["vacuum"].reason
 
 
+def test_retention_is_off_until_configured_unless_forced() -> None:
+    off = {"retention": "off: source.retention is not set"}
+    d = {x.task: x for x in due_tasks({}, CFG, NOW, Need(), off=off)}
+    assert (d["retention"].due, d["retention"].reason) == (False, off["retention"])
+    assert d["verify"].due
+    forced = {x.task: x for x in due_tasks({}, CFG, NOW, Need(), off=off, force={"retention"})}
+    assert forced["retention"].due
+
+
 def test_a_leftover_makes_cleanup_due_at_once() -> None:
-    tasks = ("cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify")
+    tasks = (
+        "cleanup",
+        "partitions",
+        "vacuum",
+        "analyze",
+        "reindex",
+        "refresh",
+        "retention",
+        "verify",
+    )
     recent = {t: NOW - SEC for t in tasks}
     assert decisions(recent)["cleanup"][0] is False
     left = ("public.idx_a_ccnew", "public.endpoint_daily_stats_epstats_new")

@@ -29,23 +29,37 @@ def view() -> None:
 @click.option(
     "--replace", is_flag=True, help="Build a new rollup beside the existing one and swap it in."
 )
+@click.option(
+    "--keep-retired",
+    is_flag=True,
+    help="With --replace: accept new parameters although days up to the retention horizon "
+    "keep the old ones (their raw rows are retired); records from which day the new ones hold.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the SQL that would run; change nothing.")
-def build_cmd(strategy: str | None, replace: bool, dry_run: bool) -> None:
+def build_cmd(strategy: str | None, replace: bool, keep_retired: bool, dry_run: bool) -> None:
     """Create the rollup from the raw rows, in one transaction.
 
     An existing view (for example the guide's, made by hand) is left alone unless
     --replace: then the new one is built beside it and swapped in within one short
     transaction, so readers always see a complete view.
 
+    With retention (source.retention), the days up to the retention horizon are carried
+    over from the old rollup (their raw rows are gone); a change of the parameters it was
+    built with is refused unless --keep-retired.
+
     Example: epstats view build --strategy incremental --replace
     """
+    if keep_retired and not replace:
+        raise click.UsageError("--keep-retired goes with --replace")
     from epstats_cli import rollup
     from epstats_cli.cli.tasks import show_tasks
 
     app = get_app()
     with app.session() as s:
         executor = app.executor(s, dry_run, record=True)
-        results = rollup.build(s, strategy, replace, dry_run, executor=executor)
+        results = rollup.build(
+            s, strategy, replace, dry_run, executor=executor, keep_retired=keep_retired
+        )
     show_tasks(app, results, "view build", dry_run)
 
 
@@ -125,6 +139,7 @@ def status_cmd() -> None:
         ("last refresh by epstats", info.refreshed_at, "ts"),
         ("last refresh took", _seconds(info.refresh_seconds), "text"),
         ("days settled through", info.settled_through, "text"),
+        ("retention horizon (rollup alone through)", info.retired_through, "text"),
     ]
     footer = []
     if not info.exists:
@@ -204,6 +219,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         win = reports.window(s, days, since.date() if since else None, None)
         from_day, today = win.from_day, win.to_day
         result = rollup.verify(s, from_day, today)
+        from_day = result.from_day  # after the retention horizon
     cols = [
         Column("endpoint", "Endpoint"),
         Column("day", "Day"),
@@ -230,6 +246,11 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         else f"{len(result.differences)} endpoint-days differ: run `epstats view refresh` "
         "(--since DATE for days outside the lookback)",
     ]
+    if result.retention_horizon is not None:
+        footer.append(
+            f"retention horizon {result.retention_horizon}: days up to it are kept by the "
+            "rollup alone (their raw rows are retired) and are not compared"
+        )
     if result.rewritten:
         which = ", ".join(f"{d['endpoint']} {d['day']}" for d in result.rewritten[:5])
         more = f" and {len(result.rewritten) - 5} more" if len(result.rewritten) > 5 else ""
@@ -248,6 +269,7 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
         "differences": result.differences,
         "rewritten": result.rewritten,
         "replica_lag_s": where.lag_s,
+        "retention_horizon": result.retention_horizon,
     }
     # an empty table still gives CSV its header row; people read the footer alone
     tables = [

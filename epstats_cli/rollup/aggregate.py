@@ -40,12 +40,16 @@ def aggregate(
     where: sql.Composable,
     norm: Normalization,
     inline: bool = False,
+    table: sql.Composable | None = None,
 ) -> sql.Composed:
     """The data rows aggregated from the raw rows that satisfy `where`, their endpoints
     normalized by `norm` (through the map: endpoints.planner_settings first in the
-    transaction; `inline`: by the expression on each row, no map)."""
+    transaction; `inline`: by the expression on each row, no map); read from `table` (rows of
+    the source's columns: a partition, or the rows a DELETE returned) instead of the source."""
     mapped = joined(session, norm, inline=inline)
     ids = source_identifiers(session)
+    if table is not None:
+        ids["table"] = table
     return session.statement(
         "view/aggregate",
         **ids,

@@ -12,12 +12,21 @@ constraints, statistics; the comments, storage parameters and tablespaces of the
 of its own) or is refused before anything is built. One `--replace` of a rollup runs at a
 time (an advisory lock held across both transactions); the new one that a replacement stopped
 between them leaves behind is dropped by the next `--replace`, or by the cleanup task.
+
+With retention, a replacement carries the old rollup's days up to the retention horizon over
+(their raw rows are retired) and refuses new parameters unless `--keep-retired`.
+
+This module is over 400 lines because a replacement's every rule (what it keeps, the spare a
+stopped one leaves, the retired days it carries) is planned here, in one place.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from typing import Any
 
 import psycopg
@@ -25,11 +34,11 @@ from psycopg import sql
 
 from epstats_cli import carry, endpoints, keep, source
 from epstats_cli.catalog import relation, source_oid
-from epstats_cli.config import QualifiedName
+from epstats_cli.config import Config, QualifiedName, ViewConfig, retention_problems
 from epstats_cli.db import Session
 from epstats_cli.db import now as db_now
 from epstats_cli.endpoints import Normalization
-from epstats_cli.errors import OperationFailed
+from epstats_cli.errors import ConfigError, OperationFailed
 from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.rollup import state
@@ -53,6 +62,16 @@ from epstats_cli.schema import require_current
 DEPENDENT_OBJECTS = "2BP01"
 
 
+@dataclass(frozen=True)
+class Retired:
+    """What a replacement carries over from the old rollup: its days up to the retention
+    horizon `through` (their raw rows are retired), its `columns` (those it has)."""
+
+    through: dt.date
+    old: tuple[str, str]
+    columns: tuple[str, ...]
+
+
 def index_names(name: str) -> tuple[str, str]:
     """The rollup's (endpoint, day) key and day index."""
     base = name[:40]
@@ -72,15 +91,29 @@ def _create(
     describe: bool,
     settings: Sequence[Statement] = (),
     own: Sequence[Statement] = (),
+    retired: Retired | None = None,
 ) -> list[Statement]:
     """The new rollup at `target`, with DESCRIPTION as its comment when `describe`, and the
     `settings` a replacement keeps (before it is filled) and those of its own indices (`own`,
-    once they exist; before a materialized view is filled, which builds them again)."""
+    once they exist; before a materialized view is filled, which builds them again). With
+    `retired` (incremental only), the days up to the retention horizon are copied from the old
+    rollup and only the later ones aggregated from the raw rows."""
     view = (target.schema, target.name)
     key_index, day_index = index_names(target.name)
     norm = Normalization.of(session.config)
-    rows = definition(session, source.Basis.of(session.config, columns), norm)
+    basis = source.Basis.of(session.config, columns)
     st = session.statement
+    rows = definition(session, basis, norm)
+    fill = [Statement(insert(session, view, list(COLUMNS), rows))]
+    if retired is not None:
+        later = definition(session, basis, norm, source.since(session, basis))
+        after = {"from_day": retired.through + dt.timedelta(days=1)}
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in retired.columns)
+        copy = st("view/copy_retired", view=view, old=retired.old, columns=names)
+        fill = [
+            Statement(copy, {"through": retired.through}),
+            Statement(insert(session, view, list(COLUMNS), later), after),
+        ]
     if strategy == "materialized":
         statements = [  # the guide's view, with weighted averages and the bookkeeping row
             Statement(st("view/create_materialized", view=view, definition=rows)),
@@ -96,7 +129,7 @@ def _create(
             # a table, so single days can be replaced
             Statement(st("view/create_table", view=view)),
             *settings,
-            Statement(insert(session, view, list(COLUMNS), rows)),
+            *fill,
             Statement(st("view/create_unique_index", index=key_index, view=view)),
             Statement(st("view/create_day_index", index=day_index, view=view)),
             *own,
@@ -288,6 +321,7 @@ def plan_build(
     info: RollupFacts,
     src_oid: int,
     columns: source.SourceColumns,
+    keep_retired: bool = False,
 ) -> list[Step]:
     """The build step (one transaction, the state row included) and, when a rollup exists
     already, the swap step; OperationFailed when a replacement could not keep what the old
@@ -306,7 +340,11 @@ def plan_build(
         kind = sql.SQL(KIND_SQL[strategy])
         settings = carry.onto_new(session, kept_over.carried, target, kind)
         own = _own_index_settings(session, kept_over, info.name, target)
-    statements = _create(session, strategy, target, columns, not replacing, settings, own)
+    retired = None
+    if replacing and info.retired_through is not None:
+        carried = tuple(c for c in info.insert_columns() if c not in ("as_of", "snapshot"))
+        retired = Retired(info.retired_through, (info.name.schema, info.name.name), carried)
+    statements = _create(session, strategy, target, columns, not replacing, settings, own, retired)
     if kept_over is not None:
         statements += carry.row_security(session, kept_over.carried, target)
         spare = _spare(session, info.name)
@@ -318,7 +356,10 @@ def plan_build(
         statements += keep.onto_new(session, kept_over, target, kind)
     now, _hour = db_now(session)
     recorded = parameters(session.config, strategy)
-    statements.append(state.put(session, target, strategy, now, recorded))
+    if retired is not None:
+        recorded |= parameters_from(info, session.config, strategy, keep_retired)
+    through = retired.through if retired is not None else None
+    statements.append(state.put(session, target, strategy, now, recorded, through))
     norm = Normalization.of(session.config)
     basis = source.Basis.of(session.config, columns)
     fill = (
@@ -339,6 +380,49 @@ def plan_build(
     if kept_over is None:
         return [*fill, build_step]
     return [*fill, build_step, _swap(session, info, strategy, kept_over)]
+
+
+def parameters_from(
+    info: RollupFacts, config: Config, strategy: str, keep_retired: bool
+) -> dict[str, Any]:
+    """The day from which the recorded parameters hold (`parameters_from`), when days up to the
+    retention horizon keep others: set by `--keep-retired`, carried over otherwise."""
+    old = (info.parameters or {}).get("parameters_from")
+    if keep_retired and info.retired_through is not None and differences(info, config, strategy):
+        return {"parameters_from": (info.retired_through + dt.timedelta(days=1)).isoformat()}
+    return {} if old is None else {"parameters_from": old}
+
+
+def require_retention_rules(
+    info: RollupFacts, config: Config, strategy: str, replace: bool, keep_retired: bool
+) -> None:
+    """ConfigError (exit 3) when a build would recompute or contradict retired days: another
+    strategy than incremental with retention, or new parameters without --keep-retired."""
+    problems = retention_problems(config.source.retention, replace_strategy(config, strategy))
+    if problems or (info.retired_through is not None and strategy != "incremental"):
+        raise ConfigError(
+            [
+                f"{strategy} refuses retention: a {strategy} rollup is recomputed from the raw "
+                "rows on every refresh, so retired days would vanish (view.strategy incremental)"
+            ]
+        )
+    differs = differences(info, config, strategy)
+    if replace and info.retired_through is not None and differs and not keep_retired:
+        keys = ", ".join(key for key, _n, _old, _new in differs)
+        raise ConfigError(
+            [
+                f"{keys}: {info.name} has days up to {info.retired_through} whose raw rows are "
+                "retired, kept by the rollup alone with the parameters it was built with: with "
+                "new parameters, old and new days would disagree; `epstats view build "
+                "--replace --keep-retired` accepts that knowingly and records from which day "
+                "the new parameters hold"
+            ]
+        )
+
+
+def replace_strategy(config: Config, strategy: str) -> ViewConfig:
+    """view.* with `strategy` (a --strategy given on the command line)."""
+    return replace_fields(config.view, strategy=strategy)
 
 
 def _already_built(
@@ -370,8 +454,10 @@ def build(
     dry_run: bool = False,
     *,
     executor: Executor | None = None,
+    keep_retired: bool = False,
 ) -> list[TaskResult]:
-    """Create the rollup (in one transaction), or build a new one beside it and swap it in."""
+    """Create the rollup (in one transaction), or build a new one beside it and swap it in
+    (carrying the days up to the retention horizon over)."""
     strategy = strategy or session.config.view.strategy
     require_current(session)
     src_oid = source_oid(session)
@@ -380,6 +466,7 @@ def build(
     require_mark(info)
     endpoints.require_map(session, Normalization.of(session.config))
     differs = differences(info, session.config, strategy)
+    require_retention_rules(info, session.config, strategy, replace, keep_retired)
     skip = _already_built(info, strategy, replace, differs)
     if skip is not None:
         return [TaskResult("build", str(info.name), "skipped", skip)]
@@ -392,7 +479,7 @@ def build(
             "or a cleanup of what one left; retry when it has finished"
         )
     try:
-        steps = plan_build(session, strategy, info, src_oid, columns)
+        steps = plan_build(session, strategy, info, src_oid, columns, keep_retired)
         return executor.run_all(steps, stop_on_failure=True)
     finally:
         if locking:  # a connection that cannot (busy after an interruption) ends with its lock

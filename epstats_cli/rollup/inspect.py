@@ -179,6 +179,9 @@ class RollupFacts:
     refreshed_at: dt.datetime | None = None
     refresh_seconds: float | None = None
     settled_through: dt.date | None = None
+    # the retention horizon: days up to it are kept by the rollup alone (their raw rows are
+    # retired), never recomputed (epstats_cli/retention.py); None: no day retired
+    retired_through: dt.date | None = None
     state_table: bool = False  # epstats.rollup_state exists
     recorded: dict[str, Any] | None = None  # its row in epstats.rollup_state, as read
 
@@ -253,6 +256,7 @@ class RollupFacts:
             "refreshed_at": self.refreshed_at,
             "refresh_seconds": self.refresh_seconds,
             "settled_through": self.settled_through,
+            "retention_horizon": self.retired_through,
         }
 
 
@@ -364,6 +368,12 @@ def parameter_mismatch(facts: RollupFacts, config: Config) -> list[str]:
     if not facts.exists or not facts.ours:
         return []
     fix = "run `epstats view build --replace`"
+    if facts.retired_through is not None:
+        fix = (
+            f"days up to {facts.retired_through} are retired (kept by the rollup alone, never "
+            "recomputed), so old and new days would disagree: "
+            "`epstats view build --replace --keep-retired` accepts that"
+        )
     if facts.parameters is None:
         return [
             f"{facts.name} was built by an earlier epstats, which recorded no parameters "
@@ -436,6 +446,8 @@ def identify(session: Session, name: QualifiedName | None = None) -> RollupFacts
     readable = info.state_table and info.mark_unreadable is None
     info.recorded = session.one("view/state_get", {"view": str(name)}) if readable else None
     _ownership(info, row["comment"], info.recorded)
+    if info.ours and info.recorded is not None:
+        info.retired_through = info.recorded.get("retired_through")
     info.lacks = lacking(info, bool(row["has_unique_key"]))
     return info
 

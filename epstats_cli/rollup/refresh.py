@@ -41,6 +41,12 @@ from epstats_cli.schema import require_current
 
 # Who can hold up a refresh: DDL on the rollup, or a plain REFRESH of it.
 BLOCKING_MODES = ("ExclusiveLock", "AccessExclusiveLock")
+# SQLSTATE 22012 from view/horizon_guard: retention recorded a later horizon meanwhile.
+HORIZON_MOVED = "22012"
+HORIZON_HINT = {
+    HORIZON_MOVED: "a retention run retired days this refresh would recompute (planned before "
+    "it recorded its horizon): nothing was changed; run it again"
+}
 
 
 def _ms(delta: dt.timedelta) -> str:
@@ -116,6 +122,29 @@ def _incremental(
     ]
 
 
+def past_horizon(
+    first_day: dt.date | None, reason: str, horizon: dt.date | None
+) -> tuple[dt.date | None, str]:
+    """The first day to recompute, never one up to the retention horizon (those days' raw rows
+    are retired: the rollup alone keeps them), and why."""
+    if horizon is None or (first_day is not None and first_day > horizon):
+        return first_day, reason
+    first = horizon + dt.timedelta(days=1)
+    return first, (
+        f"days from {first.isoformat()} (the retention horizon: days up to {horizon.isoformat()} "
+        "are kept by the rollup alone)"
+    )
+
+
+def horizon_guard(session: Session, info: RollupFacts, first_day: dt.date | None) -> Statement:
+    """Fails the transaction when a retention run recorded a horizon reaching `first_day` after
+    this step was planned (HORIZON_HINT says so)."""
+    return Statement(
+        session.statement("view/horizon_guard"),
+        {"view": str(info.name), "from_day": first_day or dt.date.min},
+    )
+
+
 def mapping(
     session: Session,
     norm: Normalization,
@@ -167,7 +196,10 @@ def plan_refresh(session: Session, full: bool = False, since: dt.date | None = N
         first_day, reason = first_day_to_recompute(
             now, info.refreshed_at, cfg.view.lookback, cfg.source.timezone, since, full
         )
+        first_day, reason = past_horizon(first_day, reason, info.retired_through)
         body = _incremental(session, info, first_day, basis, norm)
+        if info.state_table:
+            body = [horizon_guard(session, info, first_day), *body]
     # an incremental refresh of recent days normalizes each row itself: measured cheaper than
     # the map's fill and join for the few rows of a refresh (benchmarks/normalize.py)
     inline = strategy == "incremental" and first_day is not None
@@ -184,6 +216,7 @@ def plan_refresh(session: Session, full: bool = False, since: dt.date | None = N
         mode=Mode.TRANSACTION,
         relation_oid=info.oid,
         lock_modes=BLOCKING_MODES,
+        error_hints=HORIZON_HINT,
     )
 
 

@@ -25,9 +25,11 @@ def put(
     strategy: str,
     now: dt.datetime,
     parameters: dict[str, Any] | None,
+    retired_through: dt.date | None = None,
 ) -> Statement:
     """Record a build or refresh of `view` (the relation there now, built with `parameters`);
-    settled_through (incremental only) from `now`."""
+    settled_through (incremental only) from `now`; the retention horizon `retired_through`
+    (a build --replace carries the old rollup's; None keeps the recorded one)."""
     cfg = session.config
     settled = None
     if strategy == "incremental":
@@ -43,6 +45,7 @@ def put(
             "schema": view.schema,
             "name": view.name,
             "parameters": None if parameters is None else Jsonb(parameters),
+            "retired_through": retired_through,
         },
     )
 
@@ -56,3 +59,11 @@ def move(session: Session, old: QualifiedName, new: QualifiedName) -> Statement:
 
 def delete(session: Session, view: QualifiedName) -> Statement:
     return Statement(session.statement("view/state_delete"), {"view": str(view)})
+
+
+def retire(session: Session, view: QualifiedName, through: dt.date) -> Statement:
+    """Record the retention horizon: days up to `through` are the rollup's alone from now on
+    (it never moves earlier)."""
+    return Statement(
+        session.statement("view/state_retire"), {"view": str(view), "through": through}
+    )

@@ -8,11 +8,12 @@ compares the days before the lookback window of the rollup's as-of, from the old
 still has raw rows (or view.verify_horizon ago), with `rollup.verify.comparison`: each day a
 range of the timestamp index, read in its own snapshot (no snapshot is held for the whole
 sweep). It stops when max_runtime is used up; the next run goes on after the last day checked
-(its summary in epstats.runs says which), so every day is checked in turn. A day that differs
-is recomputed through the executor: incremental, its rows deleted and re-aggregated in one
-transaction; materialized, one REFRESH ... CONCURRENTLY for all of them. The summary
-(rollup/verify_record.py) says which days were repaired, by how many rows and how late those
-rows were at most; `check`'s late_rows reads it.
+(its summary in epstats.runs says which), so every day is checked in turn. Days up to the
+retention horizon (epstats_cli/retention.py) are never compared: their raw rows are retired.
+A day that differs is recomputed through the executor: incremental, its rows deleted and
+re-aggregated in one transaction; materialized, one REFRESH ... CONCURRENTLY for all of them.
+The summary (rollup/verify_record.py) says which days were repaired, by how many rows and how
+late those rows were at most; `check`'s late_rows reads it.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def plan_sweep(session: Session, now: dt.datetime) -> Sweep | str:
     if cfg.view.verify_horizon is not None:
         zone = zoneinfo.ZoneInfo(basis.timezone)
         horizon = (now - cfg.view.verify_horizon).astimezone(zone).date()
+    if info.retired_through is not None:  # retired days: the rollup's alone, never compared
+        horizon = max(horizon, info.retired_through + dt.timedelta(days=1))
     first = source.first_day(session, basis, horizon)
     span = (
         []

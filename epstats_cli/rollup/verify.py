@@ -38,12 +38,16 @@ class Verification:
     pending_rows: int
     # endpoint-days that differ only by rows rewritten since the refresh (not rollup errors)
     rewritten: list[dict[str, Any]] = field(default_factory=list)
+    # the retention horizon: days up to it are the rollup's alone, never compared (from_day
+    # is after it)
+    retention_horizon: dt.date | None = None
 
 
 def verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verification:
     """Compare the rollup with the raw rows it aggregated, day by day, for [from_day, to_day]:
     those dated up to its as-of and seen by its refresh's snapshot. ConfigError when it was
-    built with other parameters than the configuration's (a refresh cannot fix that)."""
+    built with other parameters than the configuration's (a refresh cannot fix that). Days up to
+    the retention horizon are not compared (their raw rows are retired)."""
     # its as-of and its rows from one snapshot
     return consistent(
         session,
@@ -153,6 +157,9 @@ def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verificatio
         raise OperationFailed(f"{name} cannot be verified: {why}")
     basis = source.Basis.of(session.config, columns)
     hist = info.histograms
+    horizon = info.retired_through
+    if horizon is not None and from_day <= horizon:  # retired: nothing left to compare with
+        from_day = horizon + dt.timedelta(days=1)
     statement = comparison(
         session, basis, from_day, to_day, info.as_of, info.snapshot, histograms=hist
     )
@@ -180,4 +187,6 @@ def _verify(session: Session, from_day: dt.date, to_day: dt.date) -> Verificatio
         unaggregated=source.unaggregated(session, basis),
         now=source.bound(session, basis, source.NOW),
     )
-    return Verification(from_day, to_day, info.as_of, diffs, int(count or 0), rewritten)
+    return Verification(
+        from_day, to_day, info.as_of, diffs, int(count or 0), rewritten, info.retired_through
+    )

@@ -1,0 +1,2 @@
+-- A detached partition whose rows the rollup now counts, dropped.
+DROP TABLE {partition}
