@@ -15,8 +15,8 @@ from typing import Any
 
 from psycopg import sql
 
-from epstats_cli import index_method
-from epstats_cli.catalog import source_oid
+from epstats_cli import index_method, index_partitions
+from epstats_cli.catalog import relation, source_oid
 from epstats_cli.config import IndexSpec, QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
@@ -45,6 +45,7 @@ class IndexInfo:
     size_bytes: int
     scans: int
     definition: str
+    partitioned: bool = False  # the index of a partitioned table (relkind I): no storage
 
     @property
     def plain(self) -> bool:
@@ -60,7 +61,9 @@ class IndexInfo:
 class Recommendation:
     spec: IndexSpec
     columns: tuple[str, ...]  # physical names
-    state: str  # present | present_as | missing | invalid | conflict | switch | building
+    # present | present_as | missing | invalid | conflict | switch | building; on a partitioned
+    # table also incomplete (the parent's index exists, not yet on every partition)
+    state: str
     existing: str | None = None
     detail: str = ""
     choice: index_method.Choice | None = None  # what `auto` resolved to, measured
@@ -92,8 +95,14 @@ class Plan:
     stats_reset: Any
     # what the measurement says of each timestamp index (`auto`, and explicit BRINs)
     choices: dict[str, index_method.Choice] = field(default_factory=dict)
-    # task: drop_leftover | drop_invalid | create | switch | drop_redundant
+    # task: drop_leftover | drop_invalid | create | switch | drop_redundant; on a partitioned
+    # table also build (a partition's index) and attach
     steps: list[Step] = field(default_factory=list)
+    partitioned: bool = False
+    # on a partitioned table: each partition's state of each recommended index, and the
+    # steps that finish them with what each needs made first
+    partition_states: list[index_partitions.PartState] = field(default_factory=list)
+    partition_work: list[index_partitions.Work] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
         """A built index whose method the measurement no longer backs (late rows, retention
@@ -255,6 +264,38 @@ def load_indexes(session: Session, oid: int) -> list[IndexInfo]:
     return out
 
 
+@dataclass(frozen=True)
+class Invalid:
+    """An invalid index `cleanup` may drop: on the table itself, or on one of its partitions."""
+
+    relation_oid: int
+    schema: str
+    name: str
+    oid: int
+
+
+def invalid_indexes(session: Session, oid: int, schema: str) -> list[Invalid]:
+    """The invalid indices of the table `oid` that cleanup may drop (CONCURRENTLY), and of a
+    partitioned table's partitions those attached to nothing (a partition's build that failed
+    or was killed). A partitioned table's own invalid index is not one: it is an index not yet
+    on every partition, which `indexes apply` finishes (dropping it would drop the partitions'
+    built indices with it)."""
+    out = [
+        Invalid(oid, schema, i.name, i.oid)
+        for i in load_indexes(session, oid)
+        if not i.valid and not i.partitioned
+    ]
+    if relkind(session, session.config.source.table) == "p" and oid == source_oid(session):
+        out += [
+            Invalid(p.oid, p.schema, i.name, i.oid)
+            for p in index_partitions.tree(session, oid)
+            if not p.partitioned
+            for i in p.indexes
+            if not i.valid and i.attached_to is None
+        ]
+    return out
+
+
 def builds_running(session: Session, oid: int) -> list[dict[str, Any]]:
     """Index builds in progress on the table (pg_stat_progress_create_index)."""
     return session.all("catalog/index_builds", {"oid": oid})
@@ -306,6 +347,14 @@ def make_plan(
         building,
         {k: v for k, v in choices.items() if k in auto},
     )
+    partitioned = relkind(session, table) == "p"
+    if partitioned:
+        if switch_method:
+            raise OperationFailed(
+                f"--switch-method is not supported on a partitioned table ({table}): run "
+                "`epstats indexes apply` without it, or drop the index and apply again"
+            )
+        recs = [_partitioned_state(r, indexes) for r in recs]
     # an explicit BRIN is judged too (status warns when it no longer fits), never resolved
     plan_choices = {r.spec.name: r.choice for r in recs if r.choice is not None}
     plan_choices.update({k: v for k, v in choices.items() if k not in auto})
@@ -351,12 +400,17 @@ def make_plan(
         builds,
         session.value("catalog/stats_reset"),
         plan_choices,
+        partitioned=partitioned,
     )
-    drop = "indexes/drop" if concurrently else "indexes/drop_blocking"
+    on_parent = {i.name for i in indexes if i.partitioned}
 
     def dropping(task: str, name: str, reason: str) -> Step:
-        query = session.statement(drop, index=(table.schema, name))
-        mode = Mode.CONCURRENTLY if concurrently else Mode.AUTOCOMMIT
+        # a partitioned index cannot be dropped CONCURRENTLY: a short DROP under lock_timeout
+        online = concurrently and name not in on_parent
+        query = session.statement(
+            "indexes/drop" if online else "indexes/drop_blocking", index=(table.schema, name)
+        )
+        mode = Mode.CONCURRENTLY if online else Mode.AUTOCOMMIT
         return Step(task, name, reason, [Statement(query)], mode, relation_oid=oid)
 
     for left in plan.leftovers:
@@ -367,7 +421,9 @@ def make_plan(
                 "invalid leftover of an interrupted REINDEX CONCURRENTLY",
             )
         )
-    for rec in recs:
+    if partitioned:
+        _plan_partitions(session, plan, concurrently)
+    for rec in [] if partitioned else recs:
         if rec.state == "invalid":
             plan.steps.append(
                 dropping(
@@ -388,31 +444,92 @@ def make_plan(
     return plan
 
 
+def relkind(session: Session, table: QualifiedName) -> str | None:
+    found = relation(session, table.schema, table.name)
+    return None if found is None else found.relkind
+
+
+def _partitioned_state(rec: Recommendation, indexes: Sequence[IndexInfo]) -> Recommendation:
+    """On a partitioned table, an invalid index of the recommended name is the parent's index
+    not yet on every partition (an interrupted apply): finished, not dropped; of another
+    definition, a conflict."""
+    if rec.state != "invalid":
+        return rec
+    named = next(i for i in indexes if i.name == rec.existing)
+    if named.partitioned and matches(named, rec.columns, rec.method):
+        return replace(
+            rec,
+            state="incomplete",
+            detail="not yet on every partition: `epstats indexes apply` finishes it",
+        )
+    return replace(rec, state="conflict", detail=f"invalid, exists as: {named.definition}")
+
+
+def _wanted(
+    session: Session, rec: Recommendation, existing: IndexInfo | None, concurrently: bool
+) -> index_partitions.Wanted:
+    method = existing.method if existing is not None else rec.build_method
+    opclass = ""
+    if method == "brin" and rec.spec.method == "auto" and rec.choice and rec.choice.opclass:
+        opclass = rec.choice.opclass
+    if existing is not None and method != rec.build_method:  # built another way: keep its kind
+        rec = replace(rec, spec=replace(rec.spec, method=method), choice=None)
+    return index_partitions.Wanted(
+        existing.name if existing is not None else rec.spec.name,
+        rec.columns,
+        (method,),
+        (opclass,) * len(rec.columns),
+        lambda table, name: _create_statement(session, table, rec, name, concurrently),
+        lambda table, name: on_only_statement(session, table, rec, name),
+    )
+
+
+def _plan_partitions(session: Session, plan: Plan, concurrently: bool) -> None:
+    """The steps that finish each recommended index on a partitioned table (ON ONLY the
+    parent, built on each partition, attached), and each partition's state of it."""
+    parts = index_partitions.tree(session, plan.table_oid)
+    building = {
+        int(r["index_relid"])
+        for r in session.all("indexes/partition_builds", {"oid": plan.table_oid})
+    }
+    plan.partition_work += [
+        index_partitions.Work(s)
+        for s in index_partitions.leftover_drops(session, parts, building, concurrently)
+    ]
+    by_name = {i.name: i for i in plan.indexes}
+    root = (plan.table_oid, plan.table.schema, plan.table.name)
+    for rec in plan.recommendations:
+        if rec.state not in ("missing", "incomplete", "present", "present_as"):
+            continue
+        existing = by_name.get(rec.existing or "") if rec.state != "missing" else None
+        if existing is not None and not existing.partitioned:
+            continue
+        wanted = _wanted(session, rec, existing, concurrently)
+        index = existing.oid if existing is not None else None
+        states, work = index_partitions.plan(
+            session, parts, root, index, wanted, building, concurrently
+        )
+        plan.partition_states += states
+        plan.partition_work += work
+    plan.steps += [w.step for w in plan.partition_work]
+
+
 def _create(session: Session, plan: Plan, rec: Recommendation, concurrently: bool) -> Step:
     """Build a recommended index; a try that fails leaves it invalid, and it is dropped."""
     name = rec.spec.name
-    create = _create_statement(session, plan, rec, name, concurrently)
+    create = _create_statement(session, _ident(plan), rec, name, concurrently)
     reason = "recommended index is " + ("invalid: rebuild" if rec.state == "invalid" else "missing")
     if rec.choice is not None and rec.spec.method == "auto":
         reason += f"; {rec.choice.method}: {rec.choice.reason}"
     return _build_step(session, plan, "create", name, reason, create, concurrently)
 
 
-def _create_statement(
-    session: Session, plan: Plan, rec: Recommendation, name: str, concurrently: bool
-) -> sql.Composed:
-    """CREATE INDEX of the recommended definition under `name`: a BRIN with autosummarize on,
-    and the measured operator class and pages_per_range."""
-    table = (plan.table.schema, plan.table.name)
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in rec.columns)
+def _definition(rec: Recommendation) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
+    """The method, the columns (with the measured operator class of a BRIN) and the WITH
+    options (a BRIN: autosummarize on, the measured pages_per_range) of a recommended index."""
+    columns: sql.Composable = sql.SQL(", ").join(sql.Identifier(c) for c in rec.columns)
     if rec.build_method != "brin":
-        return session.statement(
-            "indexes/create" if concurrently else "indexes/create_blocking",
-            index=name,
-            table=table,
-            method=sql.SQL(rec.build_method),
-            columns=columns,
-        )
+        return sql.SQL(rec.build_method), columns, sql.SQL("")
     choice = rec.choice if rec.spec.method == "auto" else None
     if choice is not None and choice.opclass:
         columns = sql.SQL("{} {}").format(columns, sql.Identifier(choice.opclass))
@@ -421,12 +538,49 @@ def _create_statement(
         options.insert(
             0, sql.SQL("pages_per_range = {}").format(sql.Literal(choice.pages_per_range))
         )
+    return sql.SQL("brin"), columns, sql.SQL(" WITH ({})").format(sql.SQL(", ").join(options))
+
+
+def _create_statement(
+    session: Session,
+    table: tuple[str, str],
+    rec: Recommendation,
+    name: str,
+    concurrently: bool,
+) -> sql.Composed:
+    """CREATE INDEX of the recommended definition under `name` on `table` (the source table,
+    or one of its partitions): a BRIN with autosummarize on, and the measured operator class
+    and pages_per_range."""
+    method, columns, with_options = _definition(rec)
+    if rec.build_method != "brin":
+        return session.statement(
+            "indexes/create" if concurrently else "indexes/create_blocking",
+            index=name,
+            table=table,
+            method=method,
+            columns=columns,
+        )
     return session.statement(
         "indexes/create_brin" if concurrently else "indexes/create_brin_blocking",
         index=name,
         table=table,
         columns=columns,
-        with_options=sql.SQL(" WITH ({})").format(sql.SQL(", ").join(options)),
+        with_options=with_options,
+    )
+
+
+def on_only_statement(
+    session: Session, table: tuple[str, str], rec: Recommendation, name: str
+) -> sql.Composed:
+    """CREATE INDEX IF NOT EXISTS … ON ONLY a partitioned table (or sub-partition)."""
+    method, columns, with_options = _definition(rec)
+    return session.statement(
+        "indexes/create_on_only",
+        index=name,
+        table=table,
+        method=method,
+        columns=columns,
+        with_options=with_options,
     )
 
 
@@ -455,6 +609,10 @@ def _build_step(
         "(and the next `epstats indexes apply` rebuilds it)",
         progress="catalog/index_build_progress",
     )
+
+
+def _ident(plan: Plan) -> tuple[str, str]:
+    return (plan.table.schema, plan.table.name)
 
 
 def switch_names(name: str) -> tuple[str, str]:
@@ -493,7 +651,7 @@ def _switch(session: Session, plan: Plan, rec: Recommendation, concurrently: boo
         "switch",
         name,
         why + ": build the new index",
-        _create_statement(session, plan, rec, new, concurrently),
+        _create_statement(session, _ident(plan), rec, new, concurrently),
         concurrently,
         new,
     )
@@ -549,16 +707,22 @@ def apply(
     if executor.dry_run:
         return plan, executor.run_all(plan.steps)
     # prune only what is redundant once the builds have succeeded
+    work = {id(w.step) for w in plan.partition_work}
     results = executor.run_all(
-        [s for s in plan.steps if s.task not in ("drop_redundant", "switch")]
+        [s for s in plan.steps if s.task not in ("drop_redundant", "switch") and id(s) not in work]
     )
+    results += index_partitions.run(executor, plan.partition_work)
     for rec in plan.recommendations:
         switching = [s for s in plan.steps if s.task == "switch" and s.target == rec.spec.name]
         results += executor.run_all(switching, stop_on_failure=True)
     if prune_redundant:
         replan = make_plan(session, concurrently, prune_redundant=True, measured=True)
         drops = [s for s in replan.steps if s.task == "drop_redundant"]
-        failed = [r.target for r in results if r.task == "create" and r.status == "failed"]
+        failed = [
+            r.target
+            for r in results
+            if r.task in ("create", "build", "attach") and r.status in ("failed", "skipped")
+        ]
         if failed:
             # the index that would cover them is not there: keep them (never leave a column
             # without the index it had)

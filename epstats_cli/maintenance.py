@@ -358,19 +358,19 @@ def plan_cleanup(session: Session) -> list[Step]:
     steps = []
     why = "invalid leftover of an interrupted index build"
     for t in targets(session):
-        builds = {int(b["index_relid"]): b for b in indexes.builds_running(session, t.oid)}
-        for idx in indexes.load_indexes(session, t.oid):
-            if idx.valid:
-                continue
-            drop = session.statement("indexes/drop", index=(t.name.schema, idx.name))
+        for idx in indexes.invalid_indexes(session, t.oid, t.name.schema):  # partitions' too
+            builds = {
+                int(b["index_relid"]): b for b in indexes.builds_running(session, idx.relation_oid)
+            }
+            drop = session.statement("indexes/drop", index=(idx.schema, idx.name))
             step = Step(
                 "cleanup",
-                f"{t.name.schema}.{idx.name}",
+                f"{idx.schema}.{idx.name}",
                 why,
                 [Statement(drop)],
                 Mode.CONCURRENTLY,
                 done=f"dropped: {why}",
-                relation_oid=t.oid,
+                relation_oid=idx.relation_oid,
                 refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
             )
             if idx.oid in builds:  # said, never dropped: a build is still running on it

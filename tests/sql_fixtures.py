@@ -147,6 +147,9 @@ def identifiers(session: Session) -> dict[str, Any]:
         range=sql.SQL("true"),
         reloptions=sql.SQL(""),
         dropped=("public", "sqltest_gone"),
+        # a partitioned index and a partition's index to attach to it (index_partitions.py)
+        parent_index=("public", "sqltest_pidx"),
+        partition_index=("public", "sqltest_cidx"),
     )
     return ids
 
@@ -256,7 +259,16 @@ def partition_worlds(table: sql.Identifier) -> list[World]:
         "reloptions": sql.SQL(" WITH (fillfactor = 90)"),
         "index": FRESH_INDEX,
     }
+    indexed = [
+        setup[0],
+        sql.SQL("CREATE TABLE sqltest_pchild PARTITION OF {} DEFAULT").format(
+            sql.Identifier(*PARTED)
+        ),
+        sql.SQL("CREATE INDEX sqltest_pidx ON ONLY {} (endpoint)").format(sql.Identifier(*PARTED)),
+        sql.SQL("CREATE INDEX sqltest_cidx ON sqltest_pchild (endpoint)").format(),
+    ]
     return [
+        World("a partitioned index and a partition's index", dict(common), indexed),
         World(
             "a partitioned table and a table to attach",
             {**common, "new": PARTED, "partition": LOOSE},

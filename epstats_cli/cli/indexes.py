@@ -240,11 +240,15 @@ def apply_cmd(
 def status_cmd() -> None:
     """Every index on the source table: validity, size, scans, redundancy, recommended or not.
 
+    On a partitioned table, also each partition's state of each recommended index: attached
+    (done), or what `indexes apply` does (attach, build, rebuild).
+
     The timestamp index is measured again (at most 1,024 heap blocks read): a warning says
     when its method no longer fits the table (a BRIN after late rows or retention by DELETE).
 
     Example: epstats indexes status --format csv
     """
+    from epstats_cli import index_partitions
     from epstats_cli import indexes as core
     from epstats_cli.render import Column, Result, Table
 
@@ -293,5 +297,28 @@ def status_cmd() -> None:
         f"Indices on {plan.table}",
         footer,
     )
-    doc = {"table": str(plan.table), "indexes": rows, "warnings": warnings}
-    app.out(Result([table], doc))
+    doc: dict[str, Any] = {"table": str(plan.table), "indexes": rows, "warnings": warnings}
+    tables = [table]
+    if plan.partitioned:
+        parts = index_partitions.status_rows(plan.partition_states)
+        lacking = sorted({p["partition"] for p in parts if p["state"] != "attached"})
+        tables.append(
+            Table(
+                [
+                    Column("partition", "Partition", wrap=False),
+                    Column("index", "Index", wrap=False),
+                    Column("partition_index", "Its index", wrap=False),
+                    Column("state", "State"),
+                ],
+                parts,
+                f"Recommended indices on each partition of {plan.table}",
+                [
+                    f"{len(lacking)} partition(s) lack an attached index: "
+                    "epstats indexes apply builds and attaches them"
+                ]
+                if lacking
+                else [],
+            )
+        )
+        doc["partitions"] = parts
+    app.out(Result(tables, doc))

@@ -1,5 +1,7 @@
 -- What interrupted work left behind, which makes the cleanup task due at once: invalid
--- indices on the given tables that no build is filling now, a spare relation that should
+-- indices on the given tables (and their partitions: those attached to no parent index; a
+-- partitioned index not yet on every partition is `indexes apply`'s to finish) that no build
+-- is filling now, a spare relation that should
 -- not exist (the new rollup of a `view build --replace` stopped before its swap), and runs
 -- still `running` in epstats.runs whose process is gone (a command killed before it could
 -- record how they ended: cleanup marks them interrupted). Kind 'building': an invalid index
@@ -11,12 +13,21 @@ WITH tables AS (
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS t(nspname, relname)
       ON n.nspname = t.nspname AND c.relname = t.relname
+    UNION
+    SELECT t.relid FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS s(nspname, relname)
+      ON n.nspname = s.nspname AND c.relname = s.relname
+    CROSS JOIN LATERAL pg_catalog.pg_partition_tree(c.oid) t
+    WHERE c.relkind = 'p'
 )
 SELECT format('%%I.%%I', n.nspname, ic.relname) AS name, 'leftover' AS kind
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
 WHERE i.indrelid IN (SELECT oid FROM tables) AND NOT i.indisvalid
+  AND ic.relkind <> 'I'  -- a partitioned index not yet on every partition: apply finishes it
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)
   AND i.indexrelid NOT IN (SELECT p.index_relid FROM pg_catalog.pg_stat_progress_create_index p
                            WHERE p.index_relid IS NOT NULL)
 UNION ALL

@@ -31,7 +31,8 @@ SELECT ic.relname AS name,
                   JOIN pg_catalog.pg_stat_all_indexes ps ON ps.indexrelid = t.relid
                   WHERE t.isleaf)
             ELSE coalesce(s.idx_scan, 0) END AS scans,
-       pg_get_indexdef(ic.oid) AS definition
+       pg_get_indexdef(ic.oid) AS definition,
+       ic.relkind = 'I' AS partitioned
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_am am ON am.oid = ic.relam
