@@ -63,7 +63,6 @@ from epstats_cli.rollup.aggregate import aggregate, insert
 from epstats_cli.rollup.build import build_key
 from epstats_cli.rollup.inspect import RollupFacts, facts, parameter_mismatch
 from epstats_cli.rollup.refresh import BLOCKING_MODES, prologue
-from epstats_cli.schema import source_identifiers
 
 BATCH = 20_000  # raw rows per DELETE batch: one short transaction
 REPAIR_TRIES = 3  # compare, repair, compare again ... before a day is left for the next run
@@ -201,14 +200,7 @@ def plan(session: Session, now: dt.datetime) -> Plan | str:
 
 def _first_day(session: Session, basis: source.Basis) -> dt.date | None:
     """The day of the oldest raw row (None: there is none)."""
-    day: dt.date | None = session.value(
-        "source/first_day",
-        {"from_day": dt.date.min},
-        **source_identifiers(session),
-        day=source.day(session, basis),
-        since=source.since(session, basis),
-    )
-    return day
+    return source.first_day(session, basis, dt.date.min)
 
 
 # --- the statements ----------------------------------------------------------------------------

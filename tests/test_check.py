@@ -273,7 +273,7 @@ def test_status_sections_keep_their_json_shape(
     ]  # fmt: skip
     assert doc["rollup"]["strategy"] == "incremental" and doc["rollup"]["built_by_epstats"]
     assert [t["task"] for t in doc["maintenance"]] == [
-        "cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "verify",
+        "cleanup", "partitions", "vacuum", "analyze", "reindex", "refresh", "retention", "verify",
     ]  # fmt: skip
     statuses = {t["task"]: t["last_status"] for t in doc["maintenance"]}
     assert statuses["vacuum"] == "ok"
