@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
+from epstats_cli import queries
 from tests.conftest import Server, run_cli, wait_for_replay
 from tests.pgcluster import SUPERUSER_PASSWORD
 
@@ -216,3 +217,10 @@ def test_replica_dsn_in_the_configuration(tmp_path: Path) -> None:
     cfg.write_text("database: {replica_dsn: 'host=standby bogus=1'}\n")
     r = run_cli("-c", str(cfg), "--dsn", "host=/nonexistent", "report", "top")
     assert r.code == 3 and "(see database.replica_dsn)" in r.stderr, r.stderr
+
+
+def test_no_commit_replayed_is_an_unknown_lag_never_zero(conn: psycopg.Connection[Any]) -> None:
+    """A standby that has replayed no commit since it started has no replay timestamp (nor has
+    a primary): the lag is unknown (NULL), not 0 (greatest() skips a NULL)."""
+    row = conn.execute(queries.get("catalog/replica_lag")).fetchone()
+    assert row is not None and row[1] is None, row

@@ -5,8 +5,10 @@
 -- the primary sent is missing: the lag is 0). A role without pg_read_all_stats sees the
 -- receiver's pid but not its status: a receiver it sees counts as running.
 SELECT pg_is_in_recovery() AS in_recovery,
-       greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::float8
-         AS lag_seconds,
+       -- NULL when it has replayed no commit since it started (greatest() would skip the NULL)
+       CASE WHEN pg_last_xact_replay_timestamp() IS NOT NULL
+            THEN greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::float8
+       END AS lag_seconds,
        EXISTS (SELECT FROM pg_catalog.pg_stat_wal_receiver
                WHERE status IS NULL OR status = 'streaming') AS receiving,
        coalesce(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), false) AS replayed_all
