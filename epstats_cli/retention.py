@@ -16,7 +16,10 @@ On a plain table the rows go in batches (sql/retention/delete_batch.sql), each i
 transaction under lock_timeout, within max_runtime, then VACUUM. On a partitioned table each
 partition wholly older than the horizon (its bounds local midnights) is compared and repaired,
 detached (CONCURRENTLY on PostgreSQL 14+ without a default partition, else a plain DETACH
-under lock_timeout), its late rows merged and it is dropped in one transaction.
+under lock_timeout), its late rows merged and it is dropped in one transaction. Rows sitting in
+the DEFAULT partition dated up to the horizon (a late row of a dropped partition's day, a day
+before the first partition) are units of their own, one a day, retired as a plain table's
+(delete_batch on the DEFAULT partition). A person at a terminal sees the batches' progress.
 
 The partitions are read here (`partitions`, pg_inherits and pg_get_expr(relpartbound)): the
 partition module of `epstats partition` was not there yet when this was written.
