@@ -102,7 +102,7 @@ def maintain(
         raise OperationFailed("the epstats schema is missing: run `epstats init` once")
     require_current(session)
     targets(session)  # a missing source table is an error before anything runs
-    if _selected(opts) & {"refresh", "verify"}:
+    if _selected(opts) & {"refresh", "verify", "retention"}:
         # a rollup built with other parameters than the configuration's: exit 3 before any
         # task (only the tasks that read or write the rollup's contents care)
         facts = rollup.facts(session, contents=False, state=False)

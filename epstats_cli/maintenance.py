@@ -411,8 +411,10 @@ def refusal(session: Session, needs: rights.Needs) -> str | None:
 
 
 def task_needs(session: Session, task: str) -> rights.Needs:
-    """Every right a maintenance task needs besides recording its run (rights.task_needs)."""
-    return rights.task_needs(session, task, [(t.name, t.oid) for t in targets(session)])
+    """Every right a maintenance task needs besides recording its run (rights.task_needs;
+    retention on a partitioned table: retention.needs)."""
+    needs = rights.task_needs(session, task, [(t.name, t.oid) for t in targets(session)])
+    return needs.merge(retention.needs(session)) if task == "retention" else needs
 
 
 def plan_verify(session: Session) -> list[Step]:
@@ -423,6 +425,16 @@ def plan_verify(session: Session) -> list[Step]:
         return sweep.plan_verify(session)
     target = history.task_target(session.config, "verify")
     return [Step("verify", target, "compare the rollup with the raw rows", [], refused=why)]
+
+
+def plan_retention(session: Session) -> list[Step]:
+    """The retention task's steps as a dry run shows them; one refused step naming every
+    right it lacks (as plan_verify)."""
+    why = refusal(session, task_needs(session, "retention"))
+    if why is None:
+        return retention.plan_steps(session)
+    target = history.task_target(session.config, "retention")
+    return [Step("retention", target, "retire old raw rows", [], refused=why)]
 
 
 def plan_brin_summarize(session: Session) -> list[Step]:
@@ -457,7 +469,7 @@ PLANNERS: dict[str, Callable[[Session, schedule.Decision], list[Step]]] = {
     ),
     "verify": lambda s, d: plan_verify(s),  # what a dry run shows; a real run: RUNNERS
     "partitions": lambda s, d: partition_ahead.plan_partitions(s),
-    "retention": lambda s, d: retention.plan_steps(s),  # likewise
+    "retention": lambda s, d: plan_retention(s),  # likewise
 }
 
 # Tasks whose steps depend on what they find as they run (verify compares a day, then repairs

@@ -15,6 +15,7 @@ same transaction: an ATTACH would fail on them (pg_partman's users' most common 
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +41,19 @@ def _interval(session: Session, parts: list[partition.Partition]) -> str:
 def default_rows(session: Session, part: partition.Partition, naive: bool) -> DefaultRows:
     """The rows in the DEFAULT partition (a scan of it: it is kept empty, or nearly)."""
     basis = source.Basis.of(session.config, source.check_columns(session))
+    retention, before = session.config.source.retention, None
+    if retention is not None:  # local midnight after the last day retention retires now
+        at, _hour = now(session)
+        zone = zoneinfo.ZoneInfo(basis.timezone)
+        before = dt.datetime.combine((at - retention).astimezone(zone).date(), dt.time(), zone)
     row = session.one(
-        "partition/default_rows", default=part.qualified, instant=source.instant(session, basis)
+        "partition/default_rows",
+        {"retired_before": before},
+        default=part.qualified,
+        instant=source.instant(session, basis),
     )
     assert row is not None
-    return DefaultRows(int(row["count"]), row["oldest"], row["newest"])
+    return DefaultRows(int(row["count"]), row["oldest"], row["newest"], int(row["retired"]), before)
 
 
 def runway(session: Session, with_default_rows: bool = True) -> Runway:

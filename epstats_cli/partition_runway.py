@@ -13,6 +13,8 @@ class DefaultRows:
     count: int
     oldest: dt.datetime | None
     newest: dt.datetime | None
+    retired: int = 0  # dated before `retired_before` (older than source.retention)
+    retired_before: dt.datetime | None = None
 
 
 @dataclass

@@ -110,7 +110,7 @@ def _maintain(session: Session, params: Mapping[str, Any]) -> Required:
         selected &= schedule.parse_tasks(params["only"])
     selected -= schedule.parse_tasks(params.get("skip"))
     whole = rights.record_needs(session)
-    if selected & {"refresh", "verify"}:  # (rollup.require_parameters reads rollup_state)
+    if selected & {"refresh", "verify", "retention"}:  # (require_parameters reads rollup_state)
         whole.merge(rights.facts_needs(session))
     tasks = Needs()
     for task in schedule.ORDER:

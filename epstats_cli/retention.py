@@ -16,7 +16,10 @@ On a plain table the rows go in batches (sql/retention/delete_batch.sql), each i
 transaction under lock_timeout, within max_runtime, then VACUUM. On a partitioned table each
 partition wholly older than the horizon (its bounds local midnights) is compared and repaired,
 detached (CONCURRENTLY on PostgreSQL 14+ without a default partition, else a plain DETACH
-under lock_timeout), its late rows merged and it is dropped in one transaction.
+under lock_timeout), its late rows merged and it is dropped in one transaction. Rows sitting in
+the DEFAULT partition dated up to the horizon (a late row of a dropped partition's day, a day
+before the first partition) are units of their own, one a day, retired as a plain table's
+(delete_batch on the DEFAULT partition). A person at a terminal sees the batches' progress.
 
 The partitions are read here (`partitions`, pg_inherits and pg_get_expr(relpartbound)): the
 partition module of `epstats partition` was not there yet when this was written.
@@ -31,8 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zoneinfo
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +44,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from epstats_cli import source
+from epstats_cli import rights, source
 from epstats_cli.catalog import source_oid
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session, read_snapshot
@@ -114,15 +117,19 @@ def last_retired_day(now: dt.datetime, retention: dt.timedelta, tz: str) -> dt.d
 
 @dataclass
 class Unit:
-    """Days retired together: one day of a plain table, or one partition's days."""
+    """Days retired together: one day of a plain table, one partition's days, or one day of
+    the rows in the DEFAULT partition (`table`: deleted from it as a plain table's)."""
 
     first: dt.date
     last: dt.date
     partition: Partition | None = None
+    table: QualifiedName | None = None
 
     @property
     def label(self) -> str:
         span = self.first.isoformat() + ("" if self.last == self.first else f"..{self.last}")
+        if self.table is not None:
+            return f"{span} (DEFAULT partition {self.table})"
         return span + (f" ({self.partition.name})" if self.partition else "")
 
 
@@ -136,6 +143,9 @@ class Plan:
     units: list[Unit]
     concurrently: bool = False  # DETACH ... CONCURRENTLY
     skipped: list[str] = field(default_factory=list)  # partitions it leaves, and why
+    partitioned: bool = False
+    default: QualifiedName | None = None  # the DEFAULT partition
+    default_rows: int = 0  # its rows dated up to `through` (or a pending detach), found
 
     @property
     def view(self) -> tuple[str, str]:
@@ -172,14 +182,20 @@ def plan(session: Session, now: dt.datetime) -> Plan | str:
         units = [Unit(day, day) for day in spans]
         return Plan(info, basis, table, oid, through, units)
     parts = partitions(session, oid, basis)
-    out = Plan(info, basis, table, oid, through, [])
+    out = Plan(info, basis, table, oid, through, [], partitioned=True)
     has_default = any(p.default for p in parts)
     out.concurrently = session.server.version_num >= 140000 and not has_default
     end = _midnight(through + dt.timedelta(days=1), basis.timezone)
+    limit = through  # the DEFAULT's rows retired up to it: never past a pending detach
     for p in parts:
         if p.default or p.upper is None or p.upper > end:
             continue
         if p.detach_pending:  # its rows are counted and recorded (`retiring`) by then
+            limit = (
+                _local_day(p.lower, basis.timezone) - dt.timedelta(days=1)
+                if p.lower is not None
+                else dt.date.min
+            )
             out.skipped.append(
                 f"{p.name}: a DETACH CONCURRENTLY of it was interrupted; `ALTER TABLE "
                 f"{table} DETACH PARTITION {p.name} FINALIZE` completes it, the next run "
@@ -195,6 +211,64 @@ def plan(session: Session, now: dt.datetime) -> Plan | str:
             continue
         lower = _local_day(p.lower, basis.timezone) if p.lower is not None else None
         out.units.append(Unit(lower or _first_day(session, basis) or last, last, p))
+    default = next((p for p in parts if p.default), None)
+    if default is not None and limit > dt.date.min:
+        out.default = default.name
+        out.units = sorted(
+            out.units + _default_units(session, out, default, parts, limit), key=lambda u: u.first
+        )
+    return out
+
+
+def _default_units(
+    session: Session, p: Plan, default: Partition, parts: list[Partition], limit: dt.date
+) -> list[Unit]:
+    """A unit for each day up to `limit` of rows sitting in the DEFAULT partition (dated where
+    no partition is: a late row of a day whose partition was dropped, a day before the first
+    one), retired as a plain table's: compared, then deleted from the DEFAULT in batches, the
+    late ones merged. A day a partition overlaps is left to it."""
+    tz = p.basis.timezone
+    ranges = [(q.lower, q.upper) for q in parts if not q.default]
+    units = []
+    for row in session.all(
+        "retention/default_days",
+        {"to_day": limit},
+        default=(default.name.schema, default.name.name),
+        day=source.day(session, p.basis),
+        before=source.before_next_day(session, p.basis),
+    ):
+        day: dt.date = row["day"]
+        start, end = _midnight(day, tz), _midnight(day + dt.timedelta(days=1), tz)
+        if any(
+            (lower is None or lower < end) and (upper is None or upper > start)
+            for lower, upper in ranges
+        ):
+            continue
+        p.default_rows += int(row["rows"])
+        units.append(Unit(day, day, table=default.name))
+    return units
+
+
+def needs(session: Session) -> rights.Needs:
+    """What retiring needs on a partitioned table besides verify's and refresh's rights
+    (rights.task_needs): the owner's rights on the parent and on each partition older than
+    source.retention (DETACH, then DROP TABLE), and SELECT and DELETE on the DEFAULT partition
+    (its old rows deleted as a plain table's). From the catalog and the configuration alone,
+    before anything runs."""
+    cfg, out = session.config, rights.Needs()
+    oid = source_oid(session)
+    if cfg.source.retention is None or session.value("retention/relkind", {"oid": oid}) != "p":
+        return out
+    basis = source.Basis.of(cfg, source.check_columns(session, oid))
+    now, _hour = db_now(session)
+    last = last_retired_day(now, cfg.source.retention, basis.timezone)
+    end = _midnight(last + dt.timedelta(days=1), basis.timezone)
+    for part in partitions(session, oid, basis):
+        if part.default:
+            out.on(part.name, "SELECT", "DELETE", why="retire the DEFAULT partition's old rows")
+        elif part.upper is not None and part.upper <= end:
+            out.owned(cfg.source.table, why="detach its partitions older than source.retention")
+            out.owned(part.name, why="drop it: older than source.retention")
     return out
 
 
@@ -229,15 +303,19 @@ def merge(session: Session, p: Plan, rows: sql.Composable) -> sql.Composed:
     return session.statement("retention/merge", view=p.view, columns=names, rows=rows)
 
 
-def delete_batch(session: Session, p: Plan, counted: bool) -> sql.Composed:
-    """One batch of the days' raw rows deleted, the late ones merged into the rollup."""
+def delete_batch(
+    session: Session, p: Plan, counted: bool, table: QualifiedName | None = None
+) -> sql.Composed:
+    """One batch of the days' raw rows deleted (from `table`: the DEFAULT partition; else the
+    source table), the late ones merged into the rollup."""
+    table = table or p.table
     norm = Normalization.of(session.config)
     rows = aggregate(
         session, p.basis, sql.Identifier("epstats_late"), norm, True, sql.Identifier("gone")
     )
     return session.statement(
         "retention/delete_batch",
-        table=(p.table.schema, p.table.name),
+        table=(table.schema, table.name),
         since=source.since(session, p.basis),
         before=source.before_next_day(session, p.basis),
         late=late_condition(session, counted),
@@ -329,6 +407,7 @@ class Outcome:
     days: list[dt.date] = field(default_factory=list)  # retired (wholly)
     deleted: int = 0  # raw rows deleted or dropped with their partition
     late: int = 0  # of them, merged into the rollup (it had not counted them)
+    default_deleted: int = 0  # of them, deleted from the DEFAULT partition
     repaired: list[str] = field(default_factory=list)  # units recomputed before retiring
     failed: list[str] = field(default_factory=list)
     stopped: bool = False  # by max_runtime
@@ -344,6 +423,11 @@ class Outcome:
             out += f"; retention horizon {self.horizon} (days up to it: the rollup alone)"
         if self.repaired:
             out += f"; recomputed before retiring: {', '.join(self.repaired)}"
+        if p.default_rows:
+            out += (
+                f"; {p.default_rows:,} row(s) found in the DEFAULT partition {p.default} dated "
+                f"up to {p.through}: {self.default_deleted:,} deleted as a plain table's"
+            )
         if self.stopped:
             out += "; stopped by max_runtime (the next run goes on)"
         return "; ".join([out, *p.skipped])
@@ -429,7 +513,7 @@ def _run(
             break
     recorded = session.one("view/state_get", {"view": str(p.info.name)})
     outcome.horizon = None if recorded is None else recorded["retired_through"]
-    if outcome.deleted and vacuum is not None and p.units and p.units[0].partition is None:
+    if outcome.deleted and vacuum is not None and not p.partitioned:
         results += [executor.run(step) for step in vacuum(session)]
     errors = "; ".join(outcome.failed) or None
     summary = TaskResult(
@@ -504,7 +588,7 @@ def _retire(
             counted["table"] = str(unit.partition.name)
         _in_transaction(session, [_retiring(session, p, counted)])
     if unit.partition is None:
-        _delete(session, p, unit, snapshot, outcome, batch, clock, deadline)
+        _delete(session, executor, p, unit, snapshot, outcome, batch, clock, deadline)
         if outcome.stopped:
             return results
     else:
@@ -553,6 +637,7 @@ def _settle(
 
 def _delete(
     session: Session,
+    executor: Executor,
     p: Plan,
     unit: Unit,
     snapshot: str | None,
@@ -561,20 +646,67 @@ def _delete(
     clock: Clock,
     deadline: float,
 ) -> None:
-    """The day's raw rows deleted in batches, each its own transaction, within max_runtime."""
-    query = delete_batch(session, p, snapshot is not None)
+    """The day's raw rows deleted in batches, each its own transaction, within max_runtime,
+    with a progress bar for a person watching."""
+    query = delete_batch(session, p, snapshot is not None, unit.table)
     params = {"from_day": unit.first, "to_day": unit.last, "snapshot": snapshot, "batch": batch}
-    while True:
-        if clock() >= deadline:
-            outcome.stopped = True
-            return
-        with session.conn.transaction():
-            row = session.conn.execute(query, params).fetchone()
-        assert row is not None
-        outcome.deleted += int(row[0])
-        outcome.late += int(row[1])
-        if row[0] == 0:
-            return
+    with _bar(session, executor, p, unit) as shown:
+        done = 0
+        while True:
+            if clock() >= deadline:
+                outcome.stopped = True
+                return
+            with session.conn.transaction():
+                row = session.conn.execute(query, params).fetchone()
+            assert row is not None
+            outcome.deleted += int(row[0])
+            outcome.late += int(row[1])
+            if unit.table is not None:
+                outcome.default_deleted += int(row[0])
+            if row[0] == 0:
+                return
+            done += int(row[0])
+            shown(done)
+
+
+@contextmanager
+def _bar(
+    session: Session, executor: Executor, p: Plan, unit: Unit
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar of a unit's DELETE batches for a person at a terminal (the executor's
+    console; none for cron, pipes and --quiet): the rows deleted of those the days had when
+    it began, redrawn after each batch. Yields shown(rows deleted so far)."""
+    if executor.console is None or executor.dry_run:
+        yield lambda _done: None
+        return
+    from epstats_cli.progress import bar
+
+    table = unit.table or p.table
+    total = int(
+        session.value(
+            "retention/day_rows",
+            {"from_day": unit.first, "to_day": unit.last},
+            table=(table.schema, table.name),
+            since=source.since(session, p.basis),
+            before=source.before_next_day(session, p.basis),
+        )
+        or 0
+    )
+    label = f"retention {table} {unit.first}" + (
+        "" if unit.last == unit.first else f"..{unit.last}"
+    )
+    with bar(executor.console) as progress:
+        task = progress.add_task(label, total=max(total, 1), phase="deleting in batches")
+
+        def shown(done: int) -> None:
+            progress.update(
+                task,
+                completed=min(done, total),
+                phase=f"deleting in batches: {done:,} of {total:,} rows",
+                refresh=True,
+            )
+
+        yield shown
 
 
 def _drop(
@@ -647,7 +779,7 @@ def plan_steps(session: Session) -> list[Step]:
                 f"{target} {unit.label}",
                 f"delete the day's raw rows in batches of {BATCH:,}, each its own transaction, "
                 "merging the late ones into the rollup; then VACUUM",
-                [Statement(delete_batch(session, p, True), batch)],
+                [Statement(delete_batch(session, p, True, unit.table), batch)],
                 Mode.TRANSACTION,
             )
         )

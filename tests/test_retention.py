@@ -10,19 +10,23 @@ never recompute a retired day, and a change of parameters is refused unless --ke
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from rich.console import Console
 
 from epstats_cli import retention
 from epstats_cli.config import load as load_config
 from epstats_cli.db import session
 from epstats_cli.execute import Executor
-from tests.conftest import run_cli
+from tests.conftest import Server, run_cli
 from tests.helpers import fill
+from tests.layout_check import plain_lines
 from tests.rollup_oracle import compare_view, raw_rollup
 
 TZ = "America/New_York"
@@ -331,6 +335,9 @@ def test_a_parameter_change_is_refused_once_days_are_retired(
     assert "--keep-retired" in r.stderr
     r = _cli(changed, dsn, "view", "refresh")
     assert r.code == 3 and "--keep-retired" in r.stderr
+    # maintain refuses it as view refresh does (exit 3, the same line), not as a skipped task
+    m = _cli(changed, dsn, "maintain", "--only", "retention", "--force", "retention")
+    assert (m.code, m.stderr) == (3, r.stderr), (m.stdout, m.stderr)
     assert totals(conn) == before
     assert _cli(changed, dsn, "view", "build", "--replace", "--keep-retired").code == 0
     params = conn.execute(
@@ -373,3 +380,125 @@ def test_dry_run_shows_the_horizon_the_comparison_and_the_batches_and_changes_no
     assert doc["tasks"] == [] or all(
         "source.retention is not set" in t["reason"] for t in doc["tasks"]
     )
+
+
+def test_the_delete_batches_show_progress_to_a_person_watching(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A person at a terminal sees each day's DELETE batches move a bar (the rows deleted of
+    the day's), not only the summary at the end."""
+    cfg = _cfg(tmp_path)
+    assert _cli(cfg, dsn, "init", "--with-requests-table").code == 0
+    fill(conn, 100000)  # about 3,500 rows a day: four batches of 1,000 each
+    assert _cli(cfg, dsn, "indexes", "apply").code == 0
+    assert _cli(cfg, dsn, "view", "build").code == 0
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, no_color=True)
+    with session(load_config(cfg), dsn) as s:
+        results = retention.run(s, Executor(s, console=console), "forced", 3600.0, batch=1000)
+    assert results[-1].status == "ok", results[-1]
+    frames: dict[str, list[float]] = {}
+    label = ""
+    for line in plain_lines(out.getvalue()):
+        if line.startswith("retention "):
+            label = line.strip()
+        elif "%" in line and "deleting in batches" in line:
+            frames.setdefault(label, []).append(float(line.split("%")[0].split()[-1]))
+    first = f"retention public.requests {_retired_days(results)[0]}"
+    assert first in frames, (first, list(frames))
+    seen = frames[first]
+    assert seen == sorted(seen) and any(0 < p < 100 for p in seen), seen
+    assert len(set(seen)) >= 3, seen  # a frame per batch
+    assert "of" in out.getvalue() and "rows" in out.getvalue()
+
+
+def _retired_days(results: list[Any]) -> list[dt.date]:
+    """The days a run's summary says it retired (its span `(first..last)`)."""
+    span = results[-1].reason.split("day(s) (", 1)[1].split(")", 1)[0]
+    first, _dots, last = span.partition("..")
+    return [dt.date.fromisoformat(first), dt.date.fromisoformat(last or first)]
+
+
+def test_default_partition_rows_up_to_the_horizon_are_retired_as_a_plain_tables(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """A row dated before the first partition (in the DEFAULT, counted by the rollup) is
+    retired without being counted twice; a late row for a day whose partition was dropped
+    lands in the DEFAULT: check partition_runway says how many such rows there are, and the
+    next run merges it into the rollup and deletes it."""
+    cfg = _cfg(tmp_path)
+    _partitioned(conn, default=True)
+    assert _cli(cfg, dsn, "init").code == 0
+    fill(conn, 100000)
+    conn.execute('CREATE INDEX ON requests ("timestamp")')
+    _insert_late(conn, 40)  # before the first partition: in the DEFAULT
+    assert _cli(cfg, dsn, "view", "build").code == 0
+    before = totals(conn)
+    doc = _json(cfg, dsn, "maintain", "--only", "retention", "--force", "retention")
+    summary = doc["tasks"][-1]
+    assert summary["status"] == "ok", doc
+    assert "1 row(s) found in the DEFAULT partition public.requests_default" in summary["reason"]
+    assert totals(conn) == before  # counted once
+    assert conn.execute("SELECT count(*) FROM requests_default").fetchone() == (0,)
+    horizon = _horizon(conn)
+    assert horizon is not None and horizon >= _day(conn, 15)
+    _insert_late(conn, 15)  # its partition is gone: the DEFAULT
+    _insert_late(conn, 14)
+    assert conn.execute("SELECT count(*) FROM requests_default").fetchone() == (2,)
+    check = _cli(cfg, dsn, "--format", "json", "check", "--only", "partition_runway")
+    assert "2 of them dated before" in check.stdout, check.stdout
+    doc = _json(cfg, dsn, "maintain", "--only", "retention", "--force", "retention")
+    summary = doc["tasks"][-1]
+    assert summary["status"] == "ok", doc
+    assert "2 row(s) found in the DEFAULT partition" in summary["reason"], summary["reason"]
+    assert "2 deleted as a plain table's" in summary["reason"], summary["reason"]
+    assert "2 late rows merged into the rollup first" in summary["reason"], summary["reason"]
+    after = totals(conn)
+    want = dict(before["days"])
+    want[_day(conn, 15)] += 1
+    want[_day(conn, 14)] += 1
+    assert after["days"] == want
+    assert conn.execute("SELECT count(*) FROM requests_default").fetchone() == (0,)
+
+
+def test_retention_names_the_ownership_of_the_partitions_it_would_drop(
+    server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """Dropping a partition needs the owner's rights on it and on the parent: a role with
+    every other right is told so, all at once, before anything runs (dry run included)."""
+    cfg = _cfg(tmp_path)
+    _partitioned(conn)
+    assert _cli(cfg, dsn, "init").code == 0
+    fill(conn, 100000)
+    conn.execute('CREATE INDEX ON requests ("timestamp")')
+    assert _cli(cfg, dsn, "view", "build").code == 0
+    db = conn.info.dbname
+    role, password = f"ret_{db}", "retention-pw"
+    conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+    )
+    try:
+        conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {role}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA epstats TO {role}"
+        )
+        conn.execute(f"GRANT SELECT, INSERT, DELETE ON requests, {VIEW} TO {role}")
+        as_role = server.dsn_for(db, user=role, password=password)
+        oldest = f"requests_p{_day(conn, 35):%Y%m%d}"
+        args = ("maintain", "--only", "retention", "--force", "retention")
+        dry = _json(cfg, as_role, *args, "--dry-run")
+        (planned,) = dry["tasks"]
+        for needed in ("the owner's rights on public.requests (", f"public.{oldest} (drop it"):
+            assert needed in planned["reason"], planned["reason"]
+        assert "would fail" in planned["reason"]
+        r = _cli(cfg, as_role, "--format", "json", *args)
+        assert r.code == 1, (r.stdout, r.stderr)
+        (failed,) = json.loads(r.stdout)["tasks"]
+        assert failed["status"] == "failed" and f"public.{oldest} (drop it" in failed["reason"]
+        assert _horizon(conn) is None  # nothing ran
+    finally:
+        conn.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")

@@ -46,4 +46,10 @@ def partition_runway(r: Runway, t: Thresholds, now: dt.datetime) -> CheckResult:
             "task moves those of the partitions it makes; older ones need a partition made by "
             "hand)"
         )
+        if d.retired and d.retired_before is not None:
+            summary += (
+                f"; {d.retired:,} of them dated before {d.retired_before.date()} (older than "
+                "source.retention: the retention task merges them into the rollup and deletes "
+                "them)"
+            )
     return CheckResult(NAME, state, summary, ahead, warn, crit, details, unit="")
