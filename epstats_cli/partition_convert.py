@@ -42,10 +42,11 @@ from epstats_cli import partition, source
 from epstats_cli.catalog import relation
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session, now
-from epstats_cli.errors import OperationFailed
+from epstats_cli.errors import EpstatsError, OperationFailed
 from epstats_cli.execute import CONFLICTS_SHARE_UPDATE_EXCLUSIVE, Executor, Mode, Statement, Step
 from epstats_cli.history import TaskResult
 from epstats_cli.keep import spare_index_name
+from epstats_cli.rollup.refresh import plan_refresh
 
 TASK = "partition"
 TRIGGER = "epstats_partition_capture"
@@ -345,11 +346,25 @@ def _steps(
             done="statistics updated",
         )
     )
+    refresh = _refresh_step(session)
+    if refresh is not None:
+        steps.append(refresh)
     if drop_old:
         steps.append(_drop_old_step(session, names))
     for s in steps:
         s.refused = "; ".join(plan.refusals) or None
     return steps
+
+
+def _refresh_step(session: Session) -> Step | None:
+    """The rollup refreshed once the partitioned table is in place: the copy wrote every row
+    again, in transactions the rollup's last refresh could not see, so `report --source auto`
+    would count the newest of them (within view.commit_delay of its as-of) twice until the
+    next refresh. None when there is no rollup epstats can refresh (it says why itself)."""
+    try:
+        return plan_refresh(session)
+    except EpstatsError:
+        return None
 
 
 def _prepare_step(session: Session, plan: Plan, names: Names, f: Facts, drop_unique: bool) -> Step:
