@@ -10,5 +10,6 @@ CROSS JOIN LATERAL (
     FROM {table} AS s
     WHERE s.ctid >= ('(' || b.block || ',0)')::tid
       AND s.ctid < ('(' || b.block + 1 || ',0)')::tid
+    OFFSET 0  -- planned on its own: the block is a parameter of a TID range scan per block
 ) AS t
 WHERE t.ts IS NOT NULL
