@@ -15,6 +15,7 @@ from epstats_cli import schedule
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
+from epstats_cli.index_switch import switch_names
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ def _leftovers(
         "names": [t.name for t in tables],
         "spare_schema": spare.schema if spare else None,
         "spare_name": spare.name if spare else None,
+        # an interrupted switch of method's old index beside the new one (index_switch)
+        "switch_of": [s.name for s in cfg.indexes.recommended],
+        "switch_old": [switch_names(s.name)[1] for s in cfg.indexes.recommended],
     }
     rows = session.all("catalog/leftovers", params)
     left = tuple(r["name"] for r in rows if r["kind"] == "leftover")

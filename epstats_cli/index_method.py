@@ -4,14 +4,15 @@ the heap's block ranges are ordered in time well enough, btree otherwise.
 `pg_stats.correlation` does not predict it: with 10 % of the rows up to a day late it still
 reads 0.9998 while every BRIN range spans a day. So the measurement reads the heap itself, at a
 bounded cost: `PROBE_RANGES` block ranges of `PROBE_PAGES` pages spread over the table, every
-`PROBE_STEP`th page of each (at most 1,024 blocks, 8 MB, whatever the table's size), through a
-TID scan. Of each sampled range it keeps the timestamps, and `choose` (pure) works out, for
-ranges of 16..128 pages and the minmax and minmax-multi operator classes, how many heap blocks
-a BRIN would read for a one-hour and a one-day window anywhere, and for the newest hour (which
-also reads every older range that holds a row of it: rows put into the free space VACUUM
-recorded in old pages), against what a btree would read for the rows those windows hold.
-BRIN wins where it reads at most `MAX_RATIO` times the btree's blocks for every window; of
-those, the one that reads the fewest blocks (its own pages counted).
+`PROBE_STEP`th page of each (at most 1,024 blocks, 8 MB, whatever the table's size; on
+PostgreSQL 14+ each block is read once, by a TID range scan). Of each sampled range it keeps
+the timestamps, and `choose` (pure) works out, for ranges of 16..128 pages and the minmax and
+minmax-multi operator classes, how many heap blocks a BRIN would read for a one-hour and a
+one-day window anywhere, and for the newest hour (the ranges its rows fill, and every older
+range where a row of it is a stray: rows put into the free space VACUUM recorded in old
+pages), against what a btree would read for the rows those windows hold. BRIN wins where it
+reads at most `MAX_RATIO` times the btree's blocks for every window; of those, the one that
+reads the fewest blocks (its own pages counted).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import heapq
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 
 from epstats_cli.db import Session
+from epstats_cli.durations import format_duration
 
 PROBE_RANGES = 32
 PROBE_PAGES = 128
@@ -86,6 +88,7 @@ class Choice:
     btree_bytes: int | None = None
     brin_bytes: int | None = None
     measurement: dict[str, Any] = field(default_factory=dict)
+    measured: bool = True  # False: chosen by default, the measurement could not run
 
     @property
     def bytes(self) -> int | None:
@@ -145,15 +148,38 @@ def _hit(groups: list[tuple[float, float]], window: float, t0: float, t1: float)
     return min(1.0, covered / (last - t0))
 
 
-def _ranges(sample: Sample, size: int) -> tuple[list[list[float]], int]:
-    """The sampled ranges of `size` pages, and how many come before the last probe range."""
+def _ranges(sample: Sample, size: int) -> list[list[float]]:
+    """The sampled ranges of `size` pages (those holding a row), in block order."""
     out: dict[int, list[float]] = {}
     for block, vals in sample.values.items():
         if vals:
             out.setdefault(block // size, []).extend(vals)
-    last = max(sample.values, default=0) // PROBE_PAGES * PROBE_PAGES // size
-    keys = sorted(out)
-    return [out[k] for k in keys], sum(1 for k in keys if k < last)
+    return [out[k] for k in sorted(out)]
+
+
+def _newest(
+    ranges: list[list[float]],
+    summaries: list[list[tuple[float, float]]],
+    size: int,
+    hour_pages: float,
+    pages: int,
+    t1: float,
+) -> float:
+    """The heap blocks a BRIN reads for the newest hour: the ranges its rows fill, written
+    together wherever they went (the end of the heap, or the free space a retention by DELETE
+    left), and every range where a row of it is a stray among older rows (single rows put into
+    free space VACUUM recorded in old pages), those counted over the whole table from the
+    sample. A range mostly of the newest hour's rows is part of the first, never a stray: the
+    sample would count each of those it happens to hold once for every unsampled part of the
+    table."""
+    cut = t1 - HOUR
+    filled = hour_pages + size  # a range more, on average, where the hour starts mid-range
+    stray = sum(
+        1
+        for vals, s in zip(ranges, summaries, strict=True)
+        if max(hi for _, hi in s) > cut and 2 * sum(1 for v in vals if v > cut) < len(vals)
+    )
+    return min(float(pages), filled + stray / max(1, len(summaries)) * pages)
 
 
 def _brin_pages(ranges: int, per_page: float) -> int:
@@ -174,6 +200,7 @@ def options(
     for label, width in WINDOWS:
         held = rows * min(1.0, width / span)  # the newest hour holds an hour's rows too
         btree_reads[label] = held / max(rows_per_page, 1.0) + held / BTREE_ENTRIES_PER_PAGE + 3
+    hour_pages = rows * min(1.0, HOUR / span) / max(rows_per_page, 1.0)
     btree = Option(
         "btree", None, None, btree_reads, int(math.ceil(rows / BTREE_ENTRIES_PER_PAGE) + 2) * PAGE
     )
@@ -182,7 +209,7 @@ def options(
         if multi and any(c.fits(btree) for c in candidates):
             break
         for size in PAGES_PER_RANGE:
-            ranges, before_last = _ranges(sample, size)
+            ranges = _ranges(sample, size)
             summaries = [_groups(r, multi) for r in ranges]
             count = math.ceil(sample.pages / size)
             if multi:
@@ -195,10 +222,7 @@ def options(
             for label, width in WINDOWS[:2]:
                 share = sum(_hit(s, width, t0, t1) for s in summaries) / max(1, len(summaries))
                 reads[label] = share * sample.pages + pages
-            # the newest hour: what an hour anywhere reads, plus every older range holding a
-            # row of that hour (rows put into free space VACUUM left in old pages)
-            stray = sum(1 for s in summaries[:before_last] if max(hi for _, hi in s) > t1 - HOUR)
-            reads[NEWEST] = reads["1h"] + stray / max(1, len(summaries)) * sample.pages
+            reads[NEWEST] = _newest(ranges, summaries, size, hour_pages, sample.pages, t1) + pages
             opclass = multi_opclass if multi else None
             candidates.append(Option("brin", opclass, size, reads, pages * PAGE))
     facts = {
@@ -243,9 +267,15 @@ def choose(sample: Sample | None, multi_opclass: str | None, why_not: str = "") 
             best.size_bytes,
             facts,
         )
+    out_of_order = any(best.reads[w] > MAX_RATIO * btree.reads[w] for w in ("1h", "1d"))
+    what = (
+        "rows out of time order"
+        if out_of_order
+        else "rows of the newest hour scattered over older block ranges"
+    )
     return Choice(
         "btree",
-        f"rows out of time order: the best BRIN ({best.describe()}) would read {ratios} "
+        f"{what}: the best BRIN ({best.describe()}) would read {ratios} "
         f"a btree's blocks (more than {MAX_RATIO:g}x)",
         btree_bytes=btree.size_bytes,
         brin_bytes=best.size_bytes,
@@ -256,9 +286,27 @@ def choose(sample: Sample | None, multi_opclass: str | None, why_not: str = "") 
 # --- the measurement -----------------------------------------------------------------------
 
 
-def measure(session: Session, oid: int, column: str) -> Choice | None:
+def cancelled(timeout: str) -> Choice:
+    """The choice when statement_timeout cancelled the measurement: btree, which fits any
+    order of the rows (`kept`: an existing index of either method stays)."""
+    why = f"the measurement was cancelled by statement_timeout ({timeout}; raise it to measure)"
+    return Choice(
+        "btree",
+        f"{why}: btree by default, which fits any order",
+        measurement={"cancelled": why},
+        measured=False,
+    )
+
+
+def kept(choice: Choice, method: str) -> Choice:
+    """An unmeasured choice where an index of `method` exists: it is kept as it is."""
+    why = choice.measurement.get("cancelled", choice.reason)
+    return replace(choice, method=method, reason=f"{why}: the existing {method} index is kept")
+
+
+def measure(session: Session, oid: int, column: str) -> Choice:
     """Sample the table's block ranges (at most PROBE_RANGES x PROBE_PAGES / PROBE_STEP blocks)
-    and choose (None: the sample was cancelled by statement_timeout, nothing was chosen)."""
+    and choose (statement_timeout cancelling the sample: `cancelled`)."""
     table = session.one("indexes/heap_pages", {"oid": oid})
     assert table is not None
     opclasses = session.all("indexes/brin_opclasses", {"oid": oid, "column": column})
@@ -286,8 +334,9 @@ def measure(session: Session, oid: int, column: str) -> Choice | None:
             table=(session.config.source.table.schema, session.config.source.table.name),
             timestamp=column,
         )
-    except psycopg.errors.QueryCanceled:
-        return None  # statement_timeout: the measurement never stops a command
+    except psycopg.errors.QueryCanceled:  # the measurement never stops a command
+        limit = session.config.database.statement_timeout
+        return cancelled(f"database.statement_timeout {format_duration(limit)}")
     for r in rows:
         values[int(r["block"])].append(float(r["ts"]))
     return choose(Sample(pages, float(table["reltuples"]), len(blocks), values), multi)

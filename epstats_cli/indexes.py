@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
-from epstats_cli import index_method, index_partitions
+from epstats_cli import index_method, index_partitions, index_switch
 from epstats_cli.catalog import relation, source_oid
 from epstats_cli.config import IndexSpec, QualifiedName
 from epstats_cli.db import Session
@@ -103,6 +103,8 @@ class Plan:
     # steps that finish them with what each needs made first
     partition_states: list[index_partitions.PartState] = field(default_factory=list)
     partition_work: list[index_partitions.Work] = field(default_factory=list)
+    # valid indices an interrupted switch of method left under its temporary names
+    switch_leftovers: list[SwitchLeftover] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
         """A built index whose method the measurement no longer backs (late rows, retention
@@ -112,7 +114,13 @@ class Plan:
         for rec in self.recommendations:
             choice = self.choices.get(rec.spec.name)
             built = by_name.get(rec.existing or "")
-            if choice is None or built is None or not built.valid or built.method == choice.method:
+            if (
+                choice is None
+                or not choice.measured
+                or built is None
+                or not built.valid
+                or built.method == choice.method
+            ):
                 continue
             if built.method == "brin":
                 what = f"{built.name} is a BRIN that no longer fits: {choice.reason}"
@@ -124,7 +132,27 @@ class Plan:
                 else f"set indexes: {rec.spec.name} method: auto (or {choice.method})"
             )
             out.append(f"{what} ({fix})")
-        return out
+        return out + [left.warning() for left in self.switch_leftovers]
+
+
+@dataclass(frozen=True)
+class SwitchLeftover:
+    """A valid index under a switch's temporary name (index_method.switch_leftover says what
+    becomes of it)."""
+
+    index: IndexInfo
+    of: str  # the recommended index it was switching
+    fate: index_switch.Fate
+
+    @property
+    def name(self) -> str:
+        return self.index.name
+
+    def warning(self) -> str:
+        return (
+            f"{self.name} ({self.index.method}, {self.index.size_bytes / 1048576:.1f} MB) is "
+            f"left by an interrupted switch of method of {self.of}: {self.fate.text}"
+        )
 
 
 # --- pure rules ----------------------------------------------------------------------------
@@ -173,7 +201,11 @@ def redundancies(indexes: Sequence[IndexInfo], keep: Sequence[str] = ()) -> dict
     return result
 
 
-AUTO_METHODS = ("btree", "brin")  # what `auto` may resolve to
+AUTO_METHODS = ("btree", "brin")
+LAST = {
+    "switch": 1,
+    "drop_redundant": 2,
+}  # apply runs these after the rest, in this order  # what `auto` may resolve to
 
 
 def matches(idx: IndexInfo, columns: tuple[str, ...], method: str | None) -> bool:
@@ -224,6 +256,14 @@ def match_recommended(
             rec = replace(
                 rec, state="invalid", existing=named.name, detail="a failed earlier build"
             )
+        elif (
+            named is not None
+            and choice is not None
+            and not choice.measured
+            and matches(named, cols, spec.method)
+        ):  # the measurement could not run: the existing index stays as it is
+            kept = index_method.kept(choice, named.method)
+            rec = replace(rec, state="present", existing=named.name, choice=kept)
         elif named is not None and matches(named, cols, rec.method):
             rec = replace(rec, state="present", existing=named.name)
         elif named is not None and matches(named, cols, None):
@@ -318,7 +358,7 @@ def measure(session: Session, oid: int) -> dict[str, index_method.Choice]:
     if not wanted:
         return {}
     choice = index_method.measure(session, oid, column)
-    return {} if choice is None else {s.name: choice for s in wanted}
+    return {s.name: choice for s in wanted}
 
 
 def make_plan(
@@ -413,6 +453,11 @@ def make_plan(
         mode = Mode.CONCURRENTLY if online else Mode.AUTOCOMMIT
         return Step(task, name, reason, [Statement(query)], mode, relation_oid=oid)
 
+    plan.switch_leftovers = switch_leftovers(indexes, recs, building)
+    for switched in plan.switch_leftovers:
+        if switched.fate.drop:
+            why = f"left by an interrupted switch of method of {switched.of}: {switched.fate.why}"
+            plan.steps.append(dropping("drop_leftover", switched.name, why))
     for left in plan.leftovers:
         plan.steps.append(
             dropping(
@@ -441,6 +486,8 @@ def make_plan(
             plan.steps.append(
                 dropping("drop_redundant", name, f"redundant: covered by {covered_by}")
             )
+    # in the order apply runs them: the switches after the builds, the prunes last
+    plan.steps.sort(key=lambda s: LAST.get(s.task, 0))
     return plan
 
 
@@ -615,10 +662,31 @@ def _ident(plan: Plan) -> tuple[str, str]:
     return (plan.table.schema, plan.table.name)
 
 
-def switch_names(name: str) -> tuple[str, str]:
-    """The temporary names of a switch: the new index while it is built, the old one between
-    the swap and its drop (within NAMEDATALEN)."""
-    return f"{name[:55]}_switch", f"{name[:55]}_old"
+switch_names = index_switch.switch_names
+
+
+def switch_leftovers(
+    indexes: Sequence[IndexInfo], recs: Sequence[Recommendation], building: set[int]
+) -> list[SwitchLeftover]:
+    """Valid indices under a switch's temporary names that no build is filling, and what
+    becomes of each (index_switch.switch_fate)."""
+    by_name = {i.name: i for i in indexes}
+    out = []
+    for rec in recs:
+        target = by_name.get(rec.spec.name)
+        target_method = target.method if target is not None and target.valid else None
+        for kind, name in zip(("new", "old"), switch_names(rec.spec.name), strict=True):
+            left = by_name.get(name)
+            if left is None or not left.valid or left.oid in building:
+                continue
+            if not matches(left, rec.columns, None):
+                continue  # not the same columns: not ours
+            choice = rec.choice if rec.spec.method == "auto" else None
+            fate = index_switch.switch_fate(
+                kind, left.method, left.definition, target_method, rec.method, choice
+            )
+            out.append(SwitchLeftover(left, rec.spec.name, fate))
+    return out
 
 
 def _switch(session: Session, plan: Plan, rec: Recommendation, concurrently: bool) -> list[Step]:
@@ -631,6 +699,7 @@ def _switch(session: Session, plan: Plan, rec: Recommendation, concurrently: boo
     new, old = switch_names(name)
     drop = "indexes/drop" if concurrently else "indexes/drop_blocking"
     mode = Mode.CONCURRENTLY if concurrently else Mode.AUTOCOMMIT
+    handled = {left.name: left for left in plan.switch_leftovers}  # dropped or reused
     steps = [
         Step(
             "drop_leftover",
@@ -641,8 +710,9 @@ def _switch(session: Session, plan: Plan, rec: Recommendation, concurrently: boo
             relation_oid=plan.table_oid,
         )
         for left in plan.indexes
-        if left.name in (new, old)
+        if left.name in (new, old) and left.name not in handled
     ]
+    reuse = new in handled and handled[new].fate.reuse
     existing = next(i for i in plan.indexes if i.name == rec.existing)
     why = f"switch {existing.method} to {rec.method}" + _sizes(existing, rec.choice)
     build = _build_step(
@@ -677,7 +747,7 @@ def _switch(session: Session, plan: Plan, rec: Recommendation, concurrently: boo
         mode,
         relation_oid=plan.table_oid,
     )
-    return [*steps, build, swap, retire]
+    return [*steps, *([] if reuse else [build]), swap, retire]
 
 
 def conflicts(plan: Plan) -> list[Recommendation]:

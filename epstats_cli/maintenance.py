@@ -377,6 +377,8 @@ def plan_cleanup(session: Session) -> list[Step]:
                 step.reason = "invalid until the build running on it ends"
                 step.skip = _still_building(builds[idx.oid])
             steps.append(step)
+        if t.name == session.config.source.table:
+            steps += _switch_leftovers(session, t)
     steps += partition_convert.cleanup_steps(session)
     spare = spare_step(session)
     if spare is not None:
@@ -394,6 +396,33 @@ def plan_cleanup(session: Session) -> list[Step]:
                 "process died are interrupted",
                 [Statement(prune, {"retention": retention}), Statement(abandoned)],
                 refused=refusal(session, rights.history_needs()),
+            )
+        )
+    return steps
+
+
+def _switch_leftovers(session: Session, t: Target) -> list[Step]:
+    """Drop the valid indices an interrupted switch of method left that are not needed
+    (index_switch.switch_fate); measured only when one's fate depends on the measurement."""
+    left = indexes.make_plan(session).switch_leftovers
+    if any(not x.fate.drop and not x.fate.reuse and x.index.name.endswith("_switch") for x in left):
+        left = indexes.make_plan(session, measured=True).switch_leftovers
+    steps = []
+    for x in left:
+        if not x.fate.drop:
+            continue
+        why = f"left by an interrupted switch of method of {x.of}: {x.fate.why}"
+        drop = session.statement("indexes/drop", index=(t.name.schema, x.name))
+        steps.append(
+            Step(
+                "cleanup",
+                f"{t.name.schema}.{x.name}",
+                why,
+                [Statement(drop)],
+                Mode.CONCURRENTLY,
+                done=f"dropped: {why}",
+                relation_oid=t.oid,
+                refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
             )
         )
     return steps

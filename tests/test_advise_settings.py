@@ -37,6 +37,7 @@ BASE = Measured(
 )
 # a server as initdb leaves it (PostgreSQL 15): pg_settings' reset_val and unit
 DEFAULTS = (
+    ServerSetting("max_connections", "200", None, "configuration file", "postmaster"),
     ServerSetting("shared_buffers", "16384", "8kB", "default", "postmaster"),
     ServerSetting("effective_cache_size", "524288", "8kB", "default", "user"),
     ServerSetting("work_mem", "4096", "kB", "default", "user"),
@@ -103,6 +104,7 @@ def test_work_mem_is_shared_by_the_pools_connections(
 def test_each_setting_against_the_current_value() -> None:
     got = _settings(replace(BASE, settings=DEFAULTS))
     assert {n: (v["current"], v["change"], v["restart"]) for n, v in got.items()} == {
+        "max_connections": ("200", False, False),
         "shared_buffers": ("128MB", True, True),
         "effective_cache_size": ("4GB", True, False),
         "work_mem": ("4MB", True, False),
@@ -117,6 +119,30 @@ def test_each_setting_against_the_current_value() -> None:
     assert got["maintenance_work_mem"]["advice"].recommendation == "no change"
     # not read (a unit test's Measured): the recommendation alone
     assert _settings(BASE)["jit"]["current"] is None
+
+
+def test_the_statefulset_keeps_the_max_connections_work_mem_is_sized_within() -> None:
+    """work_mem for "15 connections within max_connections 20" (trial 17b, defect 8): the
+    StatefulSet runs with max_connections 20, not the image's 100."""
+    m = replace(BASE, max_connections=20)
+    assert _settings(m)["work_mem"]["recommended"] == "17MB"
+    statefulset = next(
+        d for d in kubernetes.manifests(rules.advise(m), m) if d.doc["kind"] == "StatefulSet"
+    )
+    (container,) = statefulset.doc["spec"]["template"]["spec"]["containers"]
+    assert container["args"][:2] == ["-c", "max_connections=20"]
+
+
+def test_a_role_or_database_setting_is_changed_where_it_is_set() -> None:
+    """jit = on set by ALTER DATABASE ... SET: a server `-c jit=off` does not override it,
+    and the advice says where to change it (trial 17b, defect 8)."""
+    jit = ServerSetting("jit", "on", None, "role or database", "user")
+    settings = (*(s for s in DEFAULTS if s.name != "jit"), jit)
+    advice = _settings(replace(BASE, settings=settings))["jit"]["advice"]
+    assert "ALTER ROLE / DATABASE ... SET jit = off" in advice.recommendation
+    assert "does not override it" in advice.recommendation
+    server = _settings(replace(BASE, settings=DEFAULTS))["jit"]["advice"]
+    assert server.recommendation == "jit = off"
 
 
 @pytest.mark.parametrize(
@@ -144,6 +170,7 @@ def test_the_statefulset_runs_with_the_settings() -> None:
     statefulset = next(d for d in docs if d.doc["kind"] == "StatefulSet")
     (container,) = statefulset.doc["spec"]["template"]["spec"]["containers"]
     assert container["args"] == [
+        *("-c", "max_connections=200"),
         *("-c", "shared_buffers=1GB", "-c", "effective_cache_size=3GB"),
         *("-c", "work_mem=9MB", "-c", "maintenance_work_mem=256MB"),
         *("-c", "autovacuum_max_workers=3", "-c", "random_page_cost=1.1", "-c", "jit=off"),

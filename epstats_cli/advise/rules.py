@@ -257,7 +257,7 @@ def advise(m: Measured, opts: Options = Options()) -> list[Advice]:
         f"{max_pods} pods x {pool_per_pod} + {ADMIN_CONNECTIONS} admin, within max_connections "
         f"{m.max_connections}"
     )
-    for r in recommend(m.settings, pg_mem, connections, how):
+    for r in recommend(m.settings, pg_mem, connections, how, m.max_connections):
         out.append(Advice(SETTINGS_AREA, r.reason, r.measured(), r.text(), values=r.values()))
     slow = m.refresh_seconds is not None and m.refresh_seconds > INCREMENTAL_REFRESH_SECONDS
     big = m.table_bytes > INCREMENTAL_TABLE_BYTES

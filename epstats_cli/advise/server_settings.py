@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SETTINGS = (
+    "max_connections",
     "shared_buffers",
     "effective_cache_size",
     "work_mem",
@@ -26,6 +27,8 @@ MAINTENANCE_MAX_MB = 2048
 MIN_WORK_MEM_MB = 1
 AUTOVACUUM_WORKERS = 3
 SSD_RANDOM_PAGE_COST = 1.1
+# where a value comes from ALTER ROLE / DATABASE ... SET: a server setting does not override it
+ROLE_SOURCES = ("database", "user", "database user", "role or database")
 MEMORY_UNITS = {"B": 1 / 1024, "kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
 
 
@@ -58,6 +61,12 @@ class Recommended:
     def text(self) -> str:
         if not self.change and self.current is not None:
             return "no change"
+        if self.source in ROLE_SOURCES:
+            return (
+                f"{self.name} = {self.recommended}: ALTER ROLE / DATABASE ... SET "
+                f"{self.name} = {self.recommended} (or RESET {self.name}); set for the role or "
+                "database, the server's value (postgresql.conf, -c) does not override it"
+            )
         return f"{self.name} = {self.recommended}" + (
             " (a restart applies it)" if self.restart else ""
         )
@@ -98,9 +107,14 @@ def _mb(kb: float) -> int:
 
 
 def recommend(
-    current: Sequence[ServerSetting], memory_mi: int, connections: int, connections_how: str
+    current: Sequence[ServerSetting],
+    memory_mi: int,
+    connections: int,
+    connections_how: str,
+    max_connections: int,
 ) -> list[Recommended]:
-    """Every setting of SETTINGS for a server of `memory_mi` serving `connections`."""
+    """Every setting of SETTINGS for a server of `memory_mi` serving `connections` within
+    `max_connections` (the measured server's, which work_mem is shared within)."""
     mem_kb = memory_mi * 1024
     shared_kb = mem_kb / SHARED_BUFFERS_SHARE
     work_mb = max(
@@ -109,6 +123,12 @@ def recommend(
     maintenance_mb = min(MAINTENANCE_MAX_MB, _mb(mem_kb / MAINTENANCE_SHARE))
     tier = f"{memory_mi}Mi"
     wanted: list[tuple[str, str, str]] = [
+        (
+            "max_connections",
+            str(max_connections),
+            "the measured server's: the pools and work_mem are sized within it (the "
+            "official image starts with 100)",
+        ),
         (
             "shared_buffers",
             memory(_mb(shared_kb) * 1024),

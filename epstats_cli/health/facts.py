@@ -159,7 +159,8 @@ def index_facts(plan: indexes.Plan) -> IndexFacts:
             for r in plan.recommendations
             if r.state in ("missing", "invalid", "conflict")
         ),
-        redundant=dict(plan.redundant),
+        # an index an interrupted switch of method left is covered by the one it switched
+        redundant=dict(plan.redundant) | {left.name: left.of for left in plan.switch_leftovers},
     )
 
 

@@ -4,7 +4,9 @@
 -- is filling now, a spare relation that should
 -- not exist (the new rollup of a `view build --replace` stopped before its swap), and runs
 -- still `running` in epstats.runs whose process is gone (a command killed before it could
--- record how they ended: cleanup marks them interrupted). Kind 'building': an invalid index
+-- record how they ended: cleanup marks them interrupted), and the old index of a switch of
+-- method interrupted after its swap (`<name>_old` beside the valid `<name>` that replaced it,
+-- %(switch_old)s and %(switch_of)s). Kind 'building': an invalid index
 -- a build is still running on (an epstats killed mid-build leaves its statement running):
 -- not a leftover, but said.
 WITH tables AS (
@@ -40,6 +42,18 @@ JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
 JOIN pg_catalog.pg_stat_progress_create_index p ON p.index_relid = i.indexrelid
 LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
 WHERE i.indrelid IN (SELECT oid FROM tables) AND NOT i.indisvalid
+UNION ALL
+SELECT format('%%I.%%I', n.nspname, ic.relname), 'leftover'
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace
+JOIN unnest(%(switch_old)s::text[], %(switch_of)s::text[]) AS s(old, target)
+  ON s.old = ic.relname
+WHERE i.indrelid IN (SELECT oid FROM tables) AND i.indisvalid
+  AND EXISTS (SELECT 1
+              FROM pg_catalog.pg_index j
+              JOIN pg_catalog.pg_class jc ON jc.oid = j.indexrelid
+              WHERE j.indrelid = i.indrelid AND j.indisvalid AND jc.relname = s.target)
 UNION ALL
 SELECT format('%%I.%%I', n.nspname, c.relname), 'leftover'
 FROM pg_catalog.pg_class c
