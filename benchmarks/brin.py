@@ -25,7 +25,6 @@ recorded in old pages, which is what `indexes status` warns of.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import time
@@ -34,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import epstats, load, machine, median, server
+from benchmarks.common import arguments, epstats, load, machine, median, server
 from epstats_cli import index_method, source
 from epstats_cli.catalog import source_oid
 from epstats_cli.config import Config
@@ -101,12 +100,8 @@ def _timed(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
+    parser = arguments(__doc__, repeat=5)
     parser.add_argument("--inserts", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--version", type=int, default=18)
     args = parser.parse_args()
     with server(args.version) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         base = ["--dsn", dsn]

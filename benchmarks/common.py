@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -28,6 +29,17 @@ def server(version: int = 18) -> Iterator[str]:
         yield cluster.dsn
     finally:
         cluster.destroy()
+
+
+def arguments(doc: str | None, repeat: int) -> argparse.ArgumentParser:
+    """The options every data-set benchmark takes: its rows, over how many days, how many
+    times each measurement is repeated, and the server's major version."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--version", type=int, default=18)
+    return parser
 
 
 def timed(fn: Callable[[], object]) -> float:

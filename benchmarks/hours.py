@@ -12,7 +12,6 @@ Target (issue 18): `--hours 1` whole process <= 1.5x `--days 1 --source view`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import epstats, load, machine, median, server
+from benchmarks.common import arguments, epstats, load, machine, median, server
 
 COMMANDS = {
     "report top --hours 1": ["--hours", "1"],
@@ -30,11 +29,7 @@ COMMANDS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--version", type=int, default=18)
+    parser = arguments(__doc__, repeat=9)
     args = parser.parse_args()
     cfg = Path(tempfile.mkdtemp()) / "c.yaml"
     cfg.write_text("view: {strategy: materialized}\n")

@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import epstats, machine, median, server, timed
+from benchmarks.common import arguments, epstats, machine, median, server, timed
 from benchmarks.report_top import psql_binary
 
 GUIDE_VIEW = """CREATE MATERIALIZED VIEW guide_daily AS
@@ -151,12 +151,8 @@ def _process(cmd: list[str], repeat: int) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
+    parser = arguments(__doc__, repeat=5)
     parser.add_argument("--endpoints", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--version", type=int, default=18)
     parser.add_argument("--sizes-only", action="store_true", help="Only part 3.")
     args = parser.parse_args()
     psql = psql_binary()

@@ -12,7 +12,6 @@ than the psql process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import epstats, load, machine, median, server, timed
+from benchmarks.common import arguments, epstats, load, machine, median, server, timed
 
 GUIDE = """SELECT endpoint, COUNT(*), AVG(response_time)
 FROM requests
@@ -42,11 +41,7 @@ def psql_binary() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--version", type=int, default=18)
+    parser = arguments(__doc__, repeat=5)
     args = parser.parse_args()
     psql = psql_binary()
     cfg = Path(tempfile.mkdtemp()) / "c.yaml"

@@ -15,7 +15,6 @@ again. The plain table's run includes its VACUUM (which makes the space reusable
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import re
@@ -25,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import epstats, machine, median, server, timed
+from benchmarks.common import arguments, epstats, machine, median, server, timed
 
 # the table with its indices and TOAST, and every partition's (a plain table has none)
 SIZE = (
@@ -126,11 +125,7 @@ def case(admin_dsn: str, partitioned: bool, rows: int, days: int, repeat: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--version", type=int, default=18)
+    parser = arguments(__doc__, repeat=3)
     args = parser.parse_args()
     results = {}
     with server(args.version) as dsn:

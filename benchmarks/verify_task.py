@@ -14,7 +14,6 @@ The verify runs must each check every day (the summary says "checked N of N days
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import epstats, machine, median, server, timed
+from benchmarks.common import arguments, epstats, machine, median, server, timed
 
 
 def _verify(cfg: Path, dsn: str) -> tuple[float, float, str, float]:
@@ -98,11 +97,7 @@ def scenario(admin_dsn: str, rows: int, days: int, repeat: int) -> dict[str, Any
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--version", type=int, default=18)
+    parser = arguments(__doc__, repeat=3)
     args = parser.parse_args()
     with server(args.version) as dsn:
         with psycopg.connect(dsn) as c:

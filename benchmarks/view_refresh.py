@@ -13,7 +13,6 @@ history within 1.5x of the single history.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import epstats, machine, median, server, timed
+from benchmarks.common import arguments, epstats, machine, median, server, timed
 
 
 def scenario(admin_dsn: str, rows: int, days: int, repeat: int) -> dict[str, float]:
@@ -118,11 +117,7 @@ def scenario(admin_dsn: str, rows: int, days: int, repeat: int) -> dict[str, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--version", type=int, default=18)
+    parser = arguments(__doc__, repeat=3)
     args = parser.parse_args()
     with server(args.version) as dsn:
         with psycopg.connect(dsn) as c:
