@@ -70,6 +70,20 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         cluster.destroy()
 
 
+@pytest.fixture(autouse=True)
+def _one_version(request: pytest.FixtureRequest) -> None:
+    """A test marked `one_version` (a heavy scenario) runs on the first server version of the
+    run only (15 by default), or on EPSTATS_TEST_DSN's: the others cover the same code."""
+    if request.node.get_closest_marker("one_version") is None:
+        return
+    if "server" not in request.fixturenames:
+        return
+    server: Server = request.getfixturevalue("server")
+    first = _versions()[0]
+    if first and server.version != first:
+        pytest.skip(f"a heavy scenario: run on PostgreSQL {first} only")
+
+
 @pytest.fixture(scope="session")
 def standby(server: Server) -> Iterator[Server]:
     """A hot standby of the server under test (replicates every database)."""

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import run_cli
 from tests.helpers import fill
+
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
 
 
 def _flushed(conn: psycopg.Connection[Any]) -> None:

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import run_cli
 from tests.test_latency_rollup import _make_old
+
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
 
 RULES = (
     "  latency_p95:\n"

@@ -23,6 +23,8 @@ from epstats_cli.index_partitions import derived_name
 from tests.conftest import run_cli
 from tests.helpers import Writer
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 LOCK_TIMEOUT = 1.0
 CONFIG = "database: {lock_timeout: 1s}\n"
 TABLE = (

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import run_cli
 from tests.test_brin import LATE, ORDERED, _load, _ts_index
+
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
 
 OLD, NEW = "idx_requests_timestamp_old", "idx_requests_timestamp_switch"
 

@@ -22,6 +22,8 @@ from epstats_cli.latency import ZERO, bucket
 from tests.conftest import run_cli
 from tests.rollup_oracle import compare_view, raw_rollup
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 TZ = "America/New_York"
 ZONE = zoneinfo.ZoneInfo(TZ)
 VIEW = "endpoint_daily_stats"

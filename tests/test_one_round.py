@@ -23,6 +23,8 @@ from psycopg import sql
 from tests.conftest import Server, run_cli
 from tests.helpers import fill
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 PASSWORD = "one-round-pw"
 GRANT = re.compile(r"GRANT [^()]+? TO [a-z_0-9]+")
 KIND = {"materialized": "MATERIALIZED VIEW", "incremental": "TABLE"}

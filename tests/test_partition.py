@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 LOCK_TIMEOUT = 1.0
 
 

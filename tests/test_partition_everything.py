@@ -19,6 +19,8 @@ from epstats_cli.health.partition_judges import partition_runway
 from epstats_cli.partition_runway import DefaultRows, Runway
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 NOW = dt.datetime(2025, 3, 10, 12, tzinfo=dt.timezone.utc)
 
 

@@ -22,6 +22,8 @@ from epstats_cli import queries
 from tests.conftest import Server, run_cli, wait_for_replay
 from tests.pgcluster import SUPERUSER_PASSWORD
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 ENV: dict[str, str | None] = {"EPSTATS_TEST_PW": SUPERUSER_PASSWORD}
 
 

@@ -27,6 +27,8 @@ from tests.test_report_normalized import (
     window,
 )
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 # Fixed routes (normalization off), each with its own mix: the 4xx and 5xx orders differ.
 ROUTES: dict[str, list[int | None]] = {
     "/a": [200, 200, 404, 500],

@@ -25,6 +25,8 @@ from epstats_cli.db import connect, read_snapshot
 from tests import endpoint_oracle as oracle
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 NY = zoneinfo.ZoneInfo("America/New_York")
 RULES = [("^/v1/users/[a-z]+", "/v1/users/{name}")]
 CONFIG = (

@@ -29,6 +29,8 @@ from tests.helpers import fill
 from tests.layout_check import plain_lines
 from tests.rollup_oracle import compare_view, raw_rollup
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 TZ = "America/New_York"
 VIEW = "endpoint_daily_stats"
 SUMS = (

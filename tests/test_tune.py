@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from epstats_cli.config import TuneConfig
 from epstats_cli.tune import Measurement, recommend
 from tests.conftest import run_cli
 from tests.helpers import catalog, fill
+
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
 
 INSERT_ONLY = (
     "autovacuum_vacuum_insert_threshold",
