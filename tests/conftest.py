@@ -70,18 +70,18 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         cluster.destroy()
 
 
-@pytest.fixture(autouse=True)
-def _one_version(request: pytest.FixtureRequest) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test marked `one_version` (a heavy scenario) runs on the first server version of the
-    run only (15 by default), or on EPSTATS_TEST_DSN's: the others cover the same code."""
-    if request.node.get_closest_marker("one_version") is None:
-        return
-    if "server" not in request.fixturenames:
-        return
-    server: Server = request.getfixturevalue("server")
+    run only (15 by default), or on EPSTATS_TEST_DSN's: the others cover the same code.
+    Skipped at collection, so that none of its fixtures (a paused standby, say) is made."""
     first = _versions()[0]
-    if first and server.version != first:
-        pytest.skip(f"a heavy scenario: run on PostgreSQL {first} only")
+    if not first:
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        version = callspec.params.get("server") if callspec is not None else None
+        if version not in (None, first) and item.get_closest_marker("one_version"):
+            item.add_marker(pytest.mark.skip(reason=f"heavy: run on PostgreSQL {first} only"))
 
 
 @pytest.fixture(scope="session")

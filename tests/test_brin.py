@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import psycopg
+import pytest
 
 from epstats_cli import source
 from epstats_cli.config import Config
@@ -15,6 +16,8 @@ from epstats_cli.db import connect
 from epstats_cli.index_method import MIN_PAGES, Sample, choose, probe_blocks
 from tests.conftest import run_cli
 from tests.helpers import Writer, catalog
+
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
 
 HOUR = 3600.0
 

@@ -179,7 +179,7 @@ def test_configuration_keys() -> None:
     assert build({"source": {"endpoint_rules": []}}).source.endpoint_rules == ()
     # YAML reads a bare `off` as false
     assert build(yaml.safe_load("source: {endpoint_ids: off}")).source.endpoint_ids == "off"
-    with pytest.raises(ConfigError, match=r"source\.endpoint_ids: True is not one of off, auto"):
+    with pytest.raises(ConfigError, match=r"source\.endpoint_ids: true is not one of off, auto"):
         build(yaml.safe_load("source: {endpoint_ids: on}"))
     with pytest.raises(ConfigError) as err:
         build(

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.helpers import fill, invalid_indexes
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 
 def _check(cfg: str, dsn: str) -> str:
     r = run_cli("-c", cfg, "--dsn", dsn, "check", "--only", "maintain_failed")

@@ -30,6 +30,8 @@ from epstats_cli.waits import LOCK_CLASS
 from tests.conftest import run_cli
 from tests.helpers import fill, invalid_indexes
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 
 def _ready(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path, extra: str = "") -> str:
     cfg = tmp_path / "c.yaml"

@@ -25,6 +25,8 @@ from epstats_cli import render
 from tests.conftest import Run, Server, run_cli
 from tests.layout_check import assert_fits, assert_number, assert_whole, plain_lines
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 ROOT = Path(__file__).resolve().parent.parent
 LONG_ENDPOINT = "/api/v1/" + "".join(chr(97 + (i * 7) % 26) for i in range(5000))
 LONG_INDEX = "idx_requests_endpoint_timestamp_status_for_narrow_terminals"  # not recommended

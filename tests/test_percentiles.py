@@ -21,6 +21,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 TZ = "America/New_York"
 QS = (0.5, 0.95, 0.99)
 KEYS = ("p50_ms", "p95_ms", "p99_ms")

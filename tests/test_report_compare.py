@@ -24,6 +24,8 @@ from tests.rollup_oracle import (
 )
 from tests.test_truth import NY, Row, Table, expected, make_table, window_of
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 COMMON = ["/a", "/b", "/c"]
 ERROR_ODDS = {"/a": 0.004, "/b": 0.007, "/c": 0.01, "/gone": 0.01, "/new": 0.01}
 

@@ -19,6 +19,8 @@ import pytest
 from tests.rollup_oracle import Agg, figures, same_figures
 from tests.test_truth import Row, Table, make_table, window_of
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 UTC = dt.timezone.utc
 ENDPOINTS = ["/a", "/b", "/c"]
 # (zone, a past DST change in it, the naive column's zone or None for timestamptz)

@@ -27,6 +27,8 @@ from tests import endpoint_oracle as oracle
 from tests.conftest import run_cli
 from tests.test_rollup_steps import planned, ran
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 NY = zoneinfo.ZoneInfo("America/New_York")
 RULES = [("^/v1/users/[a-z]+", "/v1/users/{name}")]
 RULES_YAML = (

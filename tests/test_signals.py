@@ -25,6 +25,8 @@ from epstats_cli.execute import Executor, Statement, Step
 from tests.conftest import Server, run_cli
 from tests.helpers import fill, invalid_indexes
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 
 def _epstats(cfg: str, dsn: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PGOPTIONS": "-c maintenance_work_mem=1MB"}  # a slow enough build

@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.rollup_oracle import Agg, close, pg_instant, same_figures
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 TZ = "America/New_York"
 NY = zoneinfo.ZoneInfo(TZ)
 UTC = dt.timezone.utc

@@ -26,6 +26,8 @@ from epstats_cli.execute import Executor, Mode, Statement, Step
 from tests.conftest import Server, run_cli
 from tests.helpers import fill, invalid_indexes
 
+pytestmark = pytest.mark.one_version  # heavy: the first server version only
+
 SHORT = "database: {lock_timeout: 300ms}\nmaintenance: {lock_retries: 0}\n"
 
 
