@@ -68,7 +68,7 @@ def test_every_signal_fault_was_delivered(soak: dict[str, Any]) -> None:
     # means the signal was ignored (inherited from the soak's shell) and no fault happened.
     assert soak["faults_not_delivered"] == [], soak["fault_outcomes"]
     assert soak["goals"]["every_fault_delivered"]
-    for fault in ("SIGINT", "SIGTERM", "SIGKILL"):
+    for fault in ("SIGINT", "SIGTERM"):  # a SIGKILL cannot be ignored: its 0 is a race lost
         assert "0" not in soak["fault_outcomes"].get(fault, {}), soak["fault_outcomes"]
     assert soak["faults"].get("SIGINT", 0) >= 1, soak["faults"]  # the case this is about
 
