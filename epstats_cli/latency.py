@@ -73,29 +73,28 @@ def value(k: int, accuracy: float) -> float:
     return 2 * math.exp(k * lg) / (1 + math.exp(lg))
 
 
+def _placeholders(accuracy: float) -> dict[str, sql.Composable]:
+    """The buckets' constants as both fragments name them."""
+    return {
+        "ln_gamma": sql.Literal(ln_gamma(accuracy)),
+        "zero": sql.Literal(ZERO),
+        "negative": sql.Literal(NEGATIVE),
+        "below": sql.Literal(BELOW),
+        "beyond": sql.Literal(BEYOND),
+    }
+
+
 def bucket_sql(session: Session, expression: sql.Composable, accuracy: float) -> sql.Composed:
     """SQL: the bucket of the response time `expression` (NULL for NULL)."""
     return session.statement(
-        "fragments/latency_bucket",
-        value=expression,
-        ln_gamma=sql.Literal(ln_gamma(accuracy)),
-        zero=sql.Literal(ZERO),
-        negative=sql.Literal(NEGATIVE),
-        below=sql.Literal(BELOW),
-        beyond=sql.Literal(BEYOND),
+        "fragments/latency_bucket", value=expression, **_placeholders(accuracy)
     )
 
 
 def value_sql(session: Session, expression: sql.Composable, accuracy: float) -> sql.Composed:
     """SQL: the value the bucket `expression` stands for."""
     return session.statement(
-        "fragments/latency_value",
-        bucket=expression,
-        ln_gamma=sql.Literal(ln_gamma(accuracy)),
-        zero=sql.Literal(ZERO),
-        negative=sql.Literal(NEGATIVE),
-        below=sql.Literal(BELOW),
-        beyond=sql.Literal(BEYOND),
+        "fragments/latency_value", bucket=expression, **_placeholders(accuracy)
     )
 
 
