@@ -156,23 +156,10 @@ def printable(text: str) -> str:
 
 def render(result: Result, fmt: str, console: Console) -> None:
     """Print a Result in the chosen format. JSON and CSV are written as they are, whatever the
-    console's width; tables for people are laid out to the console's width (see `fit`)."""
-    if fmt == "json":
-        console.file.write(json.dumps(to_jsonable(result.json_document()), indent=2) + "\n")
-        console.file.flush()
-        return
-    if fmt == "csv":
-        buf = io.StringIO()
-        for i, table in enumerate(result.tables):
-            if i:
-                buf.write("\n")
-            writer = csv.writer(buf, lineterminator="\n")
-            columns = [c for c in table.columns if c.in_csv]
-            writer.writerow([c.key for c in columns])
-            for row in table.rows:
-                writer.writerow([_csv_value(row.get(c.key)) for c in columns])
-        console.file.write(buf.getvalue())
-        console.file.flush()
+    console's width (write_data); tables for people are laid out to the console's width (see
+    `fit`)."""
+    if fmt in ("json", "csv"):
+        write_data(result, fmt, console.file)
         return
     from rich.text import Text
 
@@ -187,6 +174,25 @@ def render(result: Result, fmt: str, console: Console) -> None:
             console.print()
     for message in result.messages:
         console.print(Text(message), soft_wrap=True)  # never fold SQL people copy
+
+
+def write_data(result: Result, fmt: str, file: Any) -> None:
+    """A Result as JSON or CSV on `file`: no Console, so a command read by a program never
+    imports rich (tens of milliseconds of its start-up)."""
+    if fmt == "json":
+        file.write(json.dumps(to_jsonable(result.json_document()), indent=2) + "\n")
+    else:
+        buf = io.StringIO()
+        for i, table in enumerate(result.tables):
+            if i:
+                buf.write("\n")
+            writer = csv.writer(buf, lineterminator="\n")
+            columns = [c for c in table.columns if c.in_csv]
+            writer.writerow([c.key for c in columns])
+            for row in table.rows:
+                writer.writerow([_csv_value(row.get(c.key)) for c in columns])
+        file.write(buf.getvalue())
+    file.flush()
 
 
 # --- laying a table out for people -----------------------------------------------------------

@@ -7,6 +7,8 @@ import datetime as dt
 import io
 import json
 import random
+import subprocess
+import sys
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -310,6 +312,23 @@ def test_table_output(loaded: tuple[str, dt.datetime], dsn: str) -> None:
     assert r.stdout.splitlines()[0] == (
         "endpoint,requests,avg_ms,min_ms,max_ms,errors,error_rate" + PERCENTILES + MIX
     )
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_data_output_does_not_import_rich(
+    fmt: str, loaded: tuple[str, dt.datetime], dsn: str
+) -> None:
+    """A program reading JSON or CSV does not pay for rich's import (a report's start-up)."""
+    cfg, _ = loaded
+    args = ["-c", cfg, "--dsn", dsn, "--format", fmt, "report", "top", "--source", "view"]
+    code = (
+        "import sys; from epstats_cli.cli import main\n"
+        f"code = main({args!r})\n"
+        "print('RICH', 'rich' in sys.modules, code, file=sys.stderr)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "RICH False 0" in r.stderr, r.stderr
+    assert "/a" in r.stdout
 
 
 def test_falls_back_to_raw_without_view(dsn: str, conn: psycopg.Connection[Any]) -> None:

@@ -186,9 +186,13 @@ class App:
 
     def out(self, result: Result, *, force: bool = False) -> None:
         """Render a result to stdout; --quiet suppresses it unless `force` (failures)."""
-        from epstats_cli.render import render
+        from epstats_cli.render import render, write_data
 
-        if self.quiet and not force and self.fmt == "table":
+        if self.fmt != "table":  # JSON and CSV need no Console (nor rich's import time)
+            file = self._console.file if self._console is not None else self.console_file
+            write_data(result, self.fmt, file if file is not None else sys.stdout)
+            return
+        if self.quiet and not force:
             return
         render(result, self.fmt, self.console)
 
