@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from epstats_cli import schedule
 from epstats_cli.config import QualifiedName
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
-from epstats_cli.index_switch import switch_names
+
+if TYPE_CHECKING:  # imported where used: a report reads the catalog, not the schedule
+    from epstats_cli import schedule
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,15 @@ class TableFacts:
     @property
     def last_vacuumed(self) -> dt.datetime | None:
         """The latest VACUUM, manual or automatic."""
+        from epstats_cli import schedule
+
         return schedule.latest(self.last_vacuum, self.last_autovacuum)
 
     @property
     def last_analyzed(self) -> dt.datetime | None:
         """The latest ANALYZE, manual or automatic."""
+        from epstats_cli import schedule
+
         return schedule.latest(self.last_analyze, self.last_autoanalyze)
 
 
@@ -94,6 +99,8 @@ def need_from(
     table: TableFacts | None, server: ServerFacts, left: tuple[str, ...] = ()
 ) -> schedule.Need:
     """What can make maintenance due early, from facts already read (a missing table: none)."""
+    from epstats_cli import schedule
+
     if table is None:
         return schedule.Need(freeze_max_age=server.autovacuum_freeze_max_age, leftovers=left)
     return schedule.Need(
@@ -118,6 +125,8 @@ def _leftovers(
     session: Session, spare: QualifiedName | None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """`leftovers`, and the invalid indices a build is still running on (named with it)."""
+    from epstats_cli.index_switch import switch_names
+
     cfg = session.config
     tables = (cfg.source.table, cfg.view_name)
     params = {
@@ -140,6 +149,8 @@ def modified_since_analyze(session: Session) -> tuple[schedule.Modified, ...]:
     cfg = session.config
     tables = (cfg.source.table, cfg.view_name)
     params = {"schemas": [t.schema for t in tables], "names": [t.name for t in tables]}
+    from epstats_cli import schedule
+
     return tuple(
         schedule.Modified(
             str(QualifiedName(r["schema"], r["name"])), int(r["modified"]), int(r["rows"])

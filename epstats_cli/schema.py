@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from epstats_cli.catalog import relation, relation_exists, schema_exists
 from epstats_cli.db import Session
 from epstats_cli.errors import OperationFailed
-from epstats_cli.execute import Executor, Mode, Statement, Step
 from epstats_cli.sqltext import as_text
+
+if TYPE_CHECKING:  # imported where used: a report reads the schema's names, runs no step
+    from epstats_cli.execute import Executor, Step
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ def plan_init(session: Session, with_requests_table: bool) -> list[tuple[InitSte
 def init_step(session: Session, with_requests_table: bool) -> tuple[list[InitStep], Step]:
     """What init finds, and the one step that creates what is missing (in one transaction;
     skipped when everything is present, so a second run writes nothing)."""
+    from epstats_cli.execute import Mode, Statement, Step
+
     plan = plan_init(session, with_requests_table)
     missing = [Statement(q) for found, q in plan if not found.present]
     step = Step(
