@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,14 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         yield Server(cluster.dsn, version, cluster)
     finally:
         cluster.destroy()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started under `nohup` (SIGHUP ignored), the processes the tests start would inherit
+    the ignored SIGHUP, and epstats rightly leaves an ignored signal ignored: the tests that
+    send SIGHUP to epstats would hang. The suite's children get the default disposition."""
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
