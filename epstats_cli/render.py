@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -86,14 +87,19 @@ def make_console(no_color: bool = False, file: Any = None, width: int | None = N
 
 
 def to_jsonable(value: Any) -> Any:
-    """JSON-safe scalars: ISO 8601 timestamps with offset, floats for numerics."""
+    """JSON-safe scalars: ISO 8601 timestamps with offset, floats for numerics, null for a
+    NaN or an infinity (a NaN response time is bad data; strict JSON parsers reject NaN)."""
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN nor Infinity (RFC 8259): null, as strict parsers need
     if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return None
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
@@ -180,7 +186,8 @@ def write_data(result: Result, fmt: str, file: Any) -> None:
     """A Result as JSON or CSV on `file`: no Console, so a command read by a program never
     imports rich (tens of milliseconds of its start-up)."""
     if fmt == "json":
-        file.write(json.dumps(to_jsonable(result.json_document()), indent=2) + "\n")
+        document = to_jsonable(result.json_document())
+        file.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     else:
         buf = io.StringIO()
         for i, table in enumerate(result.tables):

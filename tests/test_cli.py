@@ -82,6 +82,46 @@ def test_help_does_not_import_psycopg_or_rich() -> None:
     assert "IMPORTED []" in r.stdout, r.stdout + r.stderr
 
 
+def _closed_stdout() -> None:
+    os.close(1)
+
+
+def _read_only_stdout() -> None:
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(fd, 1)
+    os.close(fd)
+
+
+def test_a_closed_stdout_discards_the_output_and_keeps_the_exit_code(dsn: str) -> None:
+    """`epstats ... >&-`: no internal error; check still exits with its state, a report with
+    0 (Python leaves a closed stdout as None: epstats gives it /dev/null)."""
+    for fmt in ("json", "csv", "table"):
+        for command in (["check"], ["report", "top", "--source", "raw"], ["status"]):
+            cmd = [sys.executable, "-m", "epstats_cli", "--dsn", dsn, "--format", fmt, *command]
+            shown = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            closed = subprocess.run(
+                cmd,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+                preexec_fn=_closed_stdout,
+            )
+            assert "internal error" not in closed.stderr, closed.stderr
+            assert (closed.returncode, closed.stderr) == (shown.returncode, shown.stderr), cmd
+
+
+def test_a_stdout_that_cannot_be_written_is_one_line_and_exit_1() -> None:
+    """`epstats ... 1</dev/null` (a descriptor open for reading): the documented one line."""
+    cmd = [sys.executable, "-m", "epstats_cli", "--format", "json", "config", "show"]
+    r = subprocess.run(
+        cmd, stderr=subprocess.PIPE, text=True, check=False, preexec_fn=_read_only_stdout
+    )
+    assert (r.returncode, r.stderr) == (
+        1,
+        "epstats: error: cannot write output: Bad file descriptor\n",
+    )
+
+
 @pytest.fixture
 def silent_listener() -> Iterator[int]:
     """A TCP port that accepts connections and never answers: a host that hangs."""

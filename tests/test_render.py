@@ -58,6 +58,25 @@ def test_json_and_csv_for_machines() -> None:
     assert json.loads(_render("json", Result([], {"x": decimal.Decimal("1.50")}))) == {"x": 1.5}
 
 
+def test_json_is_strict_a_nan_or_an_infinity_is_null() -> None:
+    """JSON has no NaN nor Infinity: a NaN response time (bad data in a numeric column) must
+    not make the document one that strict parsers reject."""
+    rows = [
+        {"endpoint": "/nan", "avg_ms": float("nan"), "max_ms": float("inf")},
+        {"endpoint": "/dec", "avg_ms": decimal.Decimal("NaN"), "max_ms": decimal.Decimal("-Inf")},
+    ]
+    cols = [Column("endpoint", "Endpoint"), Column("avg_ms", "Avg"), Column("max_ms", "Max")]
+    text = _render("json", Result([Table(cols, rows)], {"rows": rows, "p": [float("-inf")]}))
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    doc = json.loads(text, parse_constant=refuse)
+    assert [r["avg_ms"] for r in doc["rows"]] == [None, None]
+    assert [r["max_ms"] for r in doc["rows"]] == [None, None]
+    assert doc["p"] == [None]
+
+
 def test_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     console = make_console(file=io.StringIO())

@@ -331,6 +331,29 @@ def test_data_output_does_not_import_rich(
     assert "/a" in r.stdout
 
 
+@pytest.mark.parametrize("source", ["raw", "auto"])
+def test_a_nan_response_time_gives_strict_json(
+    source: str, loaded: tuple[str, dt.datetime], dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    """NaN in the response time (bad data a float column takes) is null in JSON, never the
+    NaN or Infinity that strict parsers reject; the other figures stay numbers."""
+    cfg, _ = loaded
+    conn.execute(
+        "INSERT INTO requests (endpoint, timestamp, response_time, status) "
+        "VALUES ('/nan', now(), 'NaN', 200), ('/nan', now(), 5, 200)"
+    )
+    r = run_cli("-c", cfg, "--dsn", dsn, "--format", "json", "report", "top", "--source", source)
+    assert r.code == 0, r.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    rows = {row["endpoint"]: row for row in json.loads(r.stdout, parse_constant=refuse)["rows"]}
+    assert rows["/nan"]["requests"] == 2
+    assert rows["/nan"]["avg_ms"] is None and rows["/nan"]["p99_ms"] is None
+    assert rows["/a"]["avg_ms"] is not None
+
+
 def test_falls_back_to_raw_without_view(dsn: str, conn: psycopg.Connection[Any]) -> None:
     assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
     conn.execute("INSERT INTO requests VALUES ('/only', now(), 3, 200)")

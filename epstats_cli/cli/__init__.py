@@ -384,7 +384,8 @@ def _stdout_failed(exc: OSError) -> bool:
         return True
     except ValueError:  # stdout closed
         return True
-    write_errors = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+    # (EBADF: a stdout opened for reading only, `1</dev/null`)
+    write_errors = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF)
     return exc.filename is None and exc.errno in write_errors
 
 
