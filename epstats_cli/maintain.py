@@ -24,6 +24,7 @@ from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, refusal, targets
 from epstats_cli.rollup.build import new_name
 from epstats_cli.schema import require_current
 from epstats_cli.source import local
+from epstats_cli.waits import describe_blockers
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
 
@@ -104,8 +105,10 @@ def maintain(
     targets(session)  # a missing source table is an error before anything runs
     if _selected(opts) & {"refresh", "verify", "retention"}:
         # a rollup built with other parameters than the configuration's: exit 3 before any
-        # task (only the tasks that read or write the rollup's contents care)
-        facts = rollup.facts(session, contents=False, state=False)
+        # task (only the tasks that read or write the rollup's contents care); from the
+        # catalog and rollup_state alone, so a lock held on the rollup fails its task (which
+        # names the holder and is recorded) instead of stopping maintain here
+        facts = rollup.identify(session)
         rollup.require_parameters(facts, session.config)
     if not executor.dry_run:
         acquire_lock(session)
@@ -144,7 +147,41 @@ def _run_task(
     session: Session, executor: Executor, decision: schedule.Decision, seconds_left: float
 ) -> list[TaskResult]:
     """Run (or plan) one due task; every result is recorded, skipped ones included, and a
-    task whose steps are each about one object gets a row of its own that sums them up."""
+    task whose steps are each about one object gets a row of its own that sums them up. A
+    lock its planning could not get within lock_timeout (a plain REFRESH or a REINDEX holding
+    the rollup or an index) fails this task alone, recorded with who holds it; the others
+    still run."""
+    try:
+        return _run_task_planned(session, executor, decision, seconds_left)
+    except psycopg.errors.LockNotAvailable:
+        primary = history.task_target(session.config, decision.task)
+        reason = (
+            f"could not read what it works on: a lock was not granted within lock_timeout "
+            f"({human_seconds(session.config.database.lock_timeout.total_seconds())}): "
+            f"{_holders(session)}"
+        )
+        result = TaskResult(
+            decision.task, primary, "failed", reason, 0, None, reason, history.LOCK_BUSY
+        )
+        if not executor.dry_run:
+            executor.record_result(result)
+        return [result]
+
+
+def _holders(session: Session) -> str:
+    """Who holds an ACCESS EXCLUSIVE lock on the source table or the rollup, else the open
+    transactions (what holds one on an index only, a REINDEX, is among them)."""
+    for target in targets(session):
+        params = {"oid": target.oid, "modes": ["AccessExclusiveLock"]}
+        held = [r for r in session.all("catalog/lock_holders", params) if r["granted"]]
+        if held:
+            return describe_blockers(session, None, (), held)
+    return describe_blockers(session, None, ())
+
+
+def _run_task_planned(
+    session: Session, executor: Executor, decision: schedule.Decision, seconds_left: float
+) -> list[TaskResult]:
     primary = history.task_target(session.config, decision.task)
     if decision.task in RUNNERS and not executor.dry_run:
         refused = refusal(session, task_needs(session, decision.task))

@@ -24,7 +24,6 @@ from epstats_cli.catalog import relation_exists
 from epstats_cli.config import QualifiedName, quote_ident
 from epstats_cli.db import Session
 from epstats_cli.endpoints import Normalization
-from epstats_cli.indexes import load_indexes
 from epstats_cli.permissions import MAINTAIN_FROM, superuser_owned
 from epstats_cli.rollup.build import new_name
 from epstats_cli.rollup.inspect import identify
@@ -221,6 +220,12 @@ def refresh_needs(session: Session, full: bool = False) -> Needs:
     return needs
 
 
+def _validity(session: Session, oid: int) -> list[bool]:
+    """Whether each index on the table `oid` is valid, from the catalog alone (a REINDEX or a
+    plain REFRESH holding its indices does not make the rights check wait)."""
+    return [bool(r["valid"]) for r in session.all("catalog/index_validity", {"oid": oid})]
+
+
 def task_needs(session: Session, task: str, targets: Iterable[tuple[QualifiedName, int]]) -> Needs:
     """Every right a maintenance task needs besides recording its run, given the relations it
     works on (maintenance.targets: name, oid)."""
@@ -230,13 +235,13 @@ def task_needs(session: Session, task: str, targets: Iterable[tuple[QualifiedNam
             needs.vacuumed(name, task)
     elif task == "reindex":
         for name, oid in targets:
-            if any(i.valid for i in load_indexes(session, oid)):
+            if any(_validity(session, oid)):
                 needs.maintained(name, why="REINDEX")
     elif task == "cleanup":
         if relation_exists(session, RUNS.schema, RUNS.name):
             needs.merge(history_needs())
         for name, oid in targets:
-            if any(not i.valid for i in load_indexes(session, oid)):
+            if not all(_validity(session, oid)):
                 needs.owned(name, why="drop its invalid indices")
         spare = new_name(session.config.view_name)
         if relation_exists(session, spare.schema, spare.name):

@@ -247,6 +247,53 @@ def test_conflicting_lock_fails_that_task_only(
     assert any(t["task"] == "vacuum" and t["status"] == "ok" for t in tasks)
 
 
+@pytest.mark.parametrize("strategy", ["materialized", "incremental"])
+def test_a_lock_held_on_the_rollup_fails_its_tasks_only(
+    strategy: str, dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """An ACCESS EXCLUSIVE lock on the rollup (a plain REFRESH, a LOCK TABLE) held longer than
+    lock_timeout: the tasks that read it fail, each recorded with the holder's pid, and
+    maintain still runs the others and prints its document (before, it stopped before any
+    task: its rights check and its parameter check waited on the rollup)."""
+    cfg = _ready(
+        dsn,
+        conn,
+        strategy=strategy,
+        tmp_path=tmp_path,
+        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
+    )
+    with psycopg.connect(dsn) as holder:
+        holder.execute(
+            "REFRESH MATERIALIZED VIEW endpoint_daily_stats"  # a DBA's plain refresh
+            if strategy == "materialized"
+            else "LOCK TABLE endpoint_daily_stats IN ACCESS EXCLUSIVE MODE"
+        )
+        pid = holder.info.backend_pid
+        code, tasks, err = _maintain(cfg, dsn, "--force", "vacuum,refresh,verify,cleanup")
+        holder.rollback()
+    assert code == 1, err
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for t in tasks:
+        by_task.setdefault(t["task"], []).append(t)
+    for task in ("refresh", "verify"):
+        assert [t["status"] for t in by_task[task]] == ["failed"], by_task
+        assert f"pid {pid}" in by_task[task][0]["reason"]
+    # the source table's vacuum ran beside them
+    assert any(
+        t["target"] == "public.requests" and t["status"] == "ok" for t in by_task["vacuum"]
+    ), by_task["vacuum"]
+    assert "internal error" not in err and "Traceback" not in err
+    recorded = conn.execute(
+        "SELECT task, error, failure FROM epstats.runs WHERE status = 'failed' AND task IN "
+        "('refresh', 'verify')"
+    ).fetchall()
+    assert {r[0] for r in recorded} == {"refresh", "verify"}
+    assert {r[2] for r in recorded} == {"lock_busy"}  # check's maintain_failed: a busy lock
+    assert all(f"pid {pid}" in (r[1] or "") for r in recorded)
+    code, tasks, err = _maintain(cfg, dsn, "--force", "refresh,verify")
+    assert code == 0, err
+
+
 def test_writer_is_never_blocked_by_maintain(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

@@ -1,9 +1,27 @@
--- What the rollup relation is: kind, populated, our comment, columns, size, indices.
+-- What the rollup relation is: kind, populated, our comment, columns, size, indices; read
+-- from the catalog without waiting for a lock on the rollup.
 SELECT c.oid,
        c.relkind::text AS relkind,
        c.relispopulated AS populated,
        obj_description(c.oid, 'pg_class') AS comment,
-       pg_total_relation_size(c.oid) AS size_bytes,
+       -- the size takes a lock on the rollup and its indices: while anyone holds or awaits an
+       -- ACCESS EXCLUSIVE lock on them (a plain REFRESH, a REINDEX), which would make this wait,
+       -- it is the catalog's page counts instead (as of the last VACUUM, ANALYZE or build)
+       CASE WHEN EXISTS (
+                SELECT 1 FROM pg_catalog.pg_locks l
+                WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+                  AND l.pid <> pg_backend_pid()
+                  AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                    WHERE d.datname = current_database())
+                  AND l.relation IN (SELECT c.oid UNION ALL SELECT c.reltoastrelid
+                                     UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i
+                                     WHERE i.indrelid IN (c.oid, c.reltoastrelid)))
+            THEN (SELECT sum(x.relpages)::bigint * current_setting('block_size')::bigint
+                  FROM pg_catalog.pg_class x
+                  WHERE x.oid IN (c.oid, c.reltoastrelid)
+                     OR x.oid IN (SELECT i.indexrelid FROM pg_catalog.pg_index i
+                                  WHERE i.indrelid IN (c.oid, c.reltoastrelid)))
+            ELSE pg_total_relation_size(c.oid) END AS size_bytes,
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS estimated_rows,
        ARRAY(
            SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
