@@ -196,6 +196,12 @@ def test_five_mistakes_five_lines(tmp_path: Path) -> None:
     assert "view.strategy: 'materialised' is not one of materialized, incremental" in text
     assert "reprots: unknown key (did you mean 'reports'?)" in text
     assert "Traceback" not in r.stderr
+    # a program asking for JSON gets the same problems as a document, with the same exit code
+    r = run_cli("-c", str(path), "--format", "json", "config", "check")
+    assert r.code == 3
+    doc = json.loads(r.stdout)
+    assert doc["valid"] is False and doc["path"] == str(path)
+    assert [f"epstats: error: {p}" for p in doc["problems"]] == lines
 
 
 def test_index_list_errors() -> None:

@@ -87,12 +87,20 @@ def config_check() -> None:
 
     Example: epstats -c config.example.yaml config check
     """
+    import json
+
+    from epstats_cli.errors import ConfigError
+
     app = get_app()
-    cfg = app.config  # raises ConfigError (exit 3) listing every problem
+    try:
+        cfg = app.config
+    except ConfigError as exc:  # exit 3, every problem on stderr; JSON readers get them too
+        if app.fmt == "json":
+            path = str(app.config_path) if app.config_path else None
+            click.echo(json.dumps({"valid": False, "path": path, "problems": exc.problems}))
+        raise
     origin = cfg.path or "built-in defaults"
     if app.fmt == "json":
-        import json
-
         click.echo(json.dumps({"valid": True, "path": cfg.path}))
     elif not app.quiet:
         click.echo(f"configuration OK ({origin})")
