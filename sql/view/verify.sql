@@ -35,8 +35,11 @@ WHERE f.endpoint IS NULL OR s.endpoint IS NULL
    OR s.min_response_time IS DISTINCT FROM f.min_response_time
    OR s.max_response_time IS DISTINCT FROM f.max_response_time
    OR (s.total_response_time IS NULL) <> (f.total_response_time IS NULL)
-   OR abs(s.total_response_time - f.total_response_time)
-      > 1e-9 * greatest(abs(f.total_response_time), 1e-300)
+   -- (equal sums first: an infinite response time, bad data, makes both sums Infinity, whose
+   -- difference is NaN, which PostgreSQL orders above every number)
+   OR (s.total_response_time IS DISTINCT FROM f.total_response_time
+       AND abs(s.total_response_time - f.total_response_time)
+           > 1e-9 * greatest(abs(f.total_response_time), 1e-300))
    OR (%(histograms)s AND (s.latency_buckets IS DISTINCT FROM f.latency_buckets
                            OR s.latency_counts IS DISTINCT FROM f.latency_counts))
 ORDER BY 2, 1
