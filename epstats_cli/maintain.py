@@ -114,6 +114,14 @@ def maintain(
         acquire_lock(session)
     try:
         return _maintain_locked(session, opts, executor, now, clock)
+    except psycopg.errors.LockNotAvailable as exc:
+        # what decides which tasks are due (the source table's sizes and activity) waited past
+        # lock_timeout: say who holds the lock (a task's own waits fail that task alone)
+        raise OperationFailed(
+            "could not read what maintain decides from: a lock was not granted within "
+            f"lock_timeout ({human_seconds(session.config.database.lock_timeout.total_seconds())}"
+            f"): {_holders(session)}"
+        ) from exc
     finally:
         if not executor.dry_run:
             release_lock(session)

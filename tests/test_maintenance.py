@@ -294,6 +294,27 @@ def test_a_lock_held_on_the_rollup_fails_its_tasks_only(
     assert code == 0, err
 
 
+def test_a_lock_held_on_the_source_table_names_its_holder(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """What decides which tasks are due reads the source table's sizes: a DBA's ACCESS
+    EXCLUSIVE lock held past lock_timeout fails maintain, in one line naming the holder."""
+    cfg = _ready(
+        dsn,
+        conn,
+        tmp_path=tmp_path,
+        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
+    )
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        code, _tasks, err = _maintain(cfg, dsn, "--force", "refresh")
+        holder.rollback()
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"pid {pid}" in err and "holds AccessExclusiveLock on requests" in err, err
+
+
 def test_writer_is_never_blocked_by_maintain(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
