@@ -935,6 +935,21 @@ def test_latency_p95_perfdata_has_every_endpoint_past_its_level_and_small_thresh
     assert r.extra[0].nagios() == "latency_p95_endpoint[/api/7]=0.037;0.000001;"
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_latency_p95_of_nan_or_infinite_response_times_is_critical_with_valid_perfdata(
+    bad: float,
+) -> None:
+    """Bad data (NaN or infinite response times) gives a NaN or infinite p95: judged past
+    every threshold, never "within", and its perfdata value is U (undetermined), which
+    Nagios reads, never `nan` or `inf`."""
+    t = _latency_thresholds(LATENCY_RULES)
+    r = row_judges.latency_p95(_latency(("/api/bad", bad), ("/api/ok", 20.0)), t, NOW)
+    assert r.state == CRITICAL
+    assert "/api/bad" in r.summary and "1 of 2 endpoints within" in r.summary
+    assert [p.nagios() for p in r.extra] == ["latency_p95_endpoint[/api/bad]=U;0.5;2"]
+    assert r.perfdata() == "latency_p95=U;0.5;2 latency_p95_endpoint[/api/bad]=U;0.5;2"
+
+
 def test_latency_p95_names_every_endpoint_past_its_threshold() -> None:
     t = _latency_thresholds(LATENCY_RULES)
     facts = _latency(("/api/a", 2500.0), ("/api/b", 700.0), ("/api/c", 20.0), ("/health", 5.0))

@@ -192,3 +192,16 @@ def test_state_column_colours(dsn: str, conn: psycopg.Connection[Any], tmp_path:
         plain = run_cli(*extra, *args, env=env)  # type: ignore[arg-type]
         assert plain.code == 1 and "WARNING" in plain.stdout
         assert "\x1b[3" not in plain.stdout, plain.stdout
+
+
+def test_nan_and_infinities_are_spelled_as_openmetrics_wants() -> None:
+    """An infinite p95 (bad data) is +Inf, never Python's `inf`, which parsers reject."""
+    from epstats_cli.health.openmetrics import _number
+
+    assert [_number(v) for v in (float("inf"), float("-inf"), float("nan"), 2.0, 0.5)] == [
+        "+Inf",
+        "-Inf",
+        "NaN",
+        "2",
+        "0.5",
+    ]

@@ -125,8 +125,13 @@ def _labels(labels: Sequence[tuple[str, str]]) -> str:
 
 
 def _number(value: float) -> str:
-    """Integers without a fraction, other numbers as Python writes floats (never NaN here)."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
+    """Integers without a fraction, other numbers as Python writes floats; a NaN or an
+    infinity as OpenMetrics spells them (NaN, +Inf, -Inf: bad data, an infinite p95)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 2**53:
         return str(int(value))
     return repr(value)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import enum
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -141,7 +142,11 @@ class Thresholds:
 
 def _num(value: float) -> str:
     """Perfdata numbers: plain decimals, never exponents; a value too small for 4 decimals
-    keeps its own digits (a threshold of 1 microsecond is not 0, which means "off")."""
+    keeps its own digits (a threshold of 1 microsecond is not 0, which means "off"); a NaN or
+    an infinity (bad data: an infinite response time) is `U`, the plugin guidelines' value
+    that could not be determined."""
+    if not math.isfinite(value):
+        return "U"
     text = f"{value:.4f}".rstrip("0").rstrip(".")
     if value and text in ("0", "-0"):
         text = format(decimal.Decimal(repr(value)), "f")

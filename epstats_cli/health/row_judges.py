@@ -9,6 +9,7 @@ judges.py, beside which they sit to keep it short."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from epstats_cli.cardinality import Cardinality
 from epstats_cli.config import Levels
@@ -176,10 +177,13 @@ def latency_p95(facts: LatencyFacts, t: Thresholds, now: dt.datetime) -> CheckRe
         if rule is None:
             continue
         levels = Levels(rule.warning, rule.critical)
-        state = level(e.p95_ms, levels)
+        # a NaN p95 (bad data: NaN response times, which sort above every number) is judged
+        # as the infinite one it stands beside, never as within the thresholds
+        p95 = math.inf if math.isnan(e.p95_ms) else e.p95_ms
+        state = level(p95, levels)
         # the worst: the highest state, then the furthest past (or closest to) its threshold
         edge = levels.critical if state == State.CRITICAL else levels.warning or levels.critical
-        judged.append((state, e.p95_ms / edge if edge else 0.0, e.p95_ms, e.endpoint, levels))
+        judged.append((state, p95 / edge if edge else 0.0, p95, e.endpoint, levels))
     if not judged:
         patterns = ", ".join(r.endpoint for r in t.check.latency_p95)
         text = f"no endpoint like {patterns} had a response time in the last {window}"
