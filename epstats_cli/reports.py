@@ -27,6 +27,7 @@ rows by the change of the sorted figure (what got worse, or better, with --asc).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -530,12 +531,13 @@ def _with_previous(
     row: dict[str, Any], previous: dict[str, Any] | None, wanted: tuple[float, ...]
 ) -> dict[str, Any]:
     """A row with `previous` (its figures in the previous window, all None when it was not
-    seen there) and `change` (`changes`' figures; None where either side has none)."""
+    seen there) and `change` (`changes`' figures; None where either side has none, or is a
+    NaN or an infinity: bad data, whose change would be a made-up 0 or infinity)."""
     then = {key: previous[key] if previous else None for key in figures(wanted)}
     change: dict[str, float | None] = {}
     for key, how in changes(wanted).items():
         now, old = row[key], then[key]
-        if now is None or old is None:
+        if now is None or old is None or not math.isfinite(now) or not math.isfinite(old):
             change[key] = None
         elif how == "points":
             change[key] = (float(now) - float(old)) * 100

@@ -354,6 +354,28 @@ def test_a_nan_response_time_gives_strict_json(
     assert rows["/a"]["avg_ms"] is not None
 
 
+def test_compare_makes_up_no_change_from_an_infinite_figure(
+    loaded: tuple[str, dt.datetime], dsn: str, conn: psycopg.Connection[Any]
+) -> None:
+    """--compare with an infinite response time (bad data) on one side: the change is null,
+    never x/Infinity = 0 (a made-up "decrease" that ranks the endpoint)."""
+    cfg, _ = loaded
+    conn.execute(
+        "INSERT INTO requests (endpoint, timestamp, response_time, status) VALUES "
+        "('/infprev', now() - interval '108 hours', 'Infinity', 200), "
+        "('/infprev', now() - interval '1 hour', 5, 200), "
+        "('/infnow', now() - interval '108 hours', 5, 200), "
+        "('/infnow', now() - interval '1 hour', 'Infinity', 200)"
+    )
+    doc = _report(cfg, dsn, "top", "--days", "3", "--compare", "--source", "raw")
+    rows = {row["endpoint"]: row for row in doc["rows"]}
+    for name in ("/infprev", "/infnow"):
+        assert rows[name]["previous"]["requests"] == 1, rows[name]
+        assert rows[name]["change"]["avg_ms"] is None, rows[name]
+        assert rows[name]["change"]["max_ms"] is None, rows[name]
+        assert rows[name]["change"]["requests"] == 1.0, rows[name]  # a ratio: as many
+
+
 def test_falls_back_to_raw_without_view(dsn: str, conn: psycopg.Connection[Any]) -> None:
     assert run_cli("--dsn", dsn, "init", "--with-requests-table").code == 0
     conn.execute("INSERT INTO requests VALUES ('/only', now(), 3, 200)")
