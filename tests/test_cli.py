@@ -110,6 +110,23 @@ def test_a_closed_stdout_discards_the_output_and_keeps_the_exit_code(dsn: str) -
             assert (closed.returncode, closed.stderr) == (shown.returncode, shown.stderr), cmd
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "openmetrics"])
+def test_check_keeps_its_state_when_the_reader_closed_the_pipe(fmt: str) -> None:
+    """`epstats check | true`: the monitor's exit code is the state (2 here: no server), not
+    the 0 every other command ends with on a closed pipe; nothing on stderr."""
+    dsn = "host=127.0.0.1 port=1 connect_timeout=2"
+    cmd = [sys.executable, "-m", "epstats_cli", "--dsn", dsn, "--format", fmt, "check"]
+    shown = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert shown.returncode == 2, shown.stderr
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before epstats writes a byte
+    try:
+        closed = subprocess.run(cmd, stdout=write, stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(write)
+    assert (closed.returncode, closed.stderr) == (2, "")
+
+
 def test_a_stdout_that_cannot_be_written_is_one_line_and_exit_1() -> None:
     """`epstats ... 1</dev/null` (a descriptor open for reading): the documented one line."""
     cmd = [sys.executable, "-m", "epstats_cli", "--format", "json", "config", "show"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import os
 import sys
 from typing import Any
 
@@ -15,7 +14,7 @@ import click
 
 from epstats_cli import __version__
 from epstats_cli.cli import kinds, signals
-from epstats_cli.cli.app import App
+from epstats_cli.cli.app import App, stdout_to_devnull
 from epstats_cli.errors import (
     EpstatsError,
     ExitCode,
@@ -291,10 +290,10 @@ def _outcome(exc: BaseException, args: list[str]) -> int:
     traceback: the exit code stays SPEC's)."""
     debug = _debug(args)
     if isinstance(exc, StdoutClosed | BrokenPipeError):
-        _stdout_to_devnull()
+        stdout_to_devnull()
         return ExitCode.OK
     if isinstance(exc, OSError) and _stdout_failed(exc):
-        _stdout_to_devnull()
+        stdout_to_devnull()
         return _report(OperationFailed(f"cannot write output: {exc.strerror or exc}"))
     if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
         # SIGINT, SIGTERM and SIGHUP arrive as KeyboardInterrupt; the handler noted which
@@ -387,14 +386,3 @@ def _stdout_failed(exc: OSError) -> bool:
     # (EBADF: a stdout opened for reading only, `1</dev/null`)
     write_errors = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF)
     return exc.filename is None and exc.errno in write_errors
-
-
-def _stdout_to_devnull() -> None:
-    """After a closed pipe: what is still buffered goes nowhere, so that the interpreter's
-    last flush does not print "Exception ignored ... BrokenPipeError"."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
-        pass

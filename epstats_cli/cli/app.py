@@ -216,3 +216,14 @@ def get_app() -> App:
     app = click.get_current_context().find_object(App)
     assert app is not None
     return app
+
+
+def stdout_to_devnull() -> None:
+    """After a closed pipe: what is still buffered goes nowhere, so that the interpreter's
+    last flush does not print "Exception ignored ... BrokenPipeError"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Any
 
 import click
 
-from epstats_cli.cli.app import App, get_app
+from epstats_cli.cli.app import App, get_app, stdout_to_devnull
 
 
 def _kv(rows: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
@@ -301,28 +302,34 @@ def check(only: str | None) -> None:
 
 
 # The State column's colours (the console drops them for --no-color, NO_COLOR or a pipe).
-STATE_STYLES = {
-    "OK": "green",
-    "WARNING": "yellow",
-    "CRITICAL": "bold red",
-    "UNKNOWN": "magenta",
-}
+STATE_STYLES = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
 
 
 def _show_checks(app: App, results: list[Any]) -> int:
-    """Print the plugin output (the line, or the JSON document) and return the exit code."""
-    import sys
+    """Print the plugin output (the line, or the JSON document) and return the exit code: the
+    state, also when the reader closed the pipe before reading it all (`check | head -c 3`,
+    `check | true`), where any other command ends with 0."""
+    from epstats_cli import health
 
+    state = health.overall(results)
+    try:
+        _print_checks(app, results, state)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_to_devnull()
+    return int(state)
+
+
+def _print_checks(app: App, results: list[Any], state: Any) -> None:
     from epstats_cli import health
     from epstats_cli.render import Column, Result, Table
 
-    state = health.overall(results)
     line = health.nagios_line(results)
     if app.fmt == "openmetrics":
         from epstats_cli.health.openmetrics import check_metrics
 
         click.echo(check_metrics(results), nl=False)
-        return int(state)
+        return
     if app.fmt == "json":
         doc = {
             "state": state.name,
@@ -331,7 +338,7 @@ def _show_checks(app: App, results: list[Any]) -> int:
             "checks": [r.as_dict() for r in results],
         }
         app.out(Result([], doc), force=True)
-        return int(state)
+        return
     click.echo(line)
     if sys.stdout.isatty() or app.verbose:
         columns = [
@@ -340,7 +347,6 @@ def _show_checks(app: App, results: list[Any]) -> int:
             Column("summary", "Detail"),
         ]
         app.out(Result([Table(columns, [r.as_dict() for r in results])]))
-    return int(state)
 
 
 def check_usage_error(group: click.Group, args: list[str], exc: click.UsageError) -> int | None:
