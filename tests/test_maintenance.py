@@ -294,6 +294,34 @@ def test_a_lock_held_on_the_rollup_fails_its_tasks_only(
     assert code == 0, err
 
 
+def test_a_verify_whose_repair_meets_a_busy_lock_is_recorded_as_lock_busy(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The verify task finds a day that differs (a late row) and its repair meets a lock held
+    on the rollup: the run's summary row is recorded as a busy lock, like the repair's own
+    row, so check's maintain_failed judges it as one (it was NULL: read as an error)."""
+    cfg = _ready(
+        dsn,
+        conn,
+        tmp_path=tmp_path,
+        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
+    )
+    conn.execute(
+        "INSERT INTO requests (endpoint, timestamp, response_time, status) "
+        "VALUES ('/late', now() - interval '6 days', 5, 200)"
+    )
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE endpoint_daily_stats IN EXCLUSIVE MODE")  # reads still pass
+        code, tasks, err = _maintain(cfg, dsn, "--only", "verify", "--force", "verify")
+        holder.rollback()
+    assert code == 1, err
+    assert [t["status"] for t in tasks if t["task"] == "verify"][-1] == "failed", tasks
+    kinds = conn.execute(
+        "SELECT DISTINCT failure FROM epstats.runs WHERE task = 'verify' AND status = 'failed'"
+    ).fetchall()
+    assert kinds == [("lock_busy",)], kinds
+
+
 def test_a_lock_held_on_the_source_table_names_its_holder(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

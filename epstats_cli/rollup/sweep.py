@@ -311,9 +311,21 @@ def _sweep(
         clock() - start,
         progress.shown,
         errors,
+        _failure(outcome, error) if errors else None,
     )
     executor.record_result(summary)
     return [*results, summary]
+
+
+def _failure(outcome: verify_record.Outcome, error: str | None) -> str:
+    """The kind of a failed verify run, from its repairs' own (check's maintain_failed reads
+    it): a repair that left something behind, else only busy locks, else an error."""
+    kinds = {r.failure for r in outcome.failed}
+    if history.LEFT_BEHIND in kinds:
+        return history.LEFT_BEHIND
+    if kinds == {history.LOCK_BUSY} and error is None:
+        return history.LOCK_BUSY
+    return history.ERROR
 
 
 def _repair(
@@ -334,7 +346,7 @@ def _repair(
             r = executor.run(repair_step(session, sweep, day, mark, why))
             results.append(r)
             outcome.repairs.append(
-                verify_record.DayRepair(day, rows, len(diffs), r.status == "ok", r.error)
+                verify_record.DayRepair(day, rows, len(diffs), r.status == "ok", r.error, r.failure)
             )
         return results
     days = sorted(found)
@@ -350,6 +362,8 @@ def _repair(
     for day in days:
         diffs = found[day][0]
         outcome.repairs.append(
-            verify_record.DayRepair(day, _delta(diffs), len(diffs), r.status == "ok", r.error)
+            verify_record.DayRepair(
+                day, _delta(diffs), len(diffs), r.status == "ok", r.error, r.failure
+            )
         )
     return [r]

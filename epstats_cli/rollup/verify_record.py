@@ -33,6 +33,7 @@ class DayRepair:
     endpoints: int
     repaired: bool = True
     error: str | None = None
+    failure: str | None = None  # a failed repair's kind (history.LOCK_BUSY, ...), as recorded
 
 
 @dataclass
