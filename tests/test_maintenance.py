@@ -294,6 +294,35 @@ def test_a_lock_held_on_the_rollup_fails_its_tasks_only(
     assert code == 0, err
 
 
+def test_a_failed_task_is_on_stderr_even_when_stdout_cannot_be_written(
+    dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """cron mails stderr: a task's failure (naming the lock's holder) is there even when the
+    document cannot be written (`> /dev/full`), beside the one line that says so."""
+    cfg = _ready(
+        dsn,
+        conn,
+        tmp_path=tmp_path,
+        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
+    )
+    cmd = [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, "--format", "json"]
+    with psycopg.connect(dsn) as holder, open("/dev/full", "w") as full:
+        holder.execute("LOCK TABLE endpoint_daily_stats IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        r = subprocess.run(
+            [*cmd, "maintain", "--only", "refresh", "--force", "refresh"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        holder.rollback()
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert any(ln.startswith("epstats: error: refresh ") and f"pid {pid}" in ln for ln in lines)
+    assert lines[-1] == "epstats: error: cannot write output: No space left on device", lines
+
+
 def test_a_verify_whose_repair_meets_a_busy_lock_is_recorded_as_lock_busy(
     dsn: str, conn: psycopg.Connection[Any], tmp_path: Path
 ) -> None:

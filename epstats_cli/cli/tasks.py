@@ -37,11 +37,13 @@ def show_tasks(app: App, results: Sequence[TaskResult], title: str, dry_run: boo
         )
     elif not results:
         footer.append("nothing to do")
-    app.out(
-        Result([Table(columns, rows, title, footer)], {"tasks": rows}, messages),
-        force=bool(failed),
-    )
-    if failed:
+    try:
+        app.out(
+            Result([Table(columns, rows, title, footer)], {"tasks": rows}, messages),
+            force=bool(failed),
+        )
+    finally:  # on stderr for cron's mail even when stdout cannot be written (a full disk)
         for r in failed:
             click.echo(f"epstats: error: {r.task} {r.target}: {r.error or r.reason}", err=True)
+    if failed:
         raise click.exceptions.Exit(1)

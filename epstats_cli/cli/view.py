@@ -275,11 +275,14 @@ def verify_cmd(days: int | None, since: dt.datetime | None) -> None:
     tables = [
         Table(cols, result.differences, "view verify: differences", footer, shown_empty=False)
     ]
-    app.out(Result(tables, doc, messages=[] if not ok else footer), force=not ok)
+    try:
+        app.out(Result(tables, doc, messages=[] if not ok else footer), force=not ok)
+    finally:  # said on stderr even when stdout cannot be written (a full disk)
+        if not ok:
+            click.echo(
+                f"epstats: error: {len(result.differences)} endpoint-days of the rollup "
+                "differ from the raw rows",
+                err=True,
+            )
     if not ok:
-        click.echo(
-            f"epstats: error: {len(result.differences)} endpoint-days of the rollup "
-            "differ from the raw rows",
-            err=True,
-        )
         raise click.exceptions.Exit(1)
