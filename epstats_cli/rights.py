@@ -251,7 +251,8 @@ def task_needs(session: Session, task: str, targets: Iterable[tuple[QualifiedNam
     elif task == "verify":
         needs.merge(verify_needs(session))
         needs.merge(refresh_needs(session))  # a day that differs is recomputed
-    elif task == "retention":  # verify a day, repair it, then delete its raw rows
+    elif task == "retention" and session.config.source.retention is not None:
+        # verify a day, repair it, then delete its raw rows (off: the task never runs)
         needs.merge(verify_needs(session))
         needs.merge(refresh_needs(session))
         needs.on(session.config.source.table, "DELETE", why="retire raw rows")

@@ -217,6 +217,23 @@ def test_maintain_runs_what_it_may_and_fails_the_rest_with_their_rights(
     assert ("refresh", "failed") in recorded and ("vacuum", "failed") in recorded
 
 
+def test_maintain_asks_for_no_delete_while_retention_is_off(
+    roles: Roles, conn: psycopg.Connection[Any]
+) -> None:
+    """A role that may only read is refused with every right maintain needs, but not DELETE
+    on the source table: that is the retention task's, which never runs without
+    source.retention."""
+    role = roles.role
+    conn.execute(f"GRANT USAGE ON SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA epstats TO {role}")
+    conn.execute(f"GRANT SELECT ON requests, endpoint_daily_stats TO {role}")
+    r = run_cli("--dsn", roles.dsn, "maintain")
+    assert r.code == 1
+    assert "INSERT" in r.stderr  # recording its run: refused
+    assert "DELETE on public.requests" not in r.stderr, r.stderr
+    assert "retire raw rows" not in r.stderr, r.stderr
+
+
 def test_a_superusers_role_is_never_suggested_and_each_line_is_said_once(
     server: Server, dsn: str, conn: psycopg.Connection[Any], tmp_path: Any
 ) -> None:
