@@ -47,6 +47,22 @@ def _maintain(cfg: str, dsn: str, *args: str) -> tuple[int, list[dict[str, Any]]
     return r.code, doc["tasks"], r.stderr
 
 
+FAST_LOCKS = "database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n"
+
+
+def _maintain_held(
+    cfg: str, dsn: str, lock: str, *args: str
+) -> tuple[int, int, list[dict[str, Any]], str]:
+    """maintain while another session holds `lock` (run in its open transaction): the
+    holder's pid, then what _maintain gives."""
+    with psycopg.connect(dsn) as holder:
+        holder.execute(lock)
+        pid = holder.info.backend_pid
+        code, tasks, err = _maintain(cfg, dsn, *args)
+        holder.rollback()
+    return pid, code, tasks, err
+
+
 def test_one_off_commands(dsn: str, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
     cfg = _ready(dsn, conn, tmp_path=tmp_path)
     conn.execute("DELETE FROM requests WHERE status = 404")
@@ -227,11 +243,8 @@ def test_conflicting_lock_fails_that_task_only(
         tmp_path=tmp_path,
         extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 1}\n",
     )
-    with psycopg.connect(dsn) as holder:
-        holder.execute("LOCK TABLE requests IN SHARE MODE")
-        pid = holder.info.backend_pid
-        code, tasks, err = _maintain(cfg, dsn, "--force", "vacuum,analyze,refresh")
-        holder.rollback()
+    lock = "LOCK TABLE requests IN SHARE MODE"
+    pid, code, tasks, err = _maintain_held(cfg, dsn, lock, "--force", "vacuum,analyze,refresh")
     assert code == 1
     failed = [t for t in tasks if t["status"] == "failed"]
     assert {t["task"] for t in failed} >= {"vacuum"}
@@ -255,22 +268,15 @@ def test_a_lock_held_on_the_rollup_fails_its_tasks_only(
     lock_timeout: the tasks that read it fail, each recorded with the holder's pid, and
     maintain still runs the others and prints its document (before, it stopped before any
     task: its rights check and its parameter check waited on the rollup)."""
-    cfg = _ready(
-        dsn,
-        conn,
-        strategy=strategy,
-        tmp_path=tmp_path,
-        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
+    cfg = _ready(dsn, conn, strategy=strategy, tmp_path=tmp_path, extra=FAST_LOCKS)
+    lock = (
+        "REFRESH MATERIALIZED VIEW endpoint_daily_stats"  # a DBA's plain refresh
+        if strategy == "materialized"
+        else "LOCK TABLE endpoint_daily_stats IN ACCESS EXCLUSIVE MODE"
     )
-    with psycopg.connect(dsn) as holder:
-        holder.execute(
-            "REFRESH MATERIALIZED VIEW endpoint_daily_stats"  # a DBA's plain refresh
-            if strategy == "materialized"
-            else "LOCK TABLE endpoint_daily_stats IN ACCESS EXCLUSIVE MODE"
-        )
-        pid = holder.info.backend_pid
-        code, tasks, err = _maintain(cfg, dsn, "--force", "vacuum,refresh,verify,cleanup")
-        holder.rollback()
+    pid, code, tasks, err = _maintain_held(
+        cfg, dsn, lock, "--force", "vacuum,refresh,verify,cleanup"
+    )
     assert code == 1, err
     by_task: dict[str, list[dict[str, Any]]] = {}
     for t in tasks:
@@ -299,12 +305,7 @@ def test_a_failed_task_is_on_stderr_even_when_stdout_cannot_be_written(
 ) -> None:
     """cron mails stderr: a task's failure (naming the lock's holder) is there even when the
     document cannot be written (`> /dev/full`), beside the one line that says so."""
-    cfg = _ready(
-        dsn,
-        conn,
-        tmp_path=tmp_path,
-        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
-    )
+    cfg = _ready(dsn, conn, tmp_path=tmp_path, extra=FAST_LOCKS)
     cmd = [sys.executable, "-m", "epstats_cli", "-c", cfg, "--dsn", dsn, "--format", "json"]
     with psycopg.connect(dsn) as holder, open("/dev/full", "w") as full:
         holder.execute("LOCK TABLE endpoint_daily_stats IN ACCESS EXCLUSIVE MODE")
@@ -329,20 +330,13 @@ def test_a_verify_whose_repair_meets_a_busy_lock_is_recorded_as_lock_busy(
     """The verify task finds a day that differs (a late row) and its repair meets a lock held
     on the rollup: the run's summary row is recorded as a busy lock, like the repair's own
     row, so check's maintain_failed judges it as one (it was NULL: read as an error)."""
-    cfg = _ready(
-        dsn,
-        conn,
-        tmp_path=tmp_path,
-        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
-    )
+    cfg = _ready(dsn, conn, tmp_path=tmp_path, extra=FAST_LOCKS)
     conn.execute(
         "INSERT INTO requests (endpoint, timestamp, response_time, status) "
         "VALUES ('/late', now() - interval '6 days', 5, 200)"
     )
-    with psycopg.connect(dsn) as holder:
-        holder.execute("LOCK TABLE endpoint_daily_stats IN EXCLUSIVE MODE")  # reads still pass
-        code, tasks, err = _maintain(cfg, dsn, "--only", "verify", "--force", "verify")
-        holder.rollback()
+    lock = "LOCK TABLE endpoint_daily_stats IN EXCLUSIVE MODE"  # reads still pass
+    _pid, code, tasks, err = _maintain_held(cfg, dsn, lock, "--only", "verify", "--force", "verify")
     assert code == 1, err
     assert [t["status"] for t in tasks if t["task"] == "verify"][-1] == "failed", tasks
     kinds = conn.execute(
@@ -356,17 +350,9 @@ def test_a_lock_held_on_the_source_table_names_its_holder(
 ) -> None:
     """What decides which tasks are due reads the source table's sizes: a DBA's ACCESS
     EXCLUSIVE lock held past lock_timeout fails maintain, in one line naming the holder."""
-    cfg = _ready(
-        dsn,
-        conn,
-        tmp_path=tmp_path,
-        extra="database: {lock_timeout: 200ms}\nmaintenance: {lock_retries: 0}\n",
-    )
-    with psycopg.connect(dsn) as holder:
-        holder.execute("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE")
-        pid = holder.info.backend_pid
-        code, _tasks, err = _maintain(cfg, dsn, "--force", "refresh")
-        holder.rollback()
+    cfg = _ready(dsn, conn, tmp_path=tmp_path, extra=FAST_LOCKS)
+    lock = "LOCK TABLE requests IN ACCESS EXCLUSIVE MODE"
+    pid, code, _tasks, err = _maintain_held(cfg, dsn, lock, "--force", "refresh")
     assert code == 1
     assert len(err.strip().splitlines()) == 1, err
     assert f"pid {pid}" in err and "holds AccessExclusiveLock on requests" in err, err
