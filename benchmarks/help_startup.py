@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import byte_compiled
+
 
 def best_of(cmd: list[str], runs: int) -> tuple[float, float]:
     """Median and minimum wall time of a command over `runs` runs (after one warm-up)."""
@@ -29,16 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    subprocess.run(  # as `pip install` does: no run below recompiles a changed module
-        [
-            sys.executable,
-            "-m",
-            "compileall",
-            "-q",
-            str(Path(__file__).parent.parent / "epstats_cli"),
-        ],
-        check=True,
-    )
+    byte_compiled()  # as `pip install` does: no run below recompiles a changed module
     base = best_of([sys.executable, "-c", "import click"], args.runs)
     script = Path(sys.executable).parent / "epstats"
     cmd = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "epstats_cli"]

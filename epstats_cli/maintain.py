@@ -24,7 +24,7 @@ from epstats_cli.maintenance import PLANNERS, RUNNERS, refresh, refusal, targets
 from epstats_cli.rollup.build import new_name
 from epstats_cli.schema import require_current
 from epstats_cli.source import local
-from epstats_cli.waits import describe_blockers
+from epstats_cli.waits import describe_blockers, ms
 
 LOCK_CLASS = 0x65707374  # "epst": the advisory-lock namespace of epstats
 
@@ -117,11 +117,7 @@ def maintain(
     except psycopg.errors.LockNotAvailable as exc:
         # what decides which tasks are due (the source table's sizes and activity) waited past
         # lock_timeout: say who holds the lock (a task's own waits fail that task alone)
-        raise OperationFailed(
-            "could not read what maintain decides from: a lock was not granted within "
-            f"lock_timeout ({human_seconds(session.config.database.lock_timeout.total_seconds())}"
-            f"): {_holders(session)}"
-        ) from exc
+        raise OperationFailed(_not_granted(session, "what maintain decides from")) from exc
     finally:
         if not executor.dry_run:
             release_lock(session)
@@ -163,17 +159,21 @@ def _run_task(
         return _run_task_planned(session, executor, decision, seconds_left)
     except psycopg.errors.LockNotAvailable:
         primary = history.task_target(session.config, decision.task)
-        reason = (
-            f"could not read what it works on: a lock was not granted within lock_timeout "
-            f"({human_seconds(session.config.database.lock_timeout.total_seconds())}): "
-            f"{_holders(session)}"
-        )
+        reason = _not_granted(session, "what it works on")
         result = TaskResult(
             decision.task, primary, "failed", reason, 0, None, reason, history.LOCK_BUSY
         )
         if not executor.dry_run:
             executor.record_result(result)
         return [result]
+
+
+def _not_granted(session: Session, what: str) -> str:
+    """`could not read <what>: a lock was not granted within lock_timeout (5s): <holders>`."""
+    limit = ms(session.config.database.lock_timeout)
+    return f"could not read {what}: a lock was not granted within lock_timeout ({limit}): " + (
+        _holders(session)
+    )
 
 
 def _holders(session: Session) -> str:

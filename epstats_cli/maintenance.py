@@ -362,17 +362,7 @@ def plan_cleanup(session: Session) -> list[Step]:
             builds = {
                 int(b["index_relid"]): b for b in indexes.builds_running(session, idx.relation_oid)
             }
-            drop = session.statement("indexes/drop", index=(idx.schema, idx.name))
-            step = Step(
-                "cleanup",
-                f"{idx.schema}.{idx.name}",
-                why,
-                [Statement(drop)],
-                Mode.CONCURRENTLY,
-                done=f"dropped: {why}",
-                relation_oid=idx.relation_oid,
-                refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
-            )
+            step = _drop_index(session, t, idx.schema, idx.name, why, idx.relation_oid)
             if idx.oid in builds:  # said, never dropped: a build is still running on it
                 step.reason = "invalid until the build running on it ends"
                 step.skip = _still_building(builds[idx.oid])
@@ -412,20 +402,25 @@ def _switch_leftovers(session: Session, t: Target) -> list[Step]:
         if not x.fate.drop:
             continue
         why = f"left by an interrupted switch of method of {x.of}: {x.fate.why}"
-        drop = session.statement("indexes/drop", index=(t.name.schema, x.name))
-        steps.append(
-            Step(
-                "cleanup",
-                f"{t.name.schema}.{x.name}",
-                why,
-                [Statement(drop)],
-                Mode.CONCURRENTLY,
-                done=f"dropped: {why}",
-                relation_oid=t.oid,
-                refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
-            )
-        )
+        steps.append(_drop_index(session, t, t.name.schema, x.name, why, t.oid))
     return steps
+
+
+def _drop_index(
+    session: Session, t: Target, schema: str, name: str, why: str, relation_oid: int
+) -> Step:
+    """cleanup's DROP INDEX CONCURRENTLY of one leftover on the table `t` (its owner's right)."""
+    drop = session.statement("indexes/drop", index=(schema, name))
+    return Step(
+        "cleanup",
+        f"{schema}.{name}",
+        why,
+        [Statement(drop)],
+        Mode.CONCURRENTLY,
+        done=f"dropped: {why}",
+        relation_oid=relation_oid,
+        refused=refusal(session, rights.Needs().owned(t.name, why="DROP INDEX")),
+    )
 
 
 # --- the rights a step lacks -------------------------------------------------------------------
